@@ -1,0 +1,87 @@
+"""lk_notebook: explore, teach and measure LiveKit's realtime data features from Jupyter.
+
+Example::
+
+    import lk_notebook
+    session = await lk_notebook.join("demo", identity="ann")   # a local server starts if LIVEKIT_* is unset
+    session.state.to_frame()
+"""
+
+from __future__ import annotations
+
+from ._logging import install_scrubber
+from .admin import RoomSummary, ServerAPI
+from .config import Credentials, Grants, default_server, resolve_credentials
+from .errors import (
+    AdminError,
+    AuthenticationError,
+    CredentialsError,
+    InvalidInputError,
+    JoinError,
+    JoinTimeoutError,
+    LabError,
+    LkNotebookError,
+    LkNotebookWarning,
+    PortInUseError,
+    PublishError,
+    ServerError,
+    ServerExitedError,
+    ServerInstallError,
+    ServerStartError,
+    SessionClosedError,
+    SizeWarning,
+    TooLargeError,
+    UnknownDestinationWarning,
+    UnreachableError,
+    UpdateRefusedError,
+)
+from .events import ConnectionStatus, DataKind, Message, ParticipantInfo
+from .server import SERVER_VERSION, LocalServer, install_server
+from .session import Session, join
+from .state import Change, RoomState
+
+__version__ = "0.1.0"
+
+install_scrubber()
+
+__all__ = [
+    "SERVER_VERSION",
+    "AdminError",
+    "AuthenticationError",
+    "Change",
+    "ConnectionStatus",
+    "Credentials",
+    "CredentialsError",
+    "DataKind",
+    "Grants",
+    "InvalidInputError",
+    "JoinError",
+    "JoinTimeoutError",
+    "LabError",
+    "LkNotebookError",
+    "LkNotebookWarning",
+    "LocalServer",
+    "Message",
+    "ParticipantInfo",
+    "PortInUseError",
+    "PublishError",
+    "RoomState",
+    "RoomSummary",
+    "ServerAPI",
+    "ServerError",
+    "ServerExitedError",
+    "ServerInstallError",
+    "ServerStartError",
+    "Session",
+    "SessionClosedError",
+    "SizeWarning",
+    "TooLargeError",
+    "UnknownDestinationWarning",
+    "UnreachableError",
+    "UpdateRefusedError",
+    "__version__",
+    "default_server",
+    "install_server",
+    "join",
+    "resolve_credentials",
+]

@@ -1,0 +1,200 @@
+"""The server API (RoomService over Twirp): rooms, room metadata, any participant's state, server-sent data.
+
+Example::
+
+    async with ServerAPI() as admin:                       # credentials resolved like join()
+        await admin.create_room("demo", metadata='{"topic": "intro"}')
+        await admin.update_participant("demo", "ann", attributes={"role": "moderator"})
+        await admin.send_data("demo", {"notice": "closing soon"}, topic="system")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TypeVar
+
+from livekit import api
+from livekit.protocol import models
+from livekit.protocol import room as room_proto
+
+from . import limits
+from .config import Credentials, resolve_credentials
+from .errors import AdminError, InvalidInputError
+from .events import ParticipantInfo, frozen_map
+
+__all__ = ["RoomSummary", "ServerAPI"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    """A room as the server lists it."""
+
+    name: str
+    sid: str
+    metadata: str
+    num_participants: int
+    created_at: float
+    empty_timeout: int
+
+
+def _room(r: models.Room) -> RoomSummary:
+    return RoomSummary(r.name, r.sid, r.metadata, r.num_participants, float(r.creation_time), r.empty_timeout)
+
+
+def _participant(p: models.ParticipantInfo) -> ParticipantInfo:
+    return ParticipantInfo(
+        identity=p.identity,
+        sid=p.sid,
+        name=p.name,
+        metadata=p.metadata,
+        attributes=frozen_map(dict(p.attributes)),
+        active=p.state == models.ParticipantInfo.State.ACTIVE,
+        joined_at=float(p.joined_at) if p.joined_at else None,
+    )
+
+
+class ServerAPI:
+    """Async server API client for one deployment. Create inside the running loop (a notebook cell is fine).
+
+    Credentials: a `Credentials`, else resolved like `join()` (arguments, LIVEKIT_* variables, local server).
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+    ) -> None:
+        self.credentials = credentials or resolve_credentials(url, api_key, api_secret)
+        self._api: api.LiveKitAPI | None = None
+
+    def __repr__(self) -> str:
+        return f"<ServerAPI {self.credentials.http_url} key={self.credentials.api_key!r}>"
+
+    @property
+    def _client(self) -> api.LiveKitAPI:
+        if self._api is None:
+            # LiveKitAPI binds an aiohttp session to the running loop: create it lazily, inside the loop.
+            c = self.credentials
+            self._api = api.LiveKitAPI(c.http_url, c.api_key, c.api_secret)
+        return self._api
+
+    async def aclose(self) -> None:
+        if self._api is not None:
+            await self._api.aclose()
+            self._api = None
+
+    async def __aenter__(self) -> ServerAPI:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _call(self, operation: str, coro: Awaitable[T]) -> T:
+        try:
+            return await coro
+        except api.TwirpError as exc:
+            raise AdminError(
+                f"{operation} failed: {exc.code}: {exc.message}", operation=operation, status=exc.status
+            ) from exc
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise AdminError(
+                f"{operation} failed: cannot reach {self.credentials.http_url} ({exc})", operation=operation
+            ) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("aiohttp"):
+                raise AdminError(f"{operation} failed: {exc}", operation=operation) from exc
+            raise
+
+    # -- rooms ----------------------------------------------------------------------------------------------------
+    async def create_room(
+        self, name: str, *, metadata: str | None = None, empty_timeout: int | None = None
+    ) -> RoomSummary:
+        """Create a room (or return the existing one), optionally with metadata."""
+        req = room_proto.CreateRoomRequest(name=name)
+        if metadata is not None:
+            req.metadata = limits.check_metadata(metadata)
+        if empty_timeout is not None:
+            req.empty_timeout = empty_timeout
+        return _room(await self._call("create_room", self._client.room.create_room(req)))
+
+    async def list_rooms(self, names: Sequence[str] | None = None) -> list[RoomSummary]:
+        res = await self._call(
+            "list_rooms", self._client.room.list_rooms(room_proto.ListRoomsRequest(names=list(names or [])))
+        )
+        return [_room(r) for r in res.rooms]
+
+    async def delete_room(self, name: str) -> None:
+        await self._call("delete_room", self._client.room.delete_room(room_proto.DeleteRoomRequest(room=name)))
+
+    async def update_room_metadata(self, room: str, metadata: str) -> RoomSummary:
+        """Set the room's metadata; every participant gets a RoomMetadataChanged event."""
+        value = limits.check_metadata(metadata)
+        req = room_proto.UpdateRoomMetadataRequest(room=room, metadata=value)
+        return _room(await self._call("update_room_metadata", self._client.room.update_room_metadata(req)))
+
+    # -- participants ---------------------------------------------------------------------------------------------
+    async def list_participants(self, room: str) -> list[ParticipantInfo]:
+        res = await self._call(
+            "list_participants", self._client.room.list_participants(room_proto.ListParticipantsRequest(room=room))
+        )
+        return sorted((_participant(p) for p in res.participants), key=lambda p: p.identity)
+
+    async def update_participant(
+        self,
+        room: str,
+        identity: str,
+        *,
+        attributes: Mapping[str, str] | None = None,
+        metadata: str | None = None,
+        name: str | None = None,
+    ) -> ParticipantInfo:
+        """Change anyone's attributes (value "" deletes a key), metadata or name. Needs no permission of theirs."""
+        req = room_proto.UpdateParticipantRequest(room=room, identity=identity)
+        if attributes is not None:
+            # The merged size is the server's to check (we do not know their current set); validate types here.
+            clean = limits.check_attributes({}, attributes)
+            for k, v in clean.items():
+                req.attributes[k] = v
+        if metadata is not None:
+            value = limits.check_metadata(metadata)
+            if value == "":
+                raise InvalidInputError('LiveKit treats empty metadata as \'no change\'; set "{}" or " " instead.')
+            req.metadata = value
+        if name is not None:
+            req.name = name
+        return _participant(await self._call("update_participant", self._client.room.update_participant(req)))
+
+    async def remove_participant(self, room: str, identity: str) -> None:
+        req = room_proto.RoomParticipantIdentity(room=room, identity=identity)
+        await self._call("remove_participant", self._client.room.remove_participant(req))
+
+    # -- data -----------------------------------------------------------------------------------------------------
+    async def send_data(
+        self,
+        room: str,
+        payload: limits.Payload,
+        *,
+        reliable: bool = True,
+        topic: str | None = None,
+        destinations: Sequence[str] | None = None,
+    ) -> None:
+        """Send a data message from the server; receivers see the sender as "server"."""
+        data = limits.encode_payload(payload)
+        # The server proto's enum is the inverse of the client SDK's (RELIABLE=0, LOSSY=1 here).
+        kind = models.DataPacket.Kind.RELIABLE if reliable else models.DataPacket.Kind.LOSSY
+        req = room_proto.SendDataRequest(
+            room=room, data=data, kind=kind, destination_identities=list(destinations or [])
+        )
+        if topic:
+            req.topic = topic
+        await self._call("send_data", self._client.room.send_data(req))

@@ -1,0 +1,162 @@
+"""Credentials and access tokens.
+
+Resolution order, the same for every entry point: explicit arguments, else the `LIVEKIT_URL`,
+`LIVEKIT_API_KEY`, `LIVEKIT_API_SECRET` environment variables (what the `lk` CLI and the SDKs read), else a local
+server started on demand (installed first if needed) and shared by the whole process.
+
+Example::
+
+    creds = resolve_credentials()                     # env, or a local server
+    token = creds.token("demo", "ann", grants=Grants(can_update_own_metadata=False))
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from livekit import api
+
+from .errors import CredentialsError
+from .server import LocalServer
+
+__all__ = ["Credentials", "Grants", "default_server", "resolve_credentials"]
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """What a token allows. Withhold one to demonstrate what LiveKit does without it.
+
+    Example: `Grants(can_update_own_metadata=False)` makes `set_attributes` be refused by the server.
+    """
+
+    room_join: bool = True
+    can_publish_data: bool = True
+    can_update_own_metadata: bool = True
+    can_subscribe: bool = True
+    can_publish: bool = True
+    room_admin: bool = False
+    """Room admin in the token (not needed for the server API, which signs its own admin tokens)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Where a LiveKit server is and how to sign tokens for it. The secret is never shown by repr()."""
+
+    url: str
+    api_key: str
+    api_secret: str = field(repr=False)
+    source: str = "explicit"
+    """"explicit", "environment" or "local server": shown in views so users know which server they are on."""
+
+    def __repr__(self) -> str:
+        return f"Credentials(url={self.url!r}, api_key={self.api_key!r}, api_secret=***, source={self.source!r})"
+
+    @property
+    def http_url(self) -> str:
+        """The server API's base URL (the Twirp API shares the WebSocket port)."""
+        if self.url.startswith("ws://"):
+            return "http://" + self.url[len("ws://") :]
+        if self.url.startswith("wss://"):
+            return "https://" + self.url[len("wss://") :]
+        return self.url
+
+    def token(
+        self,
+        room: str,
+        identity: str,
+        *,
+        name: str | None = None,
+        metadata: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        grants: Grants | None = None,
+        ttl: datetime.timedelta = datetime.timedelta(hours=6),
+    ) -> str:
+        """Mint an access token (a JWT: treat it as a secret)."""
+        g = grants or Grants()
+        tok = (
+            api.AccessToken(self.api_key, self.api_secret)
+            .with_identity(identity)
+            .with_ttl(ttl)
+            .with_grants(
+                api.VideoGrants(
+                    room_join=g.room_join,
+                    room=room,
+                    can_publish_data=g.can_publish_data,
+                    can_update_own_metadata=g.can_update_own_metadata,
+                    can_subscribe=g.can_subscribe,
+                    can_publish=g.can_publish,
+                    room_admin=g.room_admin,
+                )
+            )
+        )
+        if name is not None:
+            tok = tok.with_name(name)
+        if metadata is not None:
+            tok = tok.with_metadata(metadata)
+        if attributes:
+            tok = tok.with_attributes(dict(attributes))
+        return tok.to_jwt()
+
+
+_default_server: LocalServer | None = None
+_default_lock = threading.Lock()
+
+
+def default_server() -> LocalServer:
+    """The process-wide local server, started (and installed) on first use, stopped at interpreter exit."""
+    global _default_server
+    with _default_lock:
+        if _default_server is None or not _default_server.running:
+            _default_server = LocalServer().start()
+        return _default_server
+
+
+def resolve_credentials(
+    url: str | None = None,
+    api_key: str | None = None,
+    api_secret: str | None = None,
+    *,
+    start_local: bool = True,
+) -> Credentials:
+    """Explicit arguments, else LIVEKIT_* variables, else a local server (when `start_local`)."""
+    if url or api_key or api_secret:
+        missing = [n for n, v in (("url", url), ("api_key", api_key), ("api_secret", api_secret)) if not v]
+        if missing:
+            # Fill the gaps from the environment only; mixing an explicit URL with a local server makes no sense.
+            env = {
+                "url": os.environ.get("LIVEKIT_URL"),
+                "api_key": os.environ.get("LIVEKIT_API_KEY"),
+                "api_secret": os.environ.get("LIVEKIT_API_SECRET"),
+            }
+            url, api_key, api_secret = url or env["url"], api_key or env["api_key"], api_secret or env["api_secret"]
+            still = [n for n, v in (("url", url), ("api_key", api_key), ("api_secret", api_secret)) if not v]
+            if still:
+                raise CredentialsError(
+                    f"missing {', '.join(still)}: pass them all, set LIVEKIT_URL / LIVEKIT_API_KEY / "
+                    f"LIVEKIT_API_SECRET, or pass none to use a local server."
+                )
+        assert url and api_key and api_secret
+        return Credentials(url, api_key, api_secret, "explicit")
+    env_url = os.environ.get("LIVEKIT_URL")
+    env_key = os.environ.get("LIVEKIT_API_KEY")
+    env_secret = os.environ.get("LIVEKIT_API_SECRET")
+    if env_url or env_key or env_secret:
+        if not (env_url and env_key and env_secret):
+            missing = [
+                n
+                for n, v in (("LIVEKIT_URL", env_url), ("LIVEKIT_API_KEY", env_key), ("LIVEKIT_API_SECRET", env_secret))
+                if not v
+            ]
+            raise CredentialsError(
+                f"{', '.join(missing)} not set while other LIVEKIT_* variables are: set all three, or unset them "
+                f"all to use a local server."
+            )
+        return Credentials(env_url, env_key, env_secret, "environment")
+    if not start_local:
+        raise CredentialsError("no credentials: set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET.")
+    server = default_server()
+    return Credentials(server.url, server.api_key, server.api_secret, "local server")

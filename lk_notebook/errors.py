@@ -1,0 +1,169 @@
+"""One error hierarchy for everything lk_notebook raises.
+
+    LkNotebookError
+    ├── ServerError                   the local livekit-server
+    │   ├── ServerInstallError        could not find or install the binary
+    │   └── ServerStartError          could not start it
+    │       ├── PortInUseError        a requested port is taken
+    │       └── ServerExitedError     it exited early (carries its last log lines)
+    ├── CredentialsError              no usable URL / key / secret / token
+    ├── JoinError                     rtc connect failed
+    │   ├── AuthenticationError       the server refused the token (wrong key or secret, expired)
+    │   ├── UnreachableError          nothing answers at the URL
+    │   └── JoinTimeoutError          the connection did not complete in time
+    ├── SessionClosedError            an operation on a session that has left
+    ├── InvalidInputError (ValueError)  rejected before anything was sent
+    │   └── TooLargeError             a payload, attribute set or metadata over a limit
+    ├── UpdateRefusedError            the server did not apply a state change (permission, limit)
+    ├── PublishError                  the SDK refused to send a data message
+    ├── AdminError                    a server API (Twirp) call failed
+    └── LabError                      the delivery lab cannot run as asked
+
+Warnings (LkNotebookWarning: SizeWarning, UnknownDestinationWarning) mark what is sent but probably not as meant.
+
+Every message says what happened and what to do next. No message ever contains an API secret or a token.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AdminError",
+    "AuthenticationError",
+    "CredentialsError",
+    "InvalidInputError",
+    "JoinError",
+    "JoinTimeoutError",
+    "LabError",
+    "LkNotebookError",
+    "LkNotebookWarning",
+    "PortInUseError",
+    "PublishError",
+    "ServerError",
+    "ServerExitedError",
+    "ServerInstallError",
+    "ServerStartError",
+    "SessionClosedError",
+    "SizeWarning",
+    "TooLargeError",
+    "UnknownDestinationWarning",
+    "UnreachableError",
+    "UpdateRefusedError",
+]
+
+
+class LkNotebookError(Exception):
+    """Base class of every error lk_notebook raises on purpose."""
+
+
+class ServerError(LkNotebookError):
+    """The local livekit-server could not be installed or run."""
+
+
+class ServerInstallError(ServerError):
+    """No livekit-server binary could be found or installed."""
+
+
+class ServerStartError(ServerError):
+    """livekit-server was found but did not become ready."""
+
+
+class PortInUseError(ServerStartError):
+    """A port the server needs is already taken."""
+
+    def __init__(self, message: str, *, port: int) -> None:
+        super().__init__(message)
+        self.port = port
+
+
+class ServerExitedError(ServerStartError):
+    """The server process exited before it was ready, or while in use."""
+
+    def __init__(self, message: str, *, returncode: int | None, log_tail: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.log_tail = log_tail
+
+
+class CredentialsError(LkNotebookError):
+    """No usable credentials (URL, API key and secret, or a token)."""
+
+
+class JoinError(LkNotebookError):
+    """Joining a room failed."""
+
+    def __init__(self, message: str, *, url: str, room: str) -> None:
+        super().__init__(message)
+        self.url = url
+        self.room = room
+
+
+class AuthenticationError(JoinError):
+    """The server rejected the access token: wrong API key or secret, or the token expired."""
+
+
+class UnreachableError(JoinError):
+    """Nothing answered at the server URL."""
+
+
+class JoinTimeoutError(JoinError):
+    """The connection started but did not complete in time."""
+
+
+class SessionClosedError(LkNotebookError):
+    """The session has left the room; join again to continue."""
+
+
+class InvalidInputError(LkNotebookError, ValueError):
+    """Input rejected before anything was sent: nothing changed on the server."""
+
+
+class TooLargeError(InvalidInputError):
+    """A payload, an attribute set or a metadata string is over a limit."""
+
+    def __init__(self, message: str, *, size: int, limit: int, what: str) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+        self.what = what
+
+
+class UpdateRefusedError(LkNotebookError):
+    """The server did not apply a change to participant state.
+
+    The SDK does not report this (it ignores the server's error), so lk_notebook detects it: either the token
+    lacks `canUpdateOwnMetadata`, or the change was not echoed back by the server within a bounded wait.
+    """
+
+    def __init__(self, message: str, *, identity: str, what: str) -> None:
+        super().__init__(message)
+        self.identity = identity
+        self.what = what
+
+
+class PublishError(LkNotebookError):
+    """The SDK refused to send a data message."""
+
+
+class AdminError(LkNotebookError):
+    """A server API call failed."""
+
+    def __init__(self, message: str, *, operation: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.status = status
+
+
+class LabError(LkNotebookError):
+    """The delivery lab cannot run as asked (bad parameters, no relay, no data tracks)."""
+
+
+class LkNotebookWarning(UserWarning):
+    """Base class of lk_notebook's warnings: something will work, but probably not as you expect."""
+
+
+class SizeWarning(LkNotebookWarning):
+    """A data message is above LiveKit's advice for its mode (it is still sent)."""
+
+
+class UnknownDestinationWarning(LkNotebookWarning):
+    """A destination identity is not in the room now; the server silently drops data for it."""

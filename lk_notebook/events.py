@@ -1,0 +1,210 @@
+"""Typed, frozen events: the only shape in which room activity reaches the state model and the views.
+
+The SDK hands out positional callbacks in differing orders (`participant_attributes_changed(changed, participant)`
+but `participant_metadata_changed(participant, old, new)`); `session.py` turns each into one of these. Everything
+above the session sees only these dataclasses. No I/O, no SDK or Jupyter imports here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = [
+    "AttributesChanged",
+    "ConnectionChanged",
+    "ConnectionStatus",
+    "DataKind",
+    "Event",
+    "Message",
+    "MetadataChanged",
+    "NameChanged",
+    "ParticipantActive",
+    "ParticipantInfo",
+    "ParticipantJoined",
+    "ParticipantLeft",
+    "RoomMetadataChanged",
+    "Snapshot",
+    "frozen_map",
+]
+
+
+def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """A read-only copy of `items`, so an event cannot be changed after it was made."""
+    return MappingProxyType(dict(items or {}))
+
+
+class ConnectionStatus(str, enum.Enum):
+    """Where a session is in its life. Only CONNECTED accepts publishing and state changes."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+
+
+class DataKind(str, enum.Enum):
+    """Delivery mode of a data message (named, to avoid the SDK's and the server API's opposite enums)."""
+
+    RELIABLE = "reliable"
+    LOSSY = "lossy"
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantInfo:
+    """Everything the model keeps about one participant at one moment."""
+
+    identity: str
+    """Unique within the room; the key of every table."""
+    sid: str
+    """Server-assigned id; changes if the participant rejoins."""
+    name: str
+    """Display name (may be empty)."""
+    metadata: str
+    """Opaque string (often JSON)."""
+    attributes: Mapping[str, str]
+    """Key/value state; read-only."""
+    is_local: bool = False
+    """True for the participant this session joined as."""
+    active: bool = True
+    """False until the server reports the participant fully connected (lossy data is dropped before that)."""
+    joined_at: float | None = None
+    """Unix time the server says the participant joined, when known."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole room as the SDK sees it; replaces the model's content (after join and after a reconnect)."""
+
+    room: str
+    room_metadata: str
+    participants: tuple[ParticipantInfo, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantJoined:
+    """A participant connected (or was present when we joined)."""
+
+    participant: ParticipantInfo
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantLeft:
+    """A participant disconnected."""
+
+    identity: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantActive:
+    """The server reports the participant fully connected."""
+
+    identity: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttributesChanged:
+    """Some attribute keys changed; `changed` has the new values (`""` means deleted), `attributes` all of them."""
+
+    identity: str
+    changed: Mapping[str, str]
+    attributes: Mapping[str, str]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChanged:
+    """A participant's metadata changed."""
+
+    identity: str
+    old: str
+    new: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NameChanged:
+    """A participant's display name changed."""
+
+    identity: str
+    old: str
+    new: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMetadataChanged:
+    """The room's metadata changed (set through the server API)."""
+
+    old: str
+    new: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    """The session's connection changed state; `reason` says why it disconnected, when it did."""
+
+    status: ConnectionStatus
+    at: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received (or, with `sent=True`, sent) data message.
+
+    Example::
+
+        async for msg in session.messages(topic="chat"):
+            print(msg.sender, msg.text)
+    """
+
+    sender: str
+    """Sender identity, or "server" for data sent through the server API."""
+    topic: str
+    """Topic as given by the sender ("" when none)."""
+    kind: DataKind
+    """Reliable or lossy."""
+    payload: bytes = field(repr=False)
+    """The raw bytes."""
+    received_at: float
+    """Unix time at arrival (or at sending for sent messages)."""
+    destinations: tuple[str, ...] = ()
+    """For sent messages: the identities it was addressed to (empty: the whole room)."""
+    sent: bool = False
+    """True for messages this session sent (kept for logs), False for received ones."""
+
+    @property
+    def size(self) -> int:
+        """Payload size in bytes."""
+        return len(self.payload)
+
+    @property
+    def text(self) -> str | None:
+        """The payload as UTF-8 text, or None if it is not valid UTF-8."""
+        try:
+            return self.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+Event = (
+    Snapshot
+    | ParticipantJoined
+    | ParticipantLeft
+    | ParticipantActive
+    | AttributesChanged
+    | MetadataChanged
+    | NameChanged
+    | RoomMetadataChanged
+    | ConnectionChanged
+)
+"""Every event that changes the room model (messages are not state and do not appear here)."""

@@ -1,0 +1,546 @@
+"""Find, install and run a real livekit-server on loopback.
+
+Example::
+
+    with LocalServer() as server:          # installs the pinned server on first use, then starts it
+        print(server.url)                  # ws://127.0.0.1:<free port>
+        session = await lk_notebook.join("demo", identity="me", url=server.url,
+                                         api_key=server.api_key, api_secret=server.api_secret)
+
+The server binds only 127.0.0.1, gets a fresh random secret of 48 characters, and is handed a loopback STUN
+address, so nothing ever waits on the internet. With `relay=True` it is laid out so that a userland UDP relay at
+127.0.0.2 is the only media path (see `RelayLayout`), which is how the delivery lab injects loss and delay.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import hashlib
+import io
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .errors import PortInUseError, ServerExitedError, ServerInstallError, ServerStartError
+
+__all__ = [
+    "GO_MODULE",
+    "SERVER_VERSION",
+    "LocalServer",
+    "RelayLayout",
+    "cache_dir",
+    "find_server",
+    "install_server",
+]
+
+SERVER_VERSION = "1.13.5"
+"""The pinned livekit-server release (livekit-facts.md: the last `go install`-able one with our Go)."""
+GO_MODULE = "github.com/livekit/livekit-server/cmd/server"
+DEFAULT_RELEASE_BASE = "https://github.com/livekit/livekit/releases/download"
+BINARY_NAME = "livekit-server"
+RELAY_HOST = "127.0.0.2"
+"""Address the server advertises in relay layout; the lab's UDP relay listens here."""
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def cache_dir() -> Path:
+    """Where lk_notebook keeps the installed server: $LK_NOTEBOOK_CACHE, else $XDG_CACHE_HOME/lk_notebook,
+    else ~/.cache/lk_notebook."""
+    if env := os.environ.get("LK_NOTEBOOK_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lk_notebook"
+
+
+def _cached_binary() -> Path:
+    return cache_dir() / f"livekit-server-{SERVER_VERSION}" / BINARY_NAME
+
+
+def find_server() -> Path | None:
+    """The livekit-server to use: $LIVEKIT_SERVER_BIN, else `livekit-server` on PATH, else the project cache."""
+    if env := os.environ.get("LIVEKIT_SERVER_BIN"):
+        path = Path(env)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ServerInstallError(
+                f"LIVEKIT_SERVER_BIN={env} is not an executable file. Fix the path or unset the variable."
+            )
+        return path
+    on_path = shutil.which(BINARY_NAME)
+    if on_path:
+        return Path(on_path)
+    cached = _cached_binary()
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    return None
+
+
+def server_version(binary: Path) -> str:
+    """The version a livekit-server binary reports (e.g. "1.13.5")."""
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
+    return out.stdout.strip().rsplit(" ", 1)[-1]
+
+
+def install_server(
+    *,
+    method: str = "auto",
+    release_base_url: str | None = None,
+    progress: Progress = _quiet,
+) -> Path:
+    """Install the pinned livekit-server into the cache and return its path (a no-op when already cached).
+
+    `method` is "go" (`go install`, needs Go >= 1.26), "archive" (the official release archive, SHA-256
+    checked against the release's checksums file) or "auto" (go where Go exists, else the archive).
+    `release_base_url` (or $LK_NOTEBOOK_RELEASE_URL) replaces the GitHub releases address, e.g. with a mirror.
+    """
+    target = _cached_binary()
+    if target.is_file() and os.access(target, os.X_OK):
+        return target
+    if method not in ("auto", "go", "archive"):
+        raise ServerInstallError(f"unknown install method {method!r}: use 'auto', 'go' or 'archive'")
+    go = shutil.which("go")
+    if method == "go" or (method == "auto" and go):
+        if not go:
+            raise ServerInstallError("method='go' needs the Go toolchain (>= 1.26) on PATH.")
+        return _install_with_go(go, target, progress)
+    base = release_base_url or os.environ.get("LK_NOTEBOOK_RELEASE_URL") or DEFAULT_RELEASE_BASE
+    return _install_from_archive(base.rstrip("/"), target, progress)
+
+
+def _install_with_go(go: str, target: Path, progress: Progress) -> Path:
+    progress(f"building livekit-server v{SERVER_VERSION} with `go install` (a few minutes the first time)…")
+    with tempfile.TemporaryDirectory(prefix="lk_notebook-go-") as gobin:
+        env = dict(os.environ, GOBIN=gobin)
+        proc = subprocess.run(
+            [go, "install", f"{GO_MODULE}@v{SERVER_VERSION}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        built = Path(gobin) / "server"
+        if proc.returncode != 0 or not built.is_file():
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+            raise ServerInstallError(
+                f"`go install {GO_MODULE}@v{SERVER_VERSION}` failed (exit {proc.returncode}). It needs Go >= 1.26 "
+                f"and access to the Go module proxy. Alternatives: install_server(method='archive'), or put a "
+                f"livekit-server on PATH / in LIVEKIT_SERVER_BIN.\n{tail}"
+            )
+        _place(built, target)
+    progress(f"installed {target}")
+    return target
+
+
+def release_asset_names(version: str = SERVER_VERSION) -> tuple[str, str]:
+    """(archive name, checksums file name) of the official release for this platform."""
+    system = platform.system().lower()
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
+    if system not in ("linux", "darwin") or arch is None:
+        raise ServerInstallError(
+            f"no official livekit-server release for {system}/{machine}; install Go >= 1.26 and use method='go'."
+        )
+    return f"livekit_{version}_{system}_{arch}.tar.gz", f"livekit_{version}_checksums.txt"
+
+
+def _download(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=120) as resp:
+            data: bytes = resp.read()
+            return data
+    except (urllib.error.URLError, OSError) as exc:
+        raise ServerInstallError(
+            f"could not download {url}: {exc}. Without network, install Go >= 1.26 (method='go') or set "
+            f"LIVEKIT_SERVER_BIN to an existing livekit-server."
+        ) from exc
+
+
+def _install_from_archive(base: str, target: Path, progress: Progress) -> Path:
+    archive_name, sums_name = release_asset_names()
+    folder = f"{base}/v{SERVER_VERSION}"
+    progress(f"downloading {folder}/{archive_name}…")
+    sums = _download(f"{folder}/{sums_name}").decode("utf-8", "replace")
+    expected = None
+    for line in sums.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == archive_name:
+            expected = parts[0].lower()
+    if expected is None:
+        raise ServerInstallError(f"{sums_name} at {folder} has no line for {archive_name}; refusing to install.")
+    data = _download(f"{folder}/{archive_name}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ServerInstallError(
+            f"checksum mismatch for {archive_name}: expected sha256 {expected}, got {actual}. The download is "
+            f"corrupt or was tampered with; nothing was installed."
+        )
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        member = next((m for m in tar.getmembers() if Path(m.name).name == BINARY_NAME and m.isfile()), None)
+        if member is None:
+            raise ServerInstallError(f"{archive_name} has no {BINARY_NAME} inside; nothing was installed.")
+        extracted = tar.extractfile(member)
+        assert extracted is not None
+        with tempfile.TemporaryDirectory(prefix="lk_notebook-archive-") as tmp:
+            path = Path(tmp) / BINARY_NAME
+            path.write_bytes(extracted.read())
+            _place(path, target)
+    progress(f"installed {target} (sha256 {actual[:12]}… verified)")
+    return target
+
+
+def _place(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".partial")
+    shutil.copyfile(source, tmp)
+    tmp.chmod(0o755)
+    tmp.replace(target)  # atomic: a concurrent finder never sees half a binary
+
+
+# -- running --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RelayLayout:
+    """Addresses of the relay layout: the server advertises `advertised` as its only ICE candidate but
+    listens on `upstream`; a relay listening on `advertised` forwards to `upstream`."""
+
+    advertised: tuple[str, int]
+    upstream: tuple[str, int]
+
+
+def _free_port(kind: int, host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _check_free(port: int, kind: int, host: str) -> None:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            proto = "TCP" if kind == socket.SOCK_STREAM else "UDP"
+            raise PortInUseError(
+                f"{proto} port {host}:{port} is already in use; pick another port or pass none to get a free one.",
+                port=port,
+            ) from exc
+
+
+def _free_udp_pair() -> int:
+    """A UDP port free on both 127.0.0.1 (server) and 127.0.0.2 (relay), as the relay layout needs both."""
+    for _ in range(50):
+        port = _free_port(socket.SOCK_DGRAM)
+        try:
+            _check_free(port, socket.SOCK_DGRAM, RELAY_HOST)
+        except PortInUseError:
+            continue
+        return port
+    raise ServerStartError("no UDP port free on both 127.0.0.1 and 127.0.0.2")
+
+
+_running: weakref.WeakSet[LocalServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_running):
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+def _pdeathsig() -> Callable[[], None] | None:
+    """A preexec function that has Linux kill the server if the process that started it dies (a killed kernel
+    must not leave an orphan server). None where unavailable."""
+    if sys.platform != "linux":
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
+
+
+class LocalServer:
+    """A livekit-server on loopback, owned by this process.
+
+    Example::
+
+        server = LocalServer().start()
+        os.environ.update(server.env())      # LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET
+        ...
+        server.stop()                        # also done at interpreter exit
+
+    Arguments are keyword-only. `port` / `udp_port` default to free ports. `relay=True` lays the server out for
+    the lab's impairment relay (see `RelayLayout`). `config` is merged over the generated configuration (e.g.
+    `{"limit": {"max_metadata_size": 1024}}`). The secret is generated, at least 32 characters, and never shown
+    in reprs or logs.
+    """
+
+    def __init__(
+        self,
+        *,
+        binary: Path | str | None = None,
+        port: int | None = None,
+        udp_port: int | None = None,
+        relay: bool = False,
+        api_key: str = "lk_notebook",
+        api_secret: str | None = None,
+        log_dir: Path | str | None = None,
+        config: dict[str, Any] | None = None,
+        install: bool = True,
+        progress: Progress = _quiet,
+    ) -> None:
+        if api_secret is not None and len(api_secret) < 32:
+            raise ValueError("api_secret must be at least 32 characters (PyJWT warns on shorter HMAC keys)")
+        self._binary = Path(binary) if binary is not None else None
+        self._requested_port = port
+        self._requested_udp_port = udp_port
+        self.relay = relay
+        self.api_key = api_key
+        self._api_secret = api_secret or secrets.token_urlsafe(36)  # 48 characters
+        self._log_dir = Path(log_dir) if log_dir is not None else None
+        self._extra_config = config or {}
+        self._install = install
+        self._progress = progress
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: io.BufferedWriter | None = None
+        self._lock = threading.Lock()
+        self.port = 0
+        self.udp_port = 0
+        self.log_path: Path | None = None
+        self.binary_path: Path | None = None
+
+    # -- public read-only facts ---------------------------------------------------------------------------------
+    @property
+    def api_secret(self) -> str:
+        """The generated API secret. Deliberately not in repr() or any log line."""
+        return self._api_secret
+
+    @property
+    def url(self) -> str:
+        """WebSocket URL for SDK clients."""
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """HTTP URL (the server API lives here too)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def relay_layout(self) -> RelayLayout | None:
+        """Where the lab's relay must listen and forward to, when started with `relay=True`."""
+        if not self.relay or not self.udp_port:
+            return None
+        return RelayLayout(advertised=(RELAY_HOST, self.udp_port), upstream=("127.0.0.1", self.udp_port))
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def env(self) -> dict[str, str]:
+        """The LIVEKIT_* variables that SDKs, the `lk` CLI and lk_notebook read."""
+        return {"LIVEKIT_URL": self.url, "LIVEKIT_API_KEY": self.api_key, "LIVEKIT_API_SECRET": self._api_secret}
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        where = f" url={self.url!r}" if self.port else ""
+        return f"<LocalServer {state}{where} relay={self.relay} api_key={self.api_key!r} api_secret=***>"
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        """The configuration the server is started with (contains the secret: never print it)."""
+        rtc: dict[str, Any] = {
+            "udp_port": self.udp_port,
+            # ICE/TCP listens on every address and would bypass the relay; loopback UDP is all we need.
+            "tcp_port": 0,
+            "use_external_ip": False,
+            "enable_loopback_candidate": True,
+            "ips": {"includes": ["127.0.0.1/32"]},
+            # With no STUN servers configured, clients are handed public ones and wait on them offline.
+            "stun_servers": [f"127.0.0.1:{self._stun_port}"],
+            "node_ip": RELAY_HOST if self.relay else "127.0.0.1",
+        }
+        if self.relay:
+            # ICE-lite: the server never probes the client directly, so the only candidate pair is via the relay.
+            rtc["use_ice_lite"] = True
+        config: dict[str, Any] = {
+            "port": self.port,
+            "bind_addresses": ["127.0.0.1"],
+            "keys": {self.api_key: self._api_secret},
+            "rtc": rtc,
+            "logging": {"level": "info", "json": False},
+        }
+        return _merge(config, self._extra_config)
+
+    def start(self, *, timeout: float = 30.0) -> LocalServer:
+        """Start the server and wait until it answers. Returns self. Installs the binary first if needed."""
+        with self._lock:
+            if self.running:
+                return self
+            binary = self._binary or find_server()
+            if binary is None:
+                if not self._install:
+                    raise ServerInstallError(
+                        "no livekit-server found (LIVEKIT_SERVER_BIN, PATH, cache). Run `lk-notebook "
+                        "install-server`, or pass install=True."
+                    )
+                binary = install_server(progress=self._progress)
+            self.binary_path = binary
+            self.port = self._requested_port or _free_port(socket.SOCK_STREAM)
+            _check_free(self.port, socket.SOCK_STREAM, "127.0.0.1")
+            if self._requested_udp_port:
+                self.udp_port = self._requested_udp_port
+                _check_free(self.udp_port, socket.SOCK_DGRAM, "127.0.0.1")
+                if self.relay:
+                    _check_free(self.udp_port, socket.SOCK_DGRAM, RELAY_HOST)
+            else:
+                self.udp_port = _free_udp_pair() if self.relay else _free_port(socket.SOCK_DGRAM)
+            self._stun_port = _free_port(socket.SOCK_DGRAM)
+            log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="lk_notebook-server-"))
+            log_dir.mkdir(parents=True, exist_ok=True)
+            self.log_path = log_dir / f"livekit-server-{self.port}.log"
+            self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
+            # The config (with the secret) goes through the environment, not argv, so `ps` does not show it.
+            env = dict(os.environ, LIVEKIT_CONFIG=json.dumps(self.config_dict()))
+            for var in ("LIVEKIT_KEYS", "NODE_IP", "UDP_PORT", "REDIS_HOST", "REDIS_PASSWORD"):
+                env.pop(var, None)
+            preexec = _pdeathsig() if threading.current_thread() is threading.main_thread() else None
+            self._proc = subprocess.Popen(
+                [str(binary)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
+            _running.add(self)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self._proc
+            assert proc is not None
+            code = proc.poll()
+            if code is not None:
+                tail = self.log_tail()
+                if "address already in use" in tail:
+                    raise PortInUseError(f"livekit-server could not bind its ports (in use):\n{tail}", port=self.port)
+                raise ServerExitedError(
+                    f"livekit-server exited with code {code} before it was ready. Last log lines:\n{tail}",
+                    returncode=code,
+                    log_tail=tail,
+                )
+            try:
+                with urllib.request.urlopen(self.http_url + "/", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        raise ServerStartError(
+            f"livekit-server did not answer on {self.http_url} within {timeout:.0f} s. Last log lines:\n"
+            f"{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the server log (the log never contains the API secret)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        """Raise ServerExitedError (with the log tail) if the server has died."""
+        if self._proc is not None and self._proc.poll() is not None:
+            tail = self.log_tail()
+            raise ServerExitedError(
+                f"livekit-server exited with code {self._proc.returncode}. Last log lines:\n{tail}",
+                returncode=self._proc.returncode,
+                log_tail=tail,
+            )
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after `timeout`). Safe to call twice."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=timeout)
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+            _running.discard(self)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@contextlib.contextmanager
+def running_server(**kwargs: Any) -> Iterator[LocalServer]:
+    """`with running_server(relay=True) as server:` — a started LocalServer that is stopped afterwards."""
+    server = LocalServer(**kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()

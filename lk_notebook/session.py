@@ -1,0 +1,664 @@
+"""One joined room: the SDK's `rtc.Room` behind typed events, a live `RoomState`, state changes and data messages.
+
+Example::
+
+    session = await lk_notebook.join("demo", identity="ann", attributes={"role": "host"})
+    session.state.to_frame()                         # everyone's attributes and metadata, live
+    await session.set_attributes({"status": "away"})
+    await session.publish({"hello": "room"}, topic="chat")
+    async for msg in session.messages(topic="chat"):
+        print(msg.sender, msg.text)
+    await session.leave()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import urllib.parse
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import aiohttp
+from livekit import rtc
+from livekit.rtc.participant import PublishDataError
+
+from . import limits
+from ._logging import scrub as _scrub
+from ._tasks import TaskOwner
+from .config import Credentials, Grants, resolve_credentials
+from .errors import (
+    AuthenticationError,
+    CredentialsError,
+    InvalidInputError,
+    JoinError,
+    JoinTimeoutError,
+    PublishError,
+    SessionClosedError,
+    SizeWarning,
+    TooLargeError,
+    UnknownDestinationWarning,
+    UnreachableError,
+    UpdateRefusedError,
+)
+from .events import (
+    AttributesChanged,
+    ConnectionChanged,
+    ConnectionStatus,
+    DataKind,
+    Message,
+    MetadataChanged,
+    NameChanged,
+    ParticipantActive,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    RoomMetadataChanged,
+    Snapshot,
+    frozen_map,
+)
+from .server import find_server, install_server
+from .state import RoomState
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .admin import ServerAPI
+
+__all__ = ["RawDataHandler", "Session", "join"]
+
+log = logging.getLogger("lk_notebook")
+
+RawDataHandler = Callable[[bytes, str, DataKind, float], None]
+"""`handler(payload, sender, kind, arrival_time)`: the fast path the lab uses for its own topic."""
+MessageCallback = Callable[[Message], None]
+ErrorCallback = Callable[[str, BaseException], None]
+
+SERVER_SENDER = "server"
+
+
+def _info(p: rtc.Participant, *, is_local: bool) -> ParticipantInfo:
+    joined = p.joined_at
+    return ParticipantInfo(
+        identity=p.identity,
+        sid=p.sid,
+        name=p.name,
+        metadata=p.metadata,
+        attributes=frozen_map(p.attributes),
+        is_local=is_local,
+        active=is_local or p.state == rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE,
+        joined_at=joined.timestamp() if joined is not None else None,
+    )
+
+
+class _Subscription:
+    """A bounded queue behind one `messages()` iterator; the oldest message is dropped when it is full."""
+
+    def __init__(self, topic: str | None, maxsize: int) -> None:
+        self.topic = topic
+        self.queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def put(self, item: Message | None) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(item)
+
+
+class Session:
+    """A participant in one LiveKit room. Create with `await lk_notebook.join(...)`; use as `async with`.
+
+    `state` is the live `RoomState` (complete when `join` returns); `status` the connection state;
+    `room` the underlying `rtc.Room` for anything this class does not cover.
+    """
+
+    def __init__(
+        self,
+        room_name: str,
+        identity: str,
+        *,
+        url: str,
+        credentials: Credentials | None,
+        history_limit: int = 10_000,
+        inbox_limit: int = 1_000,
+        confirm_timeout: float = 5.0,
+    ) -> None:
+        self.room_name = room_name
+        self.identity = identity
+        self.url = url
+        self.credentials = credentials
+        self.confirm_timeout = confirm_timeout
+        """Seconds to wait for the server to echo a state change before calling it refused."""
+        self.state = RoomState(room_name, history_limit=history_limit)
+        self.room = rtc.Room()
+        self.tasks = TaskOwner(f"session {identity}@{room_name}", on_error=self._report)
+        self.errors: deque[tuple[float, str, BaseException]] = deque(maxlen=100)
+        self._error_callbacks: list[ErrorCallback] = []
+        self._inbox: deque[Message] = deque(maxlen=inbox_limit)
+        self._message_callbacks: list[tuple[str | None, bool, MessageCallback]] = []
+        self._subscriptions: set[_Subscription] = set()
+        self._raw_handlers: dict[str, RawDataHandler] = {}
+        self._admin: ServerAPI | None = None
+        self._left = False
+        self._wire()
+
+    # -- the adapter: SDK callbacks -> typed events ---------------------------------------------------------------
+    def _wire(self) -> None:
+        r = self.room
+        r.on("participant_connected", self._on_participant_connected)
+        r.on("participant_disconnected", self._on_participant_disconnected)
+        r.on("participant_active", self._on_participant_active)
+        r.on("participant_attributes_changed", self._on_attributes)
+        r.on("participant_metadata_changed", self._on_metadata)
+        r.on("participant_name_changed", self._on_name)
+        r.on("room_metadata_changed", self._on_room_metadata)
+        r.on("data_received", self._on_data)
+        r.on("reconnecting", self._on_reconnecting)
+        r.on("reconnected", self._on_reconnected)
+        r.on("disconnected", self._on_disconnected)
+
+    def _is_local(self, p: rtc.Participant) -> bool:
+        return p.identity == self.identity
+
+    def _on_participant_connected(self, p: rtc.RemoteParticipant) -> None:
+        self.state.apply(ParticipantJoined(_info(p, is_local=False), at=time.time()))
+
+    def _on_participant_disconnected(self, p: rtc.RemoteParticipant) -> None:
+        reason = rtc.DisconnectReason.Name(p.disconnect_reason) if p.disconnect_reason is not None else ""
+        self.state.apply(ParticipantLeft(p.identity, reason, at=time.time()))
+
+    def _on_participant_active(self, p: rtc.RemoteParticipant) -> None:
+        self.state.apply(ParticipantActive(p.identity, at=time.time()))
+
+    def _on_attributes(self, changed: dict[str, str], p: rtc.Participant) -> None:
+        self.state.apply(AttributesChanged(p.identity, frozen_map(changed), frozen_map(p.attributes), time.time()))
+
+    def _on_metadata(self, p: rtc.Participant, old: str, new: str) -> None:
+        self.state.apply(MetadataChanged(p.identity, old, new, at=time.time()))
+
+    def _on_name(self, p: rtc.Participant, old: str, new: str) -> None:
+        self.state.apply(NameChanged(p.identity, old, new, at=time.time()))
+
+    def _on_room_metadata(self, old: str, new: str) -> None:
+        self.state.apply(RoomMetadataChanged(old, new, at=time.time()))
+
+    def _on_reconnecting(self) -> None:
+        self.state.apply(ConnectionChanged(ConnectionStatus.RECONNECTING, at=time.time()))
+
+    def _on_reconnected(self) -> None:
+        # Events may have been missed while the signal connection was down: rebuild from what the SDK now knows
+        # (it refreshes participants from the server on reconnect), then mark connected.
+        self.state.apply(self._snapshot())
+        self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time()))
+
+    def _on_disconnected(self, reason: int) -> None:
+        name = rtc.DisconnectReason.Name(reason) if reason in rtc.DisconnectReason.values() else str(reason)  # type: ignore[arg-type]
+        if self.state.status is not ConnectionStatus.DISCONNECTED:
+            self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason=name))
+        if not self._left:
+            self._report("connection", SessionClosedError(f"disconnected by the server ({name}); join again"))
+            self._end_subscriptions()
+
+    def _on_data(self, packet: rtc.DataPacket) -> None:
+        now = time.time()
+        sender = packet.participant.identity if packet.participant is not None else SERVER_SENDER
+        kind = DataKind.RELIABLE if packet.kind == rtc.DataPacketKind.KIND_RELIABLE else DataKind.LOSSY
+        raw = self._raw_handlers.get(packet.topic or "")
+        if raw is not None:
+            raw(packet.data, sender, kind, now)
+            return
+        self._deliver(Message(sender, packet.topic or "", kind, packet.data, now))
+
+    def _deliver(self, msg: Message) -> None:
+        self._inbox.append(msg)
+        for topic, include_sent, callback in tuple(self._message_callbacks):
+            if (topic is None or topic == msg.topic) and (include_sent or not msg.sent):
+                try:
+                    callback(msg)
+                except Exception as exc:
+                    self._report("message callback", exc)
+        if not msg.sent:
+            for sub in self._subscriptions:
+                if sub.topic is None or sub.topic == msg.topic:
+                    sub.put(msg)
+
+    def _snapshot(self) -> Snapshot:
+        parts = [_info(self.room.local_participant, is_local=True)]
+        parts.extend(_info(p, is_local=False) for p in self.room.remote_participants.values())
+        return Snapshot(self.room_name, self.room.metadata, tuple(parts), at=time.time())
+
+    # -- errors ---------------------------------------------------------------------------------------------------
+    def _report(self, where: str, exc: BaseException) -> None:
+        self.errors.append((time.time(), where, exc))
+        log.warning("%s: %s", where, exc)
+        for cb in tuple(self._error_callbacks):
+            try:
+                cb(where, exc)
+            except Exception:
+                log.exception("error callback failed")
+
+    def on_error(self, callback: ErrorCallback) -> Callable[[], None]:
+        """Be told of background failures (`callback(where, exception)`). Returns an unsubscribe function."""
+        self._error_callbacks.append(callback)
+        return lambda: self._error_callbacks.remove(callback) if callback in self._error_callbacks else None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    @property
+    def status(self) -> ConnectionStatus:
+        return self.state.status
+
+    @property
+    def closed(self) -> bool:
+        return self._left or self.state.status is ConnectionStatus.DISCONNECTED
+
+    def _require_open(self, action: str) -> None:
+        if self.closed:
+            raise SessionClosedError(
+                f"cannot {action}: session {self.identity!r} has left room {self.room_name!r}. "
+                f"Join again with lk_notebook.join(...)."
+            )
+
+    async def _connect(self, token: str, *, timeout: float) -> None:
+        opts = rtc.RoomOptions(auto_subscribe=True, connect_timeout=min(timeout, 10.0))
+        try:
+            await asyncio.wait_for(self.room.connect(self.url, token, opts), timeout)
+        except asyncio.TimeoutError as exc:
+            await self._abandon()
+            raise JoinTimeoutError(
+                f"joining {self.room_name!r} at {self.url} did not complete within {timeout:.0f} s. The server "
+                f"answered but media setup (ICE) did not finish: check that UDP reaches it.",
+                url=self.url,
+                room=self.room_name,
+            ) from exc
+        except rtc.ConnectError as exc:
+            await self._abandon()
+            raise await _classify_join_error(self.url, self.room_name, token, str(exc)) from exc
+        self.state.apply(self._snapshot())
+        self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time()))
+
+    async def _abandon(self) -> None:
+        self._left = True
+        self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason="join failed"))
+        try:
+            await self.room.disconnect()
+        except Exception:  # the room never connected; nothing to release beyond best effort
+            log.debug("disconnect after failed join", exc_info=True)
+
+    async def leave(self) -> None:
+        """Disconnect and stop every background task. Safe to call twice."""
+        if self._left:
+            return
+        self._left = True
+        try:
+            await self.room.disconnect()
+        finally:
+            await self.tasks.aclose()
+            if self._admin is not None:
+                await self._admin.aclose()
+                self._admin = None
+            self._end_subscriptions()
+            if self.state.status is not ConnectionStatus.DISCONNECTED:
+                self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason="left"))
+
+    def _end_subscriptions(self) -> None:
+        for sub in self._subscriptions:
+            sub.put(None)
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.leave()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Session {self.identity!r} in {self.room_name!r} at {self.url} {self.status.value}, "
+            f"{len(self.state)} participants>"
+        )
+
+    # -- waiting on state ---------------------------------------------------------------------------------------
+    async def wait_for(self, predicate: Callable[[RoomState], bool], *, timeout: float = 5.0) -> bool:
+        """Wait until `predicate(state)` is true (checked now and after every change). False on timeout."""
+        if predicate(self.state):
+            return True
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def check(_: object) -> None:
+            if not done.done() and predicate(self.state):
+                done.set_result(None)
+
+        unsubscribe = self.state.subscribe(check)
+        try:
+            await asyncio.wait_for(done, timeout)
+            return True
+        except asyncio.TimeoutError:
+            return predicate(self.state)
+        finally:
+            unsubscribe()
+
+    # -- own state ------------------------------------------------------------------------------------------------
+    def _require_metadata_permission(self, what: str) -> None:
+        if not self.room.local_participant.permissions.can_update_metadata:
+            raise UpdateRefusedError(
+                f"cannot set {what}: the token of {self.identity!r} lacks canUpdateOwnMetadata, so the server "
+                f"would refuse it (the SDK would not tell you). Mint a token with "
+                f"Grants(can_update_own_metadata=True), or change it through the server API (session.admin).",
+                identity=self.identity,
+                what=what,
+            )
+
+    async def set_attributes(self, changes: Mapping[str, str], *, confirm: bool = True) -> None:
+        """Set some of your attributes; a value of "" deletes the key. Other keys are untouched.
+
+        Validated first (string keys and values, the 64 KiB limit on the merged set). With `confirm`, waits until
+        the server echoes the change and raises UpdateRefusedError if it does not within `confirm_timeout`.
+        """
+        self._require_open("set attributes")
+        local = self.state.local
+        current = local.attributes if local is not None else {}
+        clean = limits.check_attributes(current, changes)
+        if not clean:
+            return
+        self._require_metadata_permission("attributes")
+        target = limits.merged_attributes(current, clean)
+        if target == dict(current):
+            return  # the server sends no event for a no-op, so there is nothing to wait for
+        await self.room.local_participant.set_attributes(clean)
+        if confirm:
+            await self._confirm(lambda p: dict(p.attributes) == target, "attributes")
+
+    async def set_metadata(self, metadata: str, *, confirm: bool = True) -> None:
+        """Set your metadata (an opaque string; JSON is common). See `set_attributes` for `confirm`."""
+        self._require_open("set metadata")
+        value = limits.check_metadata(metadata)
+        if value == "":
+            raise InvalidInputError(
+                'LiveKit ignores empty metadata (the server treats "" as \'no change\'); set "{}" or " " to clear it.'
+            )
+        self._require_metadata_permission("metadata")
+        local = self.state.local
+        if local is not None and local.metadata == value:
+            return
+        await self.room.local_participant.set_metadata(value)
+        if confirm:
+            await self._confirm(lambda p: p.metadata == value, "metadata")
+
+    async def set_name(self, name: str, *, confirm: bool = True) -> None:
+        """Set your display name. See `set_attributes` for `confirm`."""
+        self._require_open("set name")
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError("name must be a non-empty string")
+        self._require_metadata_permission("name")
+        local = self.state.local
+        if local is not None and local.name == name:
+            return
+        await self.room.local_participant.set_name(name)
+        if confirm:
+            await self._confirm(lambda p: p.name == name, "name")
+
+    async def _confirm(self, applied: Callable[[ParticipantInfo], bool], what: str) -> None:
+        def check(state: RoomState) -> bool:
+            local = state.local
+            return local is not None and applied(local)
+
+        if not await self.wait_for(check, timeout=self.confirm_timeout):
+            raise UpdateRefusedError(
+                f"the server did not apply the {what} change of {self.identity!r} within "
+                f"{self.confirm_timeout:g} s. It refuses changes over its size limits or without "
+                f"canUpdateOwnMetadata; the SDK does not report why. Your state is unchanged.",
+                identity=self.identity,
+                what=what,
+            )
+
+    # -- data messages --------------------------------------------------------------------------------------------
+    async def publish(
+        self,
+        payload: limits.Payload,
+        *,
+        reliable: bool = True,
+        topic: str | None = None,
+        destinations: Sequence[str] | None = None,
+    ) -> Message:
+        """Send a data message to the room, or only to `destinations` (identities). Returns what was sent.
+
+        `payload`: str (UTF-8), bytes, or a dict/list (sent as compact JSON). Over the SDK's hard limit: an error
+        before sending. Over LiveKit's advice (15 KiB reliable, ~1300 B lossy): a SizeWarning. Unknown
+        destination identities: an UnknownDestinationWarning (the server silently drops those).
+        """
+        self._require_open("publish")
+        data = limits.encode_payload(payload)
+        if topic is not None and not isinstance(topic, str):
+            raise InvalidInputError(f"topic must be a string, not {type(topic).__name__}")
+        if isinstance(destinations, str):
+            raise InvalidInputError("destinations must be a list of identities, not a single string")
+        dests = tuple(destinations or ())
+        for d in dests:
+            if not isinstance(d, str) or not d:
+                raise InvalidInputError(f"destination identities must be non-empty strings; got {d!r}")
+        unknown = [d for d in dests if d not in self.state]
+        if unknown:
+            warnings.warn(
+                UnknownDestinationWarning(
+                    f"{', '.join(map(repr, unknown))} not in room {self.room_name!r} now; the server drops data "
+                    f"for absent identities without telling anyone."
+                ),
+                stacklevel=2,
+            )
+        size = limits.packet_size(data, topic=topic or "", destinations=dests, identity=self.identity)
+        mode = "reliable" if reliable else "lossy"
+        if size > limits.SDK_MAX_PACKET_BYTES:
+            raise TooLargeError(
+                f"{mode} message of {len(data)} bytes encodes to {size} bytes, over the SDK's "
+                f"{limits.SDK_MAX_PACKET_BYTES}-byte limit; nothing was sent. Split it, or use a data stream "
+                f"(room.local_participant.send_bytes / stream_text), which chunks large payloads.",
+                size=size,
+                limit=limits.SDK_MAX_PACKET_BYTES,
+                what=f"{mode} message",
+            )
+        advised = limits.RELIABLE_ADVISED_BYTES if reliable else limits.LOSSY_ADVISED_BYTES
+        if len(data) > advised:
+            why = (
+                "large reliable messages delay every message behind them (head-of-line blocking)"
+                if reliable
+                else "a lossy message spread over several datagrams is lost if any one of them is"
+            )
+            warnings.warn(
+                SizeWarning(f"{mode} message of {len(data)} bytes is over LiveKit's advice of {advised}: {why}."),
+                stacklevel=2,
+            )
+        try:
+            await self.room.local_participant.publish_data(
+                data, reliable=reliable, destination_identities=list(dests), topic=topic or ""
+            )
+        except PublishDataError as exc:
+            raise PublishError(f"the SDK refused the {mode} message: {_scrub(str(exc))}") from exc
+        kind = DataKind.RELIABLE if reliable else DataKind.LOSSY
+        msg = Message(self.identity, topic or "", kind, data, time.time(), destinations=dests, sent=True)
+        self._deliver(msg)
+        return msg
+
+    def messages(self, *, topic: str | None = None, maxsize: int = 1_000) -> AsyncIterator[Message]:
+        """Received messages from now on, as an async iterator (optionally one topic only). It ends when the
+        session leaves. If the consumer falls behind by `maxsize` messages, the oldest are dropped."""
+        self._require_open("receive messages")
+        sub = _Subscription(topic, maxsize)
+        self._subscriptions.add(sub)
+
+        async def iterate() -> AsyncIterator[Message]:
+            try:
+                while True:
+                    item = await sub.queue.get()
+                    if item is None:
+                        return
+                    yield item
+            finally:
+                self._subscriptions.discard(sub)
+
+        return iterate()
+
+    def on_message(
+        self, callback: MessageCallback, *, topic: str | None = None, include_sent: bool = False
+    ) -> Callable[[], None]:
+        """Call `callback(message)` for each received (and, with `include_sent`, sent) message. Returns an
+        unsubscribe function. Callbacks run on the event loop: keep them quick."""
+        entry = (topic, include_sent, callback)
+        self._message_callbacks.append(entry)
+        return lambda: self._message_callbacks.remove(entry) if entry in self._message_callbacks else None
+
+    def add_raw_handler(self, topic: str, handler: RawDataHandler) -> Callable[[], None]:
+        """Hand every message on `topic` straight to `handler(payload, sender, kind, arrival)`, bypassing the
+        inbox and callbacks. For high-rate consumers such as the delivery lab. Returns a remove function."""
+        if topic in self._raw_handlers:
+            raise InvalidInputError(f"topic {topic!r} already has a raw handler")
+        self._raw_handlers[topic] = handler
+        return lambda: self._raw_handlers.pop(topic, None) and None
+
+    @property
+    def inbox(self) -> tuple[Message, ...]:
+        """The most recent messages, received and sent, oldest first (bounded)."""
+        return tuple(self._inbox)
+
+    def messages_frame(self, *, include_sent: bool = False) -> pd.DataFrame:
+        """Recent messages as a DataFrame: sender, topic, kind, size, payload (text where UTF-8), received_at."""
+        import pandas as pd
+
+        rows = [
+            {
+                "sender": m.sender,
+                "topic": m.topic,
+                "kind": m.kind.value,
+                "size": m.size,
+                "payload": m.text if m.text is not None else m.payload,
+                "received_at": m.received_at,
+                "sent": m.sent,
+                "destinations": ",".join(m.destinations),
+            }
+            for m in self._inbox
+            if include_sent or not m.sent
+        ]
+        columns = ["sender", "topic", "kind", "size", "payload", "received_at", "sent", "destinations"]
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns)
+        frame["received_at"] = pd.to_datetime(frame["received_at"], unit="s", utc=True)
+        return frame
+
+    # -- server API ----------------------------------------------------------------------------------------------
+    @property
+    def admin(self) -> ServerAPI:
+        """The server API with this session's credentials (not available when joined with a bare token)."""
+        if self.credentials is None:
+            raise CredentialsError(
+                "this session joined with a token only; the server API needs an API key and secret "
+                "(pass them, or set LIVEKIT_API_KEY / LIVEKIT_API_SECRET, and use lk_notebook.ServerAPI)."
+            )
+        if self._admin is None:
+            from .admin import ServerAPI
+
+            self._admin = ServerAPI(self.credentials)
+        return self._admin
+
+
+async def _classify_join_error(url: str, room: str, token: str, sdk_message: str) -> JoinError:
+    """Turn the SDK's one ConnectError into: unreachable, bad credentials, or another join failure."""
+    message = _scrub(sdk_message)
+    parsed = urllib.parse.urlparse(url)
+    host = parsed.hostname or "localhost"
+    port = parsed.port or (443 if parsed.scheme in ("wss", "https") else 80)
+    try:
+        await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, _tcp_probe, host, port), 5)
+    except (OSError, asyncio.TimeoutError):
+        return UnreachableError(
+            f"nothing answers at {url} (TCP {host}:{port}). Is the server running? For a local one, use "
+            f"lk_notebook.LocalServer() or run `lk-notebook server`.",
+            url=url,
+            room=room,
+        )
+    # The server explains a refused token on /rtc/validate (401 with a reason).
+    scheme = "https" if parsed.scheme in ("wss", "https") else "http"
+    validate = f"{scheme}://{parsed.netloc}/rtc/validate?access_token={urllib.parse.quote(token)}"
+    try:
+        async with aiohttp.ClientSession() as http, http.get(validate, timeout=aiohttp.ClientTimeout(5)) as resp:
+            body = (await resp.text()).strip()
+            if resp.status in (401, 403):
+                return AuthenticationError(
+                    f"the server at {url} refused the token: {_scrub(body) or resp.reason}. Check LIVEKIT_API_KEY "
+                    f"and LIVEKIT_API_SECRET (they must match the server's keys), or mint a fresh token.",
+                    url=url,
+                    room=room,
+                )
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        pass
+    return JoinError(f"could not join {room!r} at {url}: {message}", url=url, room=room)
+
+
+def _tcp_probe(host: str, port: int) -> None:
+    with socket.create_connection((host, port), timeout=3):
+        pass
+
+
+async def join(
+    room: str,
+    *,
+    identity: str,
+    name: str | None = None,
+    metadata: str | None = None,
+    attributes: Mapping[str, str] | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    api_secret: str | None = None,
+    token: str | None = None,
+    grants: Grants | None = None,
+    timeout: float = 20.0,
+    history_limit: int = 10_000,
+    inbox_limit: int = 1_000,
+) -> Session:
+    """Join `room` as `identity` and return a connected Session whose `state` is already complete.
+
+    Credentials: explicit `url`/`api_key`/`api_secret`, else the LIVEKIT_* variables, else a local server
+    (installed and started on demand). Or pass a ready `token` (with `url`, or LIVEKIT_URL). `grants` withholds
+    permissions, e.g. `Grants(can_update_own_metadata=False)`.
+
+    Example::
+
+        async with await lk_notebook.join("demo", identity="ann") as session:
+            ...
+    """
+    if not isinstance(room, str) or not room:
+        raise InvalidInputError("room must be a non-empty string")
+    if not isinstance(identity, str) or not identity:
+        raise InvalidInputError("identity must be a non-empty string")
+    if attributes is not None:
+        attributes = limits.check_attributes({}, attributes)
+    if metadata is not None:
+        metadata = limits.check_metadata(metadata)
+    credentials: Credentials | None
+    if token is not None:
+        if not isinstance(token, str) or not token:
+            raise InvalidInputError("token must be a non-empty string")
+        try:
+            credentials = resolve_credentials(url, api_key, api_secret, start_local=False)
+        except CredentialsError:
+            credentials = None
+        join_url = url or (credentials.url if credentials else None)
+        if not join_url:
+            raise CredentialsError("a token needs a server URL: pass url=... or set LIVEKIT_URL.")
+    else:
+        if url is None and api_key is None and find_server() is None:
+            # Installing can take minutes (go build): keep the event loop free while it runs.
+            await asyncio.to_thread(install_server)
+        credentials = resolve_credentials(url, api_key, api_secret)
+        join_url = credentials.url
+        token = credentials.token(room, identity, name=name, metadata=metadata, attributes=attributes, grants=grants)
+    session = Session(
+        room, identity, url=join_url, credentials=credentials, history_limit=history_limit, inbox_limit=inbox_limit
+    )
+    await session._connect(token, timeout=timeout)
+    return session

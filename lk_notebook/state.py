@@ -1,0 +1,283 @@
+"""The room model: typed events in, an always-true picture of the room out.
+
+Pure on purpose: no I/O, no SDK, no Jupyter. Tables, editors and tests read it; nothing else owns room state.
+
+Example::
+
+    state = RoomState("demo")
+    state.apply(ParticipantJoined(ParticipantInfo("ann", "PA_1", "Ann", "", frozen_map({"role": "host"})), at=0.0))
+    state.apply(AttributesChanged("ann", frozen_map({"role": "guest"}), frozen_map({"role": "guest"}), at=1.0))
+    state.to_frame()          # one row per participant, one column per attribute key
+    state.history_frame()     # every change with its time
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .events import (
+    AttributesChanged,
+    ConnectionChanged,
+    ConnectionStatus,
+    Event,
+    MetadataChanged,
+    NameChanged,
+    ParticipantActive,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    RoomMetadataChanged,
+    Snapshot,
+    frozen_map,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Change", "ChangeKind", "RoomState", "Subscriber"]
+
+log = logging.getLogger(__name__)
+
+ChangeKind = Literal["joined", "left", "active", "attribute", "metadata", "name", "room_metadata", "connection"]
+Subscriber = Callable[[Event], None]
+
+#: Columns of `to_frame()` that are not attribute keys. Attribute keys that collide get an `attr:` prefix.
+FIXED_COLUMNS = ("name", "sid", "is_local", "active", "joined_at", "metadata")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of the change history."""
+
+    at: float
+    identity: str
+    """Participant identity ("" for room-level changes)."""
+    kind: ChangeKind
+    key: str = ""
+    """Attribute key, for attribute changes."""
+    old: str | None = None
+    new: str | None = None
+
+
+class RoomState:
+    """Every participant's identity, name, metadata and attributes, the room metadata, and a bounded history.
+
+    Feed it events with `apply`; subscribe to be told of each applied event. The model is complete (the initial
+    state included) as soon as `lk_notebook.join` returns, and a `Snapshot` after a reconnect makes it true again.
+    """
+
+    def __init__(self, room: str = "", *, history_limit: int = 10_000) -> None:
+        if history_limit < 1:
+            raise ValueError("history_limit must be at least 1")
+        self.room = room
+        self.room_metadata = ""
+        self.status = ConnectionStatus.CONNECTING
+        self.disconnect_reason = ""
+        self._participants: dict[str, ParticipantInfo] = {}
+        self._history: deque[Change] = deque(maxlen=history_limit)
+        self._subscribers: list[Subscriber] = []
+        self.version = 0
+        """Increases by one for every applied event; views compare it to know whether to render."""
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    @property
+    def participants(self) -> Mapping[str, ParticipantInfo]:
+        """Identity -> participant, local one included. A read-only view."""
+        return self._participants
+
+    @property
+    def local(self) -> ParticipantInfo | None:
+        """The participant this session joined as, once known."""
+        return next((p for p in self._participants.values() if p.is_local), None)
+
+    def __len__(self) -> int:
+        return len(self._participants)
+
+    def __contains__(self, identity: object) -> bool:
+        return identity in self._participants
+
+    def __iter__(self) -> Iterator[ParticipantInfo]:
+        return iter(list(self._participants.values()))
+
+    def get(self, identity: str) -> ParticipantInfo | None:
+        return self._participants.get(identity)
+
+    @property
+    def history(self) -> tuple[Change, ...]:
+        """The most recent changes, oldest first (bounded by `history_limit`)."""
+        return tuple(self._history)
+
+    def attribute_keys(self) -> list[str]:
+        """Every attribute key in use by anyone, sorted."""
+        keys: set[str] = set()
+        for p in self._participants.values():
+            keys.update(p.attributes)
+        return sorted(keys)
+
+    def __repr__(self) -> str:
+        return (
+            f"RoomState(room={self.room!r}, status={self.status.value}, participants={len(self)}, "
+            f"version={self.version})"
+        )
+
+    # -- subscription -------------------------------------------------------------------------------------------
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback(event)` after each applied event. Returns a function that unsubscribes.
+
+        Callbacks must be quick (mark a view dirty, not render it); an exception in one is logged and does not
+        stop the model or the other subscribers.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # -- applying events ----------------------------------------------------------------------------------------
+    def apply(self, event: Event) -> None:
+        """Update the model from one event, record the change, and tell subscribers."""
+        if isinstance(event, Snapshot):
+            self._apply_snapshot(event)
+        elif isinstance(event, ParticipantJoined):
+            p = event.participant
+            previous = self._participants.get(p.identity)
+            self._participants[p.identity] = p
+            if previous is None:
+                self._record(Change(event.at, p.identity, "joined", new=p.name))
+            else:
+                self._record_differences(previous, p, event.at)
+        elif isinstance(event, ParticipantLeft):
+            if self._participants.pop(event.identity, None) is not None:
+                self._record(Change(event.at, event.identity, "left", new=event.reason))
+        elif isinstance(event, ParticipantActive):
+            p2 = self._participants.get(event.identity)
+            if p2 is not None and not p2.active:
+                self._participants[event.identity] = dataclasses.replace(p2, active=True)
+                self._record(Change(event.at, event.identity, "active"))
+        elif isinstance(event, AttributesChanged):
+            self._apply_attributes(event)
+        elif isinstance(event, MetadataChanged):
+            p3 = self._participants.get(event.identity)
+            if p3 is not None:
+                self._participants[event.identity] = dataclasses.replace(p3, metadata=event.new)
+                self._record(Change(event.at, event.identity, "metadata", old=p3.metadata, new=event.new))
+        elif isinstance(event, NameChanged):
+            p4 = self._participants.get(event.identity)
+            if p4 is not None:
+                self._participants[event.identity] = dataclasses.replace(p4, name=event.new)
+                self._record(Change(event.at, event.identity, "name", old=p4.name, new=event.new))
+        elif isinstance(event, RoomMetadataChanged):
+            old = self.room_metadata
+            self.room_metadata = event.new
+            self._record(Change(event.at, "", "room_metadata", old=old, new=event.new))
+        elif isinstance(event, ConnectionChanged):
+            old_status = self.status
+            self.status = event.status
+            if event.status is ConnectionStatus.DISCONNECTED:
+                self.disconnect_reason = event.reason
+            self._record(Change(event.at, "", "connection", old=old_status.value, new=event.status.value))
+        else:  # pragma: no cover - the Event union is closed; this guards against a new event type
+            raise TypeError(f"RoomState cannot apply {type(event).__name__}")
+        self.version += 1
+        self._notify(event)
+
+    def _apply_attributes(self, event: AttributesChanged) -> None:
+        p = self._participants.get(event.identity)
+        if p is None:
+            return
+        # The event carries the full attribute set: trust it over incremental bookkeeping.
+        self._participants[event.identity] = dataclasses.replace(p, attributes=event.attributes)
+        for key, value in event.changed.items():
+            old = p.attributes.get(key)
+            new = value if value != "" else None
+            if old != new:
+                self._record(Change(event.at, event.identity, "attribute", key=key, old=old, new=new))
+
+    def _apply_snapshot(self, snap: Snapshot) -> None:
+        before = self._participants
+        self.room = snap.room
+        if snap.room_metadata != self.room_metadata:
+            self._record(Change(snap.at, "", "room_metadata", old=self.room_metadata, new=snap.room_metadata))
+            self.room_metadata = snap.room_metadata
+        after = {p.identity: p for p in snap.participants}
+        for identity in before.keys() - after.keys():
+            self._record(Change(snap.at, identity, "left", new="missing after resync"))
+        for identity, p in after.items():
+            prev = before.get(identity)
+            if prev is None:
+                self._record(Change(snap.at, identity, "joined", new=p.name))
+            else:
+                self._record_differences(prev, p, snap.at)
+        self._participants = after
+
+    def _record_differences(self, old: ParticipantInfo, new: ParticipantInfo, at: float) -> None:
+        if old.name != new.name:
+            self._record(Change(at, new.identity, "name", old=old.name, new=new.name))
+        if old.metadata != new.metadata:
+            self._record(Change(at, new.identity, "metadata", old=old.metadata, new=new.metadata))
+        for key in sorted(old.attributes.keys() | new.attributes.keys()):
+            a, b = old.attributes.get(key), new.attributes.get(key)
+            if a != b:
+                self._record(Change(at, new.identity, "attribute", key=key, old=a, new=b))
+
+    def _record(self, change: Change) -> None:
+        self._history.append(change)
+
+    def _notify(self, event: Event) -> None:
+        for callback in tuple(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("a RoomState subscriber failed on %s", type(event).__name__)
+
+    # -- frames -------------------------------------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """One row per participant, indexed by identity: name, sid, is_local, active, joined_at, metadata, then
+        one column per attribute key (missing keys are empty strings, so "not set" and "deleted" look the same,
+        as they are on the server)."""
+        import pandas as pd
+
+        keys = self.attribute_keys()
+        columns = list(FIXED_COLUMNS) + [k if k not in FIXED_COLUMNS else f"attr:{k}" for k in keys]
+        ordered = sorted(self._participants.values(), key=lambda p: (not p.is_local, p.identity))
+        rows = []
+        for p in ordered:
+            row: list[object] = [p.name, p.sid, p.is_local, p.active, p.joined_at, p.metadata]
+            row.extend(p.attributes.get(k, "") for k in keys)
+            rows.append(row)
+        index = pd.Index([p.identity for p in ordered], name="identity", dtype="object")
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns, index=index)
+        return frame
+
+    def history_frame(self) -> pd.DataFrame:
+        """The change history as a DataFrame: at (timestamp), identity, kind, key, old, new."""
+        import pandas as pd
+
+        frame: pd.DataFrame = pd.DataFrame(
+            [dataclasses.astuple(c) for c in self._history],
+            columns=["at", "identity", "kind", "key", "old", "new"],
+        )
+        frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
+        return frame
+
+
+def participant(
+    identity: str,
+    *,
+    sid: str = "",
+    name: str = "",
+    metadata: str = "",
+    attributes: Mapping[str, str] | None = None,
+    is_local: bool = False,
+    active: bool = True,
+    joined_at: float | None = None,
+) -> ParticipantInfo:
+    """Build a ParticipantInfo with a frozen attribute map (handy in tests and fakes)."""
+    return ParticipantInfo(identity, sid, name, metadata, frozen_map(attributes), is_local, active, joined_at)

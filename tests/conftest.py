@@ -1,0 +1,68 @@
+"""Test infrastructure: one real livekit-server for the whole run, started in pytest_configure.
+
+Started there (not in a session fixture) because nbmake's notebook items do not run session fixtures; the
+LIVEKIT_* variables exported here reach the notebook kernels too. If the server cannot be installed or started,
+the run fails: nothing that claims LiveKit behaviour is ever skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from lk_notebook.config import Credentials
+from lk_notebook.server import LocalServer
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+_server: LocalServer | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _server
+    if config.option.collectonly:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    _server = LocalServer(log_dir=ARTIFACTS / "server-logs", progress=print).start()
+    os.environ.update(_server.env())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        _server.stop()
+
+
+@pytest.fixture(scope="session")
+def server() -> LocalServer:
+    assert _server is not None and _server.running, "the test livekit-server is not running"
+    return _server
+
+
+@pytest.fixture(scope="session")
+def credentials(server: LocalServer) -> Credentials:
+    return Credentials(server.url, server.api_key, server.api_secret, "local server")
+
+
+@pytest.fixture
+def room_name(request: pytest.FixtureRequest) -> str:
+    """A room name no other test uses."""
+    return f"{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], *, timeout: float = 5.0, what: str = "") -> float:
+    """Poll `check` until true; return the seconds it took. Fails the test on timeout."""
+    start = time.monotonic()
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"not true within {timeout} s: {what or check}")
+        await asyncio.sleep(0.02)
