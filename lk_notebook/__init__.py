@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from ._logging import install_scrubber
+from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
 from .config import Credentials, Grants, default_server, resolve_credentials
 from .errors import (
@@ -42,7 +42,7 @@ from .state import Change, RoomState
 
 __version__ = "0.1.0"
 
-install_scrubber()
+_install_scrubber()
 
 __all__ = [
     "SERVER_VERSION",

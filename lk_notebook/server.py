@@ -276,7 +276,10 @@ def _stop_all() -> None:
 
 def _pdeathsig() -> Callable[[], None] | None:
     """A preexec function that has Linux kill the server if the process that started it dies (a killed kernel
-    must not leave an orphan server). None where unavailable."""
+    must not leave an orphan server). None where unavailable.
+
+    SIGKILL, not SIGTERM: livekit-server's graceful shutdown can hang when SIGTERM lands during its startup, and a
+    server whose owner is gone has no one left to drain rooms for."""
     if sys.platform != "linux":
         return None
     try:
@@ -287,7 +290,7 @@ def _pdeathsig() -> Callable[[], None] | None:
     pr_set_pdeathsig = 1
 
     def preexec() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM)
+        prctl(pr_set_pdeathsig, int(signal.SIGKILL))
 
     return preexec
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,7 +22,15 @@ from lk_notebook.config import Credentials
 from lk_notebook.server import LocalServer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+NODE_PEER = Path(__file__).resolve().parent / "peers" / "node"
 _server: LocalServer | None = None
+
+
+def _install_node_peer() -> None:
+    """The second, non-Python peer (Node's livekit-server-sdk), installed from the lock file on first use."""
+    if (NODE_PEER / "node_modules").is_dir() or not shutil.which("npm"):
+        return  # a missing npm makes the test that needs it fail with a clear message
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_PEER, check=True, timeout=300)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.collectonly:
         return
     ARTIFACTS.mkdir(exist_ok=True)
+    _install_node_peer()
     _server = LocalServer(log_dir=ARTIFACTS / "server-logs", progress=print).start()
     os.environ.update(_server.env())
 

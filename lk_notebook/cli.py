@@ -1,0 +1,162 @@
+"""`lk-notebook`: run a local LiveKit server, install it, open the tutorials, or measure delivery.
+
+lk-notebook server [--json] [--relay]   a local server until Ctrl-C / SIGTERM; prints LIVEKIT_* exports
+lk-notebook install-server              install the pinned livekit-server and print its path
+lk-notebook lab [--no-browser] [...]    local server + JupyterLab on notebooks/, server stopped on exit
+lk-notebook bench ...                   the delivery lab from the terminal (see `lk-notebook bench -h`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from . import __version__
+from .errors import LkNotebookError
+from .server import SERVER_VERSION, LocalServer, find_server, install_server
+
+__all__ = ["main"]
+
+
+def _print_err(message: str) -> None:
+    print(f"lk-notebook: {message}", file=sys.stderr, flush=True)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (installed before the server starts, so an early signal is not lost)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    stop = _stop_on_signals()
+    progress = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else (lambda m: None)
+    server = LocalServer(port=args.port, relay=args.relay, progress=progress).start()
+    try:
+        if args.json:
+            # One line, as soon as the server is ready: meant for scripts (`read` it, then use it).
+            line = {"url": server.url, "api_key": server.api_key, "api_secret": server.api_secret}
+            print(json.dumps(line), flush=True)
+        else:
+            for key, value in server.env().items():
+                print(f"export {key}={shlex.quote(value)}", flush=True)
+            print(f"# livekit-server {SERVER_VERSION} on {server.url}; log: {server.log_path}", flush=True)
+            print("# Ctrl-C stops it.", flush=True)
+        while not stop.wait(0.5):
+            server.check_alive()
+    finally:
+        server.stop()
+    return 0
+
+
+def cmd_install_server(args: argparse.Namespace) -> int:
+    path = find_server() if not args.force else None
+    if path is None:
+        path = install_server(method=args.method, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(path)
+    return 0
+
+
+def _notebooks_dir() -> Path:
+    """notebooks/ of the checkout this package runs from (or the current directory's)."""
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    return here if here.is_dir() else Path.cwd() / "notebooks"
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    notebooks = Path(args.notebooks) if args.notebooks else _notebooks_dir()
+    if not notebooks.is_dir():
+        _print_err(f"no notebooks folder at {notebooks}; pass --notebooks DIR")
+        return 2
+    env = dict(os.environ)
+    server: LocalServer | None = None
+    if not env.get("LIVEKIT_URL"):
+        server = LocalServer(progress=lambda m: print(m, file=sys.stderr, flush=True)).start()
+        env.update(server.env())
+        print(f"lk-notebook: local livekit-server {SERVER_VERSION} on {server.url}", file=sys.stderr, flush=True)
+    else:
+        print(f"lk-notebook: using LIVEKIT_URL={env['LIVEKIT_URL']}", file=sys.stderr, flush=True)
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}", f"--port={args.port}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    if args.ip:
+        cmd.append(f"--ip={args.ip}")
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    cmd.extend(args.jupyter_args)
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        return proc.wait()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lk-notebook", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"lk_notebook {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("server", help="run a local livekit-server until Ctrl-C")
+    p.add_argument("--json", action="store_true", help="print one JSON line {url, api_key, api_secret} when ready")
+    p.add_argument("--port", type=int, default=None, help="HTTP/WebSocket port (default: a free one)")
+    p.add_argument("--relay", action="store_true", help="relay layout for the lab's impairment relay")
+    p.set_defaults(func=cmd_server)
+
+    p = sub.add_parser("install-server", help=f"install livekit-server {SERVER_VERSION} and print its path")
+    p.add_argument("--method", choices=["auto", "go", "archive"], default="auto")
+    p.add_argument("--force", action="store_true", help="install into the cache even if one is found elsewhere")
+    p.set_defaults(func=cmd_install_server)
+
+    p = sub.add_parser("lab", help="local server + JupyterLab on the tutorial notebooks")
+    p.add_argument("--notebooks", default=None, help="folder to open (default: the checkout's notebooks/)")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--ip", default=None)
+    p.add_argument("--no-browser", action="store_true")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to `jupyter lab`")
+    p.set_defaults(func=cmd_lab)
+
+    try:
+        from .lab.cli import add_bench_arguments, run_bench
+    except ImportError:  # the lab is optional at import time only while it is being built
+        pass
+    else:
+        p = sub.add_parser("bench", help="measure data-message delivery by mode (the delivery lab)")
+        add_bench_arguments(p)
+        p.set_defaults(func=run_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except LkNotebookError as exc:
+        _print_err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""The local server: install paths (go cache, release archive with checksum), start/stop, errors, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.server
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from livekit import rtc
+
+import lk_notebook as lk
+from lk_notebook import server as srvmod
+from lk_notebook.config import Credentials
+
+pytestmark = pytest.mark.server
+
+NODE_PEER = Path(__file__).parent / "peers" / "node"
+
+
+# -- the release-archive install path, against a local mirror laid out like GitHub's release ----------------------
+@pytest.fixture(scope="module")
+def release_mirror(tmp_path_factory: pytest.TempPathFactory, server: lk.LocalServer) -> Iterator[tuple[str, Path]]:
+    """An HTTP server serving vX.Y.Z/livekit_X.Y.Z_<os>_<arch>.tar.gz and its checksums file, made from the
+    go-installed binary the test run already uses."""
+    assert server.binary_path is not None
+    root = tmp_path_factory.mktemp("mirror")
+    folder = root / f"v{srvmod.SERVER_VERSION}"
+    folder.mkdir()
+    archive_name, sums_name = srvmod.release_asset_names()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        for name, data in (("LICENSE", b"Apache-2.0\n"), ("README.md", b"livekit\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        tar.add(server.binary_path, arcname="livekit-server")
+    (folder / archive_name).write_bytes(buf.getvalue())
+    digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    (folder / sums_name).write_text(
+        f"{'0' * 64}  livekit_{srvmod.SERVER_VERSION}_other.tar.gz\n{digest}  {archive_name}\n"
+    )
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", folder
+    finally:
+        httpd.shutdown()
+
+
+def test_archive_install_verifies_checksum_and_runs(
+    release_mirror: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, _ = release_mirror
+    monkeypatch.setenv("LK_NOTEBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("LIVEKIT_SERVER_BIN", raising=False)
+    messages: list[str] = []
+    path = lk.install_server(method="archive", release_base_url=base, progress=messages.append)
+    assert path == tmp_path / "cache" / f"livekit-server-{srvmod.SERVER_VERSION}" / "livekit-server"
+    assert any("verified" in m for m in messages)
+    assert srvmod.server_version(path) == srvmod.SERVER_VERSION
+    with lk.LocalServer(binary=path) as s:  # the installed binary really runs
+        assert s.running
+
+
+def test_archive_checksum_mismatch_installs_nothing(
+    release_mirror: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, folder = release_mirror
+    archive_name, sums_name = srvmod.release_asset_names()
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad / folder.name)
+    (bad / folder.name / sums_name).write_text(f"{'f' * 64}  {archive_name}\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(bad)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LK_NOTEBOOK_CACHE", str(tmp_path / "cache"))
+    try:
+        with pytest.raises(lk.ServerInstallError, match="checksum mismatch"):
+            lk.install_server(method="archive", release_base_url=f"http://127.0.0.1:{httpd.server_address[1]}")
+        assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("livekit-server"))
+        with pytest.raises(lk.ServerInstallError, match="could not download"):
+            lk.install_server(method="archive", release_base_url="http://127.0.0.1:9/nothing")
+    finally:
+        httpd.shutdown()
+
+
+def test_find_server_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: lk.LocalServer) -> None:
+    monkeypatch.setenv("LIVEKIT_SERVER_BIN", str(tmp_path / "missing"))
+    with pytest.raises(lk.ServerInstallError, match="LIVEKIT_SERVER_BIN"):
+        srvmod.find_server()
+    assert server.binary_path is not None
+    monkeypatch.setenv("LIVEKIT_SERVER_BIN", str(server.binary_path))
+    assert srvmod.find_server() == server.binary_path
+
+
+# -- starting and stopping ---------------------------------------------------------------------------------------
+def test_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(lk.PortInUseError, match=str(port)) as err:
+            lk.LocalServer(port=port).start()
+        assert err.value.port == port
+
+
+def test_server_exiting_early_reports_its_log() -> None:
+    # A real server with a configuration it rejects: it exits, and the error carries its last log lines.
+    # (livekit-server exits with status 0 on a config it cannot parse, so the status alone would not tell.)
+    with pytest.raises(lk.ServerExitedError, match="before it was ready") as err:
+        lk.LocalServer(config={"rtc": {"udp_port": "not-a-port"}}).start(timeout=20)
+    assert "could not parse config" in err.value.log_tail
+
+
+def test_secret_is_long_and_never_logged_or_shown(server: lk.LocalServer) -> None:
+    assert len(server.api_secret) >= 32
+    assert server.api_secret not in repr(server)
+    assert server.log_path is not None
+    assert server.api_secret not in server.log_path.read_text()
+    with pytest.raises(ValueError, match="32"):
+        lk.LocalServer(api_secret="short")
+
+
+def test_stop_is_idempotent_and_leaves_no_process() -> None:
+    s = lk.LocalServer().start()
+    pid = s.pid()
+    assert pid is not None
+    s.stop()
+    s.stop()
+    assert not s.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_no_orphan_when_owner_is_killed(tmp_path: Path) -> None:
+    # A kernel killed with SIGKILL runs no atexit handler: the parent-death signal must still stop the server.
+    script = (
+        "import lk_notebook as lk, sys; s = lk.LocalServer().start(); print(s.pid(), flush=True); "
+        "import time; time.sleep(60)"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    server_pid = int(owner.stdout.readline())
+    os.kill(server_pid, 0)
+    owner.kill()
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        # reap if it became our zombie (it should not: it was the owner's child)
+        time.sleep(0.1)
+    pytest.fail(f"livekit-server {server_pid} outlived its killed owner")
+
+
+# -- the CLI -----------------------------------------------------------------------------------------------------
+def test_cli_install_server_prints_path() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "lk_notebook.cli", "install-server"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    path = Path(out.stdout.strip())
+    assert path.is_file() and os.access(path, os.X_OK)
+
+
+async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    start = time.monotonic()
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once; its output is read off the loop below
+        [sys.executable, "-m", "lk_notebook.cli", "server", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
+        elapsed = time.monotonic() - start
+        info = json.loads(line)
+        assert set(info) == {"url", "api_key", "api_secret"}
+        print(f"`lk-notebook server --json` printed its line after {elapsed:.2f} s")
+        assert elapsed < 10
+        creds = Credentials(info["url"], info["api_key"], info["api_secret"])
+
+        # An independent client (Node's livekit-server-sdk) uses exactly what was printed.
+        assert shutil.which("node"), "node is needed for the second, non-Python peer"
+        assert (NODE_PEER / "node_modules").is_dir(), "run `npm ci` in tests/peers/node (.ci/run does)"
+        peer_env = dict(
+            env, LIVEKIT_URL=info["url"], LIVEKIT_API_KEY=info["api_key"], LIVEKIT_API_SECRET=info["api_secret"]
+        )
+        node = await asyncio.to_thread(
+            subprocess.run,
+            ["node", "peer.mjs", room_name],
+            cwd=NODE_PEER,
+            env=peer_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert node.returncode == 0, node.stderr
+        assert json.loads(node.stdout) == {"rooms": [[room_name, "made-by-node"]], "token_ok": True}
+
+        # A raw SDK client joins with a token minted from what was printed, and sees the room Node made.
+        room = rtc.Room()
+        await room.connect(creds.url, creds.token(room_name, "raw"))
+        try:
+            assert room.metadata == "made-by-node"
+            got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            room.on("data_received", lambda p: got.done() or got.set_result(p.data))
+            node = await asyncio.to_thread(
+                subprocess.run,
+                ["node", "peer.mjs", room_name, "send"],
+                cwd=NODE_PEER,
+                env=peer_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert node.returncode == 0, node.stderr
+            assert await asyncio.wait_for(got, 5) == b"hello from node"
+        finally:
+            await room.disconnect()
+        assert info["api_secret"] not in node.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+
+
+def test_cli_server_export_lines() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lk_notebook.cli", "server"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        assert [ln.split("=", 1)[0] for ln in lines] == [
+            "export LIVEKIT_URL",
+            "export LIVEKIT_API_KEY",
+            "export LIVEKIT_API_SECRET",
+        ]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0

@@ -1,0 +1,369 @@
+"""Sessions against a real livekit-server, with a second real client: state, server API, reconnects, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+from livekit import rtc
+
+import lk_notebook as lk
+from lk_notebook.config import Credentials
+from lk_notebook.server import LocalServer
+
+from .conftest import eventually
+
+pytestmark = pytest.mark.server
+
+
+async def two(credentials: Credentials, room: str, **b_kwargs: object) -> tuple[lk.Session, lk.Session]:
+    kw = {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
+    a = await lk.join(room, identity="alice", name="Alice", attributes={"role": "host"}, **kw)  # type: ignore[arg-type]
+    b = await lk.join(room, identity="bob", **{**kw, **b_kwargs})  # type: ignore[arg-type]
+    # A learns of B when the server marks B active (after its media transport is up), not at B's join.
+    await eventually(lambda: (p := a.state.get("bob")) is not None and p.active, what="A sees B active")
+    return a, b
+
+
+async def test_two_clients_see_each_other_with_initial_state(credentials: Credentials, room_name: str) -> None:
+    a, b = await two(credentials, room_name, metadata='{"team": "blue"}')
+    try:
+        # B joined second: its state must be complete the moment join() returns, A's initial attributes included.
+        alice = b.state.get("alice")
+        assert alice is not None and alice.name == "Alice" and dict(alice.attributes) == {"role": "host"}
+        assert b.state.local is not None and b.state.local.identity == "bob"
+        await eventually(lambda: "bob" in a.state, what="A sees B join")
+        bob = a.state.get("bob")
+        assert bob is not None and bob.metadata == '{"team": "blue"}' and not bob.is_local
+        assert a.status is lk.ConnectionStatus.CONNECTED
+    finally:
+        await a.leave()
+        await b.leave()
+    await eventually(lambda: a.closed and b.closed)
+
+
+async def test_attribute_change_reaches_other_frame_within_one_second(credentials: Credentials, room_name: str) -> None:
+    a, b = await two(credentials, room_name)
+    try:
+        await eventually(lambda: "bob" in a.state)
+        a.state.to_frame()  # warm pandas up: its first DataFrame costs ~0.5 s, which is not LiveKit's latency
+        start = time.monotonic()
+        await b.set_attributes({"status": "away", "seat": "12"})
+        assert await a.wait_for(
+            lambda s: (p := s.get("bob")) is not None and p.attributes.get("status") == "away", timeout=1.0
+        ), "B's attribute did not reach A's model within 1 s"
+        model_ms = 1000 * (time.monotonic() - start)
+        await eventually(
+            lambda: "status" in a.state.to_frame().columns and a.state.to_frame().loc["bob", "status"] == "away",
+            timeout=1.0 - model_ms / 1000,
+            what="B's attribute in A's to_frame() within 1 s",
+        )
+        print(f"attribute B -> A: model {model_ms:.1f} ms, to_frame {1000 * (time.monotonic() - start):.1f} ms")
+        frame = a.state.to_frame()
+        assert frame.loc["bob", "seat"] == "12"
+        assert frame.loc["alice", "role"] == "host"
+
+        # "" deletes a key; other keys are untouched (keys are independent).
+        await b.set_attributes({"seat": ""})
+        await eventually(
+            lambda: "seat" not in (a.state.get("bob") or lk.ParticipantInfo("", "", "", "", {})).attributes
+        )
+        bob = a.state.get("bob")
+        assert bob is not None and dict(bob.attributes) == {"status": "away"}
+        changes = [(c.identity, c.key, c.old, c.new) for c in a.state.history if c.kind == "attribute"]
+        assert ("bob", "seat", "12", None) in changes
+    finally:
+        await a.leave()
+        await b.leave()
+
+
+async def test_metadata_and_name(credentials: Credentials, room_name: str) -> None:
+    a, b = await two(credentials, room_name)
+    try:
+        await b.set_metadata('{"hand": "raised"}')
+        await b.set_name("Bobby")
+        await eventually(lambda: (p := a.state.get("bob")) is not None and p.name == "Bobby" and "raised" in p.metadata)
+        with pytest.raises(lk.InvalidInputError, match="empty metadata"):
+            await b.set_metadata("")
+        hist = a.state.history_frame()
+        assert {"metadata", "name"} <= set(hist[hist.identity == "bob"].kind)
+    finally:
+        await a.leave()
+        await b.leave()
+
+
+async def test_server_api_room_metadata_and_participant_updates(credentials: Credentials, room_name: str) -> None:
+    async with lk.ServerAPI(credentials) as admin:
+        created = await admin.create_room(room_name, metadata='{"stage": "lobby"}')
+        assert created.metadata == '{"stage": "lobby"}'
+        a, b = await two(credentials, room_name)
+        try:
+            assert a.state.room_metadata == '{"stage": "lobby"}'  # present at join
+            await admin.update_room_metadata(room_name, '{"stage": "live"}')
+            await eventually(
+                lambda: a.state.room_metadata == '{"stage": "live"}' and b.state.room_metadata == a.state.room_metadata
+            )
+            assert any(c.kind == "room_metadata" and c.new == '{"stage": "live"}' for c in a.state.history)
+
+            # Anyone's state through the server API: B's attributes, metadata and name, seen by A and by B itself.
+            await admin.update_participant(
+                room_name, "bob", attributes={"badge": "vip"}, metadata="set-by-admin", name="B."
+            )
+            for s in (a, b):
+                await eventually(
+                    lambda s=s: (
+                        (p := s.state.get("bob")) is not None
+                        and p.attributes.get("badge") == "vip"
+                        and p.metadata == "set-by-admin"
+                        and p.name == "B."
+                    )
+                )
+            listed = {p.identity: p for p in await admin.list_participants(room_name)}
+            assert set(listed) == {"alice", "bob"} and listed["bob"].attributes.get("badge") == "vip"
+            rooms = {r.name for r in await admin.list_rooms()}
+            assert room_name in rooms
+        finally:
+            await a.leave()
+            await b.leave()
+        await admin.delete_room(room_name)
+        assert room_name not in {r.name for r in await admin.list_rooms()}
+        with pytest.raises(lk.AdminError, match="update_participant"):
+            await admin.update_participant(room_name, "nobody", metadata="x")
+
+
+async def test_messages_topics_destinations_and_server_sent(credentials: Credentials, room_name: str) -> None:
+    kw = {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
+    a = await lk.join(room_name, identity="a", **kw)  # type: ignore[arg-type]
+    b = await lk.join(room_name, identity="b", **kw)  # type: ignore[arg-type]
+    c = await lk.join(room_name, identity="c", **kw)  # type: ignore[arg-type]
+    try:
+        await eventually(lambda: all(len(s.state) == 3 and all(p.active for p in s.state) for s in (a, b, c)))
+        chat: list[lk.Message] = []
+        a.on_message(chat.append, topic="chat")
+        iterator = b.messages(topic="chat")
+
+        await c.publish("to everyone", topic="chat")
+        await c.publish({"only": "a"}, topic="chat", destinations=["a"])
+        await c.publish(b"\x00\x01", topic="other", reliable=False)
+        async with lk.ServerAPI(credentials) as admin:
+            await admin.send_data(room_name, "from the server", topic="chat", destinations=["b"])
+
+        await eventually(lambda: len(chat) == 2, what="A gets both chat messages")
+        assert [m.text for m in chat] == ["to everyone", '{"only":"a"}']
+        assert all(m.sender == "c" and m.kind is lk.DataKind.RELIABLE for m in chat)
+
+        got_b = [await asyncio.wait_for(iterator.__anext__(), 5) for _ in range(2)]
+        assert [(m.sender, m.text) for m in got_b] == [("c", "to everyone"), ("server", "from the server")]
+        # The message addressed only to A never reaches B.
+        await asyncio.sleep(0.3)
+        assert all("only" not in (m.text or "") for m in b.inbox)
+        await eventually(lambda: any(m.topic == "other" for m in b.inbox), what="B gets the lossy bytes")
+        other = next(m for m in b.inbox if m.topic == "other")
+        assert other.kind is lk.DataKind.LOSSY and other.payload == b"\x00\x01"
+
+        frame = b.messages_frame()
+        assert {"sender", "topic", "kind", "size", "payload", "received_at"} <= set(frame.columns)
+        assert set(frame.sender) == {"c", "server"}
+        sent = c.messages_frame(include_sent=True)
+        assert sent.sent.all() and len(sent) == 3
+    finally:
+        for s in (a, b, c):
+            await s.leave()
+
+
+async def test_late_joiner_gets_state_not_earlier_messages(credentials: Credentials, room_name: str) -> None:
+    a, b = await two(credentials, room_name)
+    try:
+        await a.set_attributes({"score": "7"})
+        await a.publish("before you came", topic="chat")
+        await asyncio.sleep(0.3)
+        late = await lk.join(
+            room_name,
+            identity="late",
+            url=credentials.url,
+            api_key=credentials.api_key,
+            api_secret=credentials.api_secret,
+        )
+        try:
+            alice = late.state.get("alice")
+            assert alice is not None and alice.attributes.get("score") == "7"  # state is synchronised at join
+            await asyncio.sleep(0.5)
+            assert late.inbox == ()  # messages are not
+        finally:
+            await late.leave()
+    finally:
+        await a.leave()
+        await b.leave()
+
+
+async def test_payload_validation_matches_the_sdk_boundary(credentials: Credentials, room_name: str) -> None:
+    a, b = await two(credentials, room_name)
+    try:
+        # Find the SDK's real limit: the largest payload its encoder accepts (binary search, real SDK).
+        lp = b.room.local_participant
+        lo, hi = 63_000, 64_000
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            try:
+                await lp.publish_data(b"x" * mid, reliable=True, topic="probe")
+                lo = mid
+            except Exception:
+                hi = mid - 1
+        sdk_max = lo
+        ours = max(
+            n
+            for n in range(sdk_max - 64, sdk_max + 1)
+            if lk.limits.packet_size(b"x" * n, topic="probe", identity="bob") <= lk.limits.SDK_MAX_PACKET_BYTES
+        )
+        print(f"SDK accepts up to {sdk_max} B of payload; lk_notebook allows up to {ours} B")
+        assert ours <= sdk_max, "our check would let through a message the SDK refuses"
+        assert sdk_max - ours <= 32, "our check is needlessly strict"
+
+        with pytest.raises(lk.TooLargeError) as err:
+            await b.publish(b"x" * (sdk_max + 1), topic="probe")
+        assert err.value.limit == lk.limits.SDK_MAX_PACKET_BYTES and "nothing was sent" in str(err.value)
+        with pytest.warns(lk.SizeWarning, match="1300"):
+            await b.publish(b"x" * 2000, reliable=False)
+        with pytest.warns(lk.SizeWarning, match="head-of-line"):
+            await b.publish(b"x" * 20_000)
+        with pytest.warns(lk.UnknownDestinationWarning, match="nobody"):
+            await b.publish("hi", destinations=["nobody"])
+        with pytest.raises(lk.InvalidInputError):
+            await b.publish(3.14)  # type: ignore[arg-type]
+        with pytest.raises(lk.InvalidInputError):
+            await b.publish({"x": {1, 2}})
+        with pytest.raises(lk.InvalidInputError, match="list of identities"):
+            await b.publish("hi", destinations="alice")  # type: ignore[arg-type]
+        # Attributes: non-strings, and the 64 KiB limit counted on the merged set as the server counts it.
+        with pytest.raises(lk.InvalidInputError, match="strings"):
+            await b.set_attributes({"n": 1})  # type: ignore[dict-item]
+        await b.set_attributes({"big": "y" * 60_000})
+        with pytest.raises(lk.TooLargeError, match="65536"):
+            await b.set_attributes({"more": "z" * 6_000})
+        assert b.status is lk.ConnectionStatus.CONNECTED  # nothing broke
+    finally:
+        await a.leave()
+        await b.leave()
+
+
+async def test_refused_updates_are_detected(credentials: Credentials, room_name: str) -> None:
+    kw = {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
+    a = await lk.join(room_name, identity="a", **kw)  # type: ignore[arg-type]
+    ro = await lk.join(room_name, identity="ro", grants=lk.Grants(can_update_own_metadata=False), **kw)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(lk.UpdateRefusedError, match="canUpdateOwnMetadata") as err:
+            await ro.set_attributes({"x": "1"})
+        assert err.value.identity == "ro"
+        await eventually(lambda: "ro" in a.state, what="A sees ro")
+        # The SDK itself says nothing when the server refuses: sending anyway changes nothing anywhere.
+        await ro.room.local_participant.set_attributes({"x": "1"})
+        await asyncio.sleep(1.0)
+        p = a.state.get("ro")
+        assert p is not None and dict(p.attributes) == {}
+    finally:
+        await a.leave()
+        await ro.leave()
+
+
+async def test_refusal_detected_after_sending_when_server_limit_is_lower() -> None:
+    # A server with a small metadata limit refuses what our client-side check allows: only the echo tells.
+    with LocalServer(config={"limit": {"max_metadata_size": 1000}}) as srv:
+        s = await lk.join("limits", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret)
+        try:
+            s.confirm_timeout = 1.5
+            await s.set_metadata("small")
+            with pytest.raises(lk.UpdateRefusedError, match="did not apply"):
+                await s.set_metadata("x" * 2000)
+            assert s.state.local is not None and s.state.local.metadata == "small"
+        finally:
+            await s.leave()
+
+
+async def test_wrong_secret_and_unreachable_give_clear_errors(
+    credentials: Credentials, room_name: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(lk.AuthenticationError, match="LIVEKIT_API_SECRET") as err:
+        await lk.join(room_name, identity="x", url=credentials.url, api_key=credentials.api_key, api_secret="w" * 40)
+    assert "eyJ" not in str(err.value)
+    with pytest.raises(lk.UnreachableError, match="nothing answers"):
+        await lk.join(room_name, identity="x", url="ws://127.0.0.1:9", api_key="k", api_secret="s" * 40, timeout=8)
+    # The SDK logs the refused token in full; our filter must have scrubbed it everywhere.
+    out, errtext = capfd.readouterr()
+    assert "eyJ" not in caplog.text and "eyJ" not in out and "eyJ" not in errtext
+    assert "<token>" in caplog.text
+
+
+async def test_leave_twice_publish_after_leave_and_rejoin(credentials: Credentials, room_name: str) -> None:
+    a, b = await two(credentials, room_name)
+    await b.leave()
+    await b.leave()  # idempotent
+    assert b.closed and b.status is lk.ConnectionStatus.DISCONNECTED
+    with pytest.raises(lk.SessionClosedError, match="has left"):
+        await b.publish("late")
+    with pytest.raises(lk.SessionClosedError):
+        await b.set_attributes({"x": "1"})
+    await eventually(lambda: "bob" not in a.state, what="A sees B leave")
+    b2 = await lk.join(
+        room_name, identity="bob", url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
+    )
+    try:
+        await eventually(lambda: "bob" in a.state, what="A sees B rejoin")
+        kinds = [c.kind for c in a.state.history if c.identity == "bob"]
+        assert kinds[:3] == ["joined", "left", "joined"]
+    finally:
+        await a.leave()
+        await b2.leave()
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [rtc.SimulateScenarioKind.SIMULATE_SIGNAL_RECONNECT, rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT],
+    ids=["signal", "full"],
+)
+async def test_forced_reconnect_keeps_state_equal_to_server(
+    credentials: Credentials, room_name: str, scenario: int
+) -> None:
+    a, b = await two(credentials, room_name)
+    statuses: list[lk.ConnectionStatus] = []
+    a.state.subscribe(lambda ev: statuses.append(a.state.status))
+    try:
+        await eventually(lambda: "bob" in a.state)
+        await a.room.simulate_scenario(scenario)  # type: ignore[arg-type]
+        # While A reconnects, B changes state; after the reconnect A's model must match the server.
+        await b.set_attributes({"during": "reconnect"})
+        await eventually(
+            lambda: (
+                a.status is lk.ConnectionStatus.CONNECTED
+                and "during" in (a.state.get("bob") or lk.ParticipantInfo("", "", "", "", {})).attributes
+            ),
+            timeout=15,
+        )
+        async with lk.ServerAPI(credentials) as admin:
+            server_view = {
+                p.identity: (p.name, p.metadata, dict(p.attributes)) for p in await admin.list_participants(room_name)
+            }
+        ours = {p.identity: (p.name, p.metadata, dict(p.attributes)) for p in a.state}
+        assert ours == server_view
+        if scenario == rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT:
+            assert lk.ConnectionStatus.RECONNECTING in statuses
+        # And it keeps working afterwards.
+        await a.publish("after", topic="t")
+        await eventually(lambda: any(m.text == "after" for m in b.inbox))
+    finally:
+        await a.leave()
+        await b.leave()
+
+
+async def test_reprs_hide_secrets(credentials: Credentials, server: LocalServer, room_name: str) -> None:
+    a = await lk.join(
+        room_name, identity="a", url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
+    )
+    try:
+        for obj in (credentials, server, a, a.admin, lk.resolve_credentials()):
+            assert credentials.api_secret not in repr(obj)
+        assert "eyJ" not in repr(a)
+    finally:
+        await a.leave()
