@@ -1,0 +1,51 @@
+"""The delivery lab: measure lossy, reliable and data-track delivery (and state propagation) on your own server.
+
+Example::
+
+    from lk_notebook.lab import Impairment, measure
+    results = await measure(modes=["lossy", "reliable"], sizes=[200, 1200, 4000], rates=[500],
+                            impairments=[Impairment(), Impairment(loss=0.1, delay_ms=20)], duration=2)
+    results.frame                                   # tidy: one row per mode x size x rate x impairment
+    loss_vs_size(results.frame)                     # a matplotlib Figure, theory drawn beside the measurement
+
+Without LIVEKIT_URL the lab starts a local livekit-server with a userland UDP relay as the only media path, so it
+can drop and delay datagrams (no root needed); it proves from RTC stats that traffic crosses the relay before it
+reports any impaired result. With LIVEKIT_URL set it measures that server, unimpaired.
+"""
+
+from __future__ import annotations
+
+from .probe import Mode, Probe, ProbeClock, ProbeCodec, parse
+from .relay import Impairment, ImpairmentRelay, RelayStats
+from .runner import TOPIC, Lab, LiveSample, PathError, RunResult, check_path
+from .stats import LatencyHistogram, ReceiverStats, SequenceWindow, TimeBins
+from .sweep import Results, Sweep, TextProgress, WidgetProgress, measure
+from .theory import datagrams_per_message, expected_loss
+
+__all__ = [
+    "TOPIC",
+    "Impairment",
+    "ImpairmentRelay",
+    "Lab",
+    "LatencyHistogram",
+    "LiveSample",
+    "Mode",
+    "PathError",
+    "Probe",
+    "ProbeClock",
+    "ProbeCodec",
+    "ReceiverStats",
+    "RelayStats",
+    "Results",
+    "RunResult",
+    "SequenceWindow",
+    "Sweep",
+    "TextProgress",
+    "TimeBins",
+    "WidgetProgress",
+    "check_path",
+    "datagrams_per_message",
+    "expected_loss",
+    "measure",
+    "parse",
+]

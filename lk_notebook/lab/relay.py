@@ -1,0 +1,343 @@
+"""A userland UDP relay that injects loss, delay, jitter and a bandwidth cap, without root.
+
+The local server in relay layout (`LocalServer(relay=True)`) advertises 127.0.0.2:U as its only ICE candidate but
+listens on 127.0.0.1:U. The relay listens on the advertised address and forwards every client's datagrams to the
+server from one upstream socket per client address, answering each client from the advertised socket. It is the
+only media path, so an impairment set here applies to every datagram of every participant that goes through it.
+
+Example::
+
+    with ImpairmentRelay(server.relay_layout) as relay:
+        session = await lk_notebook.join(...)          # ICE completes through the relay, unimpaired
+        relay.set_impairment(Impairment(loss=0.1, delay_ms=20, jitter_ms=5))
+        ...
+        relay.stats()                                  # datagrams seen, dropped, delayed per direction
+
+Why a thread and not an asyncio protocol on the kernel's loop: the relay's timing must not depend on how busy the
+loop is with SDK events (a loop stalled for 5 ms would add 5 ms to every datagram in flight and blur the very
+latency being measured), and the relay is socket plumbing, not LiveKit work. One thread with `select` and a
+timer heap serves both directions; it holds the GIL only for a few microseconds per datagram.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import random
+import select
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Any
+
+from ..errors import LabError
+from ..server import RelayLayout
+
+__all__ = ["Impairment", "ImpairmentRelay", "RelayStats"]
+
+_MAX_DATAGRAM = 65_535
+_UP = 0  # client -> server
+_DOWN = 1  # server -> client
+_SIZE_BUCKETS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Impairment:
+    """What the relay does to each datagram, independently in each direction.
+
+    Example: `Impairment(loss=0.1, delay_ms=20)` drops 10 % of datagrams each way and delays the rest by 20 ms
+    each way (so a round trip gains 40 ms and a one-way message through the server, two legs, 40 ms).
+    """
+
+    loss: float = 0.0
+    """Probability in [0, 1) that a datagram is dropped, drawn independently per datagram and direction."""
+    delay_ms: float = 0.0
+    """Fixed one-way delay added per direction, in milliseconds."""
+    jitter_ms: float = 0.0
+    """Standard deviation of a normal delay variation (truncated at zero total delay). Jitter larger than the
+    spacing of datagrams reorders them, as a real network would; zero jitter never reorders."""
+    rate_kbps: float | None = None
+    """Bandwidth cap per direction in kilobits/s (a token-bucket link with a 1 s queue; tail drop beyond)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.loss < 1.0:
+            raise LabError(f"loss must be a probability in [0, 1), got {self.loss!r}")
+        if self.delay_ms < 0 or self.jitter_ms < 0:
+            raise LabError(f"delay and jitter must be >= 0 ms, got delay={self.delay_ms!r} jitter={self.jitter_ms!r}")
+        if self.rate_kbps is not None and self.rate_kbps <= 0:
+            raise LabError(f"rate_kbps must be positive (or None for no cap), got {self.rate_kbps!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.loss > 0 or self.delay_ms > 0 or self.jitter_ms > 0 or self.rate_kbps is not None
+
+    def label(self) -> str:
+        if not self.active:
+            return "none"
+        parts = []
+        if self.loss:
+            parts.append(f"loss={self.loss:g}")
+        if self.delay_ms or self.jitter_ms:
+            parts.append(f"delay={self.delay_ms:g}ms" + (f"±{self.jitter_ms:g}" if self.jitter_ms else ""))
+        if self.rate_kbps is not None:
+            parts.append(f"cap={self.rate_kbps:g}kbps")
+        return ",".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+NO_IMPAIRMENT = Impairment()
+
+
+@dataclass(slots=True)
+class RelayStats:
+    """Counters of one relay, per direction ("up" = client to server, "down" = server to client)."""
+
+    forwarded: list[int] = field(default_factory=lambda: [0, 0])
+    """Datagrams sent on (after impairment)."""
+    dropped: list[int] = field(default_factory=lambda: [0, 0])
+    """Datagrams dropped by the loss setting."""
+    capped: list[int] = field(default_factory=lambda: [0, 0])
+    """Datagrams dropped because the bandwidth cap's queue was full."""
+    bytes: list[int] = field(default_factory=lambda: [0, 0])
+    """Bytes received from each side (before impairment)."""
+    received: list[int] = field(default_factory=lambda: [0, 0])
+    """Datagrams received from each side (before impairment)."""
+    clients: int = 0
+    """Client addresses seen (one upstream socket each)."""
+    sizes: list[list[int]] = field(default_factory=lambda: [[0] * _SIZE_BUCKETS, [0] * _SIZE_BUCKETS])
+    """Datagrams received per direction by size, in 100-byte buckets (the last one holds everything larger)."""
+
+    def copy(self) -> RelayStats:
+        return RelayStats(
+            list(self.forwarded), list(self.dropped), list(self.capped), list(self.bytes), list(self.received),
+            self.clients, [list(self.sizes[0]), list(self.sizes[1])],
+        )  # fmt: skip
+
+    def datagrams_at_least(self, direction: int, nbytes: int) -> int:
+        """Datagrams received in `direction` (0 up, 1 down) of at least about `nbytes` (100-byte resolution)."""
+        return sum(self.sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])
+
+    def as_dict(self) -> dict[str, int]:
+        out: dict[str, int] = {"clients": self.clients}
+        for i, d in enumerate(("up", "down")):
+            out[f"{d}_received"] = self.received[i]
+            out[f"{d}_forwarded"] = self.forwarded[i]
+            out[f"{d}_dropped"] = self.dropped[i]
+            out[f"{d}_capped"] = self.capped[i]
+            out[f"{d}_bytes"] = self.bytes[i]
+        return out
+
+
+class ImpairmentRelay:
+    """The UDP relay of the relay layout. Thread-safe; start/stop or use as a context manager.
+
+    Example::
+
+        relay = ImpairmentRelay(server.relay_layout).start()
+        relay.set_impairment(Impairment(loss=0.05))
+        relay.stop()
+    """
+
+    def __init__(self, layout: RelayLayout | None, *, seed: int | None = None) -> None:
+        if layout is None:
+            raise LabError(
+                "impairment needs a server in relay layout: LocalServer(relay=True). A remote server (LIVEKIT_URL) "
+                "cannot be impaired by the lab."
+            )
+        self.layout = layout
+        self._impairment = NO_IMPAIRMENT
+        self._rng = random.Random(seed)
+        self._stats = RelayStats()
+        self._lock = threading.RLock()
+        self._listen: socket.socket | None = None
+        self._upstreams: dict[tuple[str, int], socket.socket] = {}
+        self._client_of: dict[socket.socket, tuple[str, int]] = {}
+        self._heap: list[tuple[float, int, int, bytes, socket.socket, tuple[str, int]]] = []
+        self._order = 0
+        self._link_free = [0.0, 0.0]
+        self._thread: threading.Thread | None = None
+        self._stop_r, self._stop_w = socket.socketpair()
+        self._error: BaseException | None = None
+
+    # -- control ----------------------------------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.layout.advertised
+
+    @property
+    def impairment(self) -> Impairment:
+        return self._impairment
+
+    def set_impairment(self, impairment: Impairment) -> None:
+        """Apply `impairment` to every datagram from now on (both directions)."""
+        with self._lock:
+            self._impairment = impairment
+            self._link_free = [0.0, 0.0]
+
+    def clear(self) -> None:
+        self.set_impairment(NO_IMPAIRMENT)
+
+    def stats(self) -> RelayStats:
+        with self._lock:
+            return self._stats.copy()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def check(self) -> None:
+        """Raise LabError if the relay thread died."""
+        if self._error is not None:
+            raise LabError(f"the impairment relay failed: {self._error!r}") from self._error
+        if self._thread is not None and not self._thread.is_alive():
+            raise LabError("the impairment relay stopped")
+
+    def start(self) -> ImpairmentRelay:
+        if self.running:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(self.layout.advertised)
+        except OSError as exc:
+            sock.close()
+            raise LabError(
+                f"cannot listen on {self.layout.advertised[0]}:{self.layout.advertised[1]}/udp for the relay: {exc}. "
+                f"Is another relay running for this server?"
+            ) from exc
+        # Bursts of hundreds of datagrams arrive between two wake-ups at high rates; default buffers drop them.
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
+        sock.setblocking(False)
+        self._listen = sock
+        self._thread = threading.Thread(target=self._run, name="lk_notebook-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        with contextlib.suppress(OSError):
+            self._stop_w.send(b"x")
+        thread.join(timeout=5)
+        self._thread = None
+        for s in [self._listen, *self._upstreams.values()]:
+            if s is not None:
+                s.close()
+        self._listen = None
+        self._upstreams.clear()
+        self._client_of.clear()
+        self._heap.clear()
+
+    def __enter__(self) -> ImpairmentRelay:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        host, port = self.layout.advertised
+        return f"<ImpairmentRelay {host}:{port} {'running' if self.running else 'stopped'} {self._impairment.label()}>"
+
+    # -- the thread -------------------------------------------------------------------------------------------
+    def _upstream_for(self, client: tuple[str, int]) -> socket.socket:
+        up = self._upstreams.get(client)
+        if up is None:
+            up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with contextlib.suppress(OSError):
+                up.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                up.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            # Bound to 127.0.0.1 so the server sees a source address on its own (included) loopback network.
+            up.bind(("127.0.0.1", 0))
+            up.setblocking(False)
+            self._upstreams[client] = up
+            self._client_of[up] = client
+            with self._lock:
+                self._stats.clients += 1
+        return up
+
+    def _admit(self, direction: int, data: bytes, out: socket.socket, dest: tuple[str, int], now: float) -> None:
+        imp = self._impairment
+        st = self._stats
+        st.received[direction] += 1
+        st.bytes[direction] += len(data)
+        st.sizes[direction][min(len(data) // 100, _SIZE_BUCKETS - 1)] += 1
+        if imp.loss and self._rng.random() < imp.loss:
+            st.dropped[direction] += 1
+            return
+        at = now
+        if imp.delay_ms or imp.jitter_ms:
+            d = imp.delay_ms
+            if imp.jitter_ms:
+                d = max(0.0, self._rng.gauss(imp.delay_ms, imp.jitter_ms))
+            at = now + d / 1000.0
+        if imp.rate_kbps is not None:
+            tx = len(data) * 8 / (imp.rate_kbps * 1000.0)
+            start = max(at, self._link_free[direction])
+            if start - at > 1.0:  # the link's queue holds about one second: beyond that, tail drop
+                st.capped[direction] += 1
+                return
+            self._link_free[direction] = start + tx
+            at = start + tx
+        if at <= now and not self._heap:
+            self._send(direction, out, data, dest)
+            return
+        self._order += 1
+        heapq.heappush(self._heap, (at, self._order, direction, data, out, dest))
+
+    def _send(self, direction: int, out: socket.socket, data: bytes, dest: tuple[str, int]) -> None:
+        try:
+            out.sendto(data, dest)
+        except (BlockingIOError, InterruptedError):
+            self._stats.capped[direction] += 1  # the kernel's buffer is full: a real drop, counted as such
+            return
+        except OSError:
+            return  # e.g. ECONNREFUSED from an earlier ICMP: UDP has no connection to lose
+        self._stats.forwarded[direction] += 1
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # reported through check(); a relay must not die silently
+            self._error = exc
+
+    def _loop(self) -> None:
+        listen = self._listen
+        assert listen is not None
+        upstream = self.layout.upstream
+        stop = self._stop_r
+        while True:
+            now = time.monotonic()
+            timeout = None
+            while self._heap and self._heap[0][0] <= now:
+                _, _, direction, data, out, dest = heapq.heappop(self._heap)
+                with self._lock:
+                    self._send(direction, out, data, dest)
+            if self._heap:
+                timeout = max(0.0, self._heap[0][0] - now)
+            readers = [listen, stop, *self._client_of]
+            ready, _, _ = select.select(readers, [], [], timeout)
+            if stop in ready:
+                return
+            now = time.monotonic()
+            for sock in ready:
+                # Drain each socket: one select() per datagram would cost far more than the datagrams.
+                for _ in range(256):
+                    try:
+                        data, addr = sock.recvfrom(_MAX_DATAGRAM)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        break  # ICMP port unreachable surfaces here on Linux; nothing to forward
+                    with self._lock:
+                        if sock is listen:
+                            self._admit(_UP, data, self._upstream_for(addr), upstream, now)
+                        else:
+                            self._admit(_DOWN, data, listen, self._client_of[sock], now)

@@ -1,0 +1,335 @@
+"""Sweeps: every combination of modes x sizes x rates x impairments, accumulated into one DataFrame.
+
+Example::
+
+    results = await measure(modes=["lossy", "reliable"], sizes=[200, 1200, 4000], rates=[200, 1000],
+                            impairments=[Impairment(), Impairment(loss=0.1)], duration=2)
+    results.frame                      # one row per mode x size x rate x impairment
+    results.to_json("sweep.json"); results.to_csv("sweep.csv")
+
+Every parameter of every combination is validated before the first probe is sent. A sweep is cancellable (cancel
+its task, or `Sweep.cancel()`); the rows measured so far stay in `results`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import itertools
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import LabError
+from .probe import Mode
+from .relay import Impairment
+from .runner import Lab, LiveSample, RunResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Progress", "Results", "Sweep", "TextProgress", "WidgetProgress", "measure", "sweep_plan"]
+
+JSON_FIELDS = (
+    "mode", "size", "rate", "loss_setting", "delay_setting", "sent", "received", "loss_rate", "duplicates",
+    "out_of_order", "throughput_msgs_s", "throughput_bytes_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+)  # fmt: skip
+"""Columns every JSON row carries at least (the CLI's contract); the rest follow."""
+
+
+class Progress(Protocol):
+    """What a sweep reports to: a text bar in terminals, an ipywidgets bar in notebooks."""
+
+    def start(self, total: int) -> None: ...
+    def step(self, done: int, label: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class TextProgress:
+    """A one-line text progress bar on a stream (stderr by default)."""
+
+    def __init__(self, stream: Any = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.total = 0
+        self._t0 = time.monotonic()
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self._t0 = time.monotonic()
+        self.step(0, "starting")
+
+    def step(self, done: int, label: str) -> None:
+        frac = done / self.total if self.total else 1.0
+        bar = "#" * int(frac * self.width)
+        line = f"\r[{bar:<{self.width}}] {done}/{self.total} {time.monotonic() - self._t0:5.1f}s {label[:60]:<60}"
+        self.stream.write(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+class WidgetProgress:
+    """An ipywidgets IntProgress with a label, for notebooks."""
+
+    def __init__(self) -> None:
+        import ipywidgets as w
+
+        self.bar = w.IntProgress(min=0, max=1, value=0, description="sweep")
+        self.label = w.Label("")
+        self.box = w.HBox([self.bar, self.label])
+
+    def start(self, total: int) -> None:
+        self.bar.max = max(1, total)
+        self.bar.value = 0
+
+    def step(self, done: int, label: str) -> None:
+        self.bar.value = done
+        self.label.value = f"{done}/{self.bar.max}: {label}"
+
+    def close(self) -> None:
+        self.bar.bar_style = "success" if self.bar.value >= self.bar.max else "warning"
+
+    def _ipython_display_(self) -> None:
+        _display(self.box)
+
+
+class _NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def step(self, done: int, label: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _display(obj: Any) -> None:
+    display: Callable[[Any], None] = importlib.import_module("IPython.display").display
+    display(obj)
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where widgets render), False in terminals and plain Python."""
+    try:
+        get_ipython: Callable[[], Any] = importlib.import_module("IPython").get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def default_progress() -> Progress:
+    if in_notebook():
+        p = WidgetProgress()
+        _display(p.box)
+        return p
+    return TextProgress()
+
+
+@dataclass(slots=True)
+class Results:
+    """Rows and time series of a sweep, growing as runs finish."""
+
+    runs: list[RunResult] = field(default_factory=list)
+    cancelled: bool = False
+    """True when the sweep was cancelled before every combination ran."""
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [r.row for r in self.runs]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row per mode x size x rate x impairment."""
+        import pandas as pd
+
+        frame: pd.DataFrame = pd.DataFrame(self.rows)
+        return frame
+
+    @property
+    def series(self) -> pd.DataFrame:
+        """Goodput over time for every run (columns t, msgs_s, bytes_s, run_id, mode, size, rate, impairment)."""
+        import pandas as pd
+
+        frames = [r.series_frame() for r in self.runs]
+        if not frames:
+            empty: pd.DataFrame = pd.DataFrame(columns=["t", "msgs", "bytes", "msgs_s", "bytes_s", "run_id", "mode", "size"])
+            return empty
+        out: pd.DataFrame = pd.concat(frames, ignore_index=True)
+        return out
+
+    def json_rows(self) -> list[dict[str, Any]]:
+        """Rows with the contract's fields first and NaN written as null (JSON has no NaN)."""
+        out = []
+        for row in self.rows:
+            ordered = {k: row.get(k) for k in JSON_FIELDS}
+            ordered.update({k: v for k, v in row.items() if k not in ordered})
+            out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in ordered.items()})
+        return out
+
+    def to_json(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.json_rows(), indent=2, allow_nan=False) + "\n")
+        return p
+
+    def to_csv(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        self.frame.to_csv(p, index=False)
+        return p
+
+    def extend(self, other: Results) -> None:
+        self.runs.extend(other.runs)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One combination of a sweep."""
+
+    mode: Mode
+    size: int
+    rate: float | None
+    impairment: Impairment
+
+    def label(self) -> str:
+        rate = "max" if self.rate is None else f"{self.rate:g}/s"
+        return f"{self.mode.value} {self.size}B {rate} {self.impairment.label()}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or isinstance(value, str | int | float | Impairment):
+        return [value]
+    return list(value)
+
+
+def sweep_plan(
+    *,
+    modes: Iterable[Mode | str] | Mode | str,
+    sizes: Iterable[int] | int,
+    rates: Iterable[float | None] | float | None,
+    impairments: Iterable[Impairment | None] | Impairment | None,
+) -> list[Point]:
+    plan = []
+    imps = [i or Impairment() for i in _as_list(impairments)]
+    for imp, mode, size, rate in itertools.product(imps, _as_list(modes), _as_list(sizes), _as_list(rates)):
+        try:
+            m = Mode(mode)
+        except ValueError:
+            raise LabError(f"unknown mode {mode!r}: use one of {', '.join(x.value for x in Mode)}") from None
+        plan.append(Point(m, size, rate, imp))
+    if not plan:
+        raise LabError("the sweep is empty: give at least one mode, size, rate and impairment")
+    return plan
+
+
+class Sweep:
+    """A running sweep; `await sweep` (or `await sweep.task`) for its Results, `cancel()` to stop early."""
+
+    def __init__(self, lab: Lab, plan: Sequence[Point], *, duration: float | None, count: int | None,
+                 progress: Progress, on_sample: Callable[[LiveSample], None] | None,
+                 on_result: Callable[[RunResult], None] | None) -> None:  # fmt: skip
+        self.lab = lab
+        self.plan = list(plan)
+        self.duration = duration
+        self.count = count
+        self.progress = progress
+        self.on_sample = on_sample
+        self.on_result = on_result
+        self.results = Results()
+        self.task: asyncio.Task[Results] | None = None
+
+    def validate(self) -> None:
+        for p in self.plan:
+            self.lab.validate(
+                mode=p.mode, size=p.size, rate=p.rate, duration=self.duration, count=self.count, impairment=p.impairment
+            )
+
+    async def run(self) -> Results:
+        self.validate()
+        self.progress.start(len(self.plan))
+        try:
+            if any(p.mode is Mode.DATA_TRACK for p in self.plan):
+                # A server without data tracks must fail the sweep before any probe of any mode is sent.
+                await self.lab.start()
+                await self.lab.prepare_data_track()
+            for i, p in enumerate(self.plan):
+                self.progress.step(i, p.label())
+                result = await self.lab.run(
+                    mode=p.mode,
+                    size=p.size,
+                    rate=p.rate,
+                    duration=self.duration,
+                    count=self.count,
+                    impairment=p.impairment,
+                    on_sample=self.on_sample,
+                )
+                self.results.runs.append(result)
+                if self.on_result is not None:
+                    self.on_result(result)
+            self.progress.step(len(self.plan), "done")
+        except asyncio.CancelledError:
+            self.results.cancelled = True
+            self.progress.step(len(self.results.runs), "cancelled")
+            raise
+        finally:
+            self.progress.close()
+        return self.results
+
+    def start(self) -> Sweep:
+        """Run in the background (a task owned by the lab); returns self at once."""
+        self.validate()
+        self.task = self.lab.tasks.spawn(self.run(), name="sweep")
+        return self
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def __await__(self) -> Any:
+        if self.task is None:
+            return self.run().__await__()
+        return self.task.__await__()
+
+
+async def measure(
+    *,
+    modes: Iterable[Mode | str] | Mode | str = ("lossy", "reliable"),
+    sizes: Iterable[int] | int = (200, 1200, 4000),
+    rates: Iterable[float | None] | float | None = 500.0,
+    impairments: Iterable[Impairment | None] | Impairment | None = None,
+    duration: float | None = 2.0,
+    count: int | None = None,
+    lab: Lab | None = None,
+    progress: Progress | bool = True,
+    on_sample: Callable[[LiveSample], None] | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> Results:
+    """Measure every combination and return the Results (frame, series, JSON/CSV export).
+
+    Uses `lab` when given (and leaves it open), else a fresh `Lab()` (a local server with the relay, unless
+    LIVEKIT_URL is set) that is closed afterwards. If the sweep is cancelled, CancelledError propagates; pass
+    `on_result` to keep rows as they arrive.
+    """
+    own = lab is None
+    the_lab = lab or Lab()
+    plan = sweep_plan(modes=modes, sizes=sizes, rates=rates, impairments=impairments)
+    prog: Progress = default_progress() if progress is True else (progress or _NoProgress())
+    sweep = Sweep(the_lab, plan, duration=duration, count=count, progress=prog, on_sample=on_sample,
+                  on_result=on_result)  # fmt: skip
+    sweep.validate()  # before starting a server or sending anything
+    try:
+        await the_lab.start()
+        return await sweep.run()
+    finally:
+        if own:
+            await the_lab.aclose()

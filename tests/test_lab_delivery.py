@@ -1,0 +1,167 @@
+"""The delivery lab against a real livekit-server behind the lab's UDP relay (LocalServer(relay=True)).
+
+Tolerances on measured loss come from the sample size, not from the wish to pass: with n messages each lost
+with probability q, the loss fraction has standard deviation sqrt(q(1-q)/n). The server's SCTP bundles a few
+small messages into one datagram now and then (seen in the relay's size counters: about 1 in 5 downlink datagrams
+at these rates), which correlates their fate and inflates the variance; we allow a factor 1.5 for that and accept
+4 standard deviations (a false failure about once in 15,000 runs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from lk_notebook.config import Credentials
+from lk_notebook.errors import LabError
+from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, check_path, expected_loss, measure
+from lk_notebook.server import LocalServer, RelayLayout
+from lk_notebook.session import join
+
+pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
+
+
+def tolerance(q: float, n: int) -> float:
+    return 4 * math.sqrt(1.5 * q * (1 - q) / n)
+
+
+@pytest.fixture(scope="module")
+def relay_server() -> Iterator[LocalServer]:
+    server = LocalServer(relay=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+async def lab(relay_server: LocalServer) -> AsyncIterator[Lab]:
+    lab = await Lab(server=relay_server, seed=1234).start()
+    try:
+        yield lab
+    finally:
+        await lab.aclose()
+
+
+async def test_lab_path_goes_through_the_relay(lab: Lab) -> None:
+    assert lab.relay is not None
+    assert lab.path.startswith("relay 127.0.0.2:")
+    assert lab.relay.stats().clients >= 2
+
+
+async def test_no_impairment_loses_nothing(lab: Lab) -> None:
+    for mode in ("lossy", "reliable"):
+        r = await lab.run(mode=mode, size=200, rate=200, duration=1.5)
+        row = r.row
+        assert row["sent"] >= 250, row
+        assert (row["received"], row["lost"], row["duplicates"], row["out_of_order"]) == (row["sent"], 0, 0, 0), row
+        assert row["latency_p50_ms"] > 0
+        assert row["clock"].startswith("monotonic")
+
+
+async def test_loss_reliable_delivers_everything_in_order(lab: Lab) -> None:
+    r = await lab.run(mode="reliable", size=200, rate=200, duration=2, impairment=Impairment(loss=0.1))
+    row = r.row
+    assert row["relay_dropped_up"] > 0 and row["relay_dropped_down"] > 0, "the relay dropped nothing"
+    assert row["received"] == row["sent"] >= 300, row
+    assert row["duplicates"] == 0 and row["out_of_order"] == 0, row
+    assert row["loss_rate"] == 0.0
+
+
+async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> None:
+    p = 0.1
+    single = (await lab.run(mode="lossy", size=200, rate=400, duration=3, impairment=Impairment(loss=p))).row
+    multi = (await lab.run(mode="lossy", size=3000, rate=300, duration=3, impairment=Impairment(loss=p))).row
+    q1 = expected_loss(p, 200, "lossy")
+    q3 = expected_loss(p, 3000, "lossy")
+    assert q1 == pytest.approx(1 - 0.9**2)
+    assert q3 == pytest.approx(1 - 0.9**6)  # 3000 bytes: 3 SCTP packets on each of the 2 legs
+    assert single["expected_loss"] == pytest.approx(q1)
+    n1, n3 = single["sent"], multi["sent"]
+    assert n1 >= 900 and n3 >= 600, (n1, n3)
+    assert abs(single["loss_rate"] - q1) <= tolerance(q1, n1), (single["loss_rate"], q1, tolerance(q1, n1))
+    assert abs(multi["loss_rate"] - q3) <= tolerance(q3, n3), (multi["loss_rate"], q3, tolerance(q3, n3))
+    assert multi["loss_rate"] > single["loss_rate"] + tolerance(q1, n1) + tolerance(q3, n3) - 0.2
+
+
+async def test_delay_shows_in_latency(lab: Lab) -> None:
+    delay = 40.0
+    base = (await lab.run(mode="lossy", size=200, rate=100, duration=1.5)).row
+    slow = (await lab.run(mode="lossy", size=200, rate=100, duration=1.5, impairment=Impairment(delay_ms=delay))).row
+    added = slow["latency_p50_ms"] - base["latency_p50_ms"]
+    # two legs (sender -> server, server -> receiver), each delayed by `delay`
+    assert 2 * delay * 0.85 <= added <= 2 * delay + 40, (base["latency_p50_ms"], slow["latency_p50_ms"])
+    assert slow["lost"] == 0
+
+
+async def test_data_track_mode_runs(lab: Lab) -> None:
+    r = await lab.run(mode="data_track", size=200, rate=100, duration=1)
+    row = r.row
+    assert row["mode"] == "data_track" and row["sent"] >= 90
+    assert row["received"] > 0.5 * row["sent"], row
+
+
+async def test_path_check_fails_when_traffic_bypasses_the_relay(lab: Lab, relay_server: LocalServer) -> None:
+    # A relay on a layout the sessions do not use: the RTC stats show another remote address.
+    assert lab.relay is not None and lab.sender is not None
+    wrong = ImpairmentRelay(RelayLayout(advertised=("127.0.0.3", relay_server.udp_port), upstream=("127.0.0.1", 9)))
+    with pytest.raises(PathError, match="bypasses the relay"):
+        await check_path(lab.sender, wrong)
+    real = lab.relay
+    lab.relay = wrong
+    try:
+        before = real.stats().received[0]
+        with pytest.raises(PathError, match="bypasses the relay"):
+            await lab.run(mode="lossy", size=200, rate=100, count=50, impairment=Impairment(loss=0.1))
+    finally:
+        lab.relay = real
+    # the refused run sent no probes (warm-up probes only: a handful of datagrams)
+    assert real.stats().received[0] - before < 40
+
+
+async def test_plain_server_path_check_fails(credentials: Credentials, room_name: str) -> None:
+    # The test server of conftest is not in relay layout: its ICE pair ends at 127.0.0.1, never the relay.
+    session = await join(room_name, identity="direct", url=credentials.url, api_key=credentials.api_key,
+                         api_secret=credentials.api_secret)  # fmt: skip
+    try:
+        relay = ImpairmentRelay(RelayLayout(advertised=("127.0.0.2", 9), upstream=("127.0.0.1", 9)))
+        with pytest.raises(PathError, match="bypasses the relay"):
+            await check_path(session, relay)
+    finally:
+        await session.leave()
+
+
+async def test_impairment_against_remote_server_is_refused_before_joining(credentials: Credentials) -> None:
+    lab = Lab(url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret)
+    with pytest.raises(LabError, match="remote server"):
+        await lab.run(mode="lossy", size=200, rate=100, duration=1, impairment=Impairment(loss=0.1))
+    assert lab.sender is None  # nothing joined, nothing sent
+    with pytest.raises(LabError, match="remote server"):
+        await measure(modes="lossy", sizes=200, rates=100, impairments=Impairment(delay_ms=5), duration=1, lab=lab,
+                      progress=False)  # fmt: skip
+    assert lab.sender is None
+    assert os.environ.get("LIVEKIT_URL")  # conftest's server: Lab() would measure it unimpaired
+
+
+async def test_sweep_accumulates_rows_and_exports(lab: Lab, tmp_path: object) -> None:
+    from pathlib import Path
+
+    res = await measure(modes=["lossy", "reliable"], sizes=[200, 1200], rates=[200],
+                        impairments=[None, Impairment(loss=0.05)], duration=0.5, lab=lab, progress=False)  # fmt: skip
+    frame = res.frame
+    assert len(frame) == 8
+    assert set(frame["mode"]) == {"lossy", "reliable"}
+    out = Path(str(tmp_path))
+    import json
+
+    rows = json.loads(res.to_json(out / "s.json").read_text())
+    assert len(rows) == 8
+    for key in ("mode", "size", "rate", "loss_setting", "delay_setting", "sent", "received", "loss_rate",
+                "duplicates", "out_of_order", "throughput_msgs_s", "throughput_bytes_s", "latency_p50_ms",
+                "latency_p95_ms", "latency_p99_ms"):  # fmt: skip
+        assert key in rows[0]
+    assert res.to_csv(out / "s.csv").read_text().startswith("run_id,mode,size")
+    assert not res.series.empty

@@ -1,0 +1,151 @@
+"""Pure unit tests of the lab: probe format, streaming statistics, theory, parameter validation (no server)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from lk_notebook.errors import LabError
+from lk_notebook.lab import Impairment, LatencyHistogram, Mode, ReceiverStats, SequenceWindow, parse
+from lk_notebook.lab.probe import CLOCK_ID, HEADER_SIZE, ProbeCodec, new_run_id
+from lk_notebook.lab.runner import max_size, validate_run
+from lk_notebook.lab.stats import TimeBins
+from lk_notebook.lab.sweep import Results, sweep_plan
+from lk_notebook.lab.theory import datagrams_per_message, expected_loss
+
+
+def test_probe_round_trip_and_padding() -> None:
+    run = new_run_id()
+    codec = ProbeCodec(run_id=run, mode=Mode.LOSSY, size=300)
+    payload = codec.encode(7)
+    assert len(payload) == 300
+    p = parse(payload)
+    assert p is not None
+    assert (p.run_id, p.mode, p.seq, p.clock_id, p.size) == (run, Mode.LOSSY, 7, CLOCK_ID, 300)
+
+
+@pytest.mark.parametrize("foreign", [b"", b"hello", b"LKP1", b"X" * 100, b"LKP1" + bytes([9]) + b"\0" * 60])
+def test_parser_ignores_foreign_messages(foreign: bytes) -> None:
+    assert parse(foreign) is None
+
+
+def test_probe_size_below_header_is_refused() -> None:
+    with pytest.raises(LabError, match="at least"):
+        ProbeCodec(run_id=1, mode=Mode.RELIABLE, size=HEADER_SIZE - 1)
+
+
+def test_histogram_percentiles_within_one_percent() -> None:
+    h = LatencyHistogram()
+    rng = random.Random(1)
+    values = [int(rng.lognormvariate(math.log(5e6), 0.6)) for _ in range(20_000)]
+    for v in values:
+        h.record(v)
+    values.sort()
+    for q in (50, 95, 99):
+        exact = values[math.ceil(q / 100 * len(values)) - 1] / 1e6
+        assert h.percentile(q) == pytest.approx(exact, rel=0.011)
+    assert h.percentile(100) == values[-1] / 1e6
+    assert h.max_ns == values[-1]
+    xs, ys = h.cdf()
+    assert ys[-1] == 1.0 and xs == sorted(xs)
+
+
+def test_histogram_empty_is_nan() -> None:
+    assert math.isnan(LatencyHistogram().percentile(50))
+
+
+def test_sequence_window_counts_dups_reorder_gaps() -> None:
+    w = SequenceWindow(size=8)
+    for s in [0, 1, 3, 2, 2, 5, 9, 4]:
+        w.add(s)
+    assert w.unique == 7  # 0 1 2 3 5 9 4
+    assert w.duplicates == 1
+    assert w.out_of_order == 2  # 2 after 3, 4 after 9
+    assert w.gaps == 3  # 6 7 8
+    w.add(100)
+    w.add(50)  # older than the window: neither dup nor reorder can be told
+    assert w.too_old == 1
+
+
+def test_sequence_window_wraps_without_false_duplicates() -> None:
+    w = SequenceWindow(size=16)
+    for s in range(1000):
+        w.add(s)
+    assert (w.unique, w.duplicates, w.out_of_order) == (1000, 0, 0)
+
+
+def test_receiver_stats_memory_is_bounded() -> None:
+    stats = ReceiverStats(t0_ns=0, bin_width=0.1)
+    sizes_before = (len(stats.latency.counts), len(stats.bins.msgs))
+    for i in range(200_000):
+        stats.record(100, i, 1_000_000 + i % 1000, i * 10_000)
+    assert (len(stats.latency.counts), len(stats.bins.msgs)) == sizes_before
+    assert stats.seq.unique == 200_000 and stats.received == 200_000
+
+
+def test_time_bins_series() -> None:
+    b = TimeBins(width=0.5, capacity=4)
+    b.add(0.1, 10)
+    b.add(0.2, 10)
+    b.add(1.2, 5)
+    assert b.series() == [(0.0, 2, 20), (0.5, 0, 0), (1.0, 1, 5)]
+    b.add(10.0, 1)  # far ahead: the ring keeps only the last 4 bins
+    assert [s[1] for s in b.series()] == [0, 0, 0, 1]
+
+
+def test_theory() -> None:
+    assert datagrams_per_message(200, Mode.LOSSY) == (1, 1)
+    assert datagrams_per_message(3000, Mode.LOSSY) == (3, 3)
+    assert expected_loss(0.1, 200, Mode.LOSSY) == pytest.approx(1 - 0.9**2)
+    assert expected_loss(0.1, 3000, Mode.LOSSY) == pytest.approx(1 - 0.9**6)
+    assert expected_loss(0.1, 3000, Mode.RELIABLE) == 0.0
+    assert expected_loss(0.1, 200, Mode.LOSSY, legs=1) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"size": 70_000}, "over the lossy limit"),
+        ({"size": 10}, "below the probe header"),
+        ({"rate": 0}, "rate must be a positive"),
+        ({"rate": -5}, "rate must be a positive"),
+        ({"duration": 0}, "duration must be a positive"),
+        ({"duration": None, "count": None}, "give a duration"),
+        ({"impairment": Impairment(loss=0.1)}, "remote server"),
+        ({"mode": "carrier-pigeon"}, "unknown mode"),
+    ],
+)
+def test_bad_parameters_are_refused(kwargs: dict[str, object], match: str) -> None:
+    args: dict[str, object] = {
+        "mode": "lossy", "size": 200, "rate": 100.0, "duration": 1.0, "count": None, "impairment": None,
+        "relay_available": False,
+    }  # fmt: skip
+    args.update(kwargs)
+    with pytest.raises(LabError, match=match):
+        validate_run(**args)  # type: ignore[arg-type]
+
+
+def test_max_size_is_just_under_the_sdk_limit() -> None:
+    from lk_notebook import limits
+
+    top = max_size(Mode.RELIABLE, identity="lab-sender-00000000")
+    assert limits.packet_size(b"\0" * top, topic="lk_notebook.lab", identity="lab-sender-00000000") <= 64_000
+    assert top > 63_000
+
+
+def test_impairment_validation() -> None:
+    with pytest.raises(LabError):
+        Impairment(loss=1.0)
+    with pytest.raises(LabError):
+        Impairment(delay_ms=-1)
+    assert Impairment().label() == "none"
+    assert Impairment(loss=0.1, delay_ms=20).label() == "loss=0.1,delay=20ms"
+
+
+def test_sweep_plan_and_empty_results_export(tmp_path: object) -> None:
+    plan = sweep_plan(modes=["lossy", "reliable"], sizes=[200, 1200], rates=[100, None], impairments=None)
+    assert len(plan) == 8
+    r = Results()
+    assert r.frame.empty and r.json_rows() == []
