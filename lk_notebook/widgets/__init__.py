@@ -1,0 +1,34 @@
+"""Notebook views of a LiveKit room: thin widgets over `Session` and its live `RoomState`.
+
+Each view observes the session's state (handlers only mark it dirty), renders from one owned task at a fixed rate,
+sends only what changed, calls session or server-API methods for actions (showing errors inline), and stops its
+tasks when closed or when the session leaves.
+
+Example::
+
+    import lk_notebook
+    lk_notebook.show("demo", identity="ann")       # joins (or reuses the session) and shows the Dashboard
+"""
+
+from __future__ import annotations
+
+from .composer import Composer
+from .dashboard import Dashboard, show
+from .editor import StateEditor
+from .logview import LogView
+from .messages import MessageLog
+from .metadata import RoomMetadataView
+from .panel import RoomPanel
+from .table import ParticipantsTable
+
+__all__ = [
+    "Composer",
+    "Dashboard",
+    "LogView",
+    "MessageLog",
+    "ParticipantsTable",
+    "RoomMetadataView",
+    "RoomPanel",
+    "StateEditor",
+    "show",
+]

@@ -1,0 +1,129 @@
+"""Dashboard: every view of one room in one widget, and `show()`, the one-line entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+
+from ..session import Session
+from .composer import Composer
+from .editor import StateEditor
+from .logview import LogView
+from .messages import MessageLog
+from .metadata import RoomMetadataView
+from .panel import RoomPanel
+from .table import ParticipantsTable
+
+__all__ = ["Dashboard", "show"]
+
+_sessions: dict[tuple[str, str], Session] = {}
+"""Sessions opened by `show()`, so running the cell again reuses the connection instead of joining twice."""
+
+
+class Dashboard(w.VBox):  # type: ignore[misc]
+    """RoomPanel, ParticipantsTable, Composer, MessageLog, StateEditor, RoomMetadataView and LogView for one room.
+
+    Without a session it shows the join form; whenever the panel joins, the views are rebuilt for that session.
+    Closing the dashboard closes every view (their tasks stop); it does not leave the room.
+
+    Example::
+
+        session = await lk_notebook.join("demo", identity="ann")
+        Dashboard(session)
+    """
+
+    def __init__(self, session: Session | None = None, *, panel: RoomPanel | None = None) -> None:
+        self.panel = panel or RoomPanel()
+        self.logs = LogView()
+        self.body = w.VBox([])
+        super().__init__(
+            children=[
+                self.panel,
+                self.body,
+                w.Accordion(children=[self.logs], titles=("SDK log",), selected_index=0),
+            ]
+        )
+        self.add_class("lk-dashboard")
+        self.session: Session | None = None
+        self.table: ParticipantsTable | None = None
+        self.composer: Composer | None = None
+        self.messages: MessageLog | None = None
+        self.editor: StateEditor | None = None
+        self.room_metadata: RoomMetadataView | None = None
+        self.panel.on_session(self._bind)
+        if session is not None:
+            self.panel.attach(session)
+
+    @property
+    def views(self) -> list[w.Widget]:
+        return [v for v in (self.table, self.composer, self.messages, self.editor, self.room_metadata) if v is not None]
+
+    def _bind(self, session: Session) -> None:
+        if session is self.session:
+            return
+        self._close_views()
+        self.session = session
+        self.table = ParticipantsTable(session)
+        self.composer = Composer(session)
+        self.messages = MessageLog(session, include_sent=True)
+        self.editor = StateEditor(session)
+        self.room_metadata = RoomMetadataView(session)
+        half = {"width": "50%", "padding": "0 8px 0 0"}
+        self.composer.layout = w.Layout(**half)
+        self.messages.layout = w.Layout(**half)
+        self.editor.layout = w.Layout(**half)
+        self.room_metadata.layout = w.Layout(**half)
+        self.body.children = [
+            self.table,
+            w.HBox([self.composer, self.messages]),
+            w.HBox([self.editor, self.room_metadata]),
+        ]
+
+    def _close_views(self) -> None:
+        for view in self.views:
+            view.close()
+        self.table = self.composer = self.messages = self.editor = self.room_metadata = None
+        self.body.children = []
+
+    def close(self) -> None:
+        self._close_views()
+        self.logs.close()
+        self.panel.close()
+        super().close()
+
+
+def show(
+    room: str,
+    *,
+    identity: str,
+    session: Session | None = None,
+    **join_kwargs: Any,
+) -> Dashboard:
+    """A Dashboard for `room` as `identity`: reuses an open session (this one, or one an earlier `show()` opened),
+    else starts joining at once in the background and returns without blocking; the panel shows progress and
+    errors. Make it the last expression of a cell to display it.
+
+    `join_kwargs` (name, attributes, metadata, url, ...) go to the join form: `name`, `attributes` and `metadata`
+    appear in it; the rest are passed to `lk_notebook.join` as given.
+
+    Example::
+
+        lk_notebook.show("demo", identity="ann")
+    """
+    key = (room, identity)
+    existing = session or _sessions.get(key)
+    if existing is not None and not existing.closed:
+        return Dashboard(existing)
+    panel = RoomPanel(
+        room=room,
+        identity=identity,
+        name=str(join_kwargs.pop("name", "") or ""),
+        attributes=dict(join_kwargs.pop("attributes", None) or {}),
+        metadata=str(join_kwargs.pop("metadata", "") or ""),
+    )
+    panel.extra_join_arguments = dict(join_kwargs)
+    dash = Dashboard(panel=panel)
+    panel.on_session(lambda s: _sessions.__setitem__((s.room_name, s.identity), s))
+    panel.join()
+    return dash

@@ -1,0 +1,151 @@
+"""MessageLog: data messages as they arrive (and, optionally, those sent), with a topic filter, pause and clear."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections import deque
+
+import ipywidgets as w
+
+from ..events import Message
+from ..session import Session
+from ._live import Live
+
+__all__ = ["MessageLog", "preview"]
+
+ALL_TOPICS = "(all topics)"
+
+
+def preview(payload: bytes, *, limit: int = 120) -> tuple[str, str]:
+    """(kind, short text): "JSON" compact, "text" as is, or "hex" for bytes that are not UTF-8."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = payload[: limit // 3].hex(" ")
+        return "hex", shown + (" …" if len(payload) > limit // 3 else "")
+    kind = "text"
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            text = json.dumps(json.loads(stripped), separators=(",", ":"), ensure_ascii=False)
+            kind = "JSON"
+        except ValueError:
+            pass
+    return kind, text[:limit] + ("…" if len(text) > limit else "")
+
+
+def clock(at: float) -> str:
+    """HH:MM:SS.mmm in local time."""
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
+
+
+class MessageLog(w.VBox):  # type: ignore[misc]
+    """Received (and optionally sent) messages: time, sender, topic, kind, size and a preview.
+
+    Memory is bounded (`limit` messages kept; older ones dropped). Paused, new messages are counted, not kept.
+
+    Example::
+
+        log = MessageLog(session, include_sent=True)
+        log.messages          # what it holds, oldest first
+    """
+
+    def __init__(
+        self, session: Session, *, include_sent: bool = False, limit: int = 1_000, show: int = 100, hz: float = 4.0
+    ) -> None:
+        self.session = session
+        self.topic_filter = w.Dropdown(options=[ALL_TOPICS], value=ALL_TOPICS, description="topic")
+        self.show_sent = w.Checkbox(value=include_sent, description="show sent", indent=False)
+        self.pause = w.ToggleButton(value=False, description="pause", icon="pause")
+        self.clear_button = w.Button(description="clear", icon="trash")
+        self.summary = w.HTML(value="")
+        self.table = w.HTML(value="")
+        super().__init__(
+            children=[
+                w.HTML("<b>messages</b>"),
+                w.HBox([self.topic_filter, self.show_sent, self.pause, self.clear_button]),
+                self.summary,
+                self.table,
+            ]
+        )
+        self.add_class("lk-message-log")
+        self.limit = limit
+        self.show_rows = show
+        self._messages: deque[Message] = deque(maxlen=limit)
+        self._topics: list[str] = []
+        self.received = 0
+        self.missed_while_paused = 0
+        for m in session.inbox:
+            self._add(m)
+        self.live = Live(f"message log {session.identity}", self._render, hz=hz, is_finished=lambda: session.closed)
+        self.live.on_close(session.on_message(self._on_message, include_sent=True))
+        for widget in (self.topic_filter, self.show_sent):
+            widget.observe(lambda _c: self.live.mark(), names="value")
+        self.pause.observe(lambda _c: self.live.mark(), names="value")
+        self.clear_button.on_click(lambda _b: self.clear())
+        self.live.start()
+
+    def _add(self, msg: Message) -> None:
+        self._messages.append(msg)
+        if msg.topic and msg.topic not in self._topics and len(self._topics) < 200:
+            self._topics.append(msg.topic)
+
+    def _on_message(self, msg: Message) -> None:
+        self.received += 1
+        if self.pause.value:
+            self.missed_while_paused += 1
+        else:
+            self._add(msg)
+        self.live.mark()
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return tuple(self._messages)
+
+    def visible(self) -> list[Message]:
+        """The messages the filters let through, oldest first."""
+        topic = self.topic_filter.value
+        sent = self.show_sent.value
+        return [m for m in self._messages if (sent or not m.sent) and (topic == ALL_TOPICS or m.topic == topic)]
+
+    def clear(self) -> None:
+        self._messages.clear()
+        self.missed_while_paused = 0
+        self.live.mark()
+
+    def _render(self) -> None:
+        options = [ALL_TOPICS, *sorted(self._topics)]
+        if list(self.topic_filter.options) != options:
+            keep = self.topic_filter.value
+            self.topic_filter.options = options
+            self.topic_filter.value = keep if keep in options else ALL_TOPICS
+        shown = self.visible()
+        newest = shown[-self.show_rows :][::-1]
+        rows = []
+        for m in newest:
+            kind, text = preview(m.payload)
+            stamp = (
+                time.strftime("%H:%M:%S", time.localtime(m.received_at)) + f".{int(m.received_at * 1000) % 1000:03d}"
+            )
+            who = f"→ {', '.join(m.destinations) or 'room'}" if m.sent else m.sender
+            rows.append(
+                f'<tr class="{"lk-sent" if m.sent else "lk-received"}"><td>{stamp}</td><td>{html.escape(who)}</td>'
+                f"<td>{html.escape(m.topic)}</td><td>{m.kind.value}</td><td style='text-align:right'>{m.size:,}</td>"
+                f"<td><span style='color:#888'>{kind}</span> <code>{html.escape(text)}</code></td></tr>"
+            )
+        head = "<tr><th>time</th><th>from</th><th>topic</th><th>kind</th><th>bytes</th><th>preview</th></tr>"
+        self.table.value = (
+            '<div style="max-height:260px;overflow:auto"><table class="lk-messages" style="font-size:12px">'
+            f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+        )
+        paused = f" · paused ({self.missed_while_paused} not kept)" if self.pause.value else ""
+        self.summary.value = (
+            f'<span style="color:#666">{len(shown)} shown of {len(self._messages)} kept (max {self.limit}); '
+            f"{self.received} received since opened{paused}</span>"
+        )
+
+    def close(self) -> None:
+        self.live.close()
+        super().close()

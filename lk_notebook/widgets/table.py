@@ -1,0 +1,184 @@
+"""ParticipantsTable: every participant's identity, name, join time, metadata and attributes, live.
+
+An anywidget with a static ES module (`static/table.js`, no build step). The kernel keeps what it last sent and,
+at a fixed rate, sends only the difference (rows added or removed, changed cells) as a custom message; the front
+end applies it in place, highlights the changed cells, and sorts and filters on its own. Nothing about the rows is
+a synced trait, so saved widget state stays small and a busy room costs bytes proportional to what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..events import ConnectionChanged, ConnectionStatus, Event, ParticipantInfo
+from ..session import Session
+from ..state import RoomState
+from ._live import Live
+
+__all__ = ["ParticipantsTable", "row_fields"]
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+
+Row = dict[str, Any]
+
+
+def row_fields(p: ParticipantInfo) -> Row:
+    """The wire form of one participant: n=name, j=joined (ms since epoch), m=metadata, l=local, a=attributes."""
+    joined = p.joined_at
+    return {
+        "n": p.name,
+        "j": None if joined is None or not math.isfinite(joined) else round(joined * 1000),
+        "m": p.metadata,
+        "l": p.is_local,
+        "v": p.active,
+        "a": dict(p.attributes),
+    }
+
+
+def _row_delta(old: ParticipantInfo, new: ParticipantInfo) -> Row | None:
+    delta: Row = {}
+    if old.name != new.name:
+        delta["n"] = new.name
+    if old.metadata != new.metadata:
+        delta["m"] = new.metadata
+    if old.joined_at != new.joined_at:
+        delta["j"] = row_fields(new)["j"]
+    if old.is_local != new.is_local:
+        delta["l"] = new.is_local
+    if old.active != new.active:
+        delta["v"] = new.active
+    if old.attributes is not new.attributes:
+        a_old, a_new = old.attributes, new.attributes
+        changed: dict[str, str | None] = {k: v for k, v in a_new.items() if a_old.get(k) != v}
+        for k in a_old.keys() - a_new.keys():
+            changed[k] = None  # deleted
+        if changed:
+            delta["a"] = changed
+    return delta or None
+
+
+class ParticipantsTable(anywidget.AnyWidget):
+    """A live, sortable, filterable table of the room. Pass a Session (or a bare RoomState, for tests/benchmarks).
+
+    Example::
+
+        table = ParticipantsTable(session)      # last expression in a cell: shows it
+        table.stats                             # renders, bytes sent, ...
+        table.close()                           # stops its render task
+    """
+
+    _esm = _STATIC / "table.js"
+    _css = _STATIC / "table.css"
+
+    room = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    """Connection status line shown above the table."""
+    flash_ms = traitlets.Int(1200).tag(sync=True)
+    """How long a changed cell stays highlighted in the browser."""
+    max_height = traitlets.Unicode("420px").tag(sync=True)
+
+    def __init__(self, source: Session | RoomState, *, hz: float = 6.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session = source if isinstance(source, Session) else None
+        self.state: RoomState = source.state if isinstance(source, Session) else source
+        self.room = self.state.room
+        self._sent: dict[str, ParticipantInfo] = {}
+        self._sent_columns: list[str] = []
+        self._need_reset = True
+        self.bytes_sent = 0
+        self.messages_sent = 0
+        self.last_message: dict[str, Any] | None = None
+        self.live = Live(f"table {self.state.room}", self._render, hz=hz, is_finished=self._finished)
+        self.live.on_close(self.state.subscribe(self._on_event))
+        self.on_msg(self._on_front_end)
+        self._update_status()
+        self.live.start()
+
+    # -- kernel side --------------------------------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        self.live.mark()
+        if isinstance(event, ConnectionChanged):
+            self._update_status()
+
+    def _finished(self) -> bool:
+        return self.session is not None and self.session.closed
+
+    def _update_status(self) -> None:
+        s = self.state
+        text = s.status.value
+        if s.status is ConnectionStatus.DISCONNECTED and s.disconnect_reason:
+            text += f" ({s.disconnect_reason})"
+        self.status = text
+
+    def _on_front_end(self, _widget: object, content: Mapping[str, Any], _buffers: object) -> None:
+        if isinstance(content, Mapping) and content.get("t") == "hello":
+            # A new view (or a reloaded page) has nothing: give it everything once, deltas afterwards.
+            self._need_reset = True
+            self.live.mark()
+            if not self.live.running:
+                self.live.render_now()
+
+    def _send_json(self, message: dict[str, Any]) -> None:
+        encoded = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        self.bytes_sent += len(encoded.encode("utf-8"))
+        self.messages_sent += 1
+        self.last_message = message
+        self.send(message)
+
+    def _render(self) -> None:
+        current = dict(self.state.participants)
+        columns = self.state.attribute_keys()
+        if self._need_reset:
+            self._need_reset = False
+            self._sent = current
+            self._sent_columns = columns
+            rows = {identity: row_fields(p) for identity, p in current.items()}
+            self._send_json({"t": "reset", "cols": columns, "rows": rows})
+            return
+        upserts: dict[str, Row] = {}
+        for identity, p in current.items():
+            prev = self._sent.get(identity)
+            if prev is None:
+                upserts[identity] = row_fields(p)
+            elif prev is not p:
+                delta = _row_delta(prev, p)
+                if delta is not None:
+                    upserts[identity] = delta
+        removed = [identity for identity in self._sent if identity not in current]
+        message: dict[str, Any] = {"t": "delta"}
+        if upserts:
+            message["up"] = upserts
+        if removed:
+            message["rm"] = removed
+        if columns != self._sent_columns:
+            message["cols"] = columns
+        self._sent = current
+        self._sent_columns = columns
+        if len(message) > 1:
+            self._send_json(message)
+
+    # -- public ---------------------------------------------------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, float]:
+        """Renders done, messages and bytes sent to the browser, seconds spent rendering."""
+        return {
+            "renders": self.live.renders,
+            "messages": self.messages_sent,
+            "bytes": self.bytes_sent,
+            "render_seconds": self.live.render_seconds,
+        }
+
+    def render_now(self) -> None:
+        """Push pending changes at once (the render task does this on its own)."""
+        self.live.render_now()
+
+    def close(self) -> None:
+        self.live.close()
+        super().close()
