@@ -84,6 +84,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return 2
     env = dict(os.environ)
     server: LocalServer | None = None
+    # Signal handlers first, so an early Ctrl-C still stops the server and JupyterLab.
     if not env.get("LIVEKIT_URL"):
         server = LocalServer(progress=lambda m: print(m, file=sys.stderr, flush=True)).start()
         env.update(server.env())
@@ -97,14 +98,25 @@ def cmd_lab(args: argparse.Namespace) -> int:
         cmd.append(f"--ip={args.ip}")
     if os.geteuid() == 0:
         cmd.append("--allow-root")
-    cmd.extend(args.jupyter_args)
+    extra = list(args.jupyter_args)
+    cmd.extend(extra[1:] if extra[:1] == ["--"] else extra)
+    stop = _stop_on_signals()
     proc = subprocess.Popen(cmd, env=env)
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        return proc.wait()
+        while True:
+            try:
+                return proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+            if stop.is_set():
+                # SIGTERM, not SIGINT: on SIGINT JupyterLab asks "Shutdown this Jupyter server (y/[n])?".
+                proc.terminate()
+                return proc.wait(timeout=30)
+            if server is not None:
+                server.check_alive()
     finally:
+        if proc.poll() is None:
+            proc.kill()
         if server is not None:
             server.stop()
 

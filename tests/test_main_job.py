@@ -1,0 +1,89 @@
+"""`lk-notebook lab`, the main job: a local server, JupyterLab on notebooks/ with LIVEKIT_* set, both stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
+    return [int(x) for x in out.stdout.split()]
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_lab_starts_server_and_jupyterlab_then_stops_both(stop_signal: int) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "lk_notebook.cli",
+        "lab",
+        "--no-browser",
+        "--port",
+        str(port),
+        "--ip",
+        "127.0.0.1",
+        "--",
+        "--IdentityProvider.token=lk-test",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        status = None
+        while time.monotonic() < deadline and status is None:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token=lk-test", timeout=2) as r:
+                    status = json.load(r)
+            except OSError:
+                time.sleep(0.3)
+        assert status is not None, "JupyterLab did not answer within 90 s"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token=lk-test", timeout=5) as r:
+            listing = {item["name"] for item in json.load(r)["content"]}
+        assert any(name.endswith(".ipynb") for name in listing), listing  # it serves notebooks/
+
+        # lk-notebook's children: livekit-server and JupyterLab.
+        (jupyter,) = [c for c in _children(proc.pid) if b"jupyter" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        jenv = _environ(jupyter)
+        url = jenv["LIVEKIT_URL"]
+        assert jenv["LIVEKIT_API_KEY"] and len(jenv["LIVEKIT_API_SECRET"]) >= 32
+        http = url.replace("ws://", "http://")
+        with urllib.request.urlopen(http, timeout=5) as r:
+            assert r.status == 200  # the local livekit-server answers
+
+        proc.send_signal(stop_signal)
+        assert proc.wait(timeout=60) is not None
+        with pytest.raises(OSError):
+            urllib.request.urlopen(http, timeout=2)
+        with pytest.raises(ProcessLookupError):
+            os.kill(jupyter, 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
