@@ -162,7 +162,9 @@ class Results:
 
         frames = [r.series_frame() for r in self.runs]
         if not frames:
-            empty: pd.DataFrame = pd.DataFrame(columns=["t", "msgs", "bytes", "msgs_s", "bytes_s", "run_id", "mode", "size"])
+            empty: pd.DataFrame = pd.DataFrame(
+                columns=["t", "msgs", "bytes", "msgs_s", "bytes_s", "run_id", "mode", "size"]
+            )
             return empty
         out: pd.DataFrame = pd.concat(frames, ignore_index=True)
         return out

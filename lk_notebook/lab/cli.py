@@ -1,0 +1,188 @@
+"""`lk-notebook bench`: the delivery lab from a terminal.
+
+    lk-notebook bench --modes lossy,reliable --sizes 200,1200,4000 --rate 500 --duration 5 --loss 0.1 --delay 20 \\
+        --json out.json --csv out.csv --plot out.png
+
+Without LIVEKIT_URL it starts a local livekit-server with the impairment relay; with LIVEKIT_URL set it measures
+that server and refuses impairment options (a remote server cannot be impaired from here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import LkNotebookError
+from .probe import Mode
+from .relay import Impairment
+
+if TYPE_CHECKING:
+    from .sweep import Results
+
+__all__ = ["add_bench_arguments", "main", "run_bench"]
+
+
+def _csv(kind: Callable[[str], object], what: str) -> Callable[[str], list[object]]:
+    def parse(text: str) -> list[object]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"{what}: give at least one value")
+        out: list[object] = []
+        for item in items:
+            try:
+                out.append(kind(item))
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{what}: {item!r} is not a valid value") from None
+        return out
+
+    return parse
+
+
+def _rate(text: str) -> list[float | None]:
+    out: list[float | None] = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if item.lower() in ("max", "inf", "fast"):
+            out.append(None)
+            continue
+        try:
+            out.append(float(item))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"rate: {item!r} is not a number of messages/s (or 'max')") from None
+    if not out:
+        raise argparse.ArgumentTypeError("rate: give at least one value")
+    return out
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `lk-notebook bench`."""
+    modes = ",".join(m.value for m in Mode)
+    parser.add_argument(
+        "--modes",
+        type=_csv(str, "modes"),
+        default=["lossy", "reliable"],
+        help=f"comma-separated modes among {modes} (default lossy,reliable)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_csv(int, "sizes"),
+        default=[200, 1200, 4000],
+        help="comma-separated payload sizes in bytes (default 200,1200,4000)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_rate,
+        default=[500.0],
+        help="messages/s, comma-separated for a sweep; 'max': as fast as possible (default 500)",
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run (default 5)")
+    parser.add_argument(
+        "--loss", type=float, default=0.0, help="drop probability per UDP datagram, each direction (local server only)"
+    )
+    parser.add_argument("--delay", type=float, default=0.0, help="one-way delay in ms per direction (local only)")
+    parser.add_argument("--jitter", type=float, default=0.0, help="delay jitter (std dev, ms) (local only)")
+    parser.add_argument("--bandwidth", type=float, default=None, help="bandwidth cap in kbit/s per direction")
+    parser.add_argument(
+        "--baseline", action="store_true", help="with impairment: also run every combination unimpaired, for comparison"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the result rows as JSON to FILE")
+    parser.add_argument("--csv", type=Path, default=None, help="write the result rows as CSV to FILE")
+    parser.add_argument(
+        "--plot", type=Path, default=None, help="PNG of loss vs size (with theory); siblings get the other plot kinds"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _error(message: str) -> int:
+    print(f"lk-notebook bench: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the sweep the options describe; print a summary table; write JSON/CSV/PNG. Returns the exit code."""
+    try:
+        impairment = Impairment(loss=args.loss, delay_ms=args.delay, jitter_ms=args.jitter, rate_kbps=args.bandwidth)
+    except LkNotebookError as exc:
+        return _error(str(exc))
+    remote = bool(os.environ.get("LIVEKIT_URL"))
+    if remote and impairment.active:
+        return _error(
+            f"--loss/--delay/--jitter/--bandwidth need the lab's local server and relay, but LIVEKIT_URL is set "
+            f"({os.environ['LIVEKIT_URL']}): a remote server cannot be impaired from here. Unset LIVEKIT_URL to "
+            f"measure a local server with impairment, or drop the impairment options."
+        )
+    if not (isinstance(args.duration, float) and args.duration > 0 and math.isfinite(args.duration)):
+        return _error(f"--duration must be a positive number of seconds, got {args.duration}")
+    impairments = [impairment]
+    if args.baseline and impairment.active:
+        impairments = [Impairment(), impairment]
+    try:
+        results = asyncio.run(_run(args, impairments))
+    except KeyboardInterrupt:
+        print("\ncancelled", file=sys.stderr)
+        return 130
+    except LkNotebookError as exc:
+        return _error(str(exc))
+    frame = results.frame
+    cols = [
+        "mode",
+        "size",
+        "rate",
+        "impairment",
+        "sent",
+        "received",
+        "loss_rate",
+        "expected_loss",
+        "duplicates",
+        "out_of_order",
+        "throughput_msgs_s",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+    ]
+    with_cols = [c for c in cols if c in frame.columns]
+    print(frame[with_cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.json:
+        print(f"JSON: {results.to_json(args.json)}")
+    if args.csv:
+        print(f"CSV: {results.to_csv(args.csv)}")
+    if args.plot:
+        from .plots import save_all
+
+        target = Path(args.plot)
+        paths = save_all(results, str(target.parent), prefix=target.stem)
+        Path(paths["loss_vs_size"]).replace(target)
+        paths["loss_vs_size"] = str(target)
+        for kind, path in paths.items():
+            print(f"plot {kind}: {path}")
+    return 0
+
+
+async def _run(args: argparse.Namespace, impairments: list[Impairment]) -> Results:
+    from .sweep import TextProgress, _NoProgress, measure
+
+    progress = _NoProgress() if args.quiet else TextProgress()
+    return await measure(
+        modes=args.modes,
+        sizes=args.sizes,
+        rates=args.rate,
+        impairments=impairments,
+        duration=args.duration,
+        progress=progress,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m lk_notebook.lab.cli ...` (the same as `lk-notebook bench ...`)."""
+    parser = argparse.ArgumentParser(prog="lk-notebook bench", description=__doc__.split("\n\n")[0])
+    add_bench_arguments(parser)
+    return run_bench(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

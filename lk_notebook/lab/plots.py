@@ -1,0 +1,254 @@
+"""Plots of lab results, as matplotlib Figures (returned, never only shown; no pyplot global state).
+
+Example::
+
+    results = await measure(...)
+    loss_vs_size(results.frame).savefig("loss.png")     # measured loss per mode, theory beside it
+    latency_cdf(results.runs)                            # one CDF per mode (from the fixed-size histograms)
+    knee(results.frame)                                  # loss and latency vs send rate
+    throughput_over_time(results.series)                 # goodput per mode over time
+
+`LivePlot` draws goodput per mode while a run is going, re-rendered at a fixed rate (coalesced: samples only mark
+it dirty), into an ipywidgets Image in notebooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import math
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from matplotlib.figure import Figure
+
+from .._tasks import TaskOwner
+from .runner import LiveSample, RunResult
+from .theory import expected_loss
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["LivePlot", "knee", "latency_cdf", "loss_vs_size", "save_all", "throughput_over_time"]
+
+_COLORS = {"lossy": "tab:orange", "reliable": "tab:blue", "data_track": "tab:green"}
+
+
+def _color(mode: str) -> str:
+    return _COLORS.get(mode, "tab:gray")
+
+
+def _figure(ncols: int = 1, width: float = 6.4, height: float = 4.0) -> tuple[Figure, list[Any]]:
+    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+def loss_vs_size(frame: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Measured loss vs message size, one line per mode (and impairment), with the theory 1-(1-p)^(k·legs) dashed."""
+    fig, (ax,) = _figure()
+    groups = frame.groupby(["mode", "loss_setting", "impairment"], sort=True)
+    for key, g in groups:
+        mode, loss, label = cast(tuple[str, float, str], key)
+        g = g.groupby("size", as_index=False).agg({"loss_rate": "mean", "legs": "max"})
+        style = "o-" if loss > 0 else "x:"
+        ax.plot(g["size"], g["loss_rate"], style, color=_color(mode), label=f"{mode} measured ({label})")
+        if loss > 0 and mode != "reliable":  # reliable: theory is 0 at any p (retransmitted until delivered)
+            sizes = sorted(set(g["size"]))
+            dense = sorted(set(sizes) | set(_dense(min(sizes), max(sizes))))
+            legs = int(g["legs"].max()) if len(g) else 2
+            theory = [expected_loss(loss, s, mode, legs=legs) for s in dense]
+            ax.plot(dense, theory, "--", color=_color(str(mode)), alpha=0.6, label=f"{mode} theory (p={loss:g})")
+    ax.set_xlabel("message size (bytes)")
+    ax.set_ylabel("messages lost (fraction)")
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "Loss vs message size (theory: 1-(1-p)^(datagrams per leg × legs))")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _dense(lo: int, hi: int) -> list[int]:
+    if lo >= hi:
+        return [lo]
+    n = 60
+    return [int(lo * (hi / lo) ** (i / n)) for i in range(n + 1)]
+
+
+def latency_cdf(runs: Iterable[RunResult], *, title: str | None = None) -> Figure:
+    """Latency CDF per run (mode, size, impairment), from each run's fixed-size histogram."""
+    fig, (ax,) = _figure()
+    for r in runs:
+        xs, ys = r.stats.latency.cdf()
+        if not xs:
+            continue
+        row = r.row
+        rate = "max" if row["rate"] is None else f"{row['rate']:g}/s"
+        ax.step(xs, ys, where="post", color=_color(row["mode"]), alpha=0.8,
+                label=f"{row['mode']} {row['size']}B {rate} {row['impairment']}")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("one-way latency (ms)")
+    ax.set_ylabel("fraction of messages delivered")
+    ax.set_ylim(0, 1.01)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "Latency CDF per mode")
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+def knee(frame: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Loss and latency (p50, p99) vs offered send rate, per mode and size: where delivery stops keeping up."""
+    fig, (ax_loss, ax_lat) = _figure(2, width=6.5, height=5.5)
+    for (mode, size, imp), g in frame.groupby(["mode", "size", "impairment"], sort=True):
+        g = g.sort_values("offered_msgs_s")
+        c = _color(str(mode))
+        label = f"{mode} {size}B {imp}"
+        ax_loss.plot(g["offered_msgs_s"], g["loss_rate"], "o-", color=c, label=label)
+        ax_lat.plot(g["offered_msgs_s"], g["latency_p50_ms"], "o-", color=c, label=f"{label} p50")
+        ax_lat.plot(g["offered_msgs_s"], g["latency_p99_ms"], "s--", color=c, alpha=0.6, label=f"{label} p99")
+    ax_loss.set_xlabel("offered rate (messages/s)")
+    ax_loss.set_ylabel("messages lost (fraction)")
+    ax_loss.set_ylim(bottom=0)
+    ax_lat.set_xlabel("offered rate (messages/s)")
+    ax_lat.set_ylabel("latency (ms)")
+    ax_lat.set_yscale("log")
+    for ax in (ax_loss, ax_lat):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="x-small")
+    fig.suptitle(title or "Loss and latency vs send rate (the knee)")
+    return fig
+
+
+def throughput_over_time(series: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Goodput (messages/s) over time for each run of a Results.series frame."""
+    fig, (ax,) = _figure()
+    for _run_id, g in series.groupby("run_id", sort=False):
+        mode = str(g["mode"].iloc[0])
+        ax.plot(g["t"], g["msgs_s"], color=_color(mode), alpha=0.8,
+                label=f"{mode} {g['size'].iloc[0]}B {g['impairment'].iloc[0]}")  # fmt: skip
+    ax.set_xlabel("time since run start (s)")
+    ax.set_ylabel("goodput (messages/s)")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "Goodput over time")
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+class LivePlot:
+    """Goodput per mode over time, fed LiveSamples, re-rendered at `hz` (>= 2) only when something changed.
+
+    Example::
+
+        live = LivePlot()
+        live.show()                                   # in a notebook: an Image widget
+        await lab.run(..., on_sample=live.add)
+        live.figure                                   # the matplotlib Figure, also usable outside notebooks
+    """
+
+    def __init__(self, *, hz: float = 4.0, window: float = 30.0, history: int = 2_000) -> None:
+        if hz < 2:
+            raise ValueError("hz must be at least 2 (updates per second)")
+        self.hz = hz
+        self.window = window
+        self.figure, (self._ax,) = _figure(width=7, height=3.5)
+        self._points: dict[str, deque[tuple[float, float]]] = {}
+        self._lines: dict[str, Any] = {}
+        self._history = history
+        self._offset: dict[str, float] = {}
+        self._clock0 = time.monotonic()
+        self._dirty = False
+        self.renders = 0
+        self.image: Any = None
+        self.tasks = TaskOwner("live plot")
+        self._ax.set_xlabel("time (s)")
+        self._ax.set_ylabel("goodput (messages/s)")
+        self._ax.grid(True, alpha=0.3)
+        self._ax.set_title("Live goodput per mode")
+
+    def add(self, sample: LiveSample) -> None:
+        """Record a sample; cheap (marks the plot dirty, rendering happens at most `hz` times a second)."""
+        now = time.monotonic() - self._clock0
+        pts = self._points.setdefault(sample.mode, deque(maxlen=self._history))
+        pts.append((now, sample.msgs_s))
+        self._dirty = True
+        if self.image is not None and not self.tasks:
+            self._start()
+
+    def _start(self) -> None:
+        with contextlib.suppress(RuntimeError):  # no running loop: render() on demand instead
+            self.tasks.spawn(self._render_loop(), name="render")
+
+    def render(self) -> None:
+        """Redraw the figure now (and push it to the widget, if shown)."""
+        self._dirty = False
+        latest = 0.0
+        for mode, pts in self._points.items():
+            xs = [p[0] for p in pts]
+            ys = [p[1] for p in pts]
+            latest = max(latest, xs[-1] if xs else 0.0)
+            line = self._lines.get(mode)
+            if line is None:
+                (line,) = self._ax.plot(xs, ys, color=_color(mode), label=mode)
+                self._lines[mode] = line
+                self._ax.legend(fontsize="small", loc="upper left")
+            else:
+                line.set_data(xs, ys)
+        self._ax.set_xlim(max(0.0, latest - self.window), max(self.window, latest) if latest < self.window else latest)
+        top = max((max((p[1] for p in pts), default=0.0) for pts in self._points.values()), default=0.0)
+        self._ax.set_ylim(0, max(10.0, top * 1.1) if not math.isnan(top) else 10.0)
+        self.renders += 1
+        if self.image is not None:
+            self.image.value = self.png()
+
+    def png(self) -> bytes:
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=80)
+        return buf.getvalue()
+
+    async def _render_loop(self) -> None:
+        period = 1.0 / self.hz
+        while True:
+            await asyncio.sleep(period)
+            if self._dirty:
+                self.render()
+
+    def widget(self) -> Any:
+        """An ipywidgets Image showing the plot (created once); rendering starts with the next sample."""
+        if self.image is None:
+            import ipywidgets as w
+
+            self.image = w.Image(format="png", value=self.png())
+        return self.image
+
+    def show(self) -> Any:
+        from .sweep import _display
+
+        _display(self.widget())
+        return self.image
+
+    async def aclose(self) -> None:
+        await self.tasks.aclose()
+
+
+def save_all(results: Any, directory: str, *, prefix: str = "lab") -> dict[str, str]:
+    """Write one PNG of each plot kind for a Results; returns {kind: path}."""
+    from pathlib import Path
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: Sequence[tuple[str, Figure]] = [
+        ("throughput", throughput_over_time(results.series)),
+        ("loss_vs_size", loss_vs_size(results.frame)),
+        ("latency_cdf", latency_cdf(results.runs)),
+        ("knee", knee(results.frame)),
+    ]
+    paths = {}
+    for kind, fig in figures:
+        path = out / f"{prefix}_{kind}.png"
+        fig.savefig(path, dpi=100)
+        paths[kind] = str(path)
+    return paths
