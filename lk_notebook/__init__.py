@@ -9,6 +9,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
 from .config import Credentials, Grants, default_server, resolve_credentials
@@ -42,6 +44,19 @@ from .state import Change, RoomState
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .widgets import Dashboard, show
+
+
+def __getattr__(name: str) -> Any:
+    # The widgets import ipywidgets and anywidget: load them on first use, so scripts and the CLI start fast.
+    if name in ("show", "Dashboard"):
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'lk_notebook' has no attribute {name!r}")
+
+
 _install_scrubber()
 
 __all__ = [
@@ -52,6 +67,7 @@ __all__ = [
     "ConnectionStatus",
     "Credentials",
     "CredentialsError",
+    "Dashboard",
     "DataKind",
     "Grants",
     "InvalidInputError",
@@ -84,4 +100,5 @@ __all__ = [
     "install_server",
     "join",
     "resolve_credentials",
+    "show",
 ]
