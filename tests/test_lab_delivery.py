@@ -165,3 +165,16 @@ async def test_sweep_accumulates_rows_and_exports(lab: Lab, tmp_path: object) ->
         assert key in rows[0]
     assert res.to_csv(out / "s.csv").read_text().startswith("run_id,mode,size")
     assert not res.series.empty
+
+
+async def test_state_propagation_and_late_joiner(lab: Lab) -> None:
+    from lk_notebook.lab.state_lab import measure_state
+
+    frame = await measure_state(lab, repeats=3)
+    rows = {r["channel"]: r for r in frame.to_dict("records")}
+    assert set(rows) == {"attributes", "metadata", "room_metadata", "data"}
+    for channel, row in rows.items():
+        assert row["timeouts"] == 0, row
+        assert 0 < row["latency_p50_ms"] < 5_000, row
+        # state is there for whoever joins later; a message is gone once sent
+        assert row["reaches_late_joiner"] is (channel != "data"), row

@@ -18,11 +18,13 @@ from __future__ import annotations
 from .probe import Mode, Probe, ProbeClock, ProbeCodec, parse
 from .relay import Impairment, ImpairmentRelay, RelayStats
 from .runner import TOPIC, Lab, LiveSample, PathError, RunResult, check_path
+from .state_lab import STATE_CHANNELS, measure_state
 from .stats import LatencyHistogram, ReceiverStats, SequenceWindow, TimeBins
 from .sweep import Results, Sweep, TextProgress, WidgetProgress, measure
 from .theory import datagrams_per_message, expected_loss
 
 __all__ = [
+    "STATE_CHANNELS",
     "TOPIC",
     "Impairment",
     "ImpairmentRelay",
@@ -47,5 +49,6 @@ __all__ = [
     "datagrams_per_message",
     "expected_loss",
     "measure",
+    "measure_state",
     "parse",
 ]
