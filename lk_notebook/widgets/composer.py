@@ -138,7 +138,7 @@ class Composer(w.VBox):  # type: ignore[misc]
 
     def __init__(self, session: Session, *, hz: float = 4.0) -> None:
         self.session = session
-        self.mode = w.ToggleButtons(options=list(MODES), value="text", style={"button_width": "64px"})
+        self.mode = w.ToggleButtons(options=list(MODES), value="text", style={"button_width": "72px"})
         self.payload = w.Textarea(placeholder="payload", layout={"width": "100%", "height": "70px"})
         self.topic = w.Combobox(placeholder="topic (optional)", options=[], ensure_option=False, description="topic")
         self.reliable = w.ToggleButtons(options=["reliable", "lossy"], value="reliable", style={"button_width": "80px"})
@@ -146,13 +146,26 @@ class Composer(w.VBox):  # type: ignore[misc]
         self.destinations = w.SelectMultiple(options=[], rows=4, description="to", layout={"width": "320px"})
         self.destinations_note = w.HTML(value="")
         self.meter = w.HTML(value="")
-        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.burst_count = w.BoundedIntText(value=10, min=1, max=100_000, description="N", layout={"width": "140px"})
+        self.send_button = w.Button(
+            description="Send", button_style="primary", icon="paper-plane", layout={"width": "90px"}
+        )
+        self.send_button.add_class("lk-send")
+        self.burst_count = w.BoundedIntText(
+            value=10,
+            min=1,
+            max=100_000,
+            description="N",
+            layout={"width": "130px", "flex": "0 0 auto"},
+            style={"description_width": "20px"},
+        )
         self.burst_rate = w.BoundedFloatText(
             value=10.0, min=0.1, max=10_000.0, description="per s", layout={"width": "160px"}
         )
-        self.burst_button = w.Button(description="Send N at rate", icon="forward")
-        self.stop_button = w.Button(description="stop", disabled=True, layout={"width": "60px"})
+        self.burst_button = w.Button(
+            description="Send N at rate", icon="forward", layout={"width": "150px", "flex": "0 0 auto"}
+        )
+        self.burst_button.add_class("lk-send-burst")
+        self.stop_button = w.Button(description="stop", disabled=True, layout={"width": "60px", "flex": "0 0 auto"})
         self.sent_line = w.HTML(value="")
         self.error = ErrorLine()
         self.code = w.HTML(value="")
@@ -165,7 +178,8 @@ class Composer(w.VBox):  # type: ignore[misc]
                 w.HBox([self.reliable, self.promise]),
                 w.HBox([self.destinations, self.destinations_note]),
                 self.meter,
-                w.HBox([self.send_button, self.burst_count, self.burst_rate, self.burst_button, self.stop_button]),
+                self.send_button,
+                w.HBox([self.burst_count, self.burst_rate, self.burst_button, self.stop_button]),
                 self.sent_line,
                 self.error,
                 w.Accordion(children=[self.code], titles=("the same call as code",)),

@@ -42,7 +42,9 @@ class RoomMetadataView(w.VBox):  # type: ignore[misc]
         self.editor = w.Textarea(placeholder="new room metadata", layout={"width": "100%", "height": "80px"})
         self.json_mode = w.Checkbox(value=False, description="must be JSON", indent=False)
         self.load_button = w.Button(description="edit current", tooltip="copy the current metadata into the editor")
-        self.apply_button = w.Button(description="Update room metadata", button_style="warning")
+        self.apply_button = w.Button(
+            description="Update room metadata", button_style="warning", layout={"width": "190px"}
+        )
         self.error = ErrorLine()
         self.can_edit = session.credentials is not None
         editor_box = w.VBox(

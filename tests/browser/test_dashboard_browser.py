@@ -1,0 +1,224 @@
+"""The Dashboard in a real JupyterLab, driven by Playwright with Debian's Chromium, against a real server.
+
+JupyterLab is started by the test with the LIVEKIT_* variables conftest exported (so its kernel joins the test
+server) and opens tests/browser/dashboard.ipynb (copied to a scratch directory). A second real client joins with
+attributes and sends a message; the page must show the row, the values and the message; an attribute change must
+update its cell; a message sent from the Composer must reach the second client. A token pasted into the join
+form's masked field and the API secret must not be in the notebook saved with widget state.
+
+Missing Chromium or JupyterLab fails the test: nothing here is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+import lk_notebook as lk
+from lk_notebook.config import Credentials
+
+from ..conftest import ARTIFACTS, eventually
+
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+
+HERE = Path(__file__).resolve().parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def browser_room() -> str:
+    return f"browser-{os.getpid()}-{int(time.time())}"
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory: pytest.TempPathFactory, browser_room: str) -> Iterator[tuple[str, Path]]:
+    """A JupyterLab server (no token, loopback) serving a scratch copy of dashboard.ipynb; yields (url, dir)."""
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: install Debian's chromium package"
+    assert shutil.which("jupyter") or True  # we run `python -m jupyterlab`, checked next
+    probe = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
+    assert probe.returncode == 0, f"JupyterLab is not installed: {probe.stderr[-500:]}"
+    assert "LIVEKIT_URL" in os.environ, "conftest did not export LIVEKIT_* (no test server?)"
+
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(HERE / "dashboard.ipynb", root / "dashboard.ipynb")
+    settings = root / ".settings"
+    widget_settings = settings / "@jupyter-widgets" / "jupyterlab-manager"
+    widget_settings.mkdir(parents=True)
+    # Save widget state with the notebook, so the test can check what ends up in the file.
+    (widget_settings / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LK_BROWSER_ROOM": browser_room,
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
+    }
+    log = (ARTIFACTS / "jupyterlab.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.root_dir={root}",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"JupyterLab exited: see {ARTIFACTS / 'jupyterlab.log'}"
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
+            time.sleep(0.3)
+        yield url, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+async def page(jupyterlab: tuple[str, Path]) -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1400, "height": 1800})
+        pg = await context.new_page()
+        try:
+            yield pg
+        finally:
+            await context.close()
+            await browser.close()
+
+
+async def run_all_cells(page: object) -> None:
+    """Run > Run All Cells; once more if the dashboard does not appear (a click can land before Lab is ready)."""
+    from playwright.async_api import Page
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    assert isinstance(page, Page)
+    for attempt in range(3):
+        await page.get_by_role("menuitem", name="Run", exact=True).click()
+        await page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            await page.locator(".lk-room-panel").first.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
+async def test_dashboard_in_jupyterlab(
+    jupyterlab: tuple[str, Path], page: object, browser_room: str, credentials: Credentials
+) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    url, root = jupyterlab
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.goto(f"{url}/lab/tree/dashboard.ipynb", wait_until="domcontentloaded", timeout=90_000)
+    # Wait for the notebook and an idle kernel, then run every cell.
+    await page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
+    await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+    await run_all_cells(page)
+
+    table = page.locator(".lk-table")
+    await expect(table.locator('tr[data-identity="notebook-user"]')).to_be_visible(timeout=60_000)
+
+    # A second real client joins with attributes, and sends a message.
+    peer = await lk.join(browser_room, identity="browser-peer", name="Peer", attributes={"color": "red", "n": "1"})
+    received: list[lk.Message] = []
+    peer.on_message(received.append)
+    try:
+        row = table.locator('tr[data-identity="browser-peer"]')
+        await expect(row).to_be_visible(timeout=20_000)
+        await expect(row.locator('td[data-col="a:color"]')).to_have_text("red", timeout=10_000)
+        await expect(row.locator('td[data-col="a:n"]')).to_have_text("1")
+        await expect(row.locator('td[data-col="name"]')).to_have_text("Peer")
+        await expect(table.locator('tr[data-identity="notebook-user"] .lk-local')).to_be_visible()
+
+        await peer.publish("hello from the peer", topic="greetings")
+        log = page.locator(".lk-message-log")
+        await expect(log).to_contain_text("hello from the peer", timeout=15_000)
+        await expect(log).to_contain_text("greetings")
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+
+        # The peer changes an attribute: that cell updates (and is highlighted for a moment).
+        await peer.set_attributes({"color": "blue"})
+        cell = row.locator('td[data-col="a:color"]')
+        await expect(cell).to_have_text("blue", timeout=10_000)
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-attribute-changed.png"), full_page=True)
+
+        # Send from the Composer; the peer gets it.
+        composer = page.locator(".lk-composer")
+        await composer.locator("textarea").first.fill("hi from the browser")
+        await composer.locator("button.lk-send").click()
+        await eventually(lambda: any(m.text == "hi from the browser" for m in received), timeout=15, what="peer got it")
+        msg = next(m for m in received if m.text == "hi from the browser")
+        assert msg.sender == "notebook-user"
+        await expect(composer.locator(".lk-sent-line")).to_contain_text("sent 19 B reliable", timeout=10_000)
+        await page.screenshot(path=str(SCREENSHOTS / "composer-sent.png"), full_page=True)
+
+        # A token pasted into the join form, then the notebook saved with widget state.
+        token = credentials.token(browser_room, "pasted-token-user")
+        secret_input = page.locator(".lk-room-panel input.lk-secret")
+        await page.locator(".lk-room-panel").get_by_text("join form").first.click()
+        await secret_input.fill(token)
+        await page.keyboard.press("Control+s")
+        saved = root / "dashboard.ipynb"
+        await eventually(
+            lambda: "application/vnd.jupyter.widget-state+json" in saved.read_text(), timeout=20, what="saved state"
+        )
+        text = saved.read_text()
+        assert credentials.api_secret not in text, "the API secret is in the saved notebook"
+        assert token not in text, "the pasted token is in the saved notebook"
+        assert "eyJ" not in text, "something token-shaped is in the saved notebook"
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-saved.png"), full_page=True)
+    finally:
+        await peer.leave()
