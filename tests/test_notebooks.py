@@ -1,0 +1,98 @@
+"""Every tutorial in notebooks/ runs top to bottom ("Run All") in a fresh real kernel, in sorted order, in time.
+
+The kernels inherit the LIVEKIT_* variables tests/conftest.py exports, so they use the test run's livekit-server.
+New notebooks are picked up by name: anything matching notebooks/*.ipynb is a tutorial and is executed.
+Wall times go to artifacts/notebook-times.json (and are printed: run with -s to see them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+import lk_notebook as lk
+
+pytestmark = pytest.mark.server
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+TIMES = REPO / "artifacts" / "notebook-times.json"
+LIMIT_S = 180.0
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+")
+# Signs of a failure that did not stop the cell: an exception printed by a background task or a callback.
+HIDDEN_FAILURES = ("Traceback (most recent call last)", "exception was never retrieved", "Task was destroyed")
+
+TUTORIALS = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_there_are_tutorials() -> None:
+    assert TUTORIALS, f"no notebooks in {NOTEBOOKS}"
+
+
+def _secrets_in(text: str, server: lk.LocalServer) -> list[str]:
+    found = []
+    if JWT.search(text):
+        found.append("an access token (JWT)")
+    if server.api_secret in text:
+        found.append("the server's API secret")
+    return found
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.name for p in TUTORIALS])
+def test_saved_tutorial_has_no_outputs_or_secrets(path: Path, server: lk.LocalServer) -> None:
+    text = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(text, as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+    with_outputs = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not with_outputs, f"{path.name}: save it without outputs (cells {with_outputs}); clear them first"
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state; save without it"
+    assert not _secrets_in(text, server)
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.name for p in TUTORIALS])
+async def test_tutorial_runs_all_in_a_fresh_kernel(path: Path, server: lk.LocalServer) -> None:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=LIMIT_S,  # per cell; the whole notebook is held to the same limit below
+        resources={"metadata": {"path": str(NOTEBOOKS)}},  # the kernel's working directory
+        record_timing=True,
+    )
+    start = time.monotonic()
+    try:
+        await client.async_execute()
+    except CellExecutionError as exc:
+        pytest.fail(f"{path.name} failed:\n{exc}")
+    finally:
+        elapsed = time.monotonic() - start
+        _record_time(path.name, elapsed)
+    print(f"{path.name}: {elapsed:.1f} s")
+
+    executed = nbformat.writes(nb)
+    leaked = _secrets_in(executed, server)
+    assert not leaked, f"{path.name}: the outputs contain {' and '.join(leaked)}"
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" else ""
+            hidden = [s for s in HIDDEN_FAILURES if s in text]
+            assert not hidden, f"{path.name} cell {i} printed a failure:\n{text[-2000:]}"
+    assert elapsed < LIMIT_S, f"{path.name} took {elapsed:.0f} s (limit {LIMIT_S:.0f} s)"
+
+
+def _record_time(name: str, seconds: float) -> None:
+    TIMES.parent.mkdir(exist_ok=True)
+    try:
+        times = json.loads(TIMES.read_text())
+    except (OSError, ValueError):
+        times = {}
+    times[name] = round(seconds, 2)
+    TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
