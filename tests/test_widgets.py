@@ -486,3 +486,47 @@ async def test_show_joins_in_background_then_reuses(credentials: Credentials, ro
         dash.close()
         if session is not None:
             await session.leave()
+
+
+async def test_table_shows_a_failed_render_and_keeps_going(pair: tuple[lk.Session, lk.Session]) -> None:
+    me, peer = pair
+    table = ParticipantsTable(me, hz=20)
+    rec = Recorder(table)
+    real = table.live._render
+    calls = {"n": 0}
+
+    def flaky() -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        real()
+
+    table.live._render = flaky
+    try:
+        table._on_front_end(table, {"t": "hello"}, [])
+        await eventually(lambda: "RuntimeError: boom" in table.error, what="error shown in the table")
+        await peer.set_attributes({"color": "after"})
+        await eventually(lambda: bool(rec.of("reset")) or bool(rec.of("delta")), what="renders resume")
+        assert table.live.running
+    finally:
+        table.close()
+
+
+async def test_dashboard_rebinds_views_after_leave_and_join(pair: tuple[lk.Session, lk.Session]) -> None:
+    me, _peer = pair
+    dash = Dashboard(me)
+    try:
+        old_table = dash.table
+        assert old_table is not None
+        dash.panel.leave()
+        await eventually(lambda: me.closed, what="left")
+        await eventually(lambda: not old_table.live.running, what="views stop when the session leaves")
+        dash.panel.join()
+        await eventually(lambda: dash.session is not None and dash.session is not me, timeout=20, what="rejoined")
+        assert dash.table is not None and dash.table is not old_table and old_table.live.closed
+        assert dash.table.session is dash.session
+    finally:
+        session = dash.session
+        dash.close()
+        if session is not None and session is not me:
+            await session.leave()

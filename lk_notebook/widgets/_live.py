@@ -12,14 +12,14 @@ import html
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import ipywidgets as w
 
 from .._logging import scrub
 from .._tasks import TaskOwner
 
-__all__ = ["ErrorLine", "Live", "describe_error"]
+__all__ = ["ErrorLine", "ErrorSink", "Live", "describe_error"]
 
 log = logging.getLogger("lk_notebook.widgets")
 T = TypeVar("T")
@@ -29,6 +29,12 @@ def describe_error(exc: BaseException) -> str:
     """`TypeName: message`, with anything token-shaped removed (errors can quote what the server said)."""
     text = str(exc) or repr(exc)
     return f"{type(exc).__name__}: {scrub(text)}"
+
+
+class ErrorSink(Protocol):
+    """Where a view shows what went wrong (an ErrorLine, or a widget with its own error display)."""
+
+    def show_error(self, exc: BaseException, *, where: str = "") -> None: ...
 
 
 class ErrorLine(w.HTML):  # type: ignore[misc]
@@ -74,7 +80,7 @@ class Live:
         render: Callable[[], None],
         *,
         hz: float = 6.0,
-        errors: ErrorLine | None = None,
+        errors: ErrorSink | None = None,
         is_finished: Callable[[], bool] | None = None,
         poll: Callable[[], None] | None = None,
     ) -> None:
@@ -153,7 +159,7 @@ class Live:
         action: Callable[[], Awaitable[T]],
         *,
         on_ok: Callable[[T], None] | None = None,
-        errors: ErrorLine | None = None,
+        errors: ErrorSink | None = None,
         busy: str | None = None,
     ) -> asyncio.Task[None] | None:
         """Start `action()` as an owned task; show its exception inline (and keep the kernel alive).
@@ -179,7 +185,7 @@ class Live:
             if on_ok is not None:
                 on_ok(result)
 
-        if line is not None and busy is not None:
+        if isinstance(line, ErrorLine) and busy is not None:
             line.show_busy(busy)
         try:
             return self.spawn(go(), name=what)

@@ -11,7 +11,7 @@ import ipywidgets as w
 
 from ..events import Message
 from ..session import Session
-from ._live import Live
+from ._live import ErrorLine, Live
 
 __all__ = ["MessageLog", "preview"]
 
@@ -62,11 +62,13 @@ class MessageLog(w.VBox):  # type: ignore[misc]
         self.clear_button = w.Button(description="clear", icon="trash")
         self.summary = w.HTML(value="")
         self.table = w.HTML(value="")
+        self.error = ErrorLine()
         super().__init__(
             children=[
                 w.HTML("<b>messages</b>"),
                 w.HBox([self.topic_filter, self.show_sent, self.pause, self.clear_button]),
                 self.summary,
+                self.error,
                 self.table,
             ]
         )
@@ -79,7 +81,13 @@ class MessageLog(w.VBox):  # type: ignore[misc]
         self.missed_while_paused = 0
         for m in session.inbox:
             self._add(m)
-        self.live = Live(f"message log {session.identity}", self._render, hz=hz, is_finished=lambda: session.closed)
+        self.live = Live(
+            f"message log {session.identity}",
+            self._render,
+            hz=hz,
+            errors=self.error,
+            is_finished=lambda: session.closed,
+        )
         self.live.on_close(session.on_message(self._on_message, include_sent=True))
         for widget in (self.topic_filter, self.show_sent):
             widget.observe(lambda _c: self.live.mark(), names="value")

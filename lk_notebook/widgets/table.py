@@ -20,7 +20,7 @@ import traitlets
 from ..events import ConnectionChanged, ConnectionStatus, Event, ParticipantInfo
 from ..session import Session
 from ..state import RoomState
-from ._live import Live
+from ._live import Live, describe_error
 
 __all__ = ["ParticipantsTable", "row_fields"]
 
@@ -83,6 +83,8 @@ class ParticipantsTable(anywidget.AnyWidget):
     flash_ms = traitlets.Int(1200).tag(sync=True)
     """How long a changed cell stays highlighted in the browser."""
     max_height = traitlets.Unicode("420px").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    """The last failure of this view (shown in red above the table), "" when none."""
 
     def __init__(self, source: Session | RoomState, *, hz: float = 6.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -95,7 +97,7 @@ class ParticipantsTable(anywidget.AnyWidget):
         self.bytes_sent = 0
         self.messages_sent = 0
         self.last_message: dict[str, Any] | None = None
-        self.live = Live(f"table {self.state.room}", self._render, hz=hz, is_finished=self._finished)
+        self.live = Live(f"table {self.state.room}", self._render, hz=hz, errors=self, is_finished=self._finished)
         self.live.on_close(self.state.subscribe(self._on_event))
         self.on_msg(self._on_front_end)
         self._update_status()
@@ -163,6 +165,9 @@ class ParticipantsTable(anywidget.AnyWidget):
         self._sent_columns = columns
         if len(message) > 1:
             self._send_json(message)
+
+    def show_error(self, exc: BaseException, *, where: str = "") -> None:
+        self.error = f"{where}: {describe_error(exc)}" if where else describe_error(exc)
 
     # -- public ---------------------------------------------------------------------------------------------------
     @property

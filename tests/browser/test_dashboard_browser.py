@@ -172,7 +172,14 @@ async def test_dashboard_in_jupyterlab(
     await expect(table.locator('tr[data-identity="notebook-user"]')).to_be_visible(timeout=60_000)
 
     # A second real client joins with attributes, and sends a message.
-    peer = await lk.join(browser_room, identity="browser-peer", name="Peer", attributes={"color": "red", "n": "1"})
+    long_metadata = json.dumps({"team": "blue", "bio": "x" * 80, "tags": ["a", "b"]})
+    peer = await lk.join(
+        browser_room,
+        identity="browser-peer",
+        name="Peer",
+        attributes={"color": "red", "n": "1"},
+        metadata=long_metadata,
+    )
     received: list[lk.Message] = []
     peer.on_message(received.append)
     try:
@@ -182,6 +189,21 @@ async def test_dashboard_in_jupyterlab(
         await expect(row.locator('td[data-col="a:n"]')).to_have_text("1")
         await expect(row.locator('td[data-col="name"]')).to_have_text("Peer")
         await expect(table.locator('tr[data-identity="notebook-user"] .lk-local')).to_be_visible()
+
+        # Metadata: JSON, truncated, expandable to pretty JSON.
+        meta = row.locator('td[data-col="metadata"]')
+        await expect(meta).to_contain_text('{"team":"blue"')
+        await meta.locator("button.lk-expand").click()
+        await expect(meta.locator("pre")).to_contain_text('"team": "blue"')
+        # Filter (key=value and text) and sort.
+        rows = table.locator("tbody tr")
+        await expect(rows).to_have_count(2)
+        await table.locator("input.lk-table-filter").fill("color=red")
+        await expect(rows).to_have_count(1)
+        await table.locator("input.lk-table-filter").fill("")
+        await expect(rows).to_have_count(2)
+        await table.locator('th[data-col="name"]').click()
+        await expect(table.locator('th[data-col="name"]')).to_contain_text("▲")
 
         await peer.publish("hello from the peer", topic="greetings")
         log = page.locator(".lk-message-log")

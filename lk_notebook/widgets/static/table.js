@@ -51,7 +51,9 @@ function render({ model, el }) {
   filterInput.type = "search";
   filterInput.placeholder = "filter (text, or key=value)";
   filterInput.className = "lk-table-filter";
-  head.append(status, count, filterInput);
+  const error = document.createElement("span");
+  error.className = "lk-table-error";
+  head.append(status, count, error, filterInput);
   const scroller = document.createElement("div");
   scroller.className = "lk-table-scroll";
   const table = document.createElement("table");
@@ -321,6 +323,11 @@ function render({ model, el }) {
     status.dataset.status = s.split(" ")[0];
   }
 
+  function syncError() {
+    const e = model.get("error") || "";
+    error.textContent = e ? "⚠ " + e : "";
+  }
+
   filterInput.addEventListener("input", () => {
     filter = filterInput.value.trim().toLowerCase();
     reorder();
@@ -329,13 +336,16 @@ function render({ model, el }) {
   model.on("msg:custom", onMessage);
   model.on("change:status", syncStatus);
   model.on("change:room", syncStatus);
+  model.on("change:error", syncError);
   syncStatus();
+  syncError();
   buildHeader();
   model.send({ t: "hello" });
   return () => {
     model.off("msg:custom", onMessage);
     model.off("change:status", syncStatus);
     model.off("change:room", syncStatus);
+    model.off("change:error", syncError);
   };
 }
 
