@@ -31,6 +31,7 @@ async def main() -> None:
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--size", type=int, default=200)
     ap.add_argument("--relay", action="store_true", help="through the impairment relay (unimpaired)")
+    ap.add_argument("--no-live", action="store_true", help="without the live plot (to tell its share)")
     args = ap.parse_args()
     server = LocalServer(relay=args.relay).start()
     try:
@@ -41,7 +42,8 @@ async def main() -> None:
                 hist = LatencyHistogram()
                 stop = asyncio.Event()
                 probe = asyncio.ensure_future(lag_probe(hist, stop))
-                r = await lab.run(mode=mode, size=args.size, duration=args.duration, on_sample=live.add)
+                on_sample = None if args.no_live else live.add
+                r = await lab.run(mode=mode, size=args.size, duration=args.duration, on_sample=on_sample)
                 stop.set()
                 await probe
                 await live.aclose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
 
@@ -61,10 +62,8 @@ async def raw_run(url: str, key: str, secret: str, *, reliable: bool, count: int
 
     t0 = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(window)))
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(done.wait(), 10)
-    except asyncio.TimeoutError:
-        pass
     rate = got / max(1e-9, last - t0)
     await a.disconnect()
     await b.disconnect()

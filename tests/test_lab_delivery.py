@@ -74,17 +74,23 @@ async def test_loss_reliable_delivers_everything_in_order(lab: Lab) -> None:
 async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> None:
     p = 0.1
     single = (await lab.run(mode="lossy", size=200, rate=400, duration=3, impairment=Impairment(loss=p))).row
-    multi = (await lab.run(mode="lossy", size=3000, rate=300, duration=3, impairment=Impairment(loss=p))).row
+    # 1500 B = 2 SCTP packets per leg, at 120/s: below the knee. At a few hundred messages/s of multi-packet
+    # messages under 10 % loss, SCTP's congestion control (not the relay) stalls now and then, queues build up to
+    # ~1 s and extra messages are lost on top of the theory, which covers independent datagram loss only. The lab
+    # shows that as the knee; this test checks the theory where it applies (the latency check proves we were there).
+    multi = (await lab.run(mode="lossy", size=1500, rate=120, duration=5, impairment=Impairment(loss=p))).row
     q1 = expected_loss(p, 200, "lossy")
-    q3 = expected_loss(p, 3000, "lossy")
+    q3 = expected_loss(p, 1500, "lossy")
     assert q1 == pytest.approx(1 - 0.9**2)
-    assert q3 == pytest.approx(1 - 0.9**6)  # 3000 bytes: 3 SCTP packets on each of the 2 legs
+    assert q3 == pytest.approx(1 - 0.9**4)  # 1500 bytes: 2 SCTP packets on each of the 2 legs
     assert single["expected_loss"] == pytest.approx(q1)
     n1, n3 = single["sent"], multi["sent"]
-    assert n1 >= 900 and n3 >= 600, (n1, n3)
+    assert n1 >= 1000 and n3 >= 550, (n1, n3)
+    assert (multi["datagrams_up"], multi["datagrams_down"]) == (2, 2)
     assert abs(single["loss_rate"] - q1) <= tolerance(q1, n1), (single["loss_rate"], q1, tolerance(q1, n1))
     assert abs(multi["loss_rate"] - q3) <= tolerance(q3, n3), (multi["loss_rate"], q3, tolerance(q3, n3))
-    assert multi["loss_rate"] > single["loss_rate"] + tolerance(q1, n1) + tolerance(q3, n3) - 0.2
+    assert multi["latency_p50_ms"] < 100, multi
+    assert multi["loss_rate"] - single["loss_rate"] >= (q3 - q1) - tolerance(q1, n1) - tolerance(q3, n3)
 
 
 async def test_delay_shows_in_latency(lab: Lab) -> None:
@@ -178,3 +184,58 @@ async def test_state_propagation_and_late_joiner(lab: Lab) -> None:
         assert 0 < row["latency_p50_ms"] < 5_000, row
         # state is there for whoever joins later; a message is gone once sent
         assert row["reaches_late_joiner"] is (channel != "data"), row
+
+
+async def test_lab_widget_runs_with_live_plot(lab: Lab) -> None:
+    from lk_notebook.lab.widget import LabWidget
+
+    widget = LabWidget(lab=lab, hz=4)
+    widget.modes.value = ("lossy", "reliable")
+    widget.sizes.value = "200"
+    widget.rate.value = "200"
+    widget.duration.value = 1.5
+    widget.loss.value = 0.05
+    try:
+        results = await widget.run()
+        assert len(results.frame) == 2
+        assert "loss_rate" in widget.summary.value
+        assert bytes(widget.loss_plot.value).startswith(b"\x89PNG")
+        # >= 2 live updates per second of measuring (two runs of 1.5 s)
+        assert widget.live.renders >= 2 * 2 * 1.5 - 1, widget.live.renders
+        assert widget.live.image is not None and bytes(widget.live.image.value).startswith(b"\x89PNG")
+        widget.sizes.value = "not-a-size"
+        widget.start()
+        assert "sizes must be" in widget.error.value
+    finally:
+        await widget.aclose()
+
+
+def test_plots_return_figures(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    from lk_notebook.lab.plots import knee, latency_cdf, loss_vs_size, save_all, throughput_over_time
+    from lk_notebook.lab.runner import RunResult
+    from lk_notebook.lab.stats import ReceiverStats
+    from lk_notebook.lab.sweep import Results
+
+    runs = []
+    for mode, size, rate, loss in [
+        ("lossy", 200, 100.0, 0.1),
+        ("lossy", 3000, 100.0, 0.1),
+        ("reliable", 200, 300.0, 0),
+    ]:
+        stats = ReceiverStats(t0_ns=0)
+        for i in range(50):
+            stats.record(size, i, 5_000_000 + i * 10_000, i * 20_000_000)
+        row = {"run_id": f"{len(runs)}", "mode": mode, "size": size, "rate": rate, "impairment": f"loss={loss}",
+               "loss_setting": loss, "legs": 2, "loss_rate": 0.2, "offered_msgs_s": rate, "latency_p50_ms": 5.0,
+               "latency_p99_ms": 6.0}  # fmt: skip
+        runs.append(RunResult(row=row, series=stats.bins.series(), bin_width=0.1, stats=stats))
+    res = Results(runs=runs)
+    for fig in (loss_vs_size(res.frame), latency_cdf(res.runs), knee(res.frame), throughput_over_time(res.series)):
+        assert isinstance(fig, Figure)
+    paths = save_all(res, str(tmp_path))
+    assert sorted(paths) == ["knee", "latency_cdf", "loss_vs_size", "throughput"]
+    assert all(Path(p).read_bytes().startswith(b"\x89PNG") for p in paths.values())

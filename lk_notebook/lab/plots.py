@@ -18,10 +18,11 @@ import asyncio
 import contextlib
 import io
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from matplotlib.figure import Figure
 
@@ -41,8 +42,10 @@ def _color(mode: str) -> str:
     return _COLORS.get(mode, "tab:gray")
 
 
-def _figure(ncols: int = 1, width: float = 6.4, height: float = 4.0) -> tuple[Figure, list[Any]]:
-    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+def _figure(
+    ncols: int = 1, width: float = 6.4, height: float = 4.0, *, layout: Literal["constrained"] | None = "constrained"
+) -> tuple[Figure, list[Any]]:
+    fig = Figure(figsize=(width * ncols, height), layout=layout)
     axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
     return fig, axes
 
@@ -149,18 +152,23 @@ class LivePlot:
         live.figure                                   # the matplotlib Figure, also usable outside notebooks
     """
 
-    def __init__(self, *, hz: float = 4.0, window: float = 30.0, history: int = 2_000) -> None:
+    def __init__(self, *, hz: float = 4.0, window: float = 30.0, history: int = 2_000, dpi: int = 72) -> None:
         if hz < 2:
             raise ValueError("hz must be at least 2 (updates per second)")
         self.hz = hz
+        self.dpi = dpi
+        self._draw_lock = threading.Lock()
         self.window = window
-        self.figure, (self._ax,) = _figure(width=7, height=3.5)
+        # No constrained layout here: solving it on every frame costs more than drawing the lines.
+        self.figure, (self._ax,) = _figure(width=7, height=3.5, layout=None)
+        self.figure.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9)
         self._points: dict[str, deque[tuple[float, float]]] = {}
         self._lines: dict[str, Any] = {}
         self._history = history
         self._offset: dict[str, float] = {}
         self._clock0 = time.monotonic()
         self._dirty = False
+        self._last_add = 0.0
         self.renders = 0
         self.image: Any = None
         self.tasks = TaskOwner("live plot")
@@ -175,6 +183,7 @@ class LivePlot:
         pts = self._points.setdefault(sample.mode, deque(maxlen=self._history))
         pts.append((now, sample.msgs_s))
         self._dirty = True
+        self._last_add = now
         if self.image is not None and not self.tasks:
             self._start()
 
@@ -183,38 +192,58 @@ class LivePlot:
             self.tasks.spawn(self._render_loop(), name="render")
 
     def render(self) -> None:
-        """Redraw the figure now (and push it to the widget, if shown)."""
+        """Redraw the figure now, on this thread (and push it to the widget, if shown)."""
         self._dirty = False
-        latest = 0.0
-        for mode, pts in self._points.items():
-            xs = [p[0] for p in pts]
-            ys = [p[1] for p in pts]
-            latest = max(latest, xs[-1] if xs else 0.0)
-            line = self._lines.get(mode)
-            if line is None:
-                (line,) = self._ax.plot(xs, ys, color=_color(mode), label=mode)
-                self._lines[mode] = line
-                self._ax.legend(fontsize="small", loc="upper left")
-            else:
-                line.set_data(xs, ys)
-        self._ax.set_xlim(max(0.0, latest - self.window), max(self.window, latest) if latest < self.window else latest)
-        top = max((max((p[1] for p in pts), default=0.0) for pts in self._points.values()), default=0.0)
-        self._ax.set_ylim(0, max(10.0, top * 1.1) if not math.isnan(top) else 10.0)
-        self.renders += 1
+        png = self._draw(self._snapshot())
         if self.image is not None:
-            self.image.value = self.png()
+            self.image.value = png
+
+    def _snapshot(self) -> dict[str, list[tuple[float, float]]]:
+        return {mode: list(pts) for mode, pts in self._points.items()}
+
+    def _draw(self, data: dict[str, list[tuple[float, float]]]) -> bytes:
+        """Update the artists and render a PNG. Runs in a worker thread from the render loop: Agg rendering takes
+        50-200 ms on a busy 2-core machine, which on the loop would stall every SDK event for that long; in a
+        thread it only competes for the GIL, which the interpreter hands back to the loop every 5 ms."""
+        with self._draw_lock:
+            latest = 0.0
+            top = 0.0
+            for mode, pts in data.items():
+                xs = [p[0] for p in pts]
+                ys = [p[1] for p in pts]
+                if xs:
+                    latest = max(latest, xs[-1])
+                    top = max(top, max(ys))
+                line = self._lines.get(mode)
+                if line is None:
+                    (line,) = self._ax.plot(xs, ys, color=_color(mode), label=mode)
+                    self._lines[mode] = line
+                    self._ax.legend(fontsize="small", loc="upper left")
+                else:
+                    line.set_data(xs, ys)
+            self._ax.set_xlim(max(0.0, latest - self.window), max(self.window, latest))
+            self._ax.set_ylim(0, max(10.0, top * 1.1) if not math.isnan(top) else 10.0)
+            self.renders += 1
+            return self.png()
 
     def png(self) -> bytes:
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=80)
+        self.figure.savefig(buf, format="png", dpi=self.dpi)
         return buf.getvalue()
 
     async def _render_loop(self) -> None:
         period = 1.0 / self.hz
         while True:
-            await asyncio.sleep(period)
+            started = time.monotonic()
             if self._dirty:
-                self.render()
+                self._dirty = False
+                png = await asyncio.to_thread(self._draw, self._snapshot())
+                if self.image is not None:
+                    self.image.value = png  # widget traits are set on the loop thread only
+            elif started - self._clock0 - self._last_add > 2.0:
+                return  # idle: the next sample starts a new render loop
+            # a fixed rate, not a fixed pause: a slow render does not stretch the period further
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
     def widget(self) -> Any:
         """An ipywidgets Image showing the plot (created once); rendering starts with the next sample."""
