@@ -530,3 +530,25 @@ async def test_dashboard_rebinds_views_after_leave_and_join(pair: tuple[lk.Sessi
         dash.close()
         if session is not None and session is not me:
             await session.leave()
+
+
+async def test_log_view_gets_real_sdk_lines_instead_of_cells(
+    credentials: Credentials, room_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    view = LogView(hz=20)
+    try:
+        with pytest.raises(lk.AuthenticationError):
+            await lk.join(
+                room_name, identity="bad", url=credentials.url, api_key=credentials.api_key, api_secret="w" * 40
+            )
+        await eventually(
+            lambda: any(line.logger.startswith("livekit") and "401" in line.message for line in view.lines),
+            what="the SDK's 401 lines captured",
+        )
+        sdk_lines = [line for line in view.lines if line.logger.startswith("livekit")]
+        assert any(line.thread != threading.current_thread().name for line in sdk_lines)  # from the native thread
+        assert all("eyJ" not in line.message for line in view.lines)  # the refused token is scrubbed
+        assert not any(r.name.startswith("livekit") for r in caplog.records)  # nothing reached root handlers
+        await eventually(lambda: "401" in view.output.value, what="rendered")
+    finally:
+        view.close()

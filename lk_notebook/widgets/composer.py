@@ -16,7 +16,7 @@ import ipywidgets as w
 
 from .. import limits
 from ..errors import InvalidInputError
-from ..events import Event, Message
+from ..events import ConnectionChanged, Event, Message, ParticipantJoined, ParticipantLeft, Snapshot
 from ..session import Session
 from ._live import ErrorLine, Live
 
@@ -204,8 +204,10 @@ class Composer(w.VBox):  # type: ignore[misc]
         self.live.start()
 
     # -- live inputs ----------------------------------------------------------------------------------------------
-    def _on_event(self, _event: Event) -> None:
-        self.live.mark()
+    def _on_event(self, event: Event) -> None:
+        # Only membership feeds this view (destinations); attribute storms must not make it re-render.
+        if isinstance(event, ParticipantJoined | ParticipantLeft | Snapshot | ConnectionChanged):
+            self.live.mark()
 
     def _on_message(self, msg: Message) -> None:
         if msg.topic and msg.topic not in self._topics and len(self._topics) < 500:
@@ -332,19 +334,23 @@ class Composer(w.VBox):  # type: ignore[misc]
             period = 1.0 / r
             start = time.monotonic()
             sent = 0
+            notes: set[str] = set()
             try:
                 for i in range(n):
                     delay = start + i * period - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    msg = await self.session.publish(
-                        args[0], reliable=args[1], topic=args[2], destinations=args[3] or None
-                    )
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        msg = await self.session.publish(
+                            args[0], reliable=args[1], topic=args[2], destinations=args[3] or None
+                        )
+                    notes.update(str(c.message) for c in caught)
                     sent += 1
                     self.sent_count += 1
                     self.last_sent = msg
                     if sent % 25 == 0 or sent == n:
-                        self._show_sent(msg, [], count=sent)
+                        self._show_sent(msg, sorted(notes), count=sent)
             finally:
                 self.stop_button.disabled = True
                 self.burst_button.disabled = False
