@@ -58,6 +58,8 @@ class TextProgress:
         self.width = width
         self.total = 0
         self._t0 = time.monotonic()
+        isatty = getattr(self.stream, "isatty", None)
+        self._tty = bool(isatty and isatty())
 
     def start(self, total: int) -> None:
         self.total = total
@@ -67,12 +69,14 @@ class TextProgress:
     def step(self, done: int, label: str) -> None:
         frac = done / self.total if self.total else 1.0
         bar = "#" * int(frac * self.width)
-        line = f"\r[{bar:<{self.width}}] {done}/{self.total} {time.monotonic() - self._t0:5.1f}s {label[:60]:<60}"
-        self.stream.write(line)
+        line = f"[{bar:<{self.width}}] {done}/{self.total} {time.monotonic() - self._t0:5.1f}s {label[:60]}"
+        # one line redrawn in a terminal; one line per step in a log file or CI output
+        self.stream.write(f"\r{line:<110}" if self._tty else f"{line}\n")
         self.stream.flush()
 
     def close(self) -> None:
-        self.stream.write("\n")
+        if self._tty:
+            self.stream.write("\n")
         self.stream.flush()
 
 
