@@ -53,6 +53,13 @@ DEFAULT_WINDOW = 4
 """Publish calls in flight at once when sending as fast as possible. Every pending call subscribes to all FFI
 events, so each costs O(n) per event (and the receiver's events count too when both run in one process): measured
 on 2 cores, 4 in flight beat 1 by ~20 % and 16 lose to 4."""
+MAX_IN_FLIGHT_BYTES = 128 * 1024
+"""Reliable probe bytes sent but not yet received, at most (and at most 512 probes, at least 4).
+
+publish_data returns once SCTP has the message, so without an end-to-end bound a sender faster than the path
+(under loss SCTP's congestion window shrinks to a few packets) piles up seconds of backlog that outlives the run
+and congests the next one. The receiver is in this process, so the lab knows what is in flight; lossy probes are
+not bounded this way (a lost one never arrives)."""
 SEQUENTIAL_RATE = 400.0
 """Paced runs up to this rate await one publish at a time: concurrent publish_data calls are handed to SCTP in
 no guaranteed order by the SDK (measured: a few reordered reliable messages per thousand under load)."""
@@ -445,11 +452,16 @@ class Lab:
         count: int | None = None,
         impairment: Impairment | None = None,
         window: int = DEFAULT_WINDOW,
+        max_in_flight: int | None = None,
         on_sample: Callable[[LiveSample], None] | None = None,
         sample_interval: float = 0.25,
     ) -> RunResult:
         """Send probes of `size` bytes in `mode` at `rate` messages/s (None: as fast as a window of `window`
         publishes in flight allows) for `duration` seconds or `count` messages, under `impairment`.
+
+        Reliable probes in flight end to end (sent, not yet received) are bounded by `max_in_flight` (default:
+        128 KiB worth, at most 512): a sender faster than the path then slows down instead of queueing seconds of
+        backlog in SCTP; `offered_msgs_s` shows what it managed.
 
         `on_sample` is called every `sample_interval` seconds with a LiveSample (for live plots)."""
         m = self.validate(mode=mode, size=size, rate=rate, duration=duration, count=count, impairment=impairment)
@@ -489,7 +501,12 @@ class Lab:
                 assert track is not None
                 await _send_track(track, codec, rate, deadline, limit, progress)
             else:
-                await _send_data(self.sender, codec, m is Mode.RELIABLE, rate, deadline, limit, window, progress)
+                bound = None
+                if m is Mode.RELIABLE:
+                    bound = max_in_flight or max(4, min(512, MAX_IN_FLIGHT_BYTES // size))
+                await _send_data(
+                    self.sender, codec, m is Mode.RELIABLE, rate, deadline, limit, window, progress, stats, bound
+                )
             send_end = time.monotonic_ns()
             await self._drain(m, imp, stats, progress)
         finally:
@@ -517,11 +534,15 @@ class Lab:
         stats = ReceiverStats(t0_ns=time.monotonic_ns())
         self._stats, self._run_id = stats, run_id
         try:
-            deadline = time.monotonic() + 10
+            # reliable is ordered: its warm-up waits behind whatever an earlier run left queued
+            limit = 30.0 if mode is Mode.RELIABLE else 10.0
+            deadline = time.monotonic() + limit
             seq = 0
             while stats.received == 0:
                 if time.monotonic() > deadline:
-                    raise LabError(f"no {mode.value} probe reached the receiver within 10 s; is the server healthy?")
+                    raise LabError(
+                        f"no {mode.value} probe reached the receiver within {limit:g} s; is the server healthy?"
+                    )
                 payload = codec.encode(seq)
                 seq += 1
                 if track is not None:
@@ -548,6 +569,7 @@ class Lab:
             elif mode is not Mode.RELIABLE and now - last_change > idle_limit:
                 return
             if now > hard_limit:
+                progress.drained = False
                 if mode is Mode.RELIABLE:
                     log.warning("reliable run ended with %d of %d probes delivered", stats.seq.unique, progress.sent)
                 return
@@ -587,9 +609,10 @@ class Lab:
             "bandwidth_kbps_setting": imp.rate_kbps,
             "sent": sent,
             "send_errors": progress.errors,
-            "backpressure": progress.backpressure,
+            "backpressure": progress.backpressure + progress.blocked,
             "received": unique,
             "lost": max(0, sent - unique),
+            "drained": progress.drained if mode is Mode.RELIABLE else True,
             "loss_rate": (max(0, sent - unique) / sent) if sent else math.nan,
             "duplicates": stats.seq.duplicates,
             "out_of_order": stats.seq.out_of_order,
@@ -623,7 +646,9 @@ class _Progress:
     sent: int = 0
     errors: int = 0
     backpressure: int = 0
+    blocked: int = 0
     first_error: str = ""
+    drained: bool = True
 
 
 async def _send_data(
@@ -635,8 +660,11 @@ async def _send_data(
     limit: int,
     window: int,
     progress: _Progress,
+    stats: ReceiverStats,
+    max_in_flight: int | None,
 ) -> None:
-    """`window` workers, each awaiting one publish at a time; paced on an absolute schedule when `rate` is set."""
+    """`window` workers, each awaiting one publish at a time; paced on an absolute schedule when `rate` is set;
+    with `max_in_flight`, never more than that many probes sent and not yet received."""
     publish = session.room.local_participant.publish_data
     start = time.monotonic()
     next_seq = 0
@@ -657,6 +685,12 @@ async def _send_data(
                     await asyncio.sleep(due - now)
             elif now >= deadline:
                 return
+            if max_in_flight is not None:
+                while progress.sent - stats.seq.unique >= max_in_flight:
+                    progress.blocked += 1
+                    await asyncio.sleep(0.002)
+                if time.monotonic() >= deadline:
+                    return
             try:
                 await publish(codec.encode(seq), reliable=reliable, topic=TOPIC)
             except PublishDataError as exc:
