@@ -102,6 +102,9 @@ def test_theory() -> None:
     assert expected_loss(0.1, 3000, Mode.LOSSY) == pytest.approx(1 - 0.9**6)
     assert expected_loss(0.1, 3000, Mode.RELIABLE) == 0.0
     assert expected_loss(0.1, 200, Mode.LOSSY, legs=1) == pytest.approx(0.1)
+    # data tracks: frames split into <= 16000-byte packets, each one SCTP message fragmented like any other
+    assert datagrams_per_message(200, Mode.DATA_TRACK) == (1, 1)
+    assert datagrams_per_message(40_000, Mode.DATA_TRACK)[0] == 14 + 14 + 7
 
 
 @pytest.mark.parametrize(

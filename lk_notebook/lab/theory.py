@@ -29,8 +29,12 @@ CLIENT_SCTP_CHUNK = 1191 - 12 - 16
 """User bytes per SCTP packet from the Rust SDK (dcSCTP default MTU 1191, minus common and DATA chunk headers)."""
 SERVER_SCTP_CHUNK = 1200 - 12 - 16
 """User bytes per SCTP packet from livekit-server (pion/sctp, 1200-byte packets)."""
-_DATA_TRACK_HEADER = 32
-"""Upper bound of the data-track packet header per datagram (sequence, frame and timestamp fields)."""
+DATA_TRACK_MTU = 16_000
+"""Largest data-track packet (rust-sdks livekit-datatrack local/pipeline.rs TRANSPORT_MTU): a frame is split into
+packets of at most this size, and each packet is one message on the `_data_track` SCTP channel (lossy settings),
+which SCTP fragments like any other message."""
+_DATA_TRACK_HEADER = 12
+"""Data-track packet base header (version/flags, track handle, sequence, frame number, timestamp)."""
 
 
 def datagrams_per_message(
@@ -39,10 +43,11 @@ def datagrams_per_message(
     """(datagrams on the sender's leg, datagrams on the receiver's leg) for one message of `size` payload bytes."""
     mode = Mode(mode)
     if mode is Mode.DATA_TRACK:
-        # Data tracks packetise frames themselves into datagram-sized packets with a small header each.
-        per = CLIENT_SCTP_CHUNK - _DATA_TRACK_HEADER
-        k = max(1, math.ceil(size / per))
-        return k, k
+        body = DATA_TRACK_MTU - _DATA_TRACK_HEADER
+        packets = [body] * (size // body) + ([size % body] if size % body or size == 0 else [])
+        up = sum(math.ceil((n + _DATA_TRACK_HEADER) / CLIENT_SCTP_CHUNK) for n in packets)
+        down = sum(math.ceil((n + _DATA_TRACK_HEADER) / SERVER_SCTP_CHUNK) for n in packets)
+        return up, down
     encoded = limits.packet_size(b"\0" * size, topic=topic, identity=identity)
     # The server re-stamps the packet for each receiver (identity, sid): about the same size.
     return max(1, math.ceil(encoded / CLIENT_SCTP_CHUNK)), max(1, math.ceil(encoded / SERVER_SCTP_CHUNK))
