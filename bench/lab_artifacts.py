@@ -2,8 +2,8 @@
 
     python bench/lab_artifacts.py [--duration 1.5] [--out artifacts/lab]
 
-The sweep: lossy, reliable and data_track x 200, 1200, 3000 bytes x 100, 300 and "max" messages/s, unimpaired and
-with loss 0.1 + delay 20 ms, on a local server behind the relay; plus a state-propagation table. Short runs, so
+The sweep: lossy, reliable and data_track x 200, 1200, 3000 bytes x 100, 300 and "max" messages/s x unimpaired,
+loss 0.1, and loss 0.1 + delay 20 ms, on a local server behind the relay; plus a state-propagation table. Short runs, so
 it finishes in a few minutes on 2 cores.
 """
 
@@ -32,7 +32,7 @@ async def main() -> None:
             modes=["lossy", "reliable", "data_track"],
             sizes=[200, 1200, 3000],
             rates=[100, 300, None],
-            impairments=[Impairment(), Impairment(loss=0.1, delay_ms=20)],
+            impairments=[Impairment(), Impairment(loss=0.1), Impairment(loss=0.1, delay_ms=20)],
             duration=args.duration,
             lab=lab,
         )

@@ -50,11 +50,26 @@ def _figure(
     return fig, axes
 
 
-def loss_vs_size(frame: pd.DataFrame, *, title: str | None = None) -> Figure:
-    """Measured loss vs message size, one line per mode (and impairment), with the theory 1-(1-p)^(k·legs) dashed."""
+def _lowest_rate(frame: pd.DataFrame) -> float | None:
+    rates = [float(r) for r in frame["rate"].dropna().unique()] if "rate" in frame else []
+    return min(rates) if rates else None
+
+
+def _at_rate(frame: pd.DataFrame, rate: float | None) -> pd.DataFrame:
+    if rate is None:
+        return frame[frame["rate"].isna()] if frame["rate"].isna().any() else frame
+    sel: pd.DataFrame = frame[frame["rate"] == rate]
+    return sel
+
+
+def loss_vs_size(frame: pd.DataFrame, *, rate: float | str | None = "lowest", title: str | None = None) -> Figure:
+    """Measured loss vs message size at one send rate (default: the lowest in the frame, below the knee), one line
+    per mode and impairment, with the theory 1-(1-p)^(k·legs) dashed beside it."""
     fig, (ax,) = _figure()
-    groups = frame.groupby(["mode", "loss_setting", "impairment"], sort=True)
-    for key, g in groups:
+    chosen = _lowest_rate(frame) if rate == "lowest" else rate
+    assert not isinstance(chosen, str)
+    sub = _at_rate(frame, chosen)
+    for key, g in sub.groupby(["mode", "loss_setting", "impairment"], sort=True):
         mode, loss, label = cast(tuple[str, float, str], key)
         g = g.groupby("size", as_index=False).agg({"loss_rate": "mean", "legs": "max"})
         style = "o-" if loss > 0 else "x:"
@@ -64,13 +79,14 @@ def loss_vs_size(frame: pd.DataFrame, *, title: str | None = None) -> Figure:
             dense = sorted(set(sizes) | set(_dense(min(sizes), max(sizes))))
             legs = int(g["legs"].max()) if len(g) else 2
             theory = [expected_loss(loss, s, mode, legs=legs) for s in dense]
-            ax.plot(dense, theory, "--", color=_color(str(mode)), alpha=0.6, label=f"{mode} theory (p={loss:g})")
+            ax.plot(dense, theory, "--", color=_color(mode), alpha=0.6, label=f"{mode} theory (p={loss:g})")
     ax.set_xlabel("message size (bytes)")
     ax.set_ylabel("messages lost (fraction)")
     ax.set_xscale("log")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    ax.set_title(title or "Loss vs message size (theory: 1-(1-p)^(datagrams per leg × legs))")
+    at = "max rate" if chosen is None else f"{chosen:g} msg/s"
+    ax.set_title(title or f"Loss vs size at {at} (theory: 1-(1-p)^(datagrams per leg × legs))", fontsize="medium")
     ax.legend(fontsize="small")
     return fig
 
@@ -82,46 +98,68 @@ def _dense(lo: int, hi: int) -> list[int]:
     return [int(lo * (hi / lo) ** (i / n)) for i in range(n + 1)]
 
 
-def latency_cdf(runs: Iterable[RunResult], *, title: str | None = None) -> Figure:
-    """Latency CDF per run (mode, size, impairment), from each run's fixed-size histogram."""
+def latency_cdf(
+    runs: Iterable[RunResult],
+    *,
+    size: int | str | None = "smallest",
+    rate: float | str | None = "lowest",
+    title: str | None = None,
+) -> Figure:
+    """Latency CDF per mode (and impairment) at one size and rate (defaults: the smallest size and lowest rate
+    measured; None for every size/rate), from each run's fixed-size histogram."""
+    runs = list(runs)
+    sizes = sorted({r.row["size"] for r in runs})
+    rates = sorted({r.row["rate"] for r in runs if r.row["rate"] is not None})
+    want_size = (sizes[0] if sizes else None) if size == "smallest" else size
+    want_rate = (rates[0] if rates else None) if rate == "lowest" else rate
     fig, (ax,) = _figure()
     for r in runs:
+        row = r.row
+        if want_size is not None and row["size"] != want_size:
+            continue
+        if want_rate is not None and row["rate"] != want_rate:
+            continue
         xs, ys = r.stats.latency.cdf()
         if not xs:
             continue
-        row = r.row
-        rate = "max" if row["rate"] is None else f"{row['rate']:g}/s"
-        ax.step(xs, ys, where="post", color=_color(row["mode"]), alpha=0.8,
-                label=f"{row['mode']} {row['size']}B {rate} {row['impairment']}")  # fmt: skip
+        style = "-" if row["impairment"] == "none" else "--"
+        rate_label = "max" if row["rate"] is None else f"{row['rate']:g}/s"
+        ax.step(xs, ys, style, where="post", color=_color(row["mode"]),
+                label=f"{row['mode']} {row['size']}B {rate_label} {row['impairment']}")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("one-way latency (ms)")
-    ax.set_ylabel("fraction of messages delivered")
+    ax.set_ylabel("fraction of delivered messages")
     ax.set_ylim(0, 1.01)
     ax.grid(True, alpha=0.3)
     ax.set_title(title or "Latency CDF per mode")
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="small")
     return fig
 
 
-def knee(frame: pd.DataFrame, *, title: str | None = None) -> Figure:
-    """Loss and latency (p50, p99) vs offered send rate, per mode and size: where delivery stops keeping up."""
-    fig, (ax_loss, ax_lat) = _figure(2, width=6.5, height=5.5)
-    for (mode, size, imp), g in frame.groupby(["mode", "size", "impairment"], sort=True):
+def knee(frame: pd.DataFrame, *, size: int | str | None = "smallest", title: str | None = None) -> Figure:
+    """Loss and latency (p50 solid, p99 dashed) vs offered send rate, per mode and impairment, at one size
+    (default: the smallest measured; None for all): where delivery stops keeping up."""
+    fig, (ax_loss, ax_lat) = _figure(2, width=5.5, height=4.5)
+    want = (int(frame["size"].min()) if len(frame) else None) if size == "smallest" else size
+    sub = frame if want is None else frame[frame["size"] == want]
+    for key, g in sub.groupby(["mode", "size", "impairment"], sort=True):
+        mode, sz, imp = cast(tuple[str, int, str], key)
         g = g.sort_values("offered_msgs_s")
-        c = _color(str(mode))
-        label = f"{mode} {size}B {imp}"
-        ax_loss.plot(g["offered_msgs_s"], g["loss_rate"], "o-", color=c, label=label)
-        ax_lat.plot(g["offered_msgs_s"], g["latency_p50_ms"], "o-", color=c, label=f"{label} p50")
-        ax_lat.plot(g["offered_msgs_s"], g["latency_p99_ms"], "s--", color=c, alpha=0.6, label=f"{label} p99")
-    ax_loss.set_xlabel("offered rate (messages/s)")
+        c = _color(mode)
+        style = "o-" if imp == "none" else "s--"
+        label = f"{mode} {sz}B {imp}"
+        ax_loss.plot(g["offered_msgs_s"], g["loss_rate"], style, color=c, label=label)
+        ax_lat.plot(g["offered_msgs_s"], g["latency_p50_ms"], style, color=c, label=f"{label} p50")
+        ax_lat.plot(g["offered_msgs_s"], g["latency_p99_ms"], style, color=c, alpha=0.35)
+    for ax in (ax_loss, ax_lat):
+        ax.set_xlabel("offered rate (messages/s)")
+        ax.set_xscale("log")
+        ax.grid(True, alpha=0.3)
     ax_loss.set_ylabel("messages lost (fraction)")
     ax_loss.set_ylim(bottom=0)
-    ax_lat.set_xlabel("offered rate (messages/s)")
-    ax_lat.set_ylabel("latency (ms)")
+    ax_lat.set_ylabel("latency (ms): p50, p99 faint")
     ax_lat.set_yscale("log")
-    for ax in (ax_loss, ax_lat):
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="x-small")
+    ax_loss.legend(fontsize="x-small")
     fig.suptitle(title or "Loss and latency vs send rate (the knee)")
     return fig
 
