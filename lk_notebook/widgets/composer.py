@@ -159,7 +159,12 @@ class Composer(w.VBox):  # type: ignore[misc]
             style={"description_width": "20px"},
         )
         self.burst_rate = w.BoundedFloatText(
-            value=10.0, min=0.1, max=10_000.0, description="per s", layout={"width": "160px"}
+            value=10.0,
+            min=0.1,
+            max=10_000.0,
+            description="per s",
+            layout={"width": "140px", "flex": "0 0 auto"},
+            style={"description_width": "40px"},
         )
         self.burst_button = w.Button(
             description="Send N at rate", icon="forward", layout={"width": "150px", "flex": "0 0 auto"}

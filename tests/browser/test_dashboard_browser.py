@@ -194,9 +194,9 @@ async def test_dashboard_in_jupyterlab(
         meta = row.locator('td[data-col="metadata"]')
         await expect(meta).to_contain_text('{"team":"blue"')
         await meta.locator("button.lk-expand").click()
-        await expect(meta.locator("pre")).to_contain_text('"team": "blue"')
+        await expect(page.locator(".lk-table-detail pre")).to_contain_text('"team": "blue"')
         # Filter (key=value and text) and sort.
-        rows = table.locator("tbody tr")
+        rows = table.locator("tbody tr[data-identity]")
         await expect(rows).to_have_count(2)
         await table.locator("input.lk-table-filter").fill("color=red")
         await expect(rows).to_have_count(1)

@@ -1,19 +1,22 @@
 // ParticipantsTable front end (anywidget ES module, no build step).
-// The kernel sends {t:"reset", cols, rows} once per view and then {t:"delta", up, rm, cols} with only what changed.
-// Rows: n=name, j=joined (ms), m=metadata, l=local, v=active, a={attribute: value|null (deleted)}.
+//
+// The kernel sends {t:"reset", cols, rows} once per view, then {t:"delta", up, rm, cols} with only what changed.
+// Rows: n=name, j=joined (ms), m=metadata, l=local, v=active, a={attribute: value | null (deleted)}.
+//
+// Kept cheap for 500 rows x 20 attributes at 1,000 changes/s: every row lives in a plain JS model, but only the
+// rows inside the scrolled viewport exist in the DOM (fixed row height, spacer rows above and below), the table
+// has a fixed layout (a changed cell never re-lays out the whole table), and only visible changed cells flash.
 
-const FIXED = [
-  { id: "identity", label: "identity" },
-  { id: "name", label: "name" },
-  { id: "joined", label: "joined" },
-  { id: "metadata", label: "metadata" },
-];
+const FIXED = ["identity", "name", "joined", "metadata"];
+const WIDTHS = { identity: 170, name: 130, joined: 80, metadata: 260 };
+const ATTR_WIDTH = 120;
+const ROW_HEIGHT = 22;
+const OVERSCAN = 8;
 const META_PREVIEW = 60;
 
 function fmtTime(ms) {
   if (ms === null || ms === undefined) return "";
-  const d = new Date(ms);
-  return d.toLocaleTimeString([], { hour12: false });
+  return new Date(ms).toLocaleTimeString([], { hour12: false });
 }
 
 function prettyMetadata(text) {
@@ -21,9 +24,7 @@ function prettyMetadata(text) {
   try {
     const parsed = JSON.parse(text);
     if (parsed !== null && typeof parsed === "object") {
-      const full = JSON.stringify(parsed, null, 2);
-      const oneLine = JSON.stringify(parsed);
-      return { short: oneLine, full, json: true };
+      return { short: JSON.stringify(parsed), full: JSON.stringify(parsed, null, 2), json: true };
     }
   } catch (_e) {
     // not JSON: shown as text
@@ -32,13 +33,16 @@ function prettyMetadata(text) {
 }
 
 function render({ model, el }) {
-  const rows = new Map(); // identity -> {n,j,m,l,v,a}
-  const trs = new Map(); // identity -> {tr, cells: Map(colId -> td)}
+  const rows = new Map(); // identity -> {n, j, m, l, v, a}
   let attrCols = [];
   let sortCol = "identity";
   let sortDir = 1;
   let filter = "";
-  let expanded = new Set(); // identities whose metadata is expanded
+  let order = []; // identities after filter and sort
+  let orderDirty = true;
+  const shown = new Map(); // identity -> {tr, cells: Map(col -> td)} for rows in the DOM
+  let detailIdentity = null; // whose metadata is expanded below the table
+  let frameQueued = false;
 
   el.classList.add("lk-table");
   const head = document.createElement("div");
@@ -47,24 +51,41 @@ function render({ model, el }) {
   status.className = "lk-table-status";
   const count = document.createElement("span");
   count.className = "lk-table-count";
+  const error = document.createElement("span");
+  error.className = "lk-table-error";
   const filterInput = document.createElement("input");
   filterInput.type = "search";
   filterInput.placeholder = "filter (text, or key=value)";
   filterInput.className = "lk-table-filter";
-  const error = document.createElement("span");
-  error.className = "lk-table-error";
   head.append(status, count, error, filterInput);
   const scroller = document.createElement("div");
   scroller.className = "lk-table-scroll";
   const table = document.createElement("table");
+  const colgroup = document.createElement("colgroup");
   const thead = document.createElement("thead");
   const tbody = document.createElement("tbody");
-  table.append(thead, tbody);
+  table.append(colgroup, thead, tbody);
   scroller.append(table);
-  el.append(head, scroller);
+  const detail = document.createElement("div");
+  detail.className = "lk-table-detail";
+  el.append(head, scroller, detail);
+
+  function spacer() {
+    const tr = document.createElement("tr");
+    tr.className = "lk-spacer";
+    tr.append(document.createElement("td"));
+    return tr;
+  }
+  const topSpacer = spacer();
+  const bottomSpacer = spacer();
+  function setSpacer(tr, px) {
+    tr.firstChild.colSpan = allCols().length;
+    tr.firstChild.style.height = px + "px";
+    tr.style.display = px > 0 ? "" : "none";
+  }
 
   function allCols() {
-    return FIXED.map((c) => c.id).concat(attrCols.map((k) => "a:" + k));
+    return FIXED.concat(attrCols.map((k) => "a:" + k));
   }
 
   function cellValue(identity, col) {
@@ -80,7 +101,7 @@ function render({ model, el }) {
       case "metadata":
         return r.m || "";
       default: {
-        const v = r.a ? r.a[col.slice(2)] : undefined;
+        const v = r.a[col.slice(2)];
         return v === undefined || v === null ? "" : v;
       }
     }
@@ -90,6 +111,7 @@ function render({ model, el }) {
     const r = rows.get(identity);
     if (col === "identity") {
       td.textContent = identity;
+      td.title = identity + (r && r.v === false ? " (not yet active: lossy data to it is dropped)" : "");
       if (r && r.l) {
         const badge = document.createElement("span");
         badge.className = "lk-local";
@@ -97,7 +119,6 @@ function render({ model, el }) {
         badge.title = "the participant this notebook joined as";
         td.append(" ", badge);
       }
-      if (r && r.v === false) td.title = "not yet active: lossy data to it is dropped";
       return;
     }
     if (col === "joined") {
@@ -108,43 +129,77 @@ function render({ model, el }) {
       const meta = prettyMetadata(r ? r.m : "");
       td.textContent = "";
       td.classList.toggle("lk-json", meta.json);
+      td.title = meta.short.slice(0, 500);
       if (meta.full.length <= META_PREVIEW && !meta.full.includes("\n")) {
         td.textContent = meta.full;
         return;
       }
-      const open = expanded.has(identity);
       const toggle = document.createElement("button");
       toggle.className = "lk-expand";
+      const open = detailIdentity === identity;
       toggle.textContent = open ? "▾" : "▸";
-      toggle.title = open ? "collapse" : "expand";
+      toggle.title = open ? "hide the full metadata" : "show the full metadata below the table";
       toggle.onclick = (e) => {
         e.stopPropagation();
-        if (expanded.has(identity)) expanded.delete(identity);
-        else expanded.add(identity);
-        fillCell(td, identity, col);
+        detailIdentity = detailIdentity === identity ? null : identity;
+        renderDetail();
+        refreshCell(identity, "metadata");
       };
-      td.append(toggle);
-      if (open) {
-        const pre = document.createElement("pre");
-        pre.textContent = meta.full;
-        td.append(pre);
-      } else {
-        const span = document.createElement("span");
-        span.textContent = meta.short.slice(0, META_PREVIEW) + "…";
-        td.append(span);
-      }
+      const span = document.createElement("span");
+      span.textContent = meta.short.slice(0, META_PREVIEW) + "…";
+      td.append(toggle, span);
       return;
     }
-    td.textContent = String(cellValue(identity, col));
+    const text = String(cellValue(identity, col));
+    td.textContent = text;
+    td.title = text.length > 14 ? text.slice(0, 500) : "";
+  }
+
+  function renderDetail() {
+    detail.textContent = "";
+    if (detailIdentity === null || !rows.has(detailIdentity)) {
+      detailIdentity = null;
+      return;
+    }
+    const title = document.createElement("div");
+    title.className = "lk-table-detail-title";
+    title.textContent = `metadata of ${detailIdentity}`;
+    const close = document.createElement("button");
+    close.className = "lk-expand";
+    close.textContent = "✕";
+    close.onclick = () => {
+      const was = detailIdentity;
+      detailIdentity = null;
+      renderDetail();
+      refreshCell(was, "metadata");
+    };
+    title.append(" ", close);
+    const pre = document.createElement("pre");
+    pre.textContent = prettyMetadata(rows.get(detailIdentity).m).full;
+    detail.append(title, pre);
+  }
+
+  function refreshCell(identity, col) {
+    const entry = shown.get(identity);
+    const td = entry && entry.cells.get(col);
+    if (td) fillCell(td, identity, col);
   }
 
   function buildHeader() {
+    colgroup.textContent = "";
     thead.textContent = "";
     const tr = document.createElement("tr");
+    let total = 0;
     for (const col of allCols()) {
+      const c = document.createElement("col");
+      const width = WIDTHS[col] || ATTR_WIDTH;
+      c.style.width = width + "px";
+      total += width;
+      colgroup.append(c);
       const th = document.createElement("th");
       const label = col.startsWith("a:") ? col.slice(2) : col;
       th.textContent = label + (col === sortCol ? (sortDir > 0 ? " ▲" : " ▼") : "");
+      th.title = `sort by ${label}`;
       th.dataset.col = col;
       if (col.startsWith("a:")) th.classList.add("lk-attr");
       th.onclick = () => {
@@ -154,36 +209,13 @@ function render({ model, el }) {
           sortDir = 1;
         }
         buildHeader();
-        reorder();
+        orderDirty = true;
+        schedule();
       };
       tr.append(th);
     }
+    table.style.width = total + "px";
     thead.append(tr);
-  }
-
-  function buildRow(identity) {
-    const tr = document.createElement("tr");
-    tr.dataset.identity = identity;
-    const cells = new Map();
-    for (const col of allCols()) {
-      const td = document.createElement("td");
-      td.dataset.col = col;
-      fillCell(td, identity, col);
-      tr.append(td);
-      cells.set(col, td);
-    }
-    const r = rows.get(identity);
-    tr.classList.toggle("lk-local-row", !!(r && r.l));
-    trs.set(identity, { tr, cells });
-    return tr;
-  }
-
-  function rebuildAll() {
-    tbody.textContent = "";
-    trs.clear();
-    buildHeader();
-    for (const identity of rows.keys()) buildRow(identity);
-    reorder();
   }
 
   function matches(identity) {
@@ -191,9 +223,9 @@ function render({ model, el }) {
     const eq = filter.indexOf("=");
     if (eq > 0) {
       const key = filter.slice(0, eq).trim();
-      const want = filter.slice(eq + 1).trim().toLowerCase();
+      const want = filter.slice(eq + 1).trim();
       const r = rows.get(identity);
-      const v = r && r.a ? r.a[key] : undefined;
+      const v = r ? r.a[key] : undefined;
       return v !== undefined && v !== null && String(v).toLowerCase().includes(want);
     }
     for (const col of allCols()) {
@@ -209,30 +241,79 @@ function render({ model, el }) {
     if (sortCol === "identity" && ra && rb && ra.l !== rb.l) return ra.l ? -1 : 1;
     const va = cellValue(a, sortCol);
     const vb = cellValue(b, sortCol);
-    const na = Number(va);
-    const nb = Number(vb);
     let c;
-    if (va !== "" && vb !== "" && !Number.isNaN(na) && !Number.isNaN(nb)) c = na - nb;
+    if (va !== "" && vb !== "" && !Number.isNaN(Number(va)) && !Number.isNaN(Number(vb))) c = Number(va) - Number(vb);
     else c = String(va).localeCompare(String(vb));
     if (c === 0) c = a < b ? -1 : a > b ? 1 : 0;
     return c * sortDir;
   }
 
-  function reorder() {
-    const ids = Array.from(rows.keys()).filter(matches).sort(compare);
-    const frag = document.createDocumentFragment();
-    for (const identity of ids) {
-      const entry = trs.get(identity) || { tr: buildRow(identity) };
-      frag.append(entry.tr);
+  function buildRow(identity) {
+    const tr = document.createElement("tr");
+    tr.dataset.identity = identity;
+    const r = rows.get(identity);
+    if (r && r.l) tr.classList.add("lk-local-row");
+    const cells = new Map();
+    for (const col of allCols()) {
+      const td = document.createElement("td");
+      td.dataset.col = col;
+      fillCell(td, identity, col);
+      tr.append(td);
+      cells.set(col, td);
     }
-    tbody.textContent = "";
-    tbody.append(frag);
-    count.textContent = `${ids.length === rows.size ? rows.size : ids.length + " of " + rows.size} participants · ${attrCols.length} attribute keys`;
+    const entry = { tr, cells };
+    shown.set(identity, entry);
+    return entry;
+  }
+
+  function clearShown() {
+    for (const entry of shown.values()) entry.tr.remove();
+    shown.clear();
+  }
+
+  // Put the rows inside the viewport into the DOM, reusing the ones already there.
+  function renderWindow() {
+    if (orderDirty) {
+      order = Array.from(rows.keys()).filter(matches).sort(compare);
+      orderDirty = false;
+    }
+    const maxHeight = parseInt(model.get("max_height"), 10) || 420;
+    scroller.style.height = Math.min(maxHeight, order.length * ROW_HEIGHT + 30) + "px";
+    const viewport = scroller.clientHeight || maxHeight;
+    const first = Math.max(0, Math.floor(scroller.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(order.length, Math.ceil((scroller.scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
+    const wanted = order.slice(first, last);
+    const keep = new Set(wanted);
+    for (const [identity, entry] of shown) {
+      if (!keep.has(identity)) {
+        entry.tr.remove();
+        shown.delete(identity);
+      }
+    }
+    setSpacer(topSpacer, first * ROW_HEIGHT);
+    setSpacer(bottomSpacer, (order.length - last) * ROW_HEIGHT);
+    const frag = document.createDocumentFragment();
+    frag.append(topSpacer);
+    for (const identity of wanted) frag.append((shown.get(identity) || buildRow(identity)).tr);
+    frag.append(bottomSpacer);
+    tbody.append(frag); // moves existing rows into order without rebuilding them
+    const total = rows.size;
+    count.textContent =
+      `${order.length === total ? total : order.length + " of " + total} participants · ` +
+      `${attrCols.length} attribute keys`;
+  }
+
+  function schedule() {
+    if (frameQueued) return;
+    frameQueued = true;
+    requestAnimationFrame(() => {
+      frameQueued = false;
+      renderWindow();
+    });
   }
 
   function flash(td) {
-    // The Web Animations API restarts cleanly on repeated changes and forces no layout (a class toggle with a
-    // reflow per cell would cost one layout of the whole table per changed cell).
+    // The Web Animations API restarts cleanly on repeated changes and needs no forced layout.
     const ms = model.get("flash_ms") || 1200;
     if (td._lkFlash) td._lkFlash.cancel();
     td.dataset.flash = "1";
@@ -248,32 +329,26 @@ function render({ model, el }) {
 
   function applyDelta(msg) {
     let structural = false;
-    let resort = false;
     if (msg.cols) {
       attrCols = msg.cols;
       structural = true;
     }
     for (const identity of msg.rm || []) {
       rows.delete(identity);
-      expanded.delete(identity);
-      const entry = trs.get(identity);
+      const entry = shown.get(identity);
       if (entry) entry.tr.remove();
-      trs.delete(identity);
-      resort = true;
+      shown.delete(identity);
+      if (detailIdentity === identity) detailIdentity = null;
+      orderDirty = true;
     }
-    const changedCells = [];
+    const changed = []; // [identity, col] of cells to refresh and flash
     for (const [identity, d] of Object.entries(msg.up || {})) {
       const existing = rows.get(identity);
       if (!existing) {
-        const r = { n: "", j: null, m: "", l: false, v: true, a: {}, ...d };
-        r.a = { ...(d.a || {}) };
-        for (const k of Object.keys(r.a)) if (r.a[k] === null) delete r.a[k];
+        const r = { n: "", j: null, m: "", l: false, v: true, ...d, a: {} };
+        for (const [k, v] of Object.entries(d.a || {})) if (v !== null) r.a[k] = v;
         rows.set(identity, r);
-        if (!structural) {
-          const tr = buildRow(identity);
-          for (const td of tr.children) changedCells.push([identity, td.dataset.col]);
-        }
-        resort = true;
+        orderDirty = true;
         continue;
       }
       for (const [field, value] of Object.entries(d)) {
@@ -281,32 +356,33 @@ function render({ model, el }) {
           for (const [k, v] of Object.entries(value)) {
             if (v === null) delete existing.a[k];
             else existing.a[k] = v;
-            changedCells.push([identity, "a:" + k]);
-            if (sortCol === "a:" + k) resort = true;
+            changed.push([identity, "a:" + k]);
+            if (sortCol === "a:" + k) orderDirty = true;
           }
         } else {
           existing[field] = value;
           const col = { n: "name", j: "joined", m: "metadata", l: "identity", v: "identity" }[field];
-          if (col) changedCells.push([identity, col]);
-          if (col === sortCol || field === "l") resort = true;
+          if (col) changed.push([identity, col]);
+          if (col === sortCol || field === "l") orderDirty = true;
+          if (field === "m" && identity === detailIdentity) renderDetail();
         }
       }
     }
+    if (filter) orderDirty = true;
     if (structural) {
-      rebuildAll();
+      clearShown();
+      buildHeader();
     } else {
-      for (const [identity, col] of changedCells) {
-        const entry = trs.get(identity);
+      for (const [identity, col] of changed) {
+        const entry = shown.get(identity);
         const td = entry && entry.cells.get(col);
-        if (td) fillCell(td, identity, col);
+        if (td) {
+          fillCell(td, identity, col);
+          flash(td);
+        }
       }
-      if (resort || filter) reorder();
     }
-    for (const [identity, col] of changedCells) {
-      const entry = trs.get(identity);
-      const td = entry && entry.cells.get(col);
-      if (td) flash(td);
-    }
+    if (structural || orderDirty) schedule(); // otherwise nothing moved: the window is still right
   }
 
   function onMessage(msg) {
@@ -317,7 +393,11 @@ function render({ model, el }) {
       for (const [identity, r] of Object.entries(msg.rows || {})) {
         rows.set(identity, { ...r, a: { ...(r.a || {}) } });
       }
-      rebuildAll();
+      clearShown();
+      buildHeader();
+      orderDirty = true;
+      renderDetail();
+      schedule();
     } else if (msg.t === "delta") {
       applyDelta(msg);
     }
@@ -336,9 +416,11 @@ function render({ model, el }) {
 
   filterInput.addEventListener("input", () => {
     filter = filterInput.value.trim().toLowerCase();
-    reorder();
+    orderDirty = true;
+    scroller.scrollTop = 0;
+    schedule();
   });
-  scroller.style.maxHeight = model.get("max_height");
+  scroller.addEventListener("scroll", schedule, { passive: true });
   model.on("msg:custom", onMessage);
   model.on("change:status", syncStatus);
   model.on("change:room", syncStatus);
