@@ -17,7 +17,16 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..events import ConnectionChanged, ConnectionStatus, Event, ParticipantInfo
+from ..events import (
+    AttributesChanged,
+    ConnectionChanged,
+    ConnectionStatus,
+    Event,
+    MetadataChanged,
+    NameChanged,
+    ParticipantActive,
+    ParticipantInfo,
+)
 from ..session import Session
 from ..state import RoomState
 from ._live import Live, describe_error
@@ -93,7 +102,13 @@ class ParticipantsTable(anywidget.AnyWidget):
         self.room = self.state.room
         self._sent: dict[str, ParticipantInfo] = {}
         self._sent_columns: list[str] = []
-        self._need_reset = True
+        self._column_set: frozenset[str] = frozenset()
+        self._dirty: set[str] = set()
+        self._full = True
+        self._columns_dirty = True
+        self._need_reset = False
+        self._ready = False
+        """True once a browser view has said hello: nothing is sent before (nobody would receive it)."""
         self.bytes_sent = 0
         self.messages_sent = 0
         self.last_message: dict[str, Any] | None = None
@@ -105,9 +120,20 @@ class ParticipantsTable(anywidget.AnyWidget):
 
     # -- kernel side --------------------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
-        self.live.mark()
-        if isinstance(event, ConnectionChanged):
+        # Note what changed so a render looks at those rows only (500 rows x 20 keys is too many to rescan at
+        # 1,000 changes/s); anything that changes membership asks for a full comparison.
+        if isinstance(event, AttributesChanged):
+            self._dirty.add(event.identity)
+            if not self._columns_dirty:
+                known = self._column_set
+                self._columns_dirty = any(v == "" or k not in known for k, v in event.changed.items())
+        elif isinstance(event, MetadataChanged | NameChanged | ParticipantActive):
+            self._dirty.add(event.identity)
+        elif isinstance(event, ConnectionChanged):
             self._update_status()
+        else:  # joined, left, snapshot, room metadata: cheap enough to compare everything
+            self._full = True
+        self.live.mark()
 
     def _finished(self) -> bool:
         return self.session is not None and self.session.closed
@@ -122,6 +148,7 @@ class ParticipantsTable(anywidget.AnyWidget):
     def _on_front_end(self, _widget: object, content: Mapping[str, Any], _buffers: object) -> None:
         if isinstance(content, Mapping) and content.get("t") == "hello":
             # A new view (or a reloaded page) has nothing: give it everything once, deltas afterwards.
+            self._ready = True
             self._need_reset = True
             self.live.mark()
             if not self.live.running:
@@ -135,36 +162,56 @@ class ParticipantsTable(anywidget.AnyWidget):
         self.send(message)
 
     def _render(self) -> None:
-        current = dict(self.state.participants)
-        columns = self.state.attribute_keys()
+        if not self._ready:
+            self._dirty.clear()
+            return
+        participants = self.state.participants
+        full, dirty = self._full or self._need_reset, self._dirty
+        self._full, self._dirty = False, set()
+        if full or self._columns_dirty:
+            self._columns_dirty = False
+            columns = self.state.attribute_keys()
+        else:
+            columns = self._sent_columns
         if self._need_reset:
             self._need_reset = False
-            self._sent = current
-            self._sent_columns = columns
-            rows = {identity: row_fields(p) for identity, p in current.items()}
+            self._sent = dict(participants)
+            self._set_columns(columns)
+            rows = {identity: row_fields(p) for identity, p in participants.items()}
             self._send_json({"t": "reset", "cols": columns, "rows": rows})
             return
         upserts: dict[str, Row] = {}
-        for identity, p in current.items():
+        removed: list[str] = []
+        candidates = participants.keys() | self._sent.keys() if full else dirty
+        for identity in candidates:
+            p = participants.get(identity)
             prev = self._sent.get(identity)
+            if p is None:
+                if prev is not None:
+                    removed.append(identity)
+                    del self._sent[identity]
+                continue
             if prev is None:
                 upserts[identity] = row_fields(p)
             elif prev is not p:
                 delta = _row_delta(prev, p)
                 if delta is not None:
                     upserts[identity] = delta
-        removed = [identity for identity in self._sent if identity not in current]
+            self._sent[identity] = p
         message: dict[str, Any] = {"t": "delta"}
         if upserts:
             message["up"] = upserts
         if removed:
-            message["rm"] = removed
+            message["rm"] = sorted(removed)
         if columns != self._sent_columns:
             message["cols"] = columns
-        self._sent = current
-        self._sent_columns = columns
+            self._set_columns(columns)
         if len(message) > 1:
             self._send_json(message)
+
+    def _set_columns(self, columns: list[str]) -> None:
+        self._sent_columns = columns
+        self._column_set = frozenset(columns)
 
     def show_error(self, exc: BaseException, *, where: str = "") -> None:
         self.error = f"{where}: {describe_error(exc)}" if where else describe_error(exc)
