@@ -227,6 +227,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow  # a fresh venv with the package installed into it
 async def test_post_build_and_start_give_kernels_a_working_server(
     binder_env: BinderEnv, server: lk.LocalServer
 ) -> None:
@@ -289,6 +290,7 @@ async def test_post_build_and_start_give_kernels_a_working_server(
         assert not _port_open(str(info["url"])), "livekit-server outlived the stopped lk-notebook server"
 
 
+@pytest.mark.slow  # a fresh venv with the package installed into it
 def test_start_still_runs_the_command_when_the_server_cannot_start(binder_env: BinderEnv, tmp_path: Path) -> None:
     env = dict(
         binder_env.env,
@@ -312,6 +314,7 @@ def test_start_still_runs_the_command_when_the_server_cannot_start(binder_env: B
     assert "could not download" in proc.stderr, "start must say why the server failed"
 
 
+@pytest.mark.slow  # a fresh venv with the package installed into it
 def test_start_uses_livekit_variables_when_set(binder_env: BinderEnv, server: lk.LocalServer, tmp_path: Path) -> None:
     env = dict(binder_env.env, LK_NOTEBOOK_RUNTIME_DIR=str(tmp_path / "run"), **server.env())
     script = "import os; print(os.environ['LIVEKIT_URL'], os.environ.get('LK_NOTEBOOK_SERVER_PID', '-'))"
