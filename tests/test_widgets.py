@@ -552,3 +552,34 @@ async def test_log_view_gets_real_sdk_lines_instead_of_cells(
         await eventually(lambda: "401" in view.output.value, what="rendered")
     finally:
         view.close()
+
+
+async def test_room_panel_shows_reconnecting_then_connected(pair: tuple[lk.Session, lk.Session]) -> None:
+    from livekit import rtc
+
+    me, _peer = pair
+    panel = RoomPanel(me)
+    seen: list[str] = []
+    panel.status.observe(lambda change: seen.append(change["new"]), names="value")
+    try:
+        await me.room.simulate_scenario(rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT)  # type: ignore[arg-type]
+        await eventually(lambda: any("● reconnecting" in v for v in seen), timeout=15, what="reconnecting shown")
+        await eventually(lambda: "● connected" in panel.status.value, timeout=20, what="connected again")
+    finally:
+        panel.close()
+
+
+async def test_show_twice_while_joining_does_not_join_twice(credentials: Credentials, room_name: str) -> None:
+    first = show(room_name, identity="twice")
+    second = show(room_name, identity="twice")
+    try:
+        assert second is first
+        await eventually(lambda: first.session is not None, timeout=20, what="joined once")
+        third = show(room_name, identity="twice")
+        assert third is not first and third.session is first.session
+        third.close()
+    finally:
+        session = first.session
+        first.close()
+        if session is not None:
+            await session.leave()

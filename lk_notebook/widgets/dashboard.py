@@ -19,6 +19,8 @@ __all__ = ["Dashboard", "show"]
 
 _sessions: dict[tuple[str, str], Session] = {}
 """Sessions opened by `show()`, so running the cell again reuses the connection instead of joining twice."""
+_joining: dict[tuple[str, str], Dashboard] = {}
+"""Dashboards whose join is still in flight (running the cell twice quickly must not join twice)."""
 
 
 class Dashboard(w.VBox):  # type: ignore[misc]
@@ -115,6 +117,9 @@ def show(
     existing = session or _sessions.get(key)
     if existing is not None and not existing.closed:
         return Dashboard(existing)
+    pending = _joining.get(key)
+    if pending is not None and pending.panel.joining:
+        return pending  # the same widget again: a second join would evict the first (duplicate identity)
     panel = RoomPanel(
         room=room,
         identity=identity,
@@ -124,6 +129,12 @@ def show(
     )
     panel.extra_join_arguments = dict(join_kwargs)
     dash = Dashboard(panel=panel)
-    panel.on_session(lambda s: _sessions.__setitem__((s.room_name, s.identity), s))
+
+    def joined(s: Session) -> None:
+        _sessions[(s.room_name, s.identity)] = s
+        _joining.pop(key, None)
+
+    panel.on_session(joined)
     panel.join()
+    _joining[key] = dash
     return dash

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import os
@@ -12,7 +13,7 @@ import ipywidgets as w
 
 from .. import config
 from ..errors import InvalidInputError
-from ..events import ConnectionStatus
+from ..events import ConnectionChanged, ConnectionStatus, Event
 from ..session import Session, join
 from ._forms import KeyValueRows, SecretField
 from ._live import ErrorLine, Live
@@ -95,6 +96,7 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         )
         self.add_class("lk-room-panel")
         self.session: Session | None = None
+        self._join_task: asyncio.Task[None] | None = None
         self.extra_join_arguments: dict[str, Any] = {}
         """More keyword arguments for `lk_notebook.join` (kernel side only; never shown)."""
         self._session_callbacks: list[Callable[[Session], None]] = []
@@ -121,11 +123,19 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         self.room.value = session.room_name
         self.identity.value = session.identity
         self.url.value = session.url
-        self._unsubscribe = session.state.subscribe(self.live.mark)
+        self._unsubscribe = session.state.subscribe(self._on_event)
         self.collapse.selected_index = None
         self.live.mark()
         for callback in tuple(self._session_callbacks):
             callback(session)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ConnectionChanged):
+            # Rare and short-lived (a reconnect can take 100 ms): show each one now, not at the next tick.
+            self.live.dirty = True
+            self.live.render_now()
+        else:
+            self.live.mark()
 
     # -- actions --------------------------------------------------------------------------------------------------
     def join_arguments(self) -> dict[str, Any]:
@@ -180,7 +190,12 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
             self.error.clear()
             self.attach(session)
 
-        self.live.run("join", do_join, on_ok=joined)
+        self._join_task = self.live.run("join", do_join, on_ok=joined)
+
+    @property
+    def joining(self) -> bool:
+        """True while a Join started from this panel is in progress."""
+        return self._join_task is not None and not self._join_task.done()
 
     def leave(self) -> None:
         session = self.session
