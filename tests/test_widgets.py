@@ -583,3 +583,12 @@ async def test_show_twice_while_joining_does_not_join_twice(credentials: Credent
         first.close()
         if session is not None:
             await session.leave()
+
+
+def test_exported_names() -> None:
+    import lk_notebook.widgets as widgets
+
+    assert widgets.__all__ == sorted(widgets.__all__, key=lambda n: (n[0].islower(), n))
+    for name in widgets.__all__:
+        assert getattr(widgets, name) is not None
+    assert {"Dashboard", "show", "ParticipantsTable", "RoomPanel", "Composer", "MessageLog"} <= set(widgets.__all__)

@@ -86,13 +86,22 @@ def code_snippets(
     room: str,
     identity: str,
 ) -> dict[str, str]:
-    """The same send as code: Python (rtc SDK), JavaScript (client SDK) and the `lk` CLI (where one exists)."""
+    """The same send as code: lk_notebook, Python (rtc SDK), JavaScript (client SDK), the `lk` CLI (where one
+    exists)."""
     py_args = [_py_bytes(data, mode, text), f"reliable={reliable}"]
     if topic:
         py_args.append(f"topic={topic!r}")
     if destinations:
         py_args.append(f"destination_identities={list(destinations)!r}")
     python = f"await room.local_participant.publish_data(\n    {', '.join(py_args)},\n)"
+    nb_args = [repr(text) if mode in ("text", "JSON") else f"bytes.fromhex({data.hex()!r})"]
+    if not reliable:
+        nb_args.append("reliable=False")
+    if topic:
+        nb_args.append(f"topic={topic!r}")
+    if destinations:
+        nb_args.append(f"destinations={list(destinations)!r}")
+    notebook = f"await session.publish({', '.join(nb_args)})"
     js_opts = [f"reliable: {'true' if reliable else 'false'}"]
     if topic:
         js_opts.append(f"topic: {json.dumps(topic, ensure_ascii=False)}")
@@ -123,7 +132,7 @@ def code_snippets(
         else:
             lines.append("# the lk CLI has no lossy send")
         cli = "\n".join(lines)
-    return {"Python": python, "JavaScript": javascript, "lk CLI": cli}
+    return {"lk_notebook": notebook, "Python": python, "JavaScript": javascript, "lk CLI": cli}
 
 
 class Composer(w.VBox):  # type: ignore[misc]
