@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 import urllib.parse
@@ -369,12 +370,12 @@ class Session:
         if not clean:
             return
         self._require_metadata_permission("attributes")
-        target = limits.merged_attributes(current, clean)
-        if target == dict(current):
+        if limits.merged_attributes(current, clean) == dict(current):
             return  # the server sends no event for a no-op, so there is nothing to wait for
         await self.room.local_participant.set_attributes(clean)
         if confirm:
-            await self._confirm(lambda p: dict(p.attributes) == target, "attributes")
+            # Only the keys we changed: someone else (the server API) may change other keys at the same time.
+            await self._confirm(lambda p: all(p.attributes.get(k, "") == v for k, v in clean.items()), "attributes")
 
     async def set_metadata(self, metadata: str, *, confirm: bool = True) -> None:
         """Set your metadata (an opaque string; JSON is common). See `set_attributes` for `confirm`."""
@@ -651,7 +652,8 @@ async def join(
         if not join_url:
             raise CredentialsError("a token needs a server URL: pass url=... or set LIVEKIT_URL.")
     else:
-        if url is None and api_key is None and find_server() is None:
+        env_configured = bool(os.environ.get("LIVEKIT_URL"))
+        if url is None and api_key is None and not env_configured and find_server() is None:
             # Installing can take minutes (go build): keep the event loop free while it runs.
             await asyncio.to_thread(install_server)
         credentials = resolve_credentials(url, api_key, api_secret)

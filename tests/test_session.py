@@ -367,3 +367,28 @@ async def test_reprs_hide_secrets(credentials: Credentials, server: LocalServer,
         assert "eyJ" not in repr(a)
     finally:
         await a.leave()
+
+
+async def test_own_update_confirmed_while_server_api_changes_other_keys(
+    credentials: Credentials, room_name: str
+) -> None:
+    # Regression: confirming compared the whole attribute set, so a concurrent admin write to another key made a
+    # change that had been applied look refused.
+    a, b = await two(credentials, room_name)
+    try:
+        async with lk.ServerAPI(credentials) as admin:
+            for i in range(5):
+                await asyncio.gather(
+                    b.set_attributes({"mine": str(i)}),
+                    admin.update_participant(room_name, "bob", attributes={f"theirs{i}": "x"}),
+                )
+        await eventually(
+            lambda: (
+                (p := a.state.get("bob")) is not None
+                and p.attributes.get("mine") == "4"
+                and all(p.attributes.get(f"theirs{i}") == "x" for i in range(5))
+            )
+        )
+    finally:
+        await a.leave()
+        await b.leave()
