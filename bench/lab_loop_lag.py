@@ -32,13 +32,14 @@ async def main() -> None:
     ap.add_argument("--size", type=int, default=200)
     ap.add_argument("--relay", action="store_true", help="through the impairment relay (unimpaired)")
     ap.add_argument("--no-live", action="store_true", help="without the live plot (to tell its share)")
+    ap.add_argument("--view", choices=["chart", "png"], default="chart", help="live view: browser chart or PNG")
     args = ap.parse_args()
     server = LocalServer(relay=args.relay).start()
     try:
         async with Lab(server=server) as lab:
             for mode in ("lossy", "reliable"):
                 live = LivePlot(hz=4)
-                live.image = _FakeImage()  # render to PNG as a notebook would (no display here)
+                live.widget(args.view)  # the live view a notebook would show (no front end attached here)
                 hist = LatencyHistogram()
                 stop = asyncio.Event()
                 probe = asyncio.ensure_future(lag_probe(hist, stop))
@@ -54,10 +55,6 @@ async def main() -> None:
                 )
     finally:
         server.stop()
-
-
-class _FakeImage:
-    value = b""
 
 
 if __name__ == "__main__":

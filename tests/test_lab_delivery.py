@@ -202,7 +202,8 @@ async def test_lab_widget_runs_with_live_plot(lab: Lab) -> None:
         assert bytes(widget.loss_plot.value).startswith(b"\x89PNG")
         # >= 2 live updates per second of measuring (two runs of 1.5 s)
         assert widget.live.renders >= 2 * 2 * 1.5 - 1, widget.live.renders
-        assert widget.live.image is not None and bytes(widget.live.image.value).startswith(b"\x89PNG")
+        assert widget.live.chart is not None and set(widget.live.chart.series) == {"lossy", "reliable"}
+        assert widget.live.figure.axes[0].lines  # the same data as a matplotlib Figure
         widget.sizes.value = "not-a-size"
         widget.start()
         assert "sizes must be" in widget.error.value

@@ -307,7 +307,7 @@ class Lab:
                 self.path = await check_path(self.sender, self.relay)
                 await check_path(self.receiver, self.relay)
             else:
-                self.path = "direct (remote server: no relay)"
+                self.path = "direct (no relay: unimpaired only)"
         except BaseException:
             await self.aclose()
             raise
@@ -522,6 +522,14 @@ class Lab:
             await check_path(self.sender, relay)
             await check_path(self.receiver, relay)
         relay_after = relay.stats() if relay is not None else None
+        if relay_before is not None and relay_after is not None and progress.sent:
+            # Second, independent proof: the probes' datagrams crossed the relay during the run.
+            crossed = sum(relay_after.received) - sum(relay_before.received)
+            if crossed < min(progress.sent, 10):
+                raise PathError(
+                    f"{progress.sent} probes were sent but only {crossed} datagrams crossed the relay: traffic "
+                    f"bypasses it, so these results are not reported."
+                )
         return self._result(
             m, size, rate, duration, imp, run_id, stats, progress, t0, send_end, relay_before, relay_after
         )
