@@ -238,6 +238,10 @@ async def in_browser(args: argparse.Namespace) -> None:
                   window.__t0 = performance.now();
                 }"""
             )
+            await asyncio.sleep(min(3.0, args.seconds / 2))
+            shots = here.parent / "artifacts" / "screenshots"
+            shots.mkdir(parents=True, exist_ok=True)
+            await page.locator(".lk-table").first.screenshot(path=str(shots / "table-under-load.png"))
             result = page.locator(".jp-OutputArea-output", has_text="RESULT")
             await result.wait_for(timeout=(args.seconds + 60) * 1000)
             seen = await page.evaluate(

@@ -215,6 +215,7 @@ async def test_dashboard_in_jupyterlab(
         await peer.set_attributes({"color": "blue"})
         cell = row.locator('td[data-col="a:color"]')
         await expect(cell).to_have_text("blue", timeout=10_000)
+        await expect(cell).to_have_attribute("data-flash", "1")  # highlighted for ~1.2 s after the change
         await page.screenshot(path=str(SCREENSHOTS / "dashboard-attribute-changed.png"), full_page=True)
 
         # Send from the Composer; the peer gets it.
