@@ -592,3 +592,15 @@ def test_exported_names() -> None:
     for name in widgets.__all__:
         assert getattr(widgets, name) is not None
     assert {"Dashboard", "show", "ParticipantsTable", "RoomPanel", "Composer", "MessageLog"} <= set(widgets.__all__)
+
+
+async def test_room_panel_shows_removal_by_the_server(pair: tuple[lk.Session, lk.Session]) -> None:
+    me, peer = pair
+    panel = RoomPanel(me)
+    try:
+        await peer.admin.remove_participant(me.room_name, "me")
+        await eventually(lambda: "● disconnected (" in panel.status.value, timeout=10, what="status disconnected")
+        await eventually(lambda: "SessionClosedError" in panel.error.value, what="the session's error shown inline")
+        assert panel.join_button.disabled is False  # can join again
+    finally:
+        panel.close()

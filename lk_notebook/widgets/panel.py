@@ -123,7 +123,15 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         self.room.value = session.room_name
         self.identity.value = session.identity
         self.url.value = session.url
-        self._unsubscribe = session.state.subscribe(self._on_event)
+        unsubscribe_state = session.state.subscribe(self._on_event)
+        # Background failures of the session (e.g. removed by the server) belong next to its status line.
+        unsubscribe_errors = session.on_error(lambda where, exc: self.error.show_error(exc, where=where))
+
+        def unsubscribe() -> None:
+            unsubscribe_state()
+            unsubscribe_errors()
+
+        self._unsubscribe = unsubscribe
         self.collapse.selected_index = None
         self.live.mark()
         for callback in tuple(self._session_callbacks):
