@@ -43,6 +43,7 @@ function render({ model, el }) {
   const shown = new Map(); // identity -> {tr, cells: Map(col -> td)} for rows in the DOM
   let detailIdentity = null; // whose metadata is expanded below the table
   let frameQueued = false;
+  const fresh = new Set(); // identities that joined since the last window render: flashed when first shown
 
   el.classList.add("lk-table");
   const head = document.createElement("div");
@@ -294,7 +295,12 @@ function render({ model, el }) {
     setSpacer(bottomSpacer, (order.length - last) * ROW_HEIGHT);
     const frag = document.createDocumentFragment();
     frag.append(topSpacer);
-    for (const identity of wanted) frag.append((shown.get(identity) || buildRow(identity)).tr);
+    for (const identity of wanted) {
+      const entry = shown.get(identity) || buildRow(identity);
+      frag.append(entry.tr);
+      if (fresh.has(identity)) for (const td of entry.cells.values()) flash(td);
+    }
+    fresh.clear();
     frag.append(bottomSpacer);
     tbody.append(frag); // moves existing rows into order without rebuilding them
     const total = rows.size;
@@ -348,6 +354,7 @@ function render({ model, el }) {
         const r = { n: "", j: null, m: "", l: false, v: true, ...d, a: {} };
         for (const [k, v] of Object.entries(d.a || {})) if (v !== null) r.a[k] = v;
         rows.set(identity, r);
+        fresh.add(identity);
         orderDirty = true;
         continue;
       }
