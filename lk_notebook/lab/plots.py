@@ -165,19 +165,48 @@ def knee(frame: pd.DataFrame, *, size: int | str | None = "smallest", title: str
     return fig
 
 
-def throughput_over_time(series: pd.DataFrame, *, title: str | None = None) -> Figure:
-    """Goodput (messages/s) over time for each run of a Results.series frame."""
+def throughput_over_time(
+    series: pd.DataFrame,
+    *,
+    size: int | str | None = "smallest",
+    rate: float | str | None = "highest",
+    smooth: float = 0.5,
+    title: str | None = None,
+) -> Figure:
+    """Goodput (messages/s) over time per mode and impairment, for one size and rate of a Results.series frame
+    (defaults: the smallest size and the highest rate measured, "max" counting as highest; None for all),
+    averaged over `smooth` seconds."""
     fig, (ax,) = _figure()
-    for _run_id, g in series.groupby("run_id", sort=False):
+    sub = series
+    if size == "smallest" and len(sub):
+        size = int(sub["size"].min())
+    if size is not None:
+        sub = sub[sub["size"] == size]
+    if rate == "highest" and len(sub):
+        rate = None if sub["rate"].isna().any() else float(sub["rate"].max())
+        sub = sub[sub["rate"].isna()] if rate is None else sub[sub["rate"] == rate]
+    elif rate is not None and rate != "highest":
+        sub = sub[sub["rate"] == rate]
+    for _run_id, g in sub.groupby("run_id", sort=False):
         mode = str(g["mode"].iloc[0])
-        ax.plot(g["t"], g["msgs_s"], color=_color(mode), alpha=0.8,
-                label=f"{mode} {g['size'].iloc[0]}B {g['impairment'].iloc[0]}")  # fmt: skip
+        imp = str(g["impairment"].iloc[0])
+        width = float(g["t"].diff().median()) if len(g) > 1 else 0.1
+        window = max(1, round(smooth / width)) if width > 0 else 1
+        ys = g["msgs_s"].rolling(window, min_periods=1).mean()
+        r = g["rate"].iloc[0]
+        label = f"{mode} {g['size'].iloc[0]}B {'max' if pd_isna(r) else f'{r:g}/s'} {imp}"
+        ax.plot(g["t"], ys, "-" if imp == "none" else "--", color=_color(mode), label=label)
     ax.set_xlabel("time since run start (s)")
-    ax.set_ylabel("goodput (messages/s)")
+    ax.set_ylabel(f"goodput (messages/s, {smooth:g} s mean)")
+    ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    ax.set_title(title or "Goodput over time")
-    ax.legend(fontsize="x-small")
+    ax.set_title(title or "Goodput over time per mode")
+    ax.legend(fontsize="small")
     return fig
+
+
+def pd_isna(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 class LivePlot:
