@@ -114,6 +114,8 @@ def show(
         lk_notebook.show("demo", identity="ann")
     """
     key = (room, identity)
+    for stale in [k for k, s in _sessions.items() if s.closed]:
+        del _sessions[stale]  # left sessions are not kept alive by this registry
     existing = session or _sessions.get(key)
     if existing is not None and not existing.closed:
         return Dashboard(existing)
