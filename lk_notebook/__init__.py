@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
@@ -44,13 +44,35 @@ from .state import Change, RoomState
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from .widgets import Dashboard, show
+if _typing.TYPE_CHECKING:
+    from .widgets import (
+        Composer,
+        Dashboard,
+        LogView,
+        MessageLog,
+        ParticipantsTable,
+        RoomMetadataView,
+        RoomPanel,
+        StateEditor,
+        show,
+    )
+
+_WIDGETS = (
+    "Composer",
+    "Dashboard",
+    "LogView",
+    "MessageLog",
+    "ParticipantsTable",
+    "RoomMetadataView",
+    "RoomPanel",
+    "StateEditor",
+    "show",
+)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # The widgets import ipywidgets and anywidget: load them on first use, so scripts and the CLI start fast.
-    if name in ("show", "Dashboard"):
+    if name in _WIDGETS:
         from . import widgets
 
         return getattr(widgets, name)
@@ -64,6 +86,7 @@ __all__ = [
     "AdminError",
     "AuthenticationError",
     "Change",
+    "Composer",
     "ConnectionStatus",
     "Credentials",
     "CredentialsError",
@@ -77,10 +100,15 @@ __all__ = [
     "LkNotebookError",
     "LkNotebookWarning",
     "LocalServer",
+    "LogView",
     "Message",
+    "MessageLog",
     "ParticipantInfo",
+    "ParticipantsTable",
     "PortInUseError",
     "PublishError",
+    "RoomMetadataView",
+    "RoomPanel",
     "RoomState",
     "RoomSummary",
     "ServerAPI",
@@ -91,6 +119,7 @@ __all__ = [
     "Session",
     "SessionClosedError",
     "SizeWarning",
+    "StateEditor",
     "TooLargeError",
     "UnknownDestinationWarning",
     "UnreachableError",
