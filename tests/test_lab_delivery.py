@@ -73,7 +73,7 @@ async def test_loss_reliable_delivers_everything_in_order(lab: Lab) -> None:
 
 async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> None:
     p = 0.1
-    single = (await lab.run(mode="lossy", size=200, rate=400, duration=3, impairment=Impairment(loss=p))).row
+    single = (await lab.run(mode="lossy", size=200, rate=250, duration=4, impairment=Impairment(loss=p))).row
     # 1500 B = 2 SCTP packets per leg, at 120/s: below the knee. At a few hundred messages/s of multi-packet
     # messages under 10 % loss, SCTP's congestion control (not the relay) stalls now and then, queues build up to
     # ~1 s and extra messages are lost on top of the theory, which covers independent datagram loss only. The lab
@@ -85,7 +85,7 @@ async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> No
     assert q3 == pytest.approx(1 - 0.9**4)  # 1500 bytes: 2 SCTP packets on each of the 2 legs
     assert single["expected_loss"] == pytest.approx(q1)
     n1, n3 = single["sent"], multi["sent"]
-    assert n1 >= 1000 and n3 >= 550, (n1, n3)
+    assert n1 >= 900 and n3 >= 550, (n1, n3)
     assert (multi["datagrams_up"], multi["datagrams_down"]) == (2, 2)
     assert abs(single["loss_rate"] - q1) <= tolerance(q1, n1), (single["loss_rate"], q1, tolerance(q1, n1))
     assert abs(multi["loss_rate"] - q3) <= tolerance(q3, n3), (multi["loss_rate"], q3, tolerance(q3, n3))

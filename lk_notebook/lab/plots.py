@@ -70,17 +70,22 @@ def loss_vs_size(frame: pd.DataFrame, *, rate: float | str | None = "lowest", ti
     chosen = _lowest_rate(frame) if rate == "lowest" else rate
     assert not isinstance(chosen, str)
     sub = _at_rate(frame, chosen)
+    styles = ["o-", "s--", "^-.", "d:"]
+    impairments = [i for i in dict.fromkeys(sub["impairment"]) if i != "none"]
+    drawn: set[tuple[str, float]] = set()
     for key, g in sub.groupby(["mode", "loss_setting", "impairment"], sort=True):
         mode, loss, label = cast(tuple[str, float, str], key)
         g = g.groupby("size", as_index=False).agg({"loss_rate": "mean", "legs": "max"})
-        style = "o-" if loss > 0 else "x:"
+        style = "x:" if label == "none" else styles[impairments.index(label) % len(styles)]
         ax.plot(g["size"], g["loss_rate"], style, color=_color(mode), label=f"{mode} measured ({label})")
-        if loss > 0 and mode != "reliable":  # reliable: theory is 0 at any p (retransmitted until delivered)
+        # reliable: theory is 0 at any p (retransmitted until delivered); one theory line per mode and p
+        if loss > 0 and mode != "reliable" and (mode, loss) not in drawn:
+            drawn.add((mode, loss))
             sizes = sorted(set(g["size"]))
             dense = sorted(set(sizes) | set(_dense(min(sizes), max(sizes))))
             legs = int(g["legs"].max()) if len(g) else 2
             theory = [expected_loss(loss, s, mode, legs=legs) for s in dense]
-            ax.plot(dense, theory, "--", color=_color(mode), alpha=0.6, label=f"{mode} theory (p={loss:g})")
+            ax.plot(dense, theory, color=_color(mode), alpha=0.35, lw=3, label=f"{mode} theory (p={loss:g})")
     ax.set_xlabel("message size (bytes)")
     ax.set_ylabel("messages lost (fraction)")
     ax.set_xscale("log")
