@@ -240,3 +240,32 @@ def test_plots_return_figures(tmp_path: object) -> None:
     paths = save_all(res, str(tmp_path))
     assert sorted(paths) == ["knee", "latency_cdf", "loss_vs_size", "throughput"]
     assert all(Path(p).read_bytes().startswith(b"\x89PNG") for p in paths.values())
+
+
+async def test_foreign_messages_on_the_topic_are_ignored(lab: Lab) -> None:
+    from lk_notebook.lab import TOPIC
+
+    assert lab.sender is not None
+    before = lab._foreign
+    await lab.sender.room.local_participant.publish_data(b"not a probe", reliable=True, topic=TOPIC)
+    r = await lab.run(mode="reliable", size=100, rate=100, count=50)
+    assert r.row["received"] == r.row["sent"] == 50
+    assert lab._foreign > before
+
+
+async def test_sweep_is_cancellable_and_keeps_measured_rows(lab: Lab) -> None:
+    import asyncio
+
+    from lk_notebook.lab.sweep import Sweep, _NoProgress, sweep_plan
+
+    plan = sweep_plan(modes=["lossy"], sizes=[200], rates=[100, 150, 200, 250], impairments=None)
+    first = asyncio.Event()
+    sweep = Sweep(lab, plan, duration=0.5, count=None, progress=_NoProgress(), on_sample=None,
+                  on_result=lambda _: first.set())  # fmt: skip
+    sweep.start()
+    await asyncio.wait_for(first.wait(), 30)
+    sweep.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sweep
+    assert sweep.results.cancelled
+    assert 1 <= len(sweep.results.frame) < 4
