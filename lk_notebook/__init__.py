@@ -45,6 +45,7 @@ from .state import Change, RoomState
 __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:
+    from .lab import Impairment, Lab, PathError, measure, measure_state
     from .widgets import (
         Composer,
         Dashboard,
@@ -70,12 +71,19 @@ _WIDGETS = (
 )
 
 
+_LAB = ("Impairment", "Lab", "PathError", "measure", "measure_state")
+
+
 def __getattr__(name: str) -> _typing.Any:
     # The widgets import ipywidgets and anywidget: load them on first use, so scripts and the CLI start fast.
     if name in _WIDGETS:
         from . import widgets
 
         return getattr(widgets, name)
+    if name in _LAB:
+        from . import lab
+
+        return getattr(lab, name)
     raise AttributeError(f"module 'lk_notebook' has no attribute {name!r}")
 
 
@@ -93,9 +101,11 @@ __all__ = [
     "Dashboard",
     "DataKind",
     "Grants",
+    "Impairment",
     "InvalidInputError",
     "JoinError",
     "JoinTimeoutError",
+    "Lab",
     "LabError",
     "LkNotebookError",
     "LkNotebookWarning",
@@ -105,6 +115,7 @@ __all__ = [
     "MessageLog",
     "ParticipantInfo",
     "ParticipantsTable",
+    "PathError",
     "PortInUseError",
     "PublishError",
     "RoomMetadataView",
@@ -128,6 +139,8 @@ __all__ = [
     "default_server",
     "install_server",
     "join",
+    "measure",
+    "measure_state",
     "resolve_credentials",
     "show",
 ]
