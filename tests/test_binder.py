@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import http.server
 import importlib.metadata
-import io
 import json
 import os
 import shutil
@@ -22,8 +19,6 @@ import socket
 import stat
 import subprocess
 import sys
-import tarfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -36,6 +31,8 @@ from livekit import rtc
 import lk_notebook as lk
 from lk_notebook import server as srvmod
 from lk_notebook.config import Credentials
+
+from .mirror import make_release, serve
 
 pytestmark = pytest.mark.server
 
@@ -95,29 +92,12 @@ def test_repo2docker_dockerfile_installs_requirements_runs_postbuild_and_start()
 # -- a fresh environment like Binder's -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def release_mirror(tmp_path_factory: pytest.TempPathFactory, server: lk.LocalServer) -> Iterator[str]:
-    """An HTTP server laid out like LiveKit's GitHub release (archive + checksums), made from the binary the test
-    run already uses. Same layout as tests/test_server.py's mirror."""
+    """LiveKit's release, served locally (see tests/mirror.py), made from the binary the test run already uses."""
     assert server.binary_path is not None
     root = tmp_path_factory.mktemp("binder-mirror")
-    folder = root / f"v{srvmod.SERVER_VERSION}"
-    folder.mkdir()
-    archive_name, sums_name = srvmod.release_asset_names()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
-        tar.add(server.binary_path, arcname="livekit-server")
-    (folder / archive_name).write_bytes(buf.getvalue())
-    (folder / sums_name).write_text(f"{hashlib.sha256(buf.getvalue()).hexdigest()}  {archive_name}\n")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
+    make_release(root, server.binary_path)
+    with serve(root) as base:
+        yield base
 
 
 @dataclass

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import http.server
-import io
 import json
 import os
 import shutil
@@ -13,8 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +21,8 @@ import lk_notebook as lk
 from lk_notebook import server as srvmod
 from lk_notebook.config import Credentials
 
+from .mirror import make_release, serve
+
 pytestmark = pytest.mark.server
 
 NODE_PEER = Path(__file__).parent / "peers" / "node"
@@ -34,37 +31,12 @@ NODE_PEER = Path(__file__).parent / "peers" / "node"
 # -- the release-archive install path, against a local mirror laid out like GitHub's release ----------------------
 @pytest.fixture(scope="module")
 def release_mirror(tmp_path_factory: pytest.TempPathFactory, server: lk.LocalServer) -> Iterator[tuple[str, Path]]:
-    """An HTTP server serving vX.Y.Z/livekit_X.Y.Z_<os>_<arch>.tar.gz and its checksums file, made from the
-    go-installed binary the test run already uses."""
+    """A local HTTP server laid out like LiveKit's GitHub release, made from the binary this run uses."""
     assert server.binary_path is not None
     root = tmp_path_factory.mktemp("mirror")
-    folder = root / f"v{srvmod.SERVER_VERSION}"
-    folder.mkdir()
-    archive_name, sums_name = srvmod.release_asset_names()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
-        for name, data in (("LICENSE", b"Apache-2.0\n"), ("README.md", b"livekit\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        tar.add(server.binary_path, arcname="livekit-server")
-    (folder / archive_name).write_bytes(buf.getvalue())
-    digest = hashlib.sha256(buf.getvalue()).hexdigest()
-    (folder / sums_name).write_text(
-        f"{'0' * 64}  livekit_{srvmod.SERVER_VERSION}_other.tar.gz\n{digest}  {archive_name}\n"
-    )
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", folder
-    finally:
-        httpd.shutdown()
+    folder = make_release(root, server.binary_path)
+    with serve(root) as base:
+        yield base, folder
 
 
 def test_archive_install_verifies_checksum_and_runs(
@@ -91,21 +63,13 @@ def test_archive_checksum_mismatch_installs_nothing(
     shutil.copytree(folder, bad / folder.name)
     (bad / folder.name / sums_name).write_text(f"{'f' * 64}  {archive_name}\n")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(bad)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setenv("LK_NOTEBOOK_CACHE", str(tmp_path / "cache"))
-    try:
+    with serve(bad) as base:
         with pytest.raises(lk.ServerInstallError, match="checksum mismatch"):
-            lk.install_server(method="archive", release_base_url=f"http://127.0.0.1:{httpd.server_address[1]}")
+            lk.install_server(method="archive", release_base_url=base)
         assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("livekit-server"))
         with pytest.raises(lk.ServerInstallError, match="could not download"):
             lk.install_server(method="archive", release_base_url="http://127.0.0.1:9/nothing")
-    finally:
-        httpd.shutdown()
 
 
 def test_find_server_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: lk.LocalServer) -> None:

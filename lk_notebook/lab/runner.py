@@ -659,6 +659,20 @@ class _Progress:
     drained: bool = True
 
 
+async def _wait_turn(start: float, seq: int, rate: float | None, deadline: float) -> bool:
+    """Sleep until probe `seq` is due on an absolute schedule at `rate` from `start` (so a late wake-up does not
+    push every later probe back); False once the run's `deadline` is reached. `rate` None: no pacing."""
+    now = time.monotonic()
+    if rate is None:
+        return now < deadline
+    due = start + seq / rate
+    if due >= deadline:
+        return False
+    if due > now:
+        await asyncio.sleep(due - now)
+    return True
+
+
 async def _send_data(
     session: Session,
     codec: ProbeCodec,
@@ -684,14 +698,7 @@ async def _send_data(
             if seq >= limit:
                 return
             next_seq += 1
-            now = time.monotonic()
-            if rate is not None:
-                due = start + seq / rate
-                if due >= deadline:
-                    return
-                if due > now:
-                    await asyncio.sleep(due - now)
-            elif now >= deadline:
+            if not await _wait_turn(start, seq, rate, deadline):
                 return
             if max_in_flight is not None:
                 while progress.sent - stats.seq.unique >= max_in_flight:
@@ -720,14 +727,7 @@ async def _send_track(
     start = time.monotonic()
     seq = 0
     while seq < limit:
-        now = time.monotonic()
-        if rate is not None:
-            due = start + seq / rate
-            if due >= deadline:
-                return
-            if due > now:
-                await asyncio.sleep(due - now)
-        elif now >= deadline:
+        if not await _wait_turn(start, seq, rate, deadline):
             return
         try:
             track.try_push(rtc.DataTrackFrame(payload=codec.encode(seq)))
