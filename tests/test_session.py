@@ -392,3 +392,22 @@ async def test_own_update_confirmed_while_server_api_changes_other_keys(
     finally:
         await a.leave()
         await b.leave()
+
+
+async def test_join_with_a_given_token(
+    credentials: Credentials, room_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = credentials.token(room_name, "tok", name="Token User", attributes={"via": "token"})
+    for var in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(lk.CredentialsError, match="needs a server URL"):
+        await lk.join(room_name, identity="tok", token=token)
+    s = await lk.join(room_name, identity="tok", token=token, url=credentials.url)
+    try:
+        me = s.state.local
+        assert me is not None and me.name == "Token User" and dict(me.attributes) == {"via": "token"}
+        assert token not in repr(s)
+        with pytest.raises(lk.CredentialsError, match="token only"):
+            _ = s.admin  # no API secret: the server API is not available, and says why
+    finally:
+        await s.leave()
