@@ -212,7 +212,10 @@ class Session:
         kind = DataKind.RELIABLE if packet.kind == rtc.DataPacketKind.KIND_RELIABLE else DataKind.LOSSY
         raw = self._raw_handlers.get(packet.topic or "")
         if raw is not None:
-            raw(packet.data, sender, kind, now)
+            try:
+                raw(packet.data, sender, kind, now)
+            except Exception as exc:  # the SDK would only log it; views show session errors
+                self._report(f"raw handler for topic {packet.topic!r}", exc)
             return
         self._deliver(Message(sender, packet.topic or "", kind, packet.data, now))
 

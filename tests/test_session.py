@@ -411,3 +411,25 @@ async def test_join_with_a_given_token(
             _ = s.admin  # no API secret: the server API is not available, and says why
     finally:
         await s.leave()
+
+
+async def test_failing_raw_handler_is_reported_not_lost(credentials: Credentials, room_name: str) -> None:
+    a, b = await two(credentials, room_name)
+    errors: list[tuple[str, BaseException]] = []
+    a.on_error(lambda where, exc: errors.append((where, exc)))
+
+    def broken(payload: bytes, sender: str, kind: lk.DataKind, at: float) -> None:
+        raise ValueError("consumer bug")
+
+    remove = a.add_raw_handler("fast", broken)
+    try:
+        await b.publish("x", topic="fast")
+        await eventually(lambda: bool(errors), what="the handler's exception reaches on_error")
+        assert "fast" in errors[0][0] and isinstance(errors[0][1], ValueError)
+        remove()
+        await b.publish("y", topic="fast")
+        await eventually(lambda: any(m.text == "y" for m in a.inbox), what="after removal, the inbox gets it")
+        assert a.status is lk.ConnectionStatus.CONNECTED
+    finally:
+        await a.leave()
+        await b.leave()
