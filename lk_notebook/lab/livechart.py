@@ -21,7 +21,12 @@ function render({ model, el }) {
   canvas.width = 640;
   canvas.height = 260;
   canvas.style.maxWidth = "100%";
+  // Observable hooks for tests (the pixels are not): draws so far, and points drawn by the last draw.
+  canvas.className = "lk-live-chart";
+  canvas.dataset.draws = "0";
+  canvas.dataset.points = "0";
   el.appendChild(canvas);
+  let draws = 0;
   const ctx = canvas.getContext("2d");
   function draw() {
     const series = model.get("series") || {};
@@ -49,18 +54,20 @@ function render({ model, el }) {
     ctx.fillText(t0.toFixed(1) + " s", L, T + H + 16);
     ctx.fillText(t1.toFixed(1) + " s", L + W - 40, T + H + 16);
     ctx.fillText(model.get("title"), L, 14);
-    let ly = T + 14;
+    let ly = T + 14, drawn = 0;
     for (const [mode, pts] of Object.entries(series)) {
       const color = colors[mode] || "#666";
       ctx.strokeStyle = color;
       ctx.lineWidth = 1.5;
       ctx.beginPath();
-      pts.forEach(([t, v], i) => { if (t >= t0) { i ? ctx.lineTo(x(t), y(v)) : ctx.moveTo(x(t), y(v)); } });
+      pts.forEach(([t, v], i) => { if (t >= t0) { i ? ctx.lineTo(x(t), y(v)) : ctx.moveTo(x(t), y(v)); drawn++; } });
       ctx.stroke();
       ctx.fillStyle = color;
       ctx.fillText(mode, L + W - 80, ly);
       ly += 14;
     }
+    canvas.dataset.draws = String(++draws);
+    canvas.dataset.points = String(drawn);
   }
   model.on("change:series", draw);
   draw();

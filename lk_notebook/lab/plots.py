@@ -358,9 +358,12 @@ class LivePlot:
         """The live view: "chart" (browser-drawn, default) or "png" (matplotlib frames). Created once."""
         if kind == "chart":
             if self.chart is None:
+                from matplotlib.colors import to_hex
+
                 from .livechart import LiveChart
 
-                self.chart = LiveChart(colors=dict(_COLORS), window=self.window)
+                # CSS colours: the browser's canvas ignores matplotlib names such as "tab:orange" (lines went grey).
+                self.chart = LiveChart(colors={m: to_hex(c) for m, c in _COLORS.items()}, window=self.window)
             return self.chart
         if kind == "png":
             if self.image is None:

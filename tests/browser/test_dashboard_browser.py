@@ -13,13 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,27 +22,10 @@ import pytest
 import lk_notebook as lk
 from lk_notebook.config import Credentials
 
-from ..conftest import ARTIFACTS, eventually
+from ..conftest import eventually
+from ._jupyter import SCREENSHOTS, jupyterlab_server, open_notebook, run_all_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
-
-HERE = Path(__file__).resolve().parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = ARTIFACTS / "screenshots"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -58,100 +36,11 @@ def browser_room() -> str:
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory: pytest.TempPathFactory, browser_room: str) -> Iterator[tuple[str, Path]]:
     """A JupyterLab server (no token, loopback) serving a scratch copy of dashboard.ipynb; yields (url, dir)."""
-    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: install Debian's chromium package"
-    assert shutil.which("jupyter") or True  # we run `python -m jupyterlab`, checked next
-    probe = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
-    assert probe.returncode == 0, f"JupyterLab is not installed: {probe.stderr[-500:]}"
     assert "LIVEKIT_URL" in os.environ, "conftest did not export LIVEKIT_* (no test server?)"
-
     root = tmp_path_factory.mktemp("lab")
-    shutil.copy(HERE / "dashboard.ipynb", root / "dashboard.ipynb")
-    settings = root / ".settings"
-    widget_settings = settings / "@jupyter-widgets" / "jupyterlab-manager"
-    widget_settings.mkdir(parents=True)
-    # Save widget state with the notebook, so the test can check what ends up in the file.
-    (widget_settings / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LK_BROWSER_ROOM": browser_room,
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
-    }
-    log = (ARTIFACTS / "jupyterlab.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            f"--ServerApp.root_dir={root}",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            "--ServerApp.disable_check_xsrf=True",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"JupyterLab exited: see {ARTIFACTS / 'jupyterlab.log'}"
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
-            time.sleep(0.3)
+    env = {**os.environ, "LK_BROWSER_ROOM": browser_room}
+    with jupyterlab_server(root, ["dashboard.ipynb"], env=env) as url:
         yield url, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture
-async def page(jupyterlab: tuple[str, Path]) -> AsyncIterator[object]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = await browser.new_context(viewport={"width": 1400, "height": 1800})
-        pg = await context.new_page()
-        try:
-            yield pg
-        finally:
-            await context.close()
-            await browser.close()
-
-
-async def run_all_cells(page: object) -> None:
-    """Run > Run All Cells; once more if the dashboard does not appear (a click can land before Lab is ready)."""
-    from playwright.async_api import Page
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-    assert isinstance(page, Page)
-    for attempt in range(3):
-        await page.get_by_role("menuitem", name="Run", exact=True).click()
-        await page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        try:
-            await page.locator(".lk-room-panel").first.wait_for(timeout=20_000)
-            return
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
 
 
 async def test_dashboard_in_jupyterlab(
@@ -162,11 +51,9 @@ async def test_dashboard_in_jupyterlab(
     assert isinstance(page, Page)
     url, root = jupyterlab
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.goto(f"{url}/lab/tree/dashboard.ipynb", wait_until="domcontentloaded", timeout=90_000)
     # Wait for the notebook and an idle kernel, then run every cell.
-    await page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
-    await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
-    await run_all_cells(page)
+    await open_notebook(page, url, "dashboard.ipynb")
+    await run_all_cells(page, ".lk-room-panel")
 
     table = page.locator(".lk-table")
     await expect(table.locator('tr[data-identity="notebook-user"]')).to_be_visible(timeout=60_000)

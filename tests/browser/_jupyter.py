@@ -1,0 +1,135 @@
+"""Shared pieces of the browser tests: a JupyterLab server started by the test, Debian's Chromium, notebook helpers.
+
+Missing Chromium or JupyterLab fails the test (assertions here): nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..conftest import ARTIFACTS
+
+HERE = Path(__file__).resolve().parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def check_prerequisites() -> None:
+    """Fail (not skip) when Debian's Chromium or JupyterLab is missing."""
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: install Debian's chromium package"
+    probe = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
+    assert probe.returncode == 0, f"JupyterLab is not installed: {probe.stderr[-500:]}"
+
+
+@contextmanager
+def jupyterlab_server(
+    root: Path, notebooks: list[str], *, env: Mapping[str, str], log_name: str = "jupyterlab.log"
+) -> Iterator[str]:
+    """A JupyterLab server (no token, loopback) serving copies of `notebooks` (from tests/browser) in `root`.
+
+    `env` is the server's (and so its kernels') whole environment. Widget state is saved with the notebook, so a
+    test can check what ends up in the file. Yields the server's base URL; stops the server on exit.
+    """
+    check_prerequisites()
+    for name in notebooks:
+        shutil.copy(HERE / name, root / name)
+    settings = root / ".settings"
+    widget_settings = settings / "@jupyter-widgets" / "jupyterlab-manager"
+    widget_settings.mkdir(parents=True)
+    (widget_settings / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
+    port = free_port()
+    full_env = {
+        **env,
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
+    }
+    log_path = ARTIFACTS / log_name
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.root_dir={root}",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"JupyterLab exited: see {log_path}"
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+async def open_notebook(page: Any, url: str, name: str) -> None:
+    """Open `name` in JupyterLab and wait for the notebook and an idle kernel."""
+    await page.goto(f"{url}/lab/tree/{name}", wait_until="domcontentloaded", timeout=90_000)
+    await page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
+    await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+
+
+async def run_all_cells(page: Any, ready: str) -> None:
+    """Run > Run All Cells; once more if `ready` (a selector) does not appear (a click can land before Lab is ready)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        await page.get_by_role("menuitem", name="Run", exact=True).click()
+        await page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            await page.locator(ready).first.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
