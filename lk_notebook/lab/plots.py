@@ -256,6 +256,13 @@ class LivePlot:
         self._ax.grid(True, alpha=0.3)
         self._ax.set_title("Live goodput per mode")
 
+    def reset(self) -> None:
+        """Start a new time axis (a new sweep): forget the points, count time from now."""
+        self._points.clear()
+        self._clock0 = time.monotonic()
+        self._last_add = 0.0
+        self._dirty = True
+
     def add(self, sample: LiveSample) -> None:
         """Record a sample; cheap (marks the plot dirty, the view is updated at most `hz` times a second)."""
         now = time.monotonic() - self._clock0

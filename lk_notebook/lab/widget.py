@@ -60,8 +60,9 @@ class LabWidget:
         self.progress = WidgetProgress()
         self.live = LivePlot(hz=hz)
         self.summary = w.HTML("")
-        self.loss_plot = w.Image(format="png")
-        self.cdf_plot = w.Image(format="png")
+        # Hidden until the first result: an empty Image shows as a broken-image icon.
+        self.loss_plot = w.Image(format="png", layout=w.Layout(display="none"))
+        self.cdf_plot = w.Image(format="png", layout=w.Layout(display="none"))
         self.run_button.on_click(lambda _: self.start())
         self.cancel_button.on_click(lambda _: self.cancel())
         controls = w.VBox(
@@ -124,6 +125,7 @@ class LabWidget:
         """Run the sweep with `params` (the form's values by default); also usable directly with `await`."""
         params = params or self.parameters()
         self.results = Results()
+        self.live.reset()  # the chart's time axis starts with this run, not when the widget was made
         self.run_button.disabled = True
         self.cancel_button.disabled = False
         try:
@@ -148,6 +150,7 @@ class LabWidget:
         )
         self.loss_plot.value = _png(loss_vs_size(frame))
         self.cdf_plot.value = _png(latency_cdf(self.results.runs))
+        self.loss_plot.layout.display = self.cdf_plot.layout.display = ""
 
     def cancel(self) -> None:
         if self._task is not None:
