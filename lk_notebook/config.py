@@ -115,6 +115,14 @@ def default_server() -> LocalServer:
         return _default_server
 
 
+_VARIABLES = {"url": "LIVEKIT_URL", "api_key": "LIVEKIT_API_KEY", "api_secret": "LIVEKIT_API_SECRET"}
+
+
+def _complete(values: dict[str, str | None]) -> tuple[str, str, str] | None:
+    url, key, secret = (values[name] for name in _VARIABLES)
+    return (url, key, secret) if url and key and secret else None
+
+
 def resolve_credentials(
     url: str | None = None,
     api_key: str | None = None,
@@ -123,39 +131,28 @@ def resolve_credentials(
     start_local: bool = True,
 ) -> Credentials:
     """Explicit arguments, else LIVEKIT_* variables, else a local server (when `start_local`)."""
-    if url or api_key or api_secret:
-        missing = [n for n, v in (("url", url), ("api_key", api_key), ("api_secret", api_secret)) if not v]
-        if missing:
-            # Fill the gaps from the environment only; mixing an explicit URL with a local server makes no sense.
-            env = {
-                "url": os.environ.get("LIVEKIT_URL"),
-                "api_key": os.environ.get("LIVEKIT_API_KEY"),
-                "api_secret": os.environ.get("LIVEKIT_API_SECRET"),
-            }
-            url, api_key, api_secret = url or env["url"], api_key or env["api_key"], api_secret or env["api_secret"]
-            still = [n for n, v in (("url", url), ("api_key", api_key), ("api_secret", api_secret)) if not v]
-            if still:
-                raise CredentialsError(
-                    f"missing {', '.join(still)}: pass them all, set LIVEKIT_URL / LIVEKIT_API_KEY / "
-                    f"LIVEKIT_API_SECRET, or pass none to use a local server."
-                )
-        assert url and api_key and api_secret
-        return Credentials(url, api_key, api_secret, "explicit")
-    env_url = os.environ.get("LIVEKIT_URL")
-    env_key = os.environ.get("LIVEKIT_API_KEY")
-    env_secret = os.environ.get("LIVEKIT_API_SECRET")
-    if env_url or env_key or env_secret:
-        if not (env_url and env_key and env_secret):
-            missing = [
-                n
-                for n, v in (("LIVEKIT_URL", env_url), ("LIVEKIT_API_KEY", env_key), ("LIVEKIT_API_SECRET", env_secret))
-                if not v
-            ]
+    given = {"url": url, "api_key": api_key, "api_secret": api_secret}
+    env = {name: os.environ.get(var) for name, var in _VARIABLES.items()}
+    if any(given.values()):
+        # Fill the gaps from the environment only; mixing an explicit URL with a local server makes no sense.
+        merged = {name: given[name] or env[name] for name in _VARIABLES}
+        explicit = _complete(merged)
+        if explicit is None:
+            missing = [name for name, value in merged.items() if not value]
+            raise CredentialsError(
+                f"missing {', '.join(missing)}: pass them all, set LIVEKIT_URL / LIVEKIT_API_KEY / "
+                f"LIVEKIT_API_SECRET, or pass none to use a local server."
+            )
+        return Credentials(*explicit, "explicit")
+    if any(env.values()):
+        from_env = _complete(env)
+        if from_env is None:
+            missing = [_VARIABLES[name] for name, value in env.items() if not value]
             raise CredentialsError(
                 f"{', '.join(missing)} not set while other LIVEKIT_* variables are: set all three, or unset them "
                 f"all to use a local server."
             )
-        return Credentials(env_url, env_key, env_secret, "environment")
+        return Credentials(*from_env, "environment")
     if not start_local:
         raise CredentialsError("no credentials: set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET.")
     server = default_server()

@@ -82,6 +82,11 @@ def room_name(request: pytest.FixtureRequest) -> str:
     return f"{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
 
 
+def env_without_livekit() -> dict[str, str]:
+    """This process's environment minus LIVEKIT_*: for a child that must start its own local server."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+
+
 async def eventually(check: Callable[[], bool | Awaitable[bool]], *, timeout: float = 5.0, what: str = "") -> float:
     """Poll `check` until true; return the seconds it took. Fails the test on timeout."""
     start = time.monotonic()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import env_without_livekit
+
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +41,7 @@ def _environ(pid: int) -> dict[str, str]:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 def test_lab_starts_server_and_jupyterlab_then_stops_both(stop_signal: int) -> None:
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    env = env_without_livekit()
     cmd = [
         sys.executable,
         "-m",

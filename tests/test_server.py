@@ -21,6 +21,7 @@ import lk_notebook as lk
 from lk_notebook import server as srvmod
 from lk_notebook.config import Credentials
 
+from .conftest import env_without_livekit
 from .mirror import make_release, serve
 
 pytestmark = pytest.mark.server
@@ -157,7 +158,7 @@ def test_cli_install_server_prints_path() -> None:
 
 
 async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    env = env_without_livekit()
     start = time.monotonic()
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once; its output is read off the loop below
         [sys.executable, "-m", "lk_notebook.cli", "server", "--json"],
@@ -221,7 +222,7 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
 
 
 def test_cli_server_export_lines() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    env = env_without_livekit()
     proc = subprocess.Popen(
         [sys.executable, "-m", "lk_notebook.cli", "server"],
         stdout=subprocess.PIPE,
