@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -22,14 +22,17 @@ import pytest
 from lk_notebook.config import Credentials
 from lk_notebook.server import LocalServer
 
+from .jsclient import JsPeerFactory, js_peers
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 NODE_PEER = Path(__file__).resolve().parent / "peers" / "node"
 _server: LocalServer | None = None
 
 
 def _install_node_peer() -> None:
-    """The second, non-Python peer (Node's livekit-server-sdk), installed from the lock file on first use."""
-    if (NODE_PEER / "node_modules").is_dir() or not shutil.which("npm"):
+    """The non-Python peers (Node's livekit-server-sdk, livekit-client for Chromium), installed from the lock file."""
+    installed = all((NODE_PEER / "node_modules" / name).is_dir() for name in ("livekit-server-sdk", "livekit-client"))
+    if installed or not shutil.which("npm"):
         return  # a missing npm makes the test that needs it fail with a clear message
     subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_PEER, check=True, timeout=300)
 
@@ -74,6 +77,13 @@ def server() -> LocalServer:
 @pytest.fixture(scope="session")
 def credentials(server: LocalServer) -> Credentials:
     return Credentials(server.url, server.api_key, server.api_secret, "local server")
+
+
+@pytest.fixture
+async def js_peer(credentials: Credentials) -> AsyncIterator[JsPeerFactory]:
+    """`peer = await js_peer(room, identity)`: a connected livekit-client (JS SDK) peer in Chromium. See jsclient.py."""
+    async for make in js_peers(credentials):
+        yield make
 
 
 @pytest.fixture
