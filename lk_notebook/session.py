@@ -63,6 +63,7 @@ from .events import (
     Snapshot,
     frozen_map,
 )
+from .routing import ErrorCallback, MessageCallback, RawDataHandler, Router
 from .server import find_server, install_server
 from .state import RoomState
 
@@ -75,10 +76,6 @@ __all__ = ["RawDataHandler", "Session", "join"]
 
 log = logging.getLogger("lk_notebook")
 
-RawDataHandler = Callable[[bytes, str, DataKind, float], None]
-"""`handler(payload, sender, kind, arrival_time)`: the fast path the lab uses for its own topic."""
-MessageCallback = Callable[[Message], None]
-ErrorCallback = Callable[[str, BaseException], None]
 
 SERVER_SENDER = "server"
 
@@ -95,21 +92,6 @@ def _info(p: rtc.Participant, *, is_local: bool) -> ParticipantInfo:
         active=is_local or p.state == rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE,
         joined_at=joined.timestamp() if joined is not None else None,
     )
-
-
-class _Subscription:
-    """A bounded queue behind one `messages()` iterator; the oldest message is dropped when it is full."""
-
-    def __init__(self, topic: str | None, maxsize: int) -> None:
-        self.topic = topic
-        self.queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
-        self.dropped = 0
-
-    def put(self, item: Message | None) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait(item)
 
 
 class Session:
@@ -141,10 +123,8 @@ class Session:
         self.tasks = TaskOwner(f"session {identity}@{room_name}", on_error=self._report)
         self.errors: deque[tuple[float, str, BaseException]] = deque(maxlen=100)
         self._error_callbacks: list[ErrorCallback] = []
-        self._inbox: deque[Message] = deque(maxlen=inbox_limit)
-        self._message_callbacks: list[tuple[str | None, bool, MessageCallback]] = []
-        self._subscriptions: set[_Subscription] = set()
-        self._raw_handlers: dict[str, RawDataHandler] = {}
+        self.router = Router(identity, inbox_limit=inbox_limit, report=self._report)
+        """Where received and sent messages go: inbox, subscriptions, callbacks, handlers."""
         self._admin: ServerAPI | None = None
         self._left = False
         self._wire()
@@ -204,33 +184,12 @@ class Session:
             self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason=name))
         if not self._left:
             self._report("connection", SessionClosedError(f"disconnected by the server ({name}); join again"))
-            self._end_subscriptions()
+            self.router.end()
 
     def _on_data(self, packet: rtc.DataPacket) -> None:
-        now = time.time()
         sender = packet.participant.identity if packet.participant is not None else SERVER_SENDER
         kind = DataKind.RELIABLE if packet.kind == rtc.DataPacketKind.KIND_RELIABLE else DataKind.LOSSY
-        raw = self._raw_handlers.get(packet.topic or "")
-        if raw is not None:
-            try:
-                raw(packet.data, sender, kind, now)
-            except Exception as exc:  # the SDK would only log it; views show session errors
-                self._report(f"raw handler for topic {packet.topic!r}", exc)
-            return
-        self._deliver(Message(sender, packet.topic or "", kind, packet.data, now))
-
-    def _deliver(self, msg: Message) -> None:
-        self._inbox.append(msg)
-        for topic, include_sent, callback in tuple(self._message_callbacks):
-            if (topic is None or topic == msg.topic) and (include_sent or not msg.sent):
-                try:
-                    callback(msg)
-                except Exception as exc:
-                    self._report("message callback", exc)
-        if not msg.sent:
-            for sub in self._subscriptions:
-                if sub.topic is None or sub.topic == msg.topic:
-                    sub.put(msg)
+        self.router.on_packet(packet.data, sender=sender, topic=packet.topic or "", kind=kind, at=time.time())
 
     def _snapshot(self) -> Snapshot:
         parts = [_info(self.room.local_participant, is_local=True)]
@@ -306,13 +265,9 @@ class Session:
             if self._admin is not None:
                 await self._admin.aclose()
                 self._admin = None
-            self._end_subscriptions()
+            self.router.end()
             if self.state.status is not ConnectionStatus.DISCONNECTED:
                 self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason="left"))
-
-    def _end_subscriptions(self) -> None:
-        for sub in self._subscriptions:
-            sub.put(None)
 
     async def __aenter__(self) -> Session:
         return self
@@ -487,72 +442,35 @@ class Session:
             raise PublishError(f"the SDK refused the {mode} message: {_scrub(str(exc))}") from exc
         kind = DataKind.RELIABLE if reliable else DataKind.LOSSY
         msg = Message(self.identity, topic or "", kind, data, time.time(), destinations=dests, sent=True)
-        self._deliver(msg)
+        self.router.deliver(msg)
         return msg
 
     def messages(self, *, topic: str | None = None, maxsize: int = 1_000) -> AsyncIterator[Message]:
         """Received messages from now on, as an async iterator (optionally one topic only). It ends when the
         session leaves. If the consumer falls behind by `maxsize` messages, the oldest are dropped."""
         self._require_open("receive messages")
-        sub = _Subscription(topic, maxsize)
-        self._subscriptions.add(sub)
-
-        async def iterate() -> AsyncIterator[Message]:
-            try:
-                while True:
-                    item = await sub.queue.get()
-                    if item is None:
-                        return
-                    yield item
-            finally:
-                self._subscriptions.discard(sub)
-
-        return iterate()
+        return self.router.messages(topic=topic, maxsize=maxsize)
 
     def on_message(
         self, callback: MessageCallback, *, topic: str | None = None, include_sent: bool = False
     ) -> Callable[[], None]:
         """Call `callback(message)` for each received (and, with `include_sent`, sent) message. Returns an
         unsubscribe function. Callbacks run on the event loop: keep them quick."""
-        entry = (topic, include_sent, callback)
-        self._message_callbacks.append(entry)
-        return lambda: self._message_callbacks.remove(entry) if entry in self._message_callbacks else None
+        return self.router.on_message(callback, topic=topic, include_sent=include_sent)
 
     def add_raw_handler(self, topic: str, handler: RawDataHandler) -> Callable[[], None]:
         """Hand every message on `topic` straight to `handler(payload, sender, kind, arrival)`, bypassing the
         inbox and callbacks. For high-rate consumers such as the delivery lab. Returns a remove function."""
-        if topic in self._raw_handlers:
-            raise InvalidInputError(f"topic {topic!r} already has a raw handler")
-        self._raw_handlers[topic] = handler
-        return lambda: self._raw_handlers.pop(topic, None) and None
+        return self.router.add_raw_handler(topic, handler)
 
     @property
     def inbox(self) -> tuple[Message, ...]:
         """The most recent messages, received and sent, oldest first (bounded)."""
-        return tuple(self._inbox)
+        return self.router.inbox
 
     def messages_frame(self, *, include_sent: bool = False) -> pd.DataFrame:
         """Recent messages as a DataFrame: sender, topic, kind, size, payload (text where UTF-8), received_at."""
-        import pandas as pd
-
-        rows = [
-            {
-                "sender": m.sender,
-                "topic": m.topic,
-                "kind": m.kind.value,
-                "size": m.size,
-                "payload": m.text if m.text is not None else m.payload,
-                "received_at": m.received_at,
-                "sent": m.sent,
-                "destinations": ",".join(m.destinations),
-            }
-            for m in self._inbox
-            if include_sent or not m.sent
-        ]
-        columns = ["sender", "topic", "kind", "size", "payload", "received_at", "sent", "destinations"]
-        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns)
-        frame["received_at"] = pd.to_datetime(frame["received_at"], unit="s", utc=True)
-        return frame
+        return self.router.messages_frame(include_sent=include_sent)
 
     # -- server API ----------------------------------------------------------------------------------------------
     @property
