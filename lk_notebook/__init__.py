@@ -16,6 +16,7 @@ from .admin import RoomSummary, ServerAPI
 from .config import Credentials, Grants, default_server, resolve_credentials
 from .errors import (
     AdminError,
+    AlreadyRegisteredError,
     AuthenticationError,
     CredentialsError,
     InvalidInputError,
@@ -24,20 +25,23 @@ from .errors import (
     LabError,
     LkNotebookError,
     LkNotebookWarning,
+    MissingFileError,
     PortInUseError,
     PublishError,
+    RpcError,
     ServerError,
     ServerExitedError,
     ServerInstallError,
     ServerStartError,
     SessionClosedError,
     SizeWarning,
+    StreamError,
     TooLargeError,
     UnknownDestinationWarning,
     UnreachableError,
     UpdateRefusedError,
 )
-from .events import ConnectionStatus, DataKind, Message, ParticipantInfo
+from .events import ConnectionStatus, DataKind, Message, ParticipantInfo, RpcRecord, StreamRecord, StreamState
 from .server import SERVER_VERSION, LocalServer, install_server
 from .session import Session, join
 from .state import Change, RoomState
@@ -63,10 +67,14 @@ _WIDGETS = (
     "Dashboard",
     "LogView",
     "MessageLog",
+    "MissingFileError",
     "ParticipantsTable",
     "RoomMetadataView",
     "RoomPanel",
     "StateEditor",
+    "StreamError",
+    "StreamRecord",
+    "StreamState",
     "show",
 )
 
@@ -92,6 +100,7 @@ _install_scrubber()
 __all__ = [
     "SERVER_VERSION",
     "AdminError",
+    "AlreadyRegisteredError",
     "AuthenticationError",
     "Change",
     "Composer",
@@ -113,6 +122,7 @@ __all__ = [
     "LogView",
     "Message",
     "MessageLog",
+    "MissingFileError",
     "ParticipantInfo",
     "ParticipantsTable",
     "PathError",
@@ -122,6 +132,8 @@ __all__ = [
     "RoomPanel",
     "RoomState",
     "RoomSummary",
+    "RpcError",
+    "RpcRecord",
     "ServerAPI",
     "ServerError",
     "ServerExitedError",
@@ -131,6 +143,9 @@ __all__ = [
     "SessionClosedError",
     "SizeWarning",
     "StateEditor",
+    "StreamError",
+    "StreamRecord",
+    "StreamState",
     "TooLargeError",
     "UnknownDestinationWarning",
     "UnreachableError",

@@ -13,9 +13,13 @@
     │   └── JoinTimeoutError          the connection did not complete in time
     ├── SessionClosedError            an operation on a session that has left
     ├── InvalidInputError (ValueError)  rejected before anything was sent
-    │   └── TooLargeError             a payload, attribute set or metadata over a limit
+    │   ├── TooLargeError             a payload, attribute set, metadata or RPC payload over a limit
+    │   ├── MissingFileError          a file to send does not exist or is not a file
+    │   └── AlreadyRegisteredError    an RPC method or stream topic that already has a handler
     ├── UpdateRefusedError            the server did not apply a state change (permission, limit)
     ├── PublishError                  the SDK refused to send a data message
+    ├── StreamError                   a text or byte stream could not be sent
+    ├── RpcError                      an RPC call failed (carries LiveKit's error code)
     ├── AdminError                    a server API (Twirp) call failed
     └── LabError                      the delivery lab cannot run as asked
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 __all__ = [
     "AdminError",
+    "AlreadyRegisteredError",
     "AuthenticationError",
     "CredentialsError",
     "InvalidInputError",
@@ -36,14 +41,17 @@ __all__ = [
     "LabError",
     "LkNotebookError",
     "LkNotebookWarning",
+    "MissingFileError",
     "PortInUseError",
     "PublishError",
+    "RpcError",
     "ServerError",
     "ServerExitedError",
     "ServerInstallError",
     "ServerStartError",
     "SessionClosedError",
     "SizeWarning",
+    "StreamError",
     "TooLargeError",
     "UnknownDestinationWarning",
     "UnreachableError",
@@ -127,6 +135,23 @@ class TooLargeError(InvalidInputError):
         self.what = what
 
 
+class MissingFileError(InvalidInputError):
+    """A file to send does not exist, or is not a regular file."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class AlreadyRegisteredError(InvalidInputError):
+    """An RPC method (or a stream topic) already has a handler in this session; unregister it first."""
+
+    def __init__(self, message: str, *, what: str, name: str) -> None:
+        super().__init__(message)
+        self.what = what
+        self.name = name
+
+
 class UpdateRefusedError(LkNotebookError):
     """The server did not apply a change to participant state.
 
@@ -142,6 +167,28 @@ class UpdateRefusedError(LkNotebookError):
 
 class PublishError(LkNotebookError):
     """The SDK refused to send a data message."""
+
+
+class StreamError(LkNotebookError):
+    """The SDK could not send a text or byte stream (or the connection ended while it was being sent)."""
+
+    def __init__(self, message: str, *, topic: str, stream_id: str = "") -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.stream_id = stream_id
+
+
+class RpcError(LkNotebookError):
+    """An RPC call failed. `code` is LiveKit's: 1400 unsupported method, 1401 recipient not found, 1402 request
+    too large, 1500 application error (the handler raised), 1501/1502 connection or response timeout, 1503
+    recipient disconnected, 1504 response too large."""
+
+    def __init__(self, message: str, *, code: int, method: str, destination: str, sdk_message: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.method = method
+        self.destination = destination
+        self.sdk_message = sdk_message
 
 
 class AdminError(LkNotebookError):

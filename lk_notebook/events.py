@@ -26,7 +26,10 @@ __all__ = [
     "ParticipantJoined",
     "ParticipantLeft",
     "RoomMetadataChanged",
+    "RpcRecord",
     "Snapshot",
+    "StreamRecord",
+    "StreamState",
     "frozen_map",
 ]
 
@@ -194,6 +197,113 @@ class Message:
             return self.payload.decode("utf-8")
         except UnicodeDecodeError:
             return None
+
+
+class StreamState(str, enum.Enum):
+    """Where an incoming (or outgoing) text or byte stream is."""
+
+    STARTED = "started"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One text or byte stream, as known at `updated_at` (a new record replaces it as chunks arrive).
+
+    Example::
+
+        session.on_stream(lambda r: print(r.topic, r.state.value, r.received, r.size))
+    """
+
+    stream_id: str
+    """The sender's stream id (also on the other side)."""
+    sender: str
+    """Sender identity (the stream header carries it, even for a participant not yet announced)."""
+    topic: str
+    """Topic as given by the sender ("" when none)."""
+    is_text: bool
+    """True for a text stream, False for a byte stream."""
+    name: str
+    """File name of a byte stream ("" for text)."""
+    mime_type: str
+    """MIME type the sender announced."""
+    size: int | None
+    """Total size the sender announced, if it did."""
+    attributes: Mapping[str, str]
+    """Stream attributes (header, plus the trailer's once finished)."""
+    received: int
+    """Bytes received (or sent) so far."""
+    state: StreamState
+    started_at: float
+    """Unix time the header arrived (or the first write)."""
+    updated_at: float
+    """Unix time of the last chunk or of the end."""
+    text: str | None = field(default=None, repr=False)
+    """Text streams: the text, up to the router's `text_limit` characters."""
+    truncated: bool = False
+    """True when `text` was cut at the limit."""
+    sha256: str = ""
+    """Byte streams: hex sha256 of every byte received (set when finished)."""
+    head: bytes = field(default=b"", repr=False)
+    """Byte streams: the first bytes (up to the router's `head_bytes`)."""
+    saved_to: str = ""
+    """Byte streams: the file they were saved to, when the session keeps them."""
+    error: str = ""
+    """Why an aborted stream ended."""
+    destinations: tuple[str, ...] = ()
+    """For sent streams: the identities it was addressed to (empty: the whole room)."""
+    sent: bool = False
+    """True for streams this session sent."""
+
+    @property
+    def progress(self) -> float | None:
+        """Fraction received, when the size was announced."""
+        return None if not self.size else min(1.0, self.received / self.size)
+
+    @property
+    def goodput(self) -> float:
+        """Payload bytes per second from the header to the last chunk (0 until there is a duration)."""
+        elapsed = self.updated_at - self.started_at
+        return self.received / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RpcRecord:
+    """One RPC call, made by this session (`outgoing`) or to it; a finished record replaces the pending one.
+
+    Example::
+
+        session.on_rpc(lambda r: print(r.method, r.caller, "->", r.callee, r.response, r.error_code, r.latency))
+    """
+
+    call_id: int
+    """This session's own number for the call (the SDK does not hand out the request id on the caller's side)."""
+    outgoing: bool
+    """True when this session called, False when it answered."""
+    method: str
+    caller: str
+    callee: str
+    payload: str = field(repr=False)
+    """The request payload (kept up to the router's `text_limit`)."""
+    started_at: float
+    response: str | None = field(default=None, repr=False)
+    """The response payload once answered (bounded like `payload`)."""
+    error_code: int | None = None
+    """LiveKit's RPC error code (1400 unsupported method, 1500 application error, 1502 timeout...)."""
+    error: str = ""
+    """The error message, when it failed."""
+    finished_at: float | None = None
+    """Unix time of the answer (None while pending)."""
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the call to its answer (round trip for outgoing calls)."""
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    @property
+    def pending(self) -> bool:
+        return self.finished_at is None
 
 
 Event = (

@@ -3,29 +3,37 @@
 Numbers from LiveKit's code (livekit-facts.md), not only its docs:
 - the Rust SDK (the core of the Python SDK) refuses an encoded data packet over 64000 bytes;
 - the docs advise <= 15 KiB for reliable and ~1300 B for lossy messages (one datagram under a 1400 MTU);
-- the server's default limits: 64 KiB of attributes (keys plus values, UTF-8), 512 KiB of metadata.
+- the server's default limits: 64 KiB of attributes (keys plus values, UTF-8), 512 KiB of metadata;
+- RPC: the Rust SDK refuses a request payload over 15 KiB (error 1402) and a response over 15 KiB (1504); notebook
+  07 finds the boundary by bisection.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from livekit.protocol import models
 
-from .errors import InvalidInputError, TooLargeError
+from .errors import InvalidInputError, MissingFileError, TooLargeError
 
 __all__ = [
     "LOSSY_ADVISED_BYTES",
     "MAX_ATTRIBUTES_BYTES",
     "MAX_METADATA_BYTES",
     "RELIABLE_ADVISED_BYTES",
+    "RPC_MAX_PAYLOAD_BYTES",
     "SDK_MAX_PACKET_BYTES",
     "Payload",
     "attributes_size",
     "check_attributes",
+    "check_destinations",
+    "check_file",
     "check_metadata",
+    "check_rpc",
+    "check_stream",
     "encode_payload",
     "merged_attributes",
     "packet_size",
@@ -36,6 +44,7 @@ RELIABLE_ADVISED_BYTES = 15 * 1024
 LOSSY_ADVISED_BYTES = 1300
 MAX_ATTRIBUTES_BYTES = 64 * 1024
 MAX_METADATA_BYTES = 512 * 1024
+RPC_MAX_PAYLOAD_BYTES = 15 * 1024
 
 Payload = str | bytes | bytearray | memoryview | Mapping[str, Any] | Sequence[Any]
 
@@ -141,3 +150,60 @@ def check_metadata(metadata: object, *, limit: int = MAX_METADATA_BYTES) -> str:
             what="metadata",
         )
     return metadata
+
+
+def check_destinations(destinations: object) -> tuple[str, ...]:
+    """Destination identities as a tuple (None or empty: the whole room). Raises InvalidInputError."""
+    if destinations is None:
+        return ()
+    if isinstance(destinations, str):
+        raise InvalidInputError("destinations must be a list of identities, not a single string")
+    if not isinstance(destinations, Sequence | set | frozenset):
+        raise InvalidInputError(f"destinations must be a list of identities, not {type(destinations).__name__}")
+    dests = tuple(destinations)
+    for d in dests:
+        if not isinstance(d, str) or not d:
+            raise InvalidInputError(f"destination identities must be non-empty strings; got {d!r}")
+    return dests
+
+
+def check_stream(topic: object, attributes: object) -> dict[str, str]:
+    """Validate a stream's topic and attributes; returns the attributes as a plain dict."""
+    if not isinstance(topic, str):
+        raise InvalidInputError(f"topic must be a string, not {type(topic).__name__}")
+    if attributes is None:
+        return {}
+    return check_attributes({}, attributes)
+
+
+def check_rpc(destination: object, method: object, payload: object, *, limit: int = RPC_MAX_PAYLOAD_BYTES) -> str:
+    """Validate an RPC call before it is made; returns the payload. Raises InvalidInputError / TooLargeError."""
+    if not isinstance(destination, str) or not destination:
+        raise InvalidInputError(f"the RPC destination must be a participant identity, not {destination!r}")
+    if not isinstance(method, str) or not method:
+        raise InvalidInputError(f"the RPC method must be a non-empty string, not {method!r}")
+    if not isinstance(payload, str):
+        raise InvalidInputError(
+            f"an RPC payload is a str, not {type(payload).__name__}; use json.dumps(...) for structured data"
+        )
+    size = len(payload.encode("utf-8"))
+    if size > limit:
+        raise TooLargeError(
+            f"RPC payload of {size} bytes is over LiveKit's {limit}-byte limit (the SDK would fail the call with "
+            f"error 1402); nothing was sent. Send large data as a byte stream and pass its stream id instead.",
+            size=size,
+            limit=limit,
+            what="RPC payload",
+        )
+    return payload
+
+
+def check_file(path: object) -> Path:
+    """A file to send: it must exist and be a regular file. Raises InvalidInputError / MissingFileError."""
+    if not isinstance(path, str | Path):
+        raise InvalidInputError(f"a file path must be a str or Path, not {type(path).__name__}")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        why = "is a directory" if p.is_dir() else "does not exist"
+        raise MissingFileError(f"cannot send {str(p)!r}: it {why}; nothing was sent.", path=str(p))
+    return p

@@ -1,9 +1,11 @@
 """Message routing: where everything a session receives (or sends) goes once the SDK has handed it over.
 
 `Router` owns the inbox, the `messages()` subscriptions, the `on_message` callbacks and the raw per-topic
-handlers. It never touches the SDK: `Session` (the adapter) turns SDK callbacks into typed records and calls
-`deliver` / `on_packet`. Keeping it apart from the room lets a session swap its `rtc.Room` (a rejoin) without
-losing what was received or who listens.
+handlers; the records of text and byte streams and of RPC calls, with their listeners; and the registries of
+per-topic stream handlers and RPC methods (the SDK allows one handler per topic, so the session owns registration
+and fans out). It never touches the SDK: the adapters (`session.py`, `streams.py`, `rpc.py`) turn SDK callbacks
+into typed records and call `deliver` / `on_packet` / `update_stream` / `update_rpc`. Keeping it apart from the
+room lets a session swap its `rtc.Room` (a rejoin) without losing what was received or who listens.
 
 Example::
 
@@ -16,22 +18,30 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import itertools
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError
-from .events import DataKind, Message
+from .errors import AlreadyRegisteredError, InvalidInputError
+from .events import DataKind, Message, RpcRecord, StreamRecord, StreamState
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ErrorCallback", "MessageCallback", "RawDataHandler", "Router"]
+__all__ = ["ErrorCallback", "MessageCallback", "RawDataHandler", "Router", "RpcCallback", "StreamCallback"]
 
 RawDataHandler = Callable[[bytes, str, DataKind, float], None]
 """`handler(payload, sender, kind, arrival_time)`: the fast path the lab uses for its own topic."""
 MessageCallback = Callable[[Message], None]
 ErrorCallback = Callable[[str, BaseException], None]
+StreamCallback = Callable[[StreamRecord], None]
+RpcCallback = Callable[[RpcRecord], None]
+StreamHandler = Callable[[Any, str], object]
+"""`handler(reader, sender_identity)`, as the SDK's: the reader has `info`, `async for` and `read_all()`."""
+RpcHandler = Callable[[Any], object]
+"""`handler(invocation)` -> str or an awaitable of str, as the SDK's (`invocation`: `rtc.RpcInvocationData`)."""
 
 
 class _Subscription:
@@ -56,13 +66,37 @@ class Router:
     dispatch, where the SDK would only log them.
     """
 
-    def __init__(self, identity: str, *, inbox_limit: int, report: ErrorCallback) -> None:
+    def __init__(
+        self,
+        identity: str,
+        *,
+        inbox_limit: int,
+        report: ErrorCallback,
+        text_limit: int = 1_000_000,
+        head_bytes: int = 64,
+        save_dir: str | Path | None = None,
+    ) -> None:
         self.identity = identity
-        self._report = report
+        self.report = report
+        self.text_limit = text_limit
+        """Characters of a text stream (and of an RPC payload or response) kept in its record."""
+        self.head_bytes = head_bytes
+        """Leading bytes of a byte stream kept in its record."""
+        self.save_dir = Path(save_dir) if save_dir is not None else None
+        """Where received byte streams are saved (None: keep size, sha256 and the first bytes only)."""
         self._inbox: deque[Message] = deque(maxlen=inbox_limit)
         self._message_callbacks: list[tuple[str | None, bool, MessageCallback]] = []
         self._subscriptions: set[_Subscription] = set()
         self._raw_handlers: dict[str, RawDataHandler] = {}
+        self._record_limit = inbox_limit
+        self._streams: OrderedDict[tuple[bool, str], StreamRecord] = OrderedDict()
+        self._rpcs: OrderedDict[int, RpcRecord] = OrderedDict()
+        self._stream_callbacks: list[StreamCallback] = []
+        self._rpc_callbacks: list[RpcCallback] = []
+        self.text_handlers: dict[str, StreamHandler] = {}
+        self.byte_handlers: dict[str, StreamHandler] = {}
+        self.rpc_methods: dict[str, RpcHandler] = {}
+        self._call_ids = itertools.count(1)
 
     # -- in -------------------------------------------------------------------------------------------------------
     def on_packet(self, payload: bytes, *, sender: str, topic: str, kind: DataKind, at: float) -> None:
@@ -72,7 +106,7 @@ class Router:
             try:
                 raw(payload, sender, kind, at)
             except Exception as exc:  # the SDK would only log it; views show session errors
-                self._report(f"raw handler for topic {topic!r}", exc)
+                self.report(f"raw handler for topic {topic!r}", exc)
             return
         self.deliver(Message(sender, topic, kind, payload, at))
 
@@ -84,11 +118,44 @@ class Router:
                 try:
                     callback(msg)
                 except Exception as exc:
-                    self._report("message callback", exc)
+                    self.report("message callback", exc)
         if not msg.sent:
             for sub in self._subscriptions:
                 if sub.topic is None or sub.topic == msg.topic:
                     sub.put(msg)
+
+    def update_stream(self, record: StreamRecord) -> None:
+        """A stream started, progressed or ended: keep its latest record and tell stream listeners."""
+        key = (record.sent, record.stream_id)
+        self._streams[key] = record
+        self._streams.move_to_end(key)
+        self._trim(self._streams, lambda r: r.state is not StreamState.STARTED)
+        self._notify(self._stream_callbacks, record, "stream callback")
+
+    def next_call_id(self) -> int:
+        return next(self._call_ids)
+
+    def rpc_record(self, call_id: int) -> RpcRecord:
+        return self._rpcs[call_id]
+
+    def update_rpc(self, record: RpcRecord) -> None:
+        """An RPC call started or was answered: keep its latest record and tell RPC listeners."""
+        self._rpcs[record.call_id] = record
+        self._trim(self._rpcs, lambda r: not r.pending)
+        self._notify(self._rpc_callbacks, record, "rpc callback")
+
+    def _trim(self, records: OrderedDict[Any, Any], finished: Callable[[Any], bool]) -> None:
+        # Bounded like the inbox; an unfinished stream or call is dropped only if nothing finished is left to drop.
+        while len(records) > self._record_limit:
+            victim = next((k for k, r in records.items() if finished(r)), next(iter(records)))
+            del records[victim]
+
+    def _notify(self, callbacks: list[Callable[[Any], None]], record: object, where: str) -> None:
+        for callback in tuple(callbacks):
+            try:
+                callback(record)
+            except Exception as exc:
+                self.report(where, exc)
 
     def end(self) -> None:
         """End every `messages()` iterator (the session left or was disconnected)."""
@@ -128,30 +195,141 @@ class Router:
         self._raw_handlers[topic] = handler
         return lambda: self._raw_handlers.pop(topic, None) and None
 
+    def on_stream(self, callback: StreamCallback) -> Callable[[], None]:
+        """See `Session.on_stream`."""
+        self._stream_callbacks.append(callback)
+        return lambda: self._stream_callbacks.remove(callback) if callback in self._stream_callbacks else None
+
+    def on_rpc(self, callback: RpcCallback) -> Callable[[], None]:
+        """See `Session.on_rpc`."""
+        self._rpc_callbacks.append(callback)
+        return lambda: self._rpc_callbacks.remove(callback) if callback in self._rpc_callbacks else None
+
+    def register_stream_handler(self, topic: str, handler: StreamHandler, *, text: bool) -> Callable[[], None]:
+        """See `Session.register_text_stream_handler`."""
+        table = self.text_handlers if text else self.byte_handlers
+        if not isinstance(topic, str):
+            raise InvalidInputError(f"topic must be a string, not {type(topic).__name__}")
+        if not callable(handler):
+            raise InvalidInputError(f"a stream handler must be callable, not {type(handler).__name__}")
+        if topic in table:
+            kind = "text" if text else "byte"
+            raise AlreadyRegisteredError(
+                f"topic {topic!r} already has a {kind} stream handler in this session; unregister it first.",
+                what=f"{kind} stream topic",
+                name=topic,
+            )
+        table[topic] = handler
+        return lambda: table.pop(topic, None) and None
+
     # -- reading --------------------------------------------------------------------------------------------------
     @property
     def inbox(self) -> tuple[Message, ...]:
         return tuple(self._inbox)
 
+    @property
+    def streams(self) -> tuple[StreamRecord, ...]:
+        return tuple(self._streams.values())
+
+    @property
+    def rpc_calls(self) -> tuple[RpcRecord, ...]:
+        return tuple(self._rpcs.values())
+
     def messages_frame(self, *, include_sent: bool = False) -> pd.DataFrame:
         """See `Session.messages_frame`."""
         import pandas as pd
 
-        rows = [
-            {
-                "sender": m.sender,
-                "topic": m.topic,
-                "kind": m.kind.value,
-                "size": m.size,
-                "payload": m.text if m.text is not None else m.payload,
-                "received_at": m.received_at,
-                "sent": m.sent,
-                "destinations": ",".join(m.destinations),
-            }
-            for m in self._inbox
-            if include_sent or not m.sent
-        ]
-        columns = ["sender", "topic", "kind", "size", "payload", "received_at", "sent", "destinations"]
-        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns)
+        rows = [_packet_row(m) for m in self._inbox if include_sent or not m.sent]
+        rows += [_stream_row(r) for r in self._streams.values() if include_sent or not r.sent]
+        rows += [_rpc_row(r, self.identity) for r in self._rpcs.values() if include_sent or not r.outgoing]
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+        frame = frame.sort_values("received_at", kind="stable", ignore_index=True)
         frame["received_at"] = pd.to_datetime(frame["received_at"], unit="s", utc=True)
         return frame
+
+
+FRAME_COLUMNS = (
+    "kind",
+    "sender",
+    "topic",
+    "delivery",
+    "size",
+    "payload",
+    "received_at",
+    "sent",
+    "destinations",
+    "stream_id",
+    "name",
+    "mime_type",
+    "announced_size",
+    "state",
+    "goodput",
+    "sha256",
+    "attributes",
+    "method",
+    "response",
+    "error_code",
+    "latency",
+)
+"""`messages_frame()` columns. `kind`: packet, text_stream, byte_stream or rpc; `delivery`: reliable or lossy
+(streams and RPC travel on the reliable channel). Stream and RPC columns are empty (None) for packets."""
+
+
+def _row(**values: object) -> dict[str, object]:
+    row: dict[str, object] = dict.fromkeys(FRAME_COLUMNS)
+    row.update(values)
+    return row
+
+
+def _packet_row(m: Message) -> dict[str, object]:
+    return _row(
+        kind="packet",
+        sender=m.sender,
+        topic=m.topic,
+        delivery=m.kind.value,
+        size=m.size,
+        payload=m.text if m.text is not None else m.payload,
+        received_at=m.received_at,
+        sent=m.sent,
+        destinations=",".join(m.destinations),
+    )
+
+
+def _stream_row(r: StreamRecord) -> dict[str, object]:
+    return _row(
+        kind="text_stream" if r.is_text else "byte_stream",
+        sender=r.sender,
+        topic=r.topic,
+        delivery=DataKind.RELIABLE.value,
+        size=r.received,
+        payload=r.text if r.is_text else r.head,
+        received_at=r.started_at,
+        sent=r.sent,
+        destinations=",".join(r.destinations),
+        stream_id=r.stream_id,
+        name=r.name,
+        mime_type=r.mime_type,
+        announced_size=r.size,
+        state=r.state.value,
+        goodput=r.goodput,
+        sha256=r.sha256,
+        attributes=dict(r.attributes),
+    )
+
+
+def _rpc_row(r: RpcRecord, identity: str) -> dict[str, object]:
+    return _row(
+        kind="rpc",
+        sender=r.caller,
+        topic="",
+        delivery=DataKind.RELIABLE.value,
+        size=len(r.payload.encode("utf-8")),
+        payload=r.payload,
+        received_at=r.started_at,
+        sent=r.outgoing,
+        destinations=r.callee if r.outgoing else identity,
+        method=r.method,
+        response=r.response,
+        error_code=r.error_code,
+        latency=r.latency,
+    )

@@ -64,8 +64,11 @@ from .events import (
     frozen_map,
 )
 from .routing import ErrorCallback, MessageCallback, RawDataHandler, Router
+from .rpc import RpcRecorder
+from .sending import StreamsAndRpc
 from .server import find_server, install_server
 from .state import RoomState
+from .streams import StreamReceiver
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,11 +97,13 @@ def _info(p: rtc.Participant, *, is_local: bool) -> ParticipantInfo:
     )
 
 
-class Session:
+class Session(StreamsAndRpc):
     """A participant in one LiveKit room. Create with `await lk_notebook.join(...)`; use as `async with`.
 
     `state` is the live `RoomState` (complete when `join` returns); `status` the connection state;
-    `room` the underlying `rtc.Room` for anything this class does not cover.
+    `room` the underlying `rtc.Room` for anything this class does not cover. Text and byte streams and RPC
+    (`send_text`, `stream_text`, `send_bytes`, `stream_bytes`, `send_file`, `perform_rpc`, `register_rpc_method`)
+    come from `StreamsAndRpc` (sending.py); every stream on any topic and every RPC call is recorded.
     """
 
     def __init__(
@@ -124,7 +129,8 @@ class Session:
         self.errors: deque[tuple[float, str, BaseException]] = deque(maxlen=100)
         self._error_callbacks: list[ErrorCallback] = []
         self.router = Router(identity, inbox_limit=inbox_limit, report=self._report)
-        """Where received and sent messages go: inbox, subscriptions, callbacks, handlers."""
+        """Where received and sent messages, streams and RPC calls go: records, listeners, handlers."""
+        StreamReceiver(self.router, spawn=self.tasks.spawn).attach(self.room)
         self._admin: ServerAPI | None = None
         self._left = False
         self._wire()
@@ -242,6 +248,7 @@ class Session:
         except rtc.ConnectError as exc:
             await self._abandon()
             raise await _classify_join_error(self.url, self.room_name, token, str(exc)) from exc
+        self.room.local_participant.add_rpc_interceptor(RpcRecorder(self.router, identity=self.identity))
         self.state.apply(self._snapshot())
         self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time()))
 
