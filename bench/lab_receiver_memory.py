@@ -17,6 +17,7 @@ import psutil
 from lk_notebook.events import DataKind
 from lk_notebook.lab import Lab, Mode
 from lk_notebook.lab.probe import ProbeCodec, new_run_id
+from lk_notebook.lab.run import Recorder
 from lk_notebook.lab.stats import ReceiverStats
 
 
@@ -31,8 +32,8 @@ def main() -> None:
     codec = ProbeCodec(run_id=run_id, mode=Mode.LOSSY, size=args.size)
     gc.collect()
     rss0 = proc.memory_info().rss
-    lab._stats = ReceiverStats(t0_ns=time.monotonic_ns())
-    lab._run_id = run_id
+    recorder = Recorder(run_id, ReceiverStats(t0_ns=time.monotonic_ns()))
+    lab.sink = recorder
     t0 = time.perf_counter()
     peak = rss0
     for i in range(args.messages):
@@ -45,7 +46,7 @@ def main() -> None:
     gc.collect()
     rss1 = proc.memory_info().rss
     peak = max(peak, rss1)
-    s = lab._stats
+    s = recorder.stats
     print(
         f"{args.messages:,} messages in {elapsed:.1f} s ({args.messages / elapsed:,.0f}/s incl. encoding); "
         f"received={s.received:,} unique={s.seq.unique:,} dups={s.seq.duplicates} reorders={s.seq.out_of_order} "

@@ -246,11 +246,11 @@ async def test_foreign_messages_on_the_topic_are_ignored(lab: Lab) -> None:
     from lk_notebook.lab import TOPIC
 
     assert lab.sender is not None
-    before = lab._foreign
+    before = lab.foreign
     await lab.sender.room.local_participant.publish_data(b"not a probe", reliable=True, topic=TOPIC)
     r = await lab.run(mode="reliable", size=100, rate=100, count=50)
     assert r.row["received"] == r.row["sent"] == 50
-    assert lab._foreign > before
+    assert lab.foreign > before
 
 
 async def test_sweep_is_cancellable_and_keeps_measured_rows(lab: Lab) -> None:

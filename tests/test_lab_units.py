@@ -152,3 +152,41 @@ def test_sweep_plan_and_empty_results_export(tmp_path: object) -> None:
     assert len(plan) == 8
     r = Results()
     assert r.frame.empty and r.json_rows() == []
+
+
+def test_result_row_schema_names_every_column_once() -> None:
+    from lk_notebook.lab.rows import COLUMNS, JSON_FIELDS, SUMMARY_FIELDS, ResultRow
+
+    keys = ResultRow.__required_keys__ | ResultRow.__optional_keys__
+    assert set(COLUMNS) == keys and len(COLUMNS) == len(keys), set(COLUMNS) ^ keys
+    assert set(JSON_FIELDS) <= set(COLUMNS) and set(SUMMARY_FIELDS) <= set(COLUMNS)
+
+
+def test_classify_client_vs_path() -> None:
+    from lk_notebook.lab.calibration import ClientEvidence, classify
+
+    idle = ClientEvidence(wall_s=3, loop_cpu=0.1, process_cpu=0.3, host_cpu=0.5, loop_lag_p99_ms=2.0)
+    assert classify(idle, send_ratio=0.99, held_fraction=0.0)[0] == "path"
+    # fell behind the requested rate with nothing holding it back: the client
+    bound, why = classify(idle, send_ratio=0.2, held_fraction=0.0)
+    assert bound == "client" and "20%" in why
+    # fell behind because the reliable in-flight bound held it: the path
+    assert classify(idle, send_ratio=0.2, held_fraction=0.8)[0] == "path"
+    busy = ClientEvidence(wall_s=3, loop_cpu=0.95, process_cpu=1.4, host_cpu=0.9, loop_lag_p99_ms=2.0)
+    assert classify(busy, send_ratio=None, held_fraction=0.0)[0] == "client"
+    lagging = ClientEvidence(wall_s=3, loop_cpu=0.3, process_cpu=0.5, host_cpu=1.0, loop_lag_p99_ms=120.0)
+    assert classify(lagging, send_ratio=1.0, held_fraction=0.0)[0] == "client"
+
+
+def test_theory_from_measured_legs_and_mathis() -> None:
+    from lk_notebook.lab.theory import expected_loss_legs, mathis_msgs_s
+
+    assert expected_loss_legs(0.1, 0.1, 200, "lossy") == pytest.approx(expected_loss(0.1, 200, "lossy"))
+    assert expected_loss_legs(0.1, 0.0, 200, "lossy") == pytest.approx(0.1)
+    assert expected_loss_legs(0.1, 0.05, 1500, "lossy") == pytest.approx(1 - 0.9**2 * 0.95**2)
+    assert expected_loss_legs(0.3, 0.3, 200, "reliable") == 0.0
+    assert mathis_msgs_s(200, loss=0.0, delay_ms=10) == math.inf
+    # 1163 B / 21 ms x 1.22 / sqrt(0.01) = 675,610 B/s: 3,378 messages/s of 200 B
+    assert mathis_msgs_s(200, loss=0.01, delay_ms=10) == pytest.approx(1163 / 0.021 * 1.22 / 0.1 / 200)
+    # four times the loss halves the ceiling
+    assert mathis_msgs_s(200, loss=0.04, delay_ms=10) == pytest.approx(mathis_msgs_s(200, loss=0.01, delay_ms=10) / 2)

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from .probe import Mode, Probe, ProbeClock, ProbeCodec, parse
 from .relay import Impairment, ImpairmentRelay, RelayStats
+from .rig import Rig
+from .rows import ResultRow
 from .runner import TOPIC, Lab, LiveSample, PathError, RunResult, check_path
 from .state_lab import STATE_CHANNELS, measure_state
 from .stats import LatencyHistogram, ReceiverStats, SequenceWindow, TimeBins
-from .sweep import Results, Sweep, TextProgress, WidgetProgress, measure
+from .sweep import Results, Sweep, TqdmProgress, WidgetProgress, measure
 from .theory import datagrams_per_message, expected_loss
 
 __all__ = [
@@ -38,12 +40,14 @@ __all__ = [
     "ProbeCodec",
     "ReceiverStats",
     "RelayStats",
+    "ResultRow",
     "Results",
+    "Rig",
     "RunResult",
     "SequenceWindow",
     "Sweep",
-    "TextProgress",
     "TimeBins",
+    "TqdmProgress",
     "WidgetProgress",
     "check_path",
     "datagrams_per_message",

@@ -129,23 +129,9 @@ def run_bench(args: argparse.Namespace) -> int:
     except LkNotebookError as exc:
         return _error(str(exc))
     frame = results.frame
-    cols = [
-        "mode",
-        "size",
-        "rate",
-        "impairment",
-        "sent",
-        "received",
-        "loss_rate",
-        "expected_loss",
-        "duplicates",
-        "out_of_order",
-        "throughput_msgs_s",
-        "latency_p50_ms",
-        "latency_p95_ms",
-        "latency_p99_ms",
-    ]
-    with_cols = [c for c in cols if c in frame.columns]
+    from .rows import SUMMARY_FIELDS
+
+    with_cols = [c for c in SUMMARY_FIELDS if c in frame.columns]
     print(frame[with_cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json:
         print(f"JSON: {results.to_json(args.json)}")
@@ -164,9 +150,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, impairments: list[Impairment]) -> Results:
-    from .sweep import TextProgress, _NoProgress, measure
+    from .sweep import TqdmProgress, _NoProgress, measure
 
-    progress = _NoProgress() if args.quiet else TextProgress()
+    progress = _NoProgress() if args.quiet else TqdmProgress()
     return await measure(
         modes=args.modes,
         sizes=args.sizes,

@@ -28,8 +28,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .._tasks import TaskOwner
-from .runner import LiveSample, RunResult
-from .theory import expected_loss
+from .run import LiveSample, RunResult
+from .theory import expected_loss, mathis_msgs_s
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,6 +157,15 @@ def knee(frame: pd.DataFrame, *, size: int | str | None = "smallest", title: str
         ax_loss.plot(g["offered_msgs_s"], g["loss_rate"], style, color=c, label=label)
         ax_lat.plot(g["offered_msgs_s"], g["latency_p50_ms"], style, color=c, label=f"{label} p50")
         ax_lat.plot(g["offered_msgs_s"], g["latency_p99_ms"], style, color=c, alpha=0.35)
+        loss_p = float(g["loss_setting"].max()) if "loss_setting" in g else 0.0
+        if loss_p > 0:
+            delay = float(g["delay_setting"].max()) if "delay_setting" in g else 0.0
+            ceiling = mathis_msgs_s(int(sz), loss=loss_p, delay_ms=delay, mode=mode)
+            for ax in (ax_loss, ax_lat):
+                ax.axvline(ceiling, color=c, linestyle=":", linewidth=1)
+            ax_loss.annotate(f"Mathis {ceiling:,.0f}/s", (ceiling, 0), rotation=90, fontsize="x-small", color=c,
+                             xytext=(2, 4), textcoords="offset points")  # fmt: skip
+    _shade_client_bound(sub, (ax_loss, ax_lat))
     for ax in (ax_loss, ax_lat):
         ax.set_xlabel("offered rate (messages/s)")
         ax.set_xscale("log")
@@ -168,6 +177,18 @@ def knee(frame: pd.DataFrame, *, size: int | str | None = "smallest", title: str
     ax_loss.legend(fontsize="x-small")
     fig.suptitle(title or "Loss and latency vs send rate (the knee)")
     return fig
+
+
+def _shade_client_bound(frame: pd.DataFrame, axes: Iterable[Any]) -> None:
+    """Grey the send rates at and above the lowest one where the lab's own process was the limit (`bound`
+    "client"): what happens there says more about the instrument than about LiveKit."""
+    if "bound" not in frame or not (frame["bound"] == "client").any():
+        return
+    client = frame[frame["bound"] == "client"]
+    lo = float(client["offered_msgs_s"].min())
+    hi = float(frame["offered_msgs_s"].max()) * 1.5
+    for ax in axes:
+        ax.axvspan(lo, hi, color="0.85", alpha=0.6, zorder=0, label="client-bound (the lab's own limit)")
 
 
 def throughput_over_time(

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LabError
 from ..events import DataKind
-from ..session import Session, join
+from ..session import Session
 from .relay import Impairment
 from .stats import LatencyHistogram
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .runner import Lab
+    from .rig import Rig
 
 __all__ = ["STATE_CHANNELS", "measure_state"]
 
@@ -44,7 +44,7 @@ _KEY = "lk_lab_seq"
 
 
 async def measure_state(
-    lab: Lab,
+    lab: Rig,
     *,
     channels: tuple[str, ...] = STATE_CHANNELS,
     repeats: int = 10,
@@ -60,7 +60,11 @@ async def measure_state(
         raise LabError(f"unknown state channel(s) {unknown}: use some of {', '.join(STATE_CHANNELS)}")
     if repeats < 1:
         raise LabError(f"repeats must be >= 1, got {repeats}")
-    lab.validate(mode="reliable", size=64, rate=1.0, duration=1.0, count=None, impairment=impairment)
+    if impairment is not None and impairment.active and not lab.relay_available:
+        raise LabError(
+            "impairment needs the lab's relay in front of a local server; this lab runs against a remote server. "
+            "Drop the impairment, or use a lab on a LocalServer(relay=True)."
+        )
     await lab.start()
     sender, receiver = lab.sender, lab.receiver
     assert sender is not None and receiver is not None
@@ -153,17 +157,10 @@ async def _one(channel: str, value: str, sender: Session, receiver: Session, roo
         remove()
 
 
-async def _late_joiner(lab: Lab, sender: str, last: dict[str, str]) -> dict[str, bool]:
+async def _late_joiner(lab: Rig, sender: str, last: dict[str, str]) -> dict[str, bool]:
     """Join a third participant now; which channels' last values does it have (data: did any message arrive)?"""
-    server = lab._server
-    kwargs: dict[str, Any] = {}
-    if server is not None:
-        kwargs = {"url": server.url, "api_key": server.api_key, "api_secret": server.api_secret}
-    elif lab._url is not None:
-        kwargs = {"url": lab._url, "api_key": lab._api_key, "api_secret": lab._api_secret}
     got_data = False
-
-    late = await join(lab.room_name, identity=f"lab-late-{secrets.token_hex(3)}", **kwargs)
+    late = await lab.join(f"lab-late-{secrets.token_hex(3)}")
     try:
 
         def on_data(payload: bytes, who: str, kind: DataKind, at: float) -> None:
@@ -181,4 +178,4 @@ async def _late_joiner(lab: Lab, sender: str, last: dict[str, str]) -> dict[str,
         }
         return {k: v for k, v in out.items() if k in last}
     finally:
-        await late.leave()
+        await lab.leave(late)

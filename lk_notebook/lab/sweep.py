@@ -8,7 +8,7 @@ Example::
     results.to_json("sweep.json"); results.to_csv("sweep.csv")
 
 Every parameter of every combination is validated before the first probe is sent. A sweep is cancellable (cancel
-its task, or `Sweep.cancel()`); the rows measured so far stay in `results`.
+its task, or `Sweep.cancel()`); the rows measured so far stay in `results`. Progress shows through `tqdm.auto`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import importlib
 import itertools
 import json
 import math
-import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,60 +26,51 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import LabError
 from .probe import Mode
 from .relay import Impairment
+from .rows import COLUMNS, JSON_FIELDS, ResultRow, frame_of
 from .runner import Lab, LiveSample, RunResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Progress", "Results", "Sweep", "TextProgress", "WidgetProgress", "measure", "sweep_plan"]
-
-JSON_FIELDS = (
-    "mode", "size", "rate", "loss_setting", "delay_setting", "sent", "received", "loss_rate", "duplicates",
-    "out_of_order", "throughput_msgs_s", "throughput_bytes_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-)  # fmt: skip
-"""Columns every JSON row carries at least (the CLI's contract); the rest follow."""
+__all__ = ["Progress", "Results", "Sweep", "TqdmProgress", "WidgetProgress", "measure", "sweep_plan"]
 
 
 class Progress(Protocol):
-    """What a sweep reports to: a text bar in terminals, an ipywidgets bar in notebooks."""
+    """What a sweep reports to: `TqdmProgress` (a widget in notebooks, text in terminals), or the LabWidget's bar."""
 
     def start(self, total: int) -> None: ...
     def step(self, done: int, label: str) -> None: ...
     def close(self) -> None: ...
 
 
-class TextProgress:
-    """A one-line text progress bar on a stream (stderr by default)."""
+class TqdmProgress:
+    """A `tqdm.auto` bar: an ipywidgets bar in notebooks, a text bar on stderr in terminals."""
 
-    def __init__(self, stream: Any = None, width: int = 30) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.total = 0
-        self._t0 = time.monotonic()
-        isatty = getattr(self.stream, "isatty", None)
-        self._tty = bool(isatty and isatty())
+    def __init__(self, **tqdm_options: Any) -> None:
+        self._options = {"desc": "sweep", "unit": "run", **tqdm_options}
+        self.bar: Any = None
+        self.done = 0
 
     def start(self, total: int) -> None:
-        self.total = total
-        self._t0 = time.monotonic()
-        self.step(0, "starting")
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, **self._options)
+        self.done = 0
 
     def step(self, done: int, label: str) -> None:
-        frac = done / self.total if self.total else 1.0
-        bar = "#" * int(frac * self.width)
-        line = f"[{bar:<{self.width}}] {done}/{self.total} {time.monotonic() - self._t0:5.1f}s {label[:60]}"
-        # one line redrawn in a terminal; one line per step in a log file or CI output
-        self.stream.write(f"\r{line:<110}" if self._tty else f"{line}\n")
-        self.stream.flush()
+        if self.bar is None:
+            return
+        self.bar.set_postfix_str(label[:60], refresh=False)
+        self.bar.update(done - self.done)
+        self.done = done
 
     def close(self) -> None:
-        if self._tty:
-            self.stream.write("\n")
-        self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
 
 
 class WidgetProgress:
-    """An ipywidgets IntProgress with a label, for notebooks."""
+    """An ipywidgets IntProgress with a label, for a form that places the bar itself (the LabWidget)."""
 
     def __init__(self) -> None:
         import ipywidgets as w
@@ -121,22 +110,8 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where widgets render), False in terminals and plain Python."""
-    try:
-        get_ipython: Callable[[], Any] = importlib.import_module("IPython").get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
 def default_progress() -> Progress:
-    if in_notebook():
-        p = WidgetProgress()
-        _display(p.box)
-        return p
-    return TextProgress()
+    return TqdmProgress()
 
 
 @dataclass(slots=True)
@@ -148,16 +123,13 @@ class Results:
     """True when the sweep was cancelled before every combination ran."""
 
     @property
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[ResultRow]:
         return [r.row for r in self.runs]
 
     @property
     def frame(self) -> pd.DataFrame:
-        """One row per mode x size x rate x impairment."""
-        import pandas as pd
-
-        frame: pd.DataFrame = pd.DataFrame(self.rows)
-        return frame
+        """One row per mode x size x rate x impairment, columns in the ResultRow schema's order."""
+        return frame_of(self.rows)
 
     @property
     def series(self) -> pd.DataFrame:
@@ -177,8 +149,8 @@ class Results:
         """Rows with the contract's fields first and NaN written as null (JSON has no NaN)."""
         out = []
         for row in self.rows:
-            ordered = {k: row.get(k) for k in JSON_FIELDS}
-            ordered.update({k: v for k, v in row.items() if k not in ordered})
+            ordered: dict[str, Any] = {k: row.get(k) for k in JSON_FIELDS}
+            ordered.update({k: row[k] for k in COLUMNS if k in row and k not in ordered})
             out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in ordered.items()})
         return out
 

@@ -23,7 +23,14 @@ import math
 from .. import limits
 from .probe import Mode
 
-__all__ = ["CLIENT_SCTP_CHUNK", "SERVER_SCTP_CHUNK", "datagrams_per_message", "expected_loss"]
+__all__ = [
+    "CLIENT_SCTP_CHUNK",
+    "SERVER_SCTP_CHUNK",
+    "datagrams_per_message",
+    "expected_loss",
+    "expected_loss_legs",
+    "mathis_msgs_s",
+]
 
 CLIENT_SCTP_CHUNK = 1191 - 12 - 16
 """User bytes per SCTP packet from the Rust SDK (dcSCTP default MTU 1191, minus common and DATA chunk headers)."""
@@ -61,3 +68,33 @@ def expected_loss(loss: float, size: int, mode: Mode | str, *, legs: int = 2) ->
     up, down = datagrams_per_message(size, mode)
     k = up + (down if legs >= 2 else 0) + max(0, legs - 2) * down
     return 1.0 - (1.0 - loss) ** k
+
+
+def expected_loss_legs(p_up: float, p_down: float, size: int, mode: Mode | str) -> float:
+    """Expected message loss with a different measured per-datagram loss on each leg (sender -> server `p_up`,
+    server -> receiver `p_down`): 1 - (1 - p_up) ** k_up * (1 - p_down) ** k_down."""
+    mode = Mode(mode)
+    if mode is Mode.RELIABLE:
+        return 0.0
+    up, down = datagrams_per_message(size, mode)
+    return 1.0 - (1.0 - p_up) ** up * (1.0 - p_down) ** down
+
+
+BASE_RTT_MS = 1.0
+"""Round trip through the relay and server on loopback with no added delay (measured ~0.3-1 ms; the larger is
+the safer bound's denominator)."""
+
+
+def mathis_msgs_s(size: int, *, loss: float, delay_ms: float, mode: Mode | str = Mode.RELIABLE) -> float:
+    """Mathis et al.'s ceiling for one congestion-controlled association on a lossy path, in messages/s:
+    goodput <= MSS / RTT x 1.22 / sqrt(p), with MSS one SCTP packet's user bytes and RTT = 2 x `delay_ms` (the
+    relay delays each direction) + BASE_RTT_MS. SCTP applies its congestion window to lossy (partially reliable)
+    messages too, so both data-channel modes meet it. Infinite when `loss` is 0."""
+    if loss <= 0:
+        return math.inf
+    rtt = (2 * delay_ms + BASE_RTT_MS) / 1000.0
+    up, _ = datagrams_per_message(size, mode)
+    bytes_s = CLIENT_SCTP_CHUNK / rtt * 1.22 / math.sqrt(loss)
+    # a message of k packets costs k MSS of window; smaller ones bundle, so charge at least their own bytes
+    per_message = max(float(size), up * CLIENT_SCTP_CHUNK if size > CLIENT_SCTP_CHUNK else float(size))
+    return bytes_s / per_message

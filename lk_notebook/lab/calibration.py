@@ -1,0 +1,119 @@
+"""Was a run limited by the path, or by the lab's own client? Evidence taken during every run, and the verdict.
+
+The lab's sender and receiver are Python coroutines on one event loop: every publish and every arrival costs that
+one thread. When the thread is saturated, messages wait in the process (not on the network) and the sender cannot
+offer what was asked, so what looks like LiveKit's knee is the instrument's. Three measurements tell:
+
+- `send_ratio`: achieved / requested send rate. Below 0.9 while the sender was not held back by the path (its
+  reliable in-flight bound), the client could not offer the load.
+- `loop_cpu`: CPU seconds of the event-loop thread per wall second. Near 1 the Python thread is the bottleneck.
+- `loop_lag_p99_ms`: how late the loop wakes a 5 ms timer; an arrival waits about as long before it is counted,
+  so a lag that is large against the latency measured makes that latency the client's.
+
+Example::
+
+    monitor = ClientMonitor().start()
+    ...                                     # the run
+    evidence = await monitor.stop()
+    bound, reason = classify(evidence, send_ratio=0.12, held_fraction=0.0)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+import psutil
+
+from .rows import Bound
+from .stats import LatencyHistogram
+
+__all__ = ["ClientEvidence", "ClientMonitor", "classify"]
+
+LAG_TICK = 0.005
+"""The lag probe's timer (s): short against the ~1-10 ms latencies measured on loopback."""
+SEND_RATIO_MIN = 0.9
+"""Below this share of the requested rate the sender fell behind (pacing alone loses < 1 %: measured 0.99+ at
+100-400/s on an idle loop)."""
+LOOP_CPU_MAX = 0.8
+"""Event-loop thread busier than this: the Python thread, not the path, sets the pace (asyncio needs idle time
+to wake timers on schedule; measured ~0.9-1.0 at the single-process ceiling, < 0.3 at 100/s)."""
+LOOP_LAG_MAX_MS = 50.0
+"""A p99 wake-up lag above this is the receiver's queue, not the network: 10x the ~5 ms loopback latency."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientEvidence:
+    """What the client process did during one run."""
+
+    wall_s: float
+    loop_cpu: float
+    process_cpu: float
+    host_cpu: float
+    loop_lag_p99_ms: float
+
+
+class ClientMonitor:
+    """Samples the event loop's wake-up lag and the CPU of this thread, this process and the host."""
+
+    def __init__(self) -> None:
+        self.lag = LatencyHistogram()
+        self._task: asyncio.Task[None] | None = None
+        self._t0 = self._thread0 = self._proc0 = 0.0
+        self._host0: tuple[float, float] = (0.0, 0.0)
+        self._evidence: ClientEvidence | None = None
+
+    @staticmethod
+    def _host() -> tuple[float, float]:
+        t = psutil.cpu_times()
+        idle = t.idle + getattr(t, "iowait", 0.0)
+        return sum(t) - idle, sum(t)
+
+    def start(self) -> ClientMonitor:
+        """Call from the event loop's thread (thread_time is per thread)."""
+        self._t0, self._thread0, self._proc0 = time.monotonic(), time.thread_time(), time.process_time()
+        self._host0 = self._host()
+        self._task = asyncio.get_running_loop().create_task(self._probe(), name="lab:client monitor")
+        return self
+
+    async def _probe(self) -> None:
+        while True:
+            due = time.monotonic_ns() + int(LAG_TICK * 1e9)
+            await asyncio.sleep(LAG_TICK)
+            self.lag.record(max(0, time.monotonic_ns() - due))
+
+    async def stop(self) -> ClientEvidence:
+        """The evidence from `start()` to the first `stop()` (later calls return the same)."""
+        if self._evidence is not None:
+            return self._evidence
+        wall = max(1e-9, time.monotonic() - self._t0)
+        loop_cpu = (time.thread_time() - self._thread0) / wall
+        process_cpu = (time.process_time() - self._proc0) / wall
+        busy, total = self._host()
+        host = (busy - self._host0[0]) / max(1e-9, total - self._host0[1])
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        lag = self.lag.percentile(99) if self.lag.count else 0.0
+        self._evidence = ClientEvidence(wall, loop_cpu, process_cpu, host, lag)
+        return self._evidence
+
+
+def classify(evidence: ClientEvidence, *, send_ratio: float | None, held_fraction: float) -> tuple[Bound, str]:
+    """("client", why) when the evidence says the lab's process limited the run, else ("path", why)."""
+    reasons = []
+    if send_ratio is not None and send_ratio < SEND_RATIO_MIN and held_fraction < 0.5:
+        reasons.append(f"the sender offered {send_ratio:.0%} of the requested rate without being held by the path")
+    if evidence.loop_cpu >= LOOP_CPU_MAX:
+        reasons.append(f"the event-loop thread was busy {evidence.loop_cpu:.0%} of the time")
+    if evidence.loop_lag_p99_ms > LOOP_LAG_MAX_MS:
+        reasons.append(f"arrivals waited up to {evidence.loop_lag_p99_ms:.0f} ms (p99) for the event loop")
+    if reasons:
+        return "client", "; ".join(reasons)
+    why = f"loop busy {evidence.loop_cpu:.0%}, lag p99 {evidence.loop_lag_p99_ms:.1f} ms"
+    if send_ratio is not None:
+        why = f"sent {send_ratio:.0%} of the requested rate, " + why
+    return "path", why

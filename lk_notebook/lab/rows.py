@@ -1,0 +1,127 @@
+"""The one schema of a lab result row, shared by the runner, sweeps, the CLI's JSON/CSV and the plots.
+
+A row is a `ResultRow` (a TypedDict, so mypy checks every key a module reads or writes). DataFrames built from rows
+keep the schema's column order (`frame_of`), and the CLI's JSON contract (`JSON_FIELDS`) and summary table
+(`SUMMARY_FIELDS`) name their columns through the `Field` literal type, so a misspelt column is a type error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, TypedDict, get_args
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["JSON_FIELDS", "SUMMARY_FIELDS", "Bound", "Field", "ResultRow", "frame_of"]
+
+Bound = Literal["path", "client"]
+"""What limited a run: the path (network, server, congestion control) or the lab's own client process."""
+
+
+class RelayColumns(TypedDict, total=False):
+    """The relay's counters: only in rows measured through the lab's relay (a local server)."""
+
+    relay_datagrams_up: int
+    relay_datagrams_down: int
+    relay_dropped_up: int
+    relay_dropped_down: int
+    leg_loss_up: float
+    """Measured drop fraction on the sender -> server leg (dropped / received datagrams, all traffic)."""
+    leg_loss_down: float
+    expected_loss_measured: float
+    """1-(1-p_up)^k_up (1-p_down)^k_down with the legs' measured p (lossy and data tracks; 0 for reliable)."""
+
+
+class ResultRow(RelayColumns):
+    """One measurement: parameters, counts, loss, throughput, latency, theory, calibration and relay counters."""
+
+    run_id: str
+    mode: str
+    size: int
+    rate: float | None
+    """Requested messages/s (None: as fast as the client can)."""
+    duration_s: float
+    impairment: str
+    loss_setting: float
+    delay_setting: float
+    jitter_setting: float
+    bandwidth_kbps_setting: float | None
+    sent: int
+    send_errors: int
+    backpressure: int
+    received: int
+    lost: int
+    drained: bool
+    loss_rate: float
+    duplicates: int
+    out_of_order: int
+    too_old: int
+    offered_msgs_s: float
+    """Messages/s the sender achieved (what it offered the path)."""
+    throughput_msgs_s: float
+    throughput_bytes_s: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    latency_mean_ms: float
+    clock: str
+    datagrams_up: int
+    datagrams_down: int
+    legs: int
+    expected_loss: float
+    """1-(1-p)^k from the loss *setting* and the computed datagram counts."""
+    path: str
+    # -- calibration: was it the path or the instrument? -----------------------------------------------------------
+    bound: Bound
+    bound_reason: str
+    send_ratio: float | None
+    """Achieved / requested send rate (None when no rate was requested)."""
+    held_by_path_s: float
+    """Seconds the reliable sender waited on its end-to-end in-flight bound (the path was the limit then)."""
+    loop_lag_p99_ms: float
+    """99th percentile of how late the event loop woke a 5 ms timer: how long a probe waited to be handled."""
+    loop_cpu: float
+    """CPU seconds of the event-loop thread per wall second (1.0: the Python thread was saturated)."""
+    process_cpu: float
+    """CPU seconds of the whole process (SDK threads included) per wall second."""
+    host_cpu: float
+    """Busy fraction of the whole machine during the run (other processes included)."""
+
+
+Field = Literal[
+    "run_id", "mode", "size", "rate", "duration_s", "impairment", "loss_setting", "delay_setting", "jitter_setting",
+    "bandwidth_kbps_setting", "sent", "send_errors", "backpressure", "received", "lost", "drained", "loss_rate",
+    "duplicates", "out_of_order", "too_old", "offered_msgs_s", "throughput_msgs_s", "throughput_bytes_s",
+    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_mean_ms", "clock",
+    "datagrams_up", "datagrams_down", "legs", "expected_loss", "path", "bound", "bound_reason", "send_ratio",
+    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "relay_datagrams_up",
+    "relay_datagrams_down", "relay_dropped_up", "relay_dropped_down", "leg_loss_up", "leg_loss_down",
+    "expected_loss_measured",
+]  # fmt: skip
+"""Every column name of a ResultRow (a unit test keeps it equal to the TypedDict's keys, in order)."""
+
+COLUMNS: tuple[Field, ...] = get_args(Field)
+
+JSON_FIELDS: tuple[Field, ...] = (
+    "mode", "size", "rate", "loss_setting", "delay_setting", "sent", "received", "loss_rate", "duplicates",
+    "out_of_order", "throughput_msgs_s", "throughput_bytes_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+    "bound",
+)  # fmt: skip
+"""Columns every JSON row carries first (the CLI's contract); the rest follow in schema order."""
+
+SUMMARY_FIELDS: tuple[Field, ...] = (
+    "mode", "size", "rate", "impairment", "sent", "received", "loss_rate", "expected_loss", "duplicates",
+    "out_of_order", "offered_msgs_s", "throughput_msgs_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+    "bound",
+)  # fmt: skip
+"""What `lk-notebook bench` prints per row."""
+
+
+def frame_of(rows: list[ResultRow]) -> pd.DataFrame:
+    """A DataFrame of `rows`, columns in schema order (optional columns only when some row has them)."""
+    import pandas as pd
+
+    present = [c for c in COLUMNS if any(c in r for r in rows)]
+    frame: pd.DataFrame = pd.DataFrame([dict(r) for r in rows], columns=present or list(COLUMNS))
+    return frame

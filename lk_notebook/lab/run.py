@@ -1,0 +1,339 @@
+"""One measurement on a rig: the probe codec, the receiver's statistics, the send counters, the clock, the row.
+
+A `Run` borrows a started `Rig`: it installs its `Recorder` as the rig's sink, sends, drains, takes the relay's
+counters before and after, and builds the `ResultRow`. Nothing of it outlives the run, so the next run (or another
+kind of run on the same rig) starts clean.
+
+Example::
+
+    rig = await Rig(server=LocalServer(relay=True)).start()
+    result = await Run(rig, mode=Mode.LOSSY, size=200, rate=500, duration=2).execute()
+    result.row["loss_rate"], result.row["bound"]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from livekit import rtc
+
+from ..errors import LabError
+from .calibration import ClientEvidence, ClientMonitor, classify
+from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
+from .relay import Impairment, RelayStats
+from .rig import TOPIC, PathError, Rig
+from .rows import ResultRow
+from .sending import SendCounters, send_data, send_track
+from .stats import ReceiverStats
+from .theory import datagrams_per_message, expected_loss, expected_loss_legs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MAX_IN_FLIGHT_BYTES", "LiveSample", "Recorder", "Run", "RunResult"]
+
+log = logging.getLogger("lk_notebook.lab")
+
+MAX_IN_FLIGHT_BYTES = 128 * 1024
+"""Reliable probe bytes sent but not yet received, at most (and at most 512 probes, at least 4).
+
+publish_data returns once SCTP has the message, so without an end-to-end bound a sender faster than the path
+(under loss SCTP's congestion window shrinks to a few packets) piles up seconds of backlog that outlives the run
+and congests the next one. The receiver is in this process, so the lab knows what is in flight; lossy probes are
+not bounded this way (a lost one never arrives)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSample:
+    """Progress of a running measurement, for live plots (taken a few times a second)."""
+
+    mode: str
+    """Mode of the run."""
+    t: float
+    """Seconds since the run started."""
+    sent: int
+    """Probes handed to the SDK so far."""
+    received: int
+    """Distinct probes received so far."""
+    msgs_s: float
+    """Goodput over the last sample interval, messages/s."""
+    bytes_s: float
+    """Goodput over the last sample interval, bytes/s."""
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One measurement: a tidy row, the goodput time series, and the latency histogram behind the percentiles."""
+
+    row: ResultRow
+    """Mode, size, rate, impairment settings, counts, loss, throughput, latency percentiles, theory, bound."""
+    series: list[tuple[float, int, int]]
+    """(seconds since start, messages, bytes) per time bin of `bin_width` seconds."""
+    bin_width: float
+    stats: ReceiverStats = field(repr=False)
+    """The receiver's statistics (histogram, sequence window) for CDF plots."""
+
+    def series_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame: pd.DataFrame = pd.DataFrame(self.series, columns=["t", "msgs", "bytes"])
+        frame["msgs_s"] = frame["msgs"] / self.bin_width
+        frame["bytes_s"] = frame["bytes"] / self.bin_width
+        row = self.row
+        frame["run_id"], frame["mode"], frame["size"] = row["run_id"], row["mode"], row["size"]
+        frame["rate"], frame["impairment"] = row["rate"], row["impairment"]
+        return frame
+
+
+class Recorder:
+    """The receive side of one run: probes of `run_id` go into `stats`; latency on the shared monotonic clock
+    when the sender is this process, else on wall clocks (and `clock` says so)."""
+
+    __slots__ = ("clock", "run_id", "stats")
+
+    def __init__(self, run_id: int, stats: ReceiverStats) -> None:
+        self.run_id = run_id
+        self.stats = stats
+        self.clock = ProbeClock.MONOTONIC
+
+    def __call__(self, payload: bytes, now: int) -> bool:
+        head = unpack_fast(payload)
+        if head is None or head[0] != self.run_id:
+            return False
+        _, clock_id, seq, mono, wall = head
+        if clock_id == CLOCK_ID:
+            latency = now - mono
+        else:
+            self.clock = ProbeClock.WALL
+            latency = time.time_ns() - wall
+        self.stats.record(len(payload), seq, latency, now)
+        return True
+
+
+class Run:
+    """One measurement of `mode` x `size` x `rate` under `impairment` on a started rig (parameters validated)."""
+
+    def __init__(
+        self,
+        rig: Rig,
+        *,
+        mode: Mode,
+        size: int,
+        rate: float | None,
+        duration: float | None,
+        count: int | None,
+        impairment: Impairment,
+        window: int,
+        max_in_flight: int | None,
+        bin_width: float,
+        on_sample: Callable[[LiveSample], None] | None = None,
+        sample_interval: float = 0.25,
+    ) -> None:
+        self.rig = rig
+        self.mode, self.size, self.rate = mode, size, rate
+        self.duration, self.count, self.impairment = duration, count, impairment
+        self.window, self.bin_width = window, bin_width
+        self.max_in_flight = max_in_flight
+        self.on_sample, self.sample_interval = on_sample, sample_interval
+        self.run_id = new_run_id()
+        self.counters = SendCounters()
+
+    async def execute(self) -> RunResult:
+        rig, m = self.rig, self.mode
+        assert rig.sender is not None
+        track = await rig.prepare_data_track() if m is Mode.DATA_TRACK else None
+        await self._warm_up(track)
+        relay = rig.relay
+        await rig.check_paths()
+        if relay is not None:
+            relay.set_impairment(self.impairment)  # only now: ICE and DTLS under loss are slow, and not measured
+        before = relay.stats() if relay is not None else None
+        codec = ProbeCodec(run_id=self.run_id, mode=m, size=self.size)
+        t0 = time.monotonic_ns()
+        stats = ReceiverStats(t0_ns=t0, bin_width=self.bin_width)
+        recorder = Recorder(self.run_id, stats)
+        rig.sink = recorder
+        counters = self.counters
+        sampler = None
+        if self.on_sample is not None:
+            sampler = rig.tasks.spawn(self._sample(stats, t0, self.on_sample), name="live samples")
+        monitor = ClientMonitor().start()
+        try:
+            limit = self.count if self.count is not None else 2**62
+            deadline = time.monotonic() + self.duration if self.duration is not None else math.inf
+            if track is not None:
+                await send_track(track, codec, rate=self.rate, deadline=deadline, limit=limit, counters=counters)
+            else:
+                bound = None
+                if m is Mode.RELIABLE:
+                    bound = self.max_in_flight or max(4, min(512, MAX_IN_FLIGHT_BYTES // self.size))
+                await send_data(rig.sender, codec, reliable=m is Mode.RELIABLE, rate=self.rate, deadline=deadline,
+                                limit=limit, window=self.window, counters=counters, stats=stats,
+                                max_in_flight=bound)  # fmt: skip
+            send_end = time.monotonic_ns()
+            evidence = await monitor.stop()
+            await self._drain(stats)
+        finally:
+            await monitor.stop()
+            if sampler is not None:
+                sampler.cancel()
+            if relay is not None:
+                relay.clear()
+            rig.sink = None
+        # The path must still be the relay at the end: an ICE switch mid-run would void the impairment.
+        await rig.check_paths()
+        after = relay.stats() if relay is not None else None
+        if before is not None and after is not None and counters.sent:
+            # Second, independent proof: the probes' datagrams crossed the relay during the run.
+            crossed = sum(after.received) - sum(before.received)
+            if crossed < min(counters.sent, 10):
+                raise PathError(
+                    f"{counters.sent} probes were sent but only {crossed} datagrams crossed the relay: traffic "
+                    f"bypasses it, so these results are not reported."
+                )
+        row = self._row(stats, recorder.clock, t0, send_end, evidence, before, after)
+        series = stats.bins.series(until=(send_end - t0) / 1e9)
+        return RunResult(row=row, series=series, bin_width=self.bin_width, stats=stats)
+
+    async def _warm_up(self, track: rtc.LocalDataTrack | None) -> None:
+        """Send throwaway probes until one arrives: the subscription (data track) or channel is then open."""
+        rig, mode = self.rig, self.mode
+        assert rig.sender is not None
+        run_id = new_run_id()
+        codec = ProbeCodec(run_id=run_id, mode=mode, size=HEADER_SIZE)
+        recorder = Recorder(run_id, ReceiverStats(t0_ns=time.monotonic_ns()))
+        rig.sink = recorder
+        try:
+            # reliable is ordered: its warm-up waits behind whatever an earlier run left queued
+            limit = 30.0 if mode is Mode.RELIABLE else 10.0
+            deadline = time.monotonic() + limit
+            seq = 0
+            while recorder.stats.received == 0:
+                if time.monotonic() > deadline:
+                    raise LabError(
+                        f"no {mode.value} probe reached the receiver within {limit:g} s; is the server healthy?"
+                    )
+                payload = codec.encode(seq)
+                seq += 1
+                if track is not None:
+                    with contextlib.suppress(rtc.PushFrameError):
+                        track.try_push(rtc.DataTrackFrame(payload=payload))
+                else:
+                    await rig.sender.room.local_participant.publish_data(
+                        payload, reliable=mode is Mode.RELIABLE, topic=TOPIC
+                    )
+                await asyncio.sleep(0.05)
+        finally:
+            rig.sink = None
+
+    async def _drain(self, stats: ReceiverStats) -> None:
+        """Wait for the last probes: until all arrived, or nothing new arrives for a while (lossy)."""
+        imp, mode, counters = self.impairment, self.mode, self.counters
+        one_way = 2 * (imp.delay_ms + 3 * imp.jitter_ms) / 1000.0
+        idle_limit = max(0.5, 3 * one_way + 0.3)
+        hard_limit = time.monotonic() + (20.0 if mode is Mode.RELIABLE else 5.0) + 2 * one_way
+        last_count, last_change = -1, time.monotonic()
+        while stats.seq.unique < counters.sent:
+            now = time.monotonic()
+            if stats.seq.unique != last_count:
+                last_count, last_change = stats.seq.unique, now
+            elif mode is not Mode.RELIABLE and now - last_change > idle_limit:
+                return
+            if now > hard_limit:
+                counters.drained = False
+                if mode is Mode.RELIABLE:
+                    log.warning("reliable run ended with %d of %d probes delivered", stats.seq.unique, counters.sent)
+                return
+            await asyncio.sleep(0.02)
+
+    async def _sample(self, stats: ReceiverStats, t0: int, on_sample: Callable[[LiveSample], None]) -> None:
+        last_t, last_n, last_b = 0.0, 0, 0
+        while True:
+            await asyncio.sleep(self.sample_interval)
+            t = (time.monotonic_ns() - t0) / 1e9
+            n, b = stats.seq.unique, stats.bytes
+            dt = max(1e-9, t - last_t)
+            on_sample(LiveSample(self.mode.value, t, self.counters.sent, n, (n - last_n) / dt, (b - last_b) / dt))
+            last_t, last_n, last_b = t, n, b
+
+    def _row(
+        self,
+        stats: ReceiverStats,
+        clock: ProbeClock,
+        t0: int,
+        send_end: int,
+        evidence: ClientEvidence,
+        before: RelayStats | None,
+        after: RelayStats | None,
+    ) -> ResultRow:
+        mode, size, rate, imp, c = self.mode, self.size, self.rate, self.impairment, self.counters
+        unique, sent = stats.seq.unique, c.sent
+        send_s = max(1e-9, (send_end - t0) / 1e9)
+        span = max(1e-9, ((stats.last_ns or send_end) - t0) / 1e9)
+        lat = stats.latency
+        up, down = datagrams_per_message(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
+        legs = 2 if self.rig.relay is not None else 0
+        offered = sent / send_s
+        send_ratio = offered / rate if rate is not None else None
+        bound, reason = classify(evidence, send_ratio=send_ratio, held_fraction=c.held_s / send_s)
+        row: ResultRow = {
+            "run_id": f"{self.run_id:016x}",
+            "mode": mode.value,
+            "size": size,
+            "rate": float(rate) if rate is not None else None,
+            "duration_s": round(send_s, 4),
+            "impairment": imp.label(),
+            "loss_setting": imp.loss,
+            "delay_setting": imp.delay_ms,
+            "jitter_setting": imp.jitter_ms,
+            "bandwidth_kbps_setting": imp.rate_kbps,
+            "sent": sent,
+            "send_errors": c.errors,
+            "backpressure": c.backpressure + c.blocked,
+            "received": unique,
+            "lost": max(0, sent - unique),
+            "drained": c.drained if mode is Mode.RELIABLE else True,
+            "loss_rate": (max(0, sent - unique) / sent) if sent else math.nan,
+            "duplicates": stats.seq.duplicates,
+            "out_of_order": stats.seq.out_of_order,
+            "too_old": stats.seq.too_old,
+            "offered_msgs_s": offered,
+            "throughput_msgs_s": unique / span,
+            "throughput_bytes_s": stats.bytes / span,
+            "latency_p50_ms": lat.percentile(50),
+            "latency_p95_ms": lat.percentile(95),
+            "latency_p99_ms": lat.percentile(99),
+            "latency_max_ms": lat.max_ns / 1e6 if lat.count else math.nan,
+            "latency_mean_ms": lat.mean(),
+            "clock": clock.value,
+            "datagrams_up": up,
+            "datagrams_down": down,
+            "legs": legs,
+            "expected_loss": expected_loss(imp.loss, size, mode, legs=legs),
+            "path": self.rig.path,
+            "bound": bound,
+            "bound_reason": reason,
+            "send_ratio": send_ratio,
+            "held_by_path_s": round(c.held_s, 4),
+            "loop_lag_p99_ms": evidence.loop_lag_p99_ms,
+            "loop_cpu": round(evidence.loop_cpu, 4),
+            "process_cpu": round(evidence.process_cpu, 4),
+            "host_cpu": round(evidence.host_cpu, 4),
+        }
+        if before is not None and after is not None:
+            received = [after.received[i] - before.received[i] for i in (0, 1)]
+            dropped = [after.dropped[i] - before.dropped[i] for i in (0, 1)]
+            row["relay_datagrams_up"], row["relay_datagrams_down"] = received
+            row["relay_dropped_up"], row["relay_dropped_down"] = dropped
+            p_up = dropped[0] / received[0] if received[0] else 0.0
+            p_down = dropped[1] / received[1] if received[1] else 0.0
+            row["leg_loss_up"], row["leg_loss_down"] = p_up, p_down
+            row["expected_loss_measured"] = expected_loss_legs(p_up, p_down, size, mode)
+        return row
