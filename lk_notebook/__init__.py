@@ -38,7 +38,8 @@ from .errors import (
     UpdateRefusedError,
 )
 from .events import ConnectionStatus, DataKind, Message, ParticipantInfo
-from .server import SERVER_VERSION, LocalServer, install_server
+from .install import SERVER_VERSION, install_server
+from .server import LocalServer
 from .session import Session, join
 from .state import Change, RoomState
 

@@ -21,7 +21,8 @@ from types import FrameType
 
 from . import __version__
 from .errors import LkNotebookError
-from .server import SERVER_VERSION, LocalServer, find_server, install_server
+from .install import SERVER_VERSION, find_server, install_server
+from .server import LocalServer
 
 __all__ = ["main"]
 

@@ -63,7 +63,7 @@ from .events import (
     Snapshot,
     frozen_map,
 )
-from .server import find_server, install_server
+from .install import find_server, install_server
 from .state import RoomState
 
 if TYPE_CHECKING:
