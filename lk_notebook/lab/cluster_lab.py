@@ -244,22 +244,24 @@ def cross_node_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
-    by = {(r.topology, r.channel): r for r in frame.itertuples()}
+    records: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+    by = {(str(r["topology"]), str(r["channel"])): r for r in records}
     for (topology, channel), row in by.items():
         base = by.get((_BASELINE.get(topology, ""), channel))
         if base is None:
             continue
+        p50, p99, b50, b99 = (float(x) for x in (row["p50_ms"], row["p99_ms"], base["p50_ms"], base["p99_ms"]))
         rows.append(
             {
                 "topology": topology,
-                "baseline": base.topology,
+                "baseline": base["topology"],
                 "channel": channel,
-                "p50_ms": row.p50_ms,
-                "same_p50_ms": base.p50_ms,
-                "ratio_p50": row.p50_ms / base.p50_ms,
-                "p99_ms": row.p99_ms,
-                "same_p99_ms": base.p99_ms,
-                "ratio_p99": row.p99_ms / base.p99_ms,
+                "p50_ms": p50,
+                "same_p50_ms": b50,
+                "ratio_p50": p50 / b50,
+                "p99_ms": p99,
+                "same_p99_ms": b99,
+                "ratio_p99": p99 / b99,
             }
         )
     out: pd.DataFrame = pd.DataFrame(rows)
