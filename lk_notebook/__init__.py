@@ -13,6 +13,7 @@ import typing as _typing
 
 from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
+from .cluster import LocalCluster
 from .config import Credentials, Grants, default_server, resolve_credentials
 from .errors import (
     AdminError,
@@ -26,6 +27,7 @@ from .errors import (
     LkNotebookWarning,
     PortInUseError,
     PublishError,
+    RedisMissingError,
     ServerError,
     ServerExitedError,
     ServerInstallError,
@@ -110,6 +112,7 @@ __all__ = [
     "LabError",
     "LkNotebookError",
     "LkNotebookWarning",
+    "LocalCluster",
     "LocalServer",
     "LogView",
     "Message",
@@ -119,6 +122,7 @@ __all__ = [
     "PathError",
     "PortInUseError",
     "PublishError",
+    "RedisMissingError",
     "RoomMetadataView",
     "RoomPanel",
     "RoomState",

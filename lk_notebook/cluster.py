@@ -29,6 +29,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,7 +40,7 @@ from .install import find_server, install_server
 from .redis_server import RedisServer
 from .server import LocalServer, _free_port
 
-__all__ = ["LocalCluster", "cluster_for_url"]
+__all__ = ["LocalCluster", "Placement", "cluster_for_url", "placement"]
 
 _NODE_ID = re.compile(r'"nodeID":\s*"(ND_[A-Za-z0-9]+)"')
 _PORT_ATTEMPTS = 3
@@ -60,6 +61,38 @@ def cluster_for_url(url: str) -> tuple[LocalCluster, int] | None:
         if url.rstrip("/") in cluster.urls:
             return cluster, cluster.urls.index(url.rstrip("/"))
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a session sits in a local cluster: the node it connected through and the node hosting its room."""
+
+    via_node: int
+    """1-based number of the node whose URL the session connected to."""
+    via_node_id: str
+    room_node: int | None
+    """1-based number of the node hosting the room (None: not placed yet, or not one of this cluster's nodes)."""
+    room_node_id: str | None
+
+    def describe(self) -> str:
+        room = "not placed" if self.room_node_id is None else f"on node {self.room_node or '?'} ({self.room_node_id})"
+        relayed = " (signal relayed)" if self.room_node is not None and self.room_node != self.via_node else ""
+        return f"via node {self.via_node} ({self.via_node_id}), room {room}{relayed}"
+
+
+def placement(url: str, room: str) -> Placement | None:
+    """The placement of a session at `url` in `room`, if `url` is a node of a running local cluster; else None.
+    Also None when the cluster's Redis cannot be read (a view must not fail because Redis went away)."""
+    found = cluster_for_url(url)
+    if found is None:
+        return None
+    cluster, index = found
+    try:
+        room_id = cluster.room_node(room)
+    except (OSError, ServerStartError):
+        return None
+    room_index = cluster.node_ids.index(room_id) + 1 if room_id in cluster.node_ids else None
+    return Placement(index + 1, cluster.node_ids[index], room_index, room_id)
 
 
 def _node_config(redis: RedisServer, extra: dict[str, Any]) -> dict[str, Any]:
