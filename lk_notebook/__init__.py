@@ -13,6 +13,7 @@ import typing as _typing
 
 from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
+from .cluster import LocalCluster
 from .config import Credentials, Grants, default_server, resolve_credentials
 from .errors import (
     AdminError,
@@ -28,6 +29,7 @@ from .errors import (
     MissingFileError,
     PortInUseError,
     PublishError,
+    RedisMissingError,
     RpcError,
     ServerError,
     ServerExitedError,
@@ -42,7 +44,8 @@ from .errors import (
     UpdateRefusedError,
 )
 from .events import ConnectionStatus, DataKind, Message, ParticipantInfo, RpcRecord, StreamRecord, StreamState
-from .server import SERVER_VERSION, LocalServer, install_server
+from .install import SERVER_VERSION, install_server
+from .server import LocalServer
 from .session import Session, join
 from .state import Change, RoomState
 
@@ -118,6 +121,7 @@ __all__ = [
     "LabError",
     "LkNotebookError",
     "LkNotebookWarning",
+    "LocalCluster",
     "LocalServer",
     "LogView",
     "Message",
@@ -128,6 +132,7 @@ __all__ = [
     "PathError",
     "PortInUseError",
     "PublishError",
+    "RedisMissingError",
     "RoomMetadataView",
     "RoomPanel",
     "RoomState",

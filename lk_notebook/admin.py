@@ -117,10 +117,21 @@ class ServerAPI:
 
     # -- rooms ----------------------------------------------------------------------------------------------------
     async def create_room(
-        self, name: str, *, metadata: str | None = None, empty_timeout: int | None = None
+        self,
+        name: str,
+        *,
+        metadata: str | None = None,
+        empty_timeout: int | None = None,
+        node_id: str | None = None,
     ) -> RoomSummary:
-        """Create a room (or return the existing one), optionally with metadata."""
+        """Create a room (or return the existing one), optionally with metadata.
+
+        `node_id` pins a new room to that node of a multi-node deployment (`LocalCluster.node_ids`). LiveKit keeps a
+        room on the node already hosting it while that node reports (within 5 s), and does not check the id.
+        """
         req = room_proto.CreateRoomRequest(name=name)
+        if node_id is not None:
+            req.node_id = node_id
         if metadata is not None:
             req.metadata = limits.check_metadata(metadata)
         if empty_timeout is not None:

@@ -1,6 +1,7 @@
 """`lk-notebook`: run a local LiveKit server, install it, open the tutorials, or measure delivery.
 
 lk-notebook server [--json] [--relay]   a local server until Ctrl-C / SIGTERM; prints LIVEKIT_* exports
+lk-notebook server --nodes 2 [--json]   a local cluster (Redis + 2 nodes) until Ctrl-C / SIGTERM
 lk-notebook install-server              install the pinned livekit-server and print its path
 lk-notebook lab [--no-browser] [...]    local server + JupyterLab on notebooks/, server stopped on exit
 lk-notebook bench ...                   the delivery lab from the terminal (see `lk-notebook bench -h`)
@@ -20,8 +21,10 @@ from pathlib import Path
 from types import FrameType
 
 from . import __version__
+from .cluster import LocalCluster
 from .errors import LkNotebookError
-from .server import SERVER_VERSION, LocalServer, find_server, install_server
+from .install import SERVER_VERSION, find_server, install_server
+from .server import LocalServer
 
 __all__ = ["main"]
 
@@ -43,6 +46,8 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    if args.nodes is not None:
+        return _cmd_cluster(args)
     stop = _stop_on_signals()
     progress = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else (lambda m: None)
     server = LocalServer(port=args.port, relay=args.relay, progress=progress).start()
@@ -60,6 +65,40 @@ def cmd_server(args: argparse.Namespace) -> int:
             server.check_alive()
     finally:
         server.stop()
+    return 0
+
+
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    if args.relay or args.port is not None:
+        _print_err("--nodes takes neither --relay nor --port (every node gets free ports of its own)")
+        return 2
+    if args.nodes < 1:
+        _print_err("--nodes must be at least 1")
+        return 2
+    stop = _stop_on_signals()
+    progress = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else (lambda m: None)
+    cluster = LocalCluster(args.nodes, progress=progress).start()
+    try:
+        if args.json:
+            # One line once every node answers: the first node's URL, all of them, and the shared credentials.
+            line = {
+                "url": cluster.url,
+                "urls": cluster.urls,
+                "api_key": cluster.api_key,
+                "api_secret": cluster.api_secret,
+            }
+            print(json.dumps(line), flush=True)
+        else:
+            for key, value in cluster.env().items():
+                print(f"export {key}={shlex.quote(value)}", flush=True)
+            for i, (url, node_id) in enumerate(zip(cluster.urls, cluster.node_ids, strict=True)):
+                print(f"# node {i + 1}: {url} ({node_id})", flush=True)
+            print(f"# livekit-server {SERVER_VERSION} x {args.nodes} on Redis; Ctrl-C stops them.", flush=True)
+        while not stop.wait(0.5):
+            for node in cluster.nodes:
+                node.check_alive()
+    finally:
+        cluster.stop()
     return 0
 
 
@@ -132,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON line {url, api_key, api_secret} when ready")
     p.add_argument("--port", type=int, default=None, help="HTTP/WebSocket port (default: a free one)")
     p.add_argument("--relay", action="store_true", help="relay layout for the lab's impairment relay")
+    p.add_argument(
+        "--nodes", type=int, default=None, help="a local cluster: Redis + N nodes (--json adds `urls`, all nodes)"
+    )
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("install-server", help=f"install livekit-server {SERVER_VERSION} and print its path")

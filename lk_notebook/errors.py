@@ -3,6 +3,7 @@
     LkNotebookError
     ├── ServerError                   the local livekit-server
     │   ├── ServerInstallError        could not find or install the binary
+    │   │   └── RedisMissingError     a local cluster needs `redis-server` (Debian package redis-server)
     │   └── ServerStartError          could not start it
     │       ├── PortInUseError        a requested port is taken
     │       └── ServerExitedError     it exited early (carries its last log lines)
@@ -44,6 +45,7 @@ __all__ = [
     "MissingFileError",
     "PortInUseError",
     "PublishError",
+    "RedisMissingError",
     "RpcError",
     "ServerError",
     "ServerExitedError",
@@ -69,6 +71,10 @@ class ServerError(LkNotebookError):
 
 class ServerInstallError(ServerError):
     """No livekit-server binary could be found or installed."""
+
+
+class RedisMissingError(ServerInstallError):
+    """A local cluster needs Redis and no `redis-server` is on PATH (install the Debian package redis-server)."""
 
 
 class ServerStartError(ServerError):

@@ -63,10 +63,10 @@ from .events import (
     Snapshot,
     frozen_map,
 )
+from .install import find_server, install_server
 from .routing import ErrorCallback, MessageCallback, RawDataHandler, Router
 from .rpc import RpcRecorder
 from .sending import StreamsAndRpc
-from .server import find_server, install_server
 from .state import RoomState
 from .streams import StreamReceiver
 

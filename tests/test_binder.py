@@ -87,6 +87,8 @@ def test_repo2docker_dockerfile_installs_requirements_runs_postbuild_and_start()
     assert copy_repo < install < post_build < entry
     assert "USER ${NB_USER}\nRUN ${KERNEL_PYTHON_PREFIX}/bin/pip install" in dockerfile, "installs as the user"
     assert 'ENTRYPOINT ["/usr/local/bin/repo2docker-entrypoint"]' in dockerfile
+    # binder/apt.txt: Debian's redis-server for lk_notebook.LocalCluster (multi-node on Binder).
+    assert "apt-get install --yes --no-install-recommends redis-server" in dockerfile
 
 
 # -- a fresh environment like Binder's -----------------------------------------------------------------------------

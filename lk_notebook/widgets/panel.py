@@ -12,6 +12,7 @@ from typing import Any
 import ipywidgets as w
 
 from .. import config
+from ..cluster import placement
 from ..errors import InvalidInputError
 from ..events import ConnectionChanged, ConnectionStatus, Event
 from ..session import Session, join
@@ -224,10 +225,14 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         if st is ConnectionStatus.DISCONNECTED and s.state.disconnect_reason:
             text += f" ({s.state.disconnect_reason})"
         where = "" if s.credentials is None else f", credentials from {s.credentials.source}"
+        # In a local cluster: which node the session came in through, and which one hosts the room.
+        placed = placement(s.url, s.room_name) if not s.closed else None
+        nodes = "" if placed is None else f" · {placed.describe()}"
         self.status.value = (
             f'<span style="color:{colour}">● {html.escape(text)}</span> '
             f"<span>{html.escape(s.room_name)} as <b>{html.escape(s.identity)}</b> at "
-            f"<code>{html.escape(s.url)}</code>{html.escape(where)} · {len(s.state)} participant(s)</span>"
+            f"<code>{html.escape(s.url)}</code>{html.escape(where)} · {len(s.state)} participant(s)"
+            f"{html.escape(nodes)}</span>"
         )
         self.leave_button.disabled = s.closed
         self.join_button.disabled = not s.closed
@@ -237,7 +242,11 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         s = self.session
         if s is None:
             return "not joined"
-        return json.dumps({"status": s.state.status.value, "reason": s.state.disconnect_reason})
+        out: dict[str, Any] = {"status": s.state.status.value, "reason": s.state.disconnect_reason}
+        placed = placement(s.url, s.room_name) if not s.closed else None
+        if placed is not None:
+            out.update(via_node=placed.via_node_id, room_node=placed.room_node_id)
+        return json.dumps(out)
 
     def close(self) -> None:
         if self._unsubscribe is not None:
