@@ -204,11 +204,10 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
-        elapsed = time.monotonic() - start
+        # (No separate time assertion: wait_for's 10 s is the bound.)
+        print(f"`lk-notebook server --json` printed its line after {time.monotonic() - start:.2f} s")
         info = json.loads(line)
         assert set(info) == {"url", "api_key", "api_secret"}
-        print(f"`lk-notebook server --json` printed its line after {elapsed:.2f} s")
-        assert elapsed < 10
         creds = Credentials(info["url"], info["api_key"], info["api_secret"])
 
         # An independent client (Node's livekit-server-sdk) uses exactly what was printed.
@@ -227,7 +226,12 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
             timeout=60,
         )
         assert node.returncode == 0, node.stderr
-        assert json.loads(node.stdout) == {"rooms": [[room_name, "made-by-node"]], "token_ok": True}
+        # The server accepts Node's token for the room (and refuses the same claims signed with another secret).
+        assert json.loads(node.stdout) == {
+            "rooms": [[room_name, "made-by-node"]],
+            "token_status": 200,
+            "forged_status": 401,
+        }
 
         # A raw SDK client joins with a token minted from what was printed, and sees the room Node made.
         room = rtc.Room()
@@ -249,7 +253,6 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
             assert await asyncio.wait_for(got, 5) == b"hello from node"
         finally:
             await room.disconnect()
-        assert info["api_secret"] not in node.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
