@@ -11,6 +11,7 @@ from livekit import rtc
 
 import lk_notebook as lk
 from lk_notebook.config import Credentials
+from lk_notebook.events import ConnectionChanged, Event, Snapshot
 from lk_notebook.server import LocalServer
 
 from .conftest import eventually
@@ -322,38 +323,76 @@ async def test_leave_twice_publish_after_leave_and_rejoin(credentials: Credentia
         await b2.leave()
 
 
+def _bob(session: lk.Session) -> lk.ParticipantInfo:
+    return session.state.get("bob") or lk.ParticipantInfo("", "", "", "", {})
+
+
 @pytest.mark.parametrize(
     "scenario",
     [rtc.SimulateScenarioKind.SIMULATE_SIGNAL_RECONNECT, rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT],
     ids=["signal", "full"],
 )
-async def test_forced_reconnect_keeps_state_equal_to_server(
+async def test_forced_reconnect_resyncs_state_from_the_server(
     credentials: Credentials, room_name: str, scenario: int
 ) -> None:
     a, b = await two(credentials, room_name)
-    statuses: list[lk.ConnectionStatus] = []
-    a.state.subscribe(lambda ev: statuses.append(a.state.status))
+    events: list[tuple[Event, bool]] = []  # (event, does A's model show B's "during" after it)
+    a.state.subscribe(lambda ev: events.append((ev, "during" in _bob(a).attributes)))
+    # A misses B's change: the session's participant handlers are detached (fault injection on our side only;
+    # the server, the SDK and the reconnect are real). LiveKit itself re-sends changes on resume, so without this
+    # the attribute would arrive by a normal event and the resync would go unproven.
+    handlers = {
+        "participant_connected": a._on_participant_connected,
+        "participant_disconnected": a._on_participant_disconnected,
+        "participant_active": a._on_participant_active,
+        "participant_attributes_changed": a._on_attributes,
+        "participant_metadata_changed": a._on_metadata,
+        "participant_name_changed": a._on_name,
+    }
     try:
-        await eventually(lambda: "bob" in a.state)
-        await a.room.simulate_scenario(scenario)  # type: ignore[arg-type]
-        # While A reconnects, B changes state; after the reconnect A's model must match the server.
-        await b.set_attributes({"during": "reconnect"})
-        await eventually(
-            lambda: (
-                a.status is lk.ConnectionStatus.CONNECTED
-                and "during" in (a.state.get("bob") or lk.ParticipantInfo("", "", "", "", {})).attributes
-            ),
-            timeout=15,
-        )
+        for name, handler in handlers.items():
+            a.room.off(name, handler)
         async with lk.ServerAPI(credentials) as admin:
+            await admin.update_participant(room_name, "bob", attributes={"during": "away"}, metadata="while away")
+            # LiveKit delivered it to A's SDK; A's model did not hear of it.
+            await eventually(lambda: a.room.remote_participants["bob"].attributes.get("during") == "away")
+            assert "during" not in _bob(a).attributes
+            missed = len(events)
+
+            await a.room.simulate_scenario(scenario)  # type: ignore[arg-type]
+            await eventually(
+                lambda: (
+                    any(isinstance(ev, Snapshot) for ev, _ in events[missed:])
+                    and a.status is lk.ConnectionStatus.CONNECTED
+                ),
+                timeout=15,
+                what="A reconnected and resynced",
+            )
+            # It arrived through the snapshot alone: no event before it carried it, and it is there from the
+            # snapshot on; the history records it at the snapshot's time.
+            after = events[missed:]
+            first = next(i for i, (ev, _) in enumerate(after) if isinstance(ev, Snapshot))
+            assert not any(has for _, has in after[:first]), after[:first]
+            assert after[first][1], "the snapshot did not bring B's change"
+            snapshot = after[first][0]
+            assert isinstance(snapshot, Snapshot)
+            assert any(c.identity == "bob" and c.key == "during" and c.at == snapshot.at for c in a.state.history)
+            assert _bob(a).metadata == "while away"
+
             server_view = {
                 p.identity: (p.name, p.metadata, dict(p.attributes)) for p in await admin.list_participants(room_name)
             }
         ours = {p.identity: (p.name, p.metadata, dict(p.attributes)) for p in a.state}
         assert ours == server_view
         if scenario == rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT:
-            assert lk.ConnectionStatus.RECONNECTING in statuses
-        # And it keeps working afterwards.
+            assert any(
+                isinstance(ev, ConnectionChanged) and ev.status is lk.ConnectionStatus.RECONNECTING for ev, _ in after
+            )
+        # And it keeps working afterwards, events included.
+        for name, handler in handlers.items():
+            a.room.on(name, handler)
+        await b.set_attributes({"later": "yes"})
+        await eventually(lambda: _bob(a).attributes.get("later") == "yes", what="events reach A again")
         await a.publish("after", topic="t")
         await eventually(lambda: any(m.text == "after" for m in b.inbox))
     finally:
