@@ -31,6 +31,7 @@ from livekit.rtc.participant import PublishDataError
 
 from . import limits
 from ._logging import scrub as _scrub
+from ._logging import scrubbed_cause as _scrubbed_cause
 from ._tasks import TaskOwner
 from .config import Credentials, Grants, resolve_credentials
 from .errors import (
@@ -281,8 +282,15 @@ class Session:
                 room=self.room_name,
             ) from exc
         except rtc.ConnectError as exc:
+            refused: rtc.ConnectError | None = exc
+        else:
+            refused = None
+        if refused is not None:
+            # Raised outside the except block, with a scrubbed stand-in as the cause: the SDK's error quotes the
+            # token, and even `from None` would keep it reachable as __context__.
             await self._abandon()
-            raise await _classify_join_error(self.url, self.room_name, token, str(exc)) from exc
+            error = await _classify_join_error(self.url, self.room_name, token, str(refused))
+            raise error from _scrubbed_cause(refused)
         self.state.apply(self._snapshot())
         self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time()))
 
