@@ -9,7 +9,9 @@ Example::
 
 from __future__ import annotations
 
+import ast as _ast
 import typing as _typing
+from pathlib import Path as _Path
 
 from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
@@ -53,40 +55,29 @@ __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:
     from .lab import Impairment, Lab, PathError, measure, measure_state
-    from .widgets import (
-        Composer,
-        Dashboard,
-        LogView,
-        MessageLog,
-        ParticipantsTable,
-        RoomMetadataView,
-        RoomPanel,
-        StateEditor,
-        show,
-    )
-
-_WIDGETS = (
-    "Composer",
-    "Dashboard",
-    "LogView",
-    "MessageLog",
-    "MissingFileError",
-    "ParticipantsTable",
-    "RoomMetadataView",
-    "RoomPanel",
-    "StateEditor",
-    "StreamError",
-    "StreamRecord",
-    "StreamState",
-    "show",
-)
+    from .widgets import *  # noqa: F403 - every name of widgets.__all__, for type checkers
 
 
+def _exported_names(package: str) -> tuple[str, ...]:
+    """A subpackage's `__all__`, read from its source without importing it.
+
+    `lk_notebook.widgets.__all__` is the one list of widget names; deriving it here keeps `import lk_notebook`
+    from importing ipywidgets and anywidget (~0.5 s), which scripts and the CLI never need."""
+    source = (_Path(__file__).parent / package / "__init__.py").read_text(encoding="utf-8")
+    for node in _ast.parse(source).body:
+        if isinstance(node, _ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            names: list[str] = _ast.literal_eval(node.value)
+            return tuple(names)
+    raise ImportError(f"lk_notebook.{package} has no literal __all__")
+
+
+_WIDGETS = _exported_names("widgets")
 _LAB = ("Impairment", "Lab", "PathError", "measure", "measure_state")
+"""The lab's entry points, exported here too (the rest of `lk_notebook.lab` stays in its own namespace)."""
 
 
 def __getattr__(name: str) -> _typing.Any:
-    # The widgets import ipywidgets and anywidget: load them on first use, so scripts and the CLI start fast.
+    # Loaded on first use, so scripts and the CLI start fast.
     if name in _WIDGETS:
         from . import widgets
 
@@ -106,11 +97,9 @@ __all__ = [
     "AlreadyRegisteredError",
     "AuthenticationError",
     "Change",
-    "Composer",
     "ConnectionStatus",
     "Credentials",
     "CredentialsError",
-    "Dashboard",
     "DataKind",
     "Grants",
     "Impairment",
@@ -123,18 +112,13 @@ __all__ = [
     "LkNotebookWarning",
     "LocalCluster",
     "LocalServer",
-    "LogView",
     "Message",
-    "MessageLog",
     "MissingFileError",
     "ParticipantInfo",
-    "ParticipantsTable",
     "PathError",
     "PortInUseError",
     "PublishError",
     "RedisMissingError",
-    "RoomMetadataView",
-    "RoomPanel",
     "RoomState",
     "RoomSummary",
     "RpcError",
@@ -147,7 +131,6 @@ __all__ = [
     "Session",
     "SessionClosedError",
     "SizeWarning",
-    "StateEditor",
     "StreamError",
     "StreamRecord",
     "StreamState",
@@ -162,5 +145,5 @@ __all__ = [
     "measure",
     "measure_state",
     "resolve_credentials",
-    "show",
 ]
+__all__ += _WIDGETS  # lazily loaded; their one list is lk_notebook.widgets.__all__

@@ -38,3 +38,12 @@ def install_scrubber() -> None:
         logger = logging.getLogger(name)
         if _scrubber not in logger.filters:
             logger.addFilter(_scrubber)
+
+
+class ScrubbedCause(Exception):
+    """Stands in as `__cause__` for a third-party exception whose text can carry a token (the SDK's ConnectError
+    quotes the refused JWT): the original's type and its text with tokens replaced, nothing else."""
+
+
+def scrubbed_cause(exc: BaseException) -> ScrubbedCause:
+    return ScrubbedCause(f"{type(exc).__module__}.{type(exc).__qualname__}: {scrub(str(exc))}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import secrets
 import shutil
 import socket
@@ -29,7 +30,7 @@ from types import TracebackType
 from typing import IO
 
 from .errors import PortInUseError, RedisMissingError, ServerExitedError, ServerStartError
-from .server import _free_port, _pdeathsig
+from .server import _free_port, _pdeathsig, _spawner
 
 __all__ = ["REDIS_PACKAGE", "RedisServer", "find_redis", "resp_command"]
 
@@ -170,15 +171,20 @@ class RedisServer:
                     f'logfile "{self.log_path}"',
                 ]
             )
-            preexec = _pdeathsig() if threading.current_thread() is threading.main_thread() else None
-            self._proc = subprocess.Popen(
-                [str(binary), "-"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
+            argv, owner = [str(binary), "-"], os.getpid()
+
+            def start() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=_pdeathsig(owner),
+                )
+
+            # Spawned like every server: from the one long-lived thread, so Redis dies with its owner process.
+            self._proc = _spawner.popen(start)
             assert self._proc.stdin is not None
             self._proc.stdin.write(conf.encode())
             self._proc.stdin.close()

@@ -20,6 +20,7 @@ import ctypes
 import io
 import json
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -32,6 +33,7 @@ import urllib.error
 import urllib.request
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -121,9 +123,9 @@ def _stop_all() -> None:
             server.stop()
 
 
-def _pdeathsig() -> Callable[[], None] | None:
-    """A preexec function that has Linux kill the server if the process that started it dies (a killed kernel
-    must not leave an orphan server). None where unavailable.
+def _pdeathsig(parent: int) -> Callable[[], None] | None:
+    """A preexec function that has Linux kill the server when the thread that spawns it dies. None where
+    unavailable. `parent` is the spawning process's pid: if it died before prctl() took effect, the child exits.
 
     SIGKILL, not SIGTERM: livekit-server's graceful shutdown can hang when SIGTERM lands during its startup, and a
     server whose owner is gone has no one left to drain rooms for."""
@@ -138,8 +140,58 @@ def _pdeathsig() -> Callable[[], None] | None:
 
     def preexec() -> None:
         prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+        if os.getppid() != parent:  # the owner died between fork() and prctl(): nobody would signal us
+            os._exit(1)
 
     return preexec
+
+
+class _Spawner:
+    """Starts every server from one long-lived thread, so the parent-death signal means "the process died".
+
+    Linux delivers PR_SET_PDEATHSIG when the *thread* that forked the child exits, not the process. A server
+    spawned from a short-lived thread (`asyncio.to_thread`, an executor, the lab starting its server off the event
+    loop) would be killed as soon as that thread finished; skipping the signal there instead (as this module once
+    did) leaves an orphan when the kernel is SIGKILLed, since no atexit handler runs then. This daemon thread only
+    ends with the process (daemon threads are never joined at exit), so every server's death is tied to its
+    owner process's, whichever thread asked for it. A forked child (e.g. a lab worker) gets its own thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]]
+        self._jobs = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def popen(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        """Run `start` (which calls Popen) on the spawner thread and return its process."""
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._jobs = queue.SimpleQueue()  # after fork(), the parent's queue has no reader here
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._jobs,), name="lk_notebook-server-spawner", daemon=True
+                )
+                self._pid = os.getpid()
+                self._thread.start()
+            jobs = self._jobs
+        done: Future[subprocess.Popen[bytes]] = Future()
+        jobs.put((start, done))
+        return done.result()
+
+    @staticmethod
+    def _run(
+        jobs: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]],
+    ) -> None:
+        while True:
+            start, done = jobs.get()
+            try:
+                done.set_result(start())
+            except BaseException as exc:  # handed to the caller, who raises it
+                done.set_exception(exc)
+
+
+_spawner = _Spawner()
 
 
 class LocalServer:
@@ -286,16 +338,20 @@ class LocalServer:
             env = dict(os.environ, LIVEKIT_CONFIG=json.dumps(self.config_dict()))
             for var in ("LIVEKIT_KEYS", "NODE_IP", "UDP_PORT", "REDIS_HOST", "REDIS_PASSWORD"):
                 env.pop(var, None)
-            preexec = _pdeathsig() if threading.current_thread() is threading.main_thread() else None
-            self._proc = subprocess.Popen(
-                [str(binary)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
+            log_file, argv = self._log_file, [str(binary)]
+
+            def start() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    argv,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_pdeathsig(os.getpid()),
+                )
+
+            self._proc = _spawner.popen(start)
             _running.add(self)
         try:
             self._wait_ready(timeout)

@@ -31,6 +31,7 @@ from livekit.rtc.participant import PublishDataError
 
 from . import limits
 from ._logging import scrub as _scrub
+from ._logging import scrubbed_cause as _scrubbed_cause
 from ._tasks import TaskOwner
 from .config import Credentials, Grants, resolve_credentials
 from .errors import (
@@ -246,8 +247,15 @@ class Session(StreamsAndRpc):
                 room=self.room_name,
             ) from exc
         except rtc.ConnectError as exc:
+            refused: rtc.ConnectError | None = exc
+        else:
+            refused = None
+        if refused is not None:
+            # Raised outside the except block, with a scrubbed stand-in as the cause: the SDK's error quotes the
+            # token, and even `from None` would keep it reachable as __context__.
             await self._abandon()
-            raise await _classify_join_error(self.url, self.room_name, token, str(exc)) from exc
+            error = await _classify_join_error(self.url, self.room_name, token, str(refused))
+            raise error from _scrubbed_cause(refused)
         self.room.local_participant.add_rpc_interceptor(RpcRecorder(self.router, identity=self.identity))
         self.state.apply(self._snapshot())
         self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time()))
@@ -326,7 +334,10 @@ class Session(StreamsAndRpc):
         """Set some of your attributes; a value of "" deletes the key. Other keys are untouched.
 
         Validated first (string keys and values, the 64 KiB limit on the merged set). With `confirm`, waits until
-        the server echoes the change and raises UpdateRefusedError if it does not within `confirm_timeout`.
+        the server echoes the change and raises UpdateRefusedError if it does not within `confirm_timeout`. A key
+        that another writer (the server API) changes meanwhile counts as answered: last write wins, and the model
+        shows the server's value. (A refusal that coincides with such a write cannot be told apart: the SDK never
+        reports refusals.)
         """
         self._require_open("set attributes")
         local = self.state.local
@@ -337,10 +348,26 @@ class Session(StreamsAndRpc):
         self._require_metadata_permission("attributes")
         if limits.merged_attributes(current, clean) == dict(current):
             return  # the server sends no event for a no-op, so there is nothing to wait for
-        await self.room.local_participant.set_attributes(clean)
-        if confirm:
-            # Only the keys we changed: someone else (the server API) may change other keys at the same time.
-            await self._confirm(lambda p: all(p.attributes.get(k, "") == v for k, v in clean.items()), "attributes")
+        # Keys the server reports changed for us from now on. Needed because a concurrent write to the same key
+        # may land after ours (our value is shown for a moment, or never, when the server coalesces the two
+        # updates into one): waiting for our value would then report a refusal that did not happen.
+        answered: set[str] = set()
+
+        def note(event: object) -> None:
+            if isinstance(event, AttributesChanged) and event.identity == self.identity:
+                answered.update(event.changed)
+
+        unsubscribe = self.state.subscribe(note)
+        try:
+            await self.room.local_participant.set_attributes(clean)
+            if confirm:
+                # Only the keys we changed: someone else may change other keys at the same time.
+                await self._confirm(
+                    lambda p: all(k in answered or p.attributes.get(k, "") == v for k, v in clean.items()),
+                    "attributes",
+                )
+        finally:
+            unsubscribe()
 
     async def set_metadata(self, metadata: str, *, confirm: bool = True) -> None:
         """Set your metadata (an opaque string; JSON is common). See `set_attributes` for `confirm`."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import env_without_livekit
+
 pytestmark = [pytest.mark.timeout(180)]
 
 
@@ -43,12 +45,22 @@ def test_impairment_against_remote_server_is_refused() -> None:
         (["--loss", "1.5"], "loss must be a probability"),
     ],
 )
-def test_bad_parameters_fail_before_anything_is_sent(args: list[str], message: str) -> None:
-    proc, took = bench(*args, remote=True)
+def test_bad_parameters_fail_before_anything_is_sent(args: list[str], message: str, tmp_path: Path) -> None:
+    # Proof that no server was started: with no LIVEKIT_* set the lab would start its own local server, and
+    # LIVEKIT_SERVER_BIN points at a tripwire that records being run (a real start would fail without it too,
+    # but only after the tripwire fired). With no URL and no server, nothing could have been joined either.
+    tripwire = tmp_path / "livekit-server"
+    fired = tmp_path / "started"
+    tripwire.write_text(f'#!/bin/sh\necho "$@" >> {fired}\nexit 3\n')
+    tripwire.chmod(0o755)
+    env = dict(env_without_livekit(), LIVEKIT_SERVER_BIN=str(tripwire))
+    proc = subprocess.run(
+        [sys.executable, "-m", "lk_notebook.lab.cli", *args], env=env, capture_output=True, text=True, timeout=170
+    )
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert took < 30  # no server started, no room joined
+    assert not fired.exists(), f"a server was started before the bad parameter was refused: {fired.read_text()}"
 
 
 @pytest.mark.server

@@ -121,27 +121,61 @@ def test_stop_is_idempotent_and_leaves_no_process() -> None:
         os.kill(pid, 0)
 
 
-def test_no_orphan_when_owner_is_killed(tmp_path: Path) -> None:
-    # A kernel killed with SIGKILL runs no atexit handler: the parent-death signal must still stop the server.
-    script = (
-        "import lk_notebook as lk, sys; s = lk.LocalServer().start(); print(s.pid(), flush=True); "
-        "import time; time.sleep(60)"
-    )
-    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert owner.stdout is not None
-    server_pid = int(owner.stdout.readline())
-    os.kill(server_pid, 0)
-    owner.kill()
-    owner.wait()
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie (a killed orphan stays a zombie until init gets round to reaping it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+_OWNERS = {
+    "main-thread": "report(lk.LocalServer().start().pid())",
+    # A thread that ends at once: Linux's parent-death signal is per *thread*, so a server forked straight from
+    # this thread would die with it (and one spawned without the signal would outlive a killed owner).
+    "short-lived-thread": (
+        "import threading\nbox = []\n"
+        "t = threading.Thread(target=lambda: box.append(lk.LocalServer().start()))\nt.start(); t.join()\n"
+        "time.sleep(0.5); box[0].check_alive()  # the thread's end did not take the server with it\n"
+        "report(box[0].pid())"
+    ),
+    # The delivery lab starts its own relay-layout server off the event loop (asyncio.to_thread).
+    "lab": (
+        "import asyncio\nfrom lk_notebook.lab import Lab\n"
+        "async def main():\n    lab = await Lab().start()\n    report(lab._server.pid())\n"
+        "asyncio.run(main())"
+    ),
+}
+
+
+@pytest.mark.parametrize("owner_kind", list(_OWNERS))
+def test_no_orphan_when_owner_is_killed(owner_kind: str) -> None:
+    # A kernel killed with SIGKILL runs no atexit handler: the parent-death signal must still stop the server,
+    # whichever thread of the owner started it.
+    prelude = "import lk_notebook as lk, time\ndef report(pid):\n    print(pid, flush=True)\n    time.sleep(120)\n"
+    script = prelude + _OWNERS[owner_kind]
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env_without_livekit(),
+    )  # fmt: skip
+    try:
+        assert owner.stdout is not None and owner.stderr is not None
+        line = owner.stdout.readline()
+        assert line.strip().isdigit(), owner.stderr.read() if owner.poll() is not None else line
+        server_pid = int(line)
+        assert b"livekit-server" in Path(f"/proc/{server_pid}/cmdline").read_bytes()
+    finally:
+        owner.kill()
+        owner.wait()
+    # SIGKILL is delivered at the owner's death; 10 s only covers a loaded machine scheduling the kernel's reaping.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.kill(server_pid, 0)
-        except ProcessLookupError:
+        if not _alive(server_pid):
             return
-        # reap if it became our zombie (it should not: it was the owner's child)
         time.sleep(0.1)
-    pytest.fail(f"livekit-server {server_pid} outlived its killed owner")
+    os.kill(server_pid, signal.SIGKILL)  # do not leave it behind for the rest of the run
+    pytest.fail(f"livekit-server {server_pid} ({owner_kind}) outlived its killed owner")
 
 
 # -- the CLI -----------------------------------------------------------------------------------------------------
@@ -170,11 +204,10 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
-        elapsed = time.monotonic() - start
+        # (No separate time assertion: wait_for's 10 s is the bound.)
+        print(f"`lk-notebook server --json` printed its line after {time.monotonic() - start:.2f} s")
         info = json.loads(line)
         assert set(info) == {"url", "api_key", "api_secret"}
-        print(f"`lk-notebook server --json` printed its line after {elapsed:.2f} s")
-        assert elapsed < 10
         creds = Credentials(info["url"], info["api_key"], info["api_secret"])
 
         # An independent client (Node's livekit-server-sdk) uses exactly what was printed.
@@ -193,7 +226,12 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
             timeout=60,
         )
         assert node.returncode == 0, node.stderr
-        assert json.loads(node.stdout) == {"rooms": [[room_name, "made-by-node"]], "token_ok": True}
+        # The server accepts Node's token for the room (and refuses the same claims signed with another secret).
+        assert json.loads(node.stdout) == {
+            "rooms": [[room_name, "made-by-node"]],
+            "token_status": 200,
+            "forged_status": 401,
+        }
 
         # A raw SDK client joins with a token minted from what was printed, and sees the room Node made.
         room = rtc.Room()
@@ -215,7 +253,6 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
             assert await asyncio.wait_for(got, 5) == b"hello from node"
         finally:
             await room.disconnect()
-        assert info["api_secret"] not in node.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0

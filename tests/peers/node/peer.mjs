@@ -10,7 +10,17 @@ const room = process.argv[2];
 const svc = new RoomServiceClient(url, key, secret);
 await svc.createRoom({ name: room, metadata: "made-by-node" });
 const rooms = await svc.listRooms([room]);
-const token = await new AccessToken(key, secret, { identity: "node-peer" }).toJwt();
+// The token is used, not just minted: the server's /rtc/validate answers 200 for a token it would accept to join
+// ROOM, and 401 for the same claims signed with another secret (so the check can fail).
+async function validate(signingSecret) {
+  const at = new AccessToken(key, signingSecret, { identity: "node-peer" });
+  at.addGrant({ roomJoin: true, room });
+  const token = await at.toJwt();
+  const res = await fetch(`${url}/rtc/validate?access_token=${encodeURIComponent(token)}`);
+  return res.status;
+}
+const tokenStatus = await validate(secret);
+const forgedStatus = await validate(secret.split("").reverse().join(""));
 const mode = process.argv[3];
 if (mode === "send") {
   await svc.sendData(room, new TextEncoder().encode("hello from node"), DataPacket_Kind.RELIABLE, { topic: "node" });
@@ -18,4 +28,6 @@ if (mode === "send") {
 if (mode === "update") {
   await svc.updateParticipant(room, process.argv[4], { attributes: { from: "node" } });
 }
-console.log(JSON.stringify({ rooms: rooms.map((r) => [r.name, r.metadata]), token_ok: token.split(".").length === 3 }));
+console.log(
+  JSON.stringify({ rooms: rooms.map((r) => [r.name, r.metadata]), token_status: tokenStatus, forged_status: forgedStatus }),
+);
