@@ -207,8 +207,10 @@ class RoomState:
             self._record(Change(snap.at, "", "room_metadata", old=self.room_metadata, new=snap.room_metadata))
             self.room_metadata = snap.room_metadata
         after = {p.identity: p for p in snap.participants}
-        for identity in before.keys() - after.keys():
-            self._record(Change(snap.at, identity, "left", new="missing after resync"))
+        # In the order they were known, not set order: that would vary with the hash seed from run to run.
+        for identity in before:
+            if identity not in after:
+                self._record(Change(snap.at, identity, "left", new="missing after resync"))
         for identity, p in after.items():
             prev = before.get(identity)
             if prev is None:
