@@ -48,6 +48,15 @@ Subscriber = Callable[[Event], None]
 
 #: Columns of `to_frame()` that are not attribute keys. Attribute keys that collide get an `attr:` prefix.
 FIXED_COLUMNS = ("name", "sid", "is_local", "active", "joined_at", "metadata")
+ATTRIBUTE_PREFIX = "attr:"
+# The index name too: an attribute column named "identity" would break `frame.reset_index()`.
+_RESERVED = frozenset((*FIXED_COLUMNS, "identity"))
+
+
+def attribute_column(key: str) -> str:
+    """The `to_frame()` column of attribute `key`: the key itself, or `attr:` + key if it is a fixed column's name
+    or already starts with `attr:` (so that keys "name" and "attr:name" get distinct columns)."""
+    return ATTRIBUTE_PREFIX + key if key in _RESERVED or key.startswith(ATTRIBUTE_PREFIX) else key
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +256,7 @@ class RoomState:
         import pandas as pd
 
         keys = self.attribute_keys()
-        columns = list(FIXED_COLUMNS) + [k if k not in FIXED_COLUMNS else f"attr:{k}" for k in keys]
+        columns = list(FIXED_COLUMNS) + [attribute_column(k) for k in keys]
         ordered = sorted(self._participants.values(), key=lambda p: (not p.is_local, p.identity))
         rows = []
         for p in ordered:
