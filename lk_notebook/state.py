@@ -250,9 +250,9 @@ class RoomState:
 
     # -- frames -------------------------------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """One row per participant, indexed by identity: name, sid, is_local, active, joined_at, metadata, then
-        one column per attribute key (missing keys are empty strings, so "not set" and "deleted" look the same,
-        as they are on the server)."""
+        """One row per participant, indexed by identity: name, sid, is_local, active, joined_at (a UTC timestamp),
+        metadata, then one column per attribute key (missing keys are empty strings, so "not set" and "deleted"
+        look the same, as they are on the server). See `attribute_column` for keys that collide."""
         import pandas as pd
 
         keys = self.attribute_keys()
@@ -260,11 +260,14 @@ class RoomState:
         ordered = sorted(self._participants.values(), key=lambda p: (not p.is_local, p.identity))
         rows = []
         for p in ordered:
-            row: list[object] = [p.name, p.sid, p.is_local, p.active, p.joined_at, p.metadata]
+            joined = pd.Timestamp(p.joined_at, unit="s", tz="UTC") if p.joined_at is not None else pd.NaT
+            row: list[object] = [p.name, p.sid, p.is_local, p.active, joined, p.metadata]
             row.extend(p.attributes.get(k, "") for k in keys)
             rows.append(row)
         index = pd.Index([p.identity for p in ordered], name="identity", dtype="object")
         frame: pd.DataFrame = pd.DataFrame(rows, columns=columns, index=index)
+        # A timezone-aware column even when every value is missing (an empty or all-NaT column has no tz).
+        frame["joined_at"] = pd.to_datetime(frame["joined_at"], utc=True)
         return frame
 
     def history_frame(self) -> pd.DataFrame:
