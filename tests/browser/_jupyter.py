@@ -83,7 +83,7 @@ def jupyterlab_server(
             "--IdentityProvider.token=",
             "--ServerApp.password=",
             "--ServerApp.disable_check_xsrf=True",
-            "--LabApp.news_url=",
+            "--LabApp.news_url=None",  # None, not "": only None turns the news prompt off
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ],
         env=full_env,
