@@ -116,6 +116,12 @@ def _notebooks_dir() -> Path:
     return here if here.is_dir() else Path.cwd() / "notebooks"
 
 
+#: JupyterLab options that keep a tutorial session quiet and offline: no "receive Jupyter news?" prompt and no news
+#: feed fetch (news_url must be None, not "": only None disables the prompt), and no update check against PyPI.
+#: Given before the user's own arguments, so those still win.
+QUIET_LAB = ("--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     notebooks = Path(args.notebooks) if args.notebooks else _notebooks_dir()
     if not notebooks.is_dir():
@@ -130,7 +136,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         print(f"lk-notebook: local livekit-server {SERVER_VERSION} on {server.url}", file=sys.stderr, flush=True)
     else:
         print(f"lk-notebook: using LIVEKIT_URL={env['LIVEKIT_URL']}", file=sys.stderr, flush=True)
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}", f"--port={args.port}"]
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}", f"--port={args.port}", *QUIET_LAB]
     if args.no_browser:
         cmd.append("--no-browser")
     if args.ip:

@@ -48,6 +48,15 @@ Subscriber = Callable[[Event], None]
 
 #: Columns of `to_frame()` that are not attribute keys. Attribute keys that collide get an `attr:` prefix.
 FIXED_COLUMNS = ("name", "sid", "is_local", "active", "joined_at", "metadata")
+ATTRIBUTE_PREFIX = "attr:"
+# The index name too: an attribute column named "identity" would break `frame.reset_index()`.
+_RESERVED = frozenset((*FIXED_COLUMNS, "identity"))
+
+
+def attribute_column(key: str) -> str:
+    """The `to_frame()` column of attribute `key`: the key itself, or `attr:` + key if it is a fixed column's name
+    or already starts with `attr:` (so that keys "name" and "attr:name" get distinct columns)."""
+    return ATTRIBUTE_PREFIX + key if key in _RESERVED or key.startswith(ATTRIBUTE_PREFIX) else key
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +216,10 @@ class RoomState:
             self._record(Change(snap.at, "", "room_metadata", old=self.room_metadata, new=snap.room_metadata))
             self.room_metadata = snap.room_metadata
         after = {p.identity: p for p in snap.participants}
-        for identity in before.keys() - after.keys():
-            self._record(Change(snap.at, identity, "left", new="missing after resync"))
+        # In the order they were known, not set order: that would vary with the hash seed from run to run.
+        for identity in before:
+            if identity not in after:
+                self._record(Change(snap.at, identity, "left", new="missing after resync"))
         for identity, p in after.items():
             prev = before.get(identity)
             if prev is None:
@@ -239,21 +250,24 @@ class RoomState:
 
     # -- frames -------------------------------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """One row per participant, indexed by identity: name, sid, is_local, active, joined_at, metadata, then
-        one column per attribute key (missing keys are empty strings, so "not set" and "deleted" look the same,
-        as they are on the server)."""
+        """One row per participant, indexed by identity: name, sid, is_local, active, joined_at (a UTC timestamp),
+        metadata, then one column per attribute key (missing keys are empty strings, so "not set" and "deleted"
+        look the same, as they are on the server). See `attribute_column` for keys that collide."""
         import pandas as pd
 
         keys = self.attribute_keys()
-        columns = list(FIXED_COLUMNS) + [k if k not in FIXED_COLUMNS else f"attr:{k}" for k in keys]
+        columns = list(FIXED_COLUMNS) + [attribute_column(k) for k in keys]
         ordered = sorted(self._participants.values(), key=lambda p: (not p.is_local, p.identity))
         rows = []
         for p in ordered:
-            row: list[object] = [p.name, p.sid, p.is_local, p.active, p.joined_at, p.metadata]
+            joined = pd.Timestamp(p.joined_at, unit="s", tz="UTC") if p.joined_at is not None else pd.NaT
+            row: list[object] = [p.name, p.sid, p.is_local, p.active, joined, p.metadata]
             row.extend(p.attributes.get(k, "") for k in keys)
             rows.append(row)
         index = pd.Index([p.identity for p in ordered], name="identity", dtype="object")
         frame: pd.DataFrame = pd.DataFrame(rows, columns=columns, index=index)
+        # A timezone-aware column even when every value is missing (an empty or all-NaT column has no tz).
+        frame["joined_at"] = pd.to_datetime(frame["joined_at"], utc=True)
         return frame
 
     def history_frame(self) -> pd.DataFrame:

@@ -70,10 +70,17 @@ def test_lab_starts_server_and_jupyterlab_then_stops_both(stop_signal: int) -> N
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token=lk-test", timeout=5) as r:
             listing = {item["name"] for item in json.load(r)["content"]}
         assert any(name.endswith(".ipynb") for name in listing), listing  # it serves notebooks/
+        # No news prompt: the page config JupyterLab renders says news is disabled (the prompt's only switch).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token=lk-test", timeout=10) as r:
+            page = r.read().decode()
+        config = json.loads(page.split('id="jupyter-config-data"', 1)[1].split(">", 1)[1].split("</script>", 1)[0])
+        assert config["news"] == {"disabled": True}, config.get("news")
 
         # lk-notebook's children: livekit-server and JupyterLab.
         (jupyter,) = [c for c in _children(proc.pid) if b"jupyter" in Path(f"/proc/{c}/cmdline").read_bytes()]
         jenv = _environ(jupyter)
+        argv = Path(f"/proc/{jupyter}/cmdline").read_bytes().decode().split("\0")
+        assert "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate" in argv, argv  # no update checks
         url = jenv["LIVEKIT_URL"]
         assert jenv["LIVEKIT_API_KEY"] and len(jenv["LIVEKIT_API_SECRET"]) >= 32
         http = url.replace("ws://", "http://")

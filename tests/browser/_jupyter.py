@@ -83,7 +83,7 @@ def jupyterlab_server(
             "--IdentityProvider.token=",
             "--ServerApp.password=",
             "--ServerApp.disable_check_xsrf=True",
-            "--LabApp.news_url=",
+            "--LabApp.news_url=None",  # None, not "": only None turns the news prompt off
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ],
         env=full_env,
@@ -120,16 +120,37 @@ async def open_notebook(page: Any, url: str, name: str) -> None:
     await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
 
 
-async def run_all_cells(page: Any, ready: str) -> None:
-    """Run > Run All Cells; once more if `ready` (a selector) does not appear (a click can land before Lab is ready)."""
+#: Where the browser tests record a start-up race that needed the one allowed second "Run All" click (a count per
+#: line, kept across runs so that a rising rate is visible in CI artifacts).
+RETRY_LOG = ARTIFACTS / "browser-run-all-retries.log"
+
+_EXECUTING = r"\[(\*|\d+)\]"  # an input prompt that says the cell was queued, is running or has run
+
+
+async def run_all_cells(page: Any, ready: str, *, ready_timeout: float = 60_000) -> None:
+    """Run > Run All Cells, then wait for `ready` (a selector).
+
+    Known JupyterLab start-up race: the menu click can land before the notebook panel has taken focus, and then
+    nothing runs. That, and only that, is retried once: if no cell shows an execution prompt ([*] or [n]) within
+    15 s of the click, the miss is logged to RETRY_LOG and printed, and the click repeated; a second miss fails the
+    test. Once cells run, a missing `ready` is a real failure and is never retried (cells are not run twice).
+    """
+    import re
+
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-    for attempt in range(3):
+    prompts = page.locator(".jp-InputArea-prompt", has_text=re.compile(_EXECUTING))
+    for attempt in (1, 2):
         await page.get_by_role("menuitem", name="Run", exact=True).click()
         await page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         try:
-            await page.locator(ready).first.wait_for(timeout=20_000)
-            return
+            await prompts.first.wait_for(timeout=15_000)
+            break
         except PlaywrightTimeout:
             if attempt == 2:
-                raise
+                raise AssertionError("Run All Cells ran no cell twice in a row (not the start-up race)") from None
+            line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {page.url}: Run All Cells ran no cell; clicking once more"
+            print(f"browser test: {line}")
+            with RETRY_LOG.open("a") as f:
+                f.write(line + "\n")
+    await page.locator(ready).first.wait_for(timeout=ready_timeout)

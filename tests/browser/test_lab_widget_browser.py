@@ -140,7 +140,11 @@ async def test_lab_widget_runs_in_jupyterlab(jupyterlab: str, page: object) -> N
         assert sent > 0, f"{mode}: nothing sent: {row}"
         # 500/s for 1.5 s, not the form's default 2 s: the duration typed in the page reached the kernel.
         assert sent <= RATE * DURATION * 1.2, f"{mode}: {sent} sent in a {DURATION} s run at {RATE}/s: {row}"
-        assert 0 < received <= sent, f"{mode}: received {received} of {sent}: {row}"
+        # A clean loopback path (no impairment): issue 12's clean-path bar is >= 98 % delivered. The measured
+        # baseline here is 100 % in both modes (750 of 750); 2 % is 15 messages at this n, far above what a clean
+        # path loses and far below a run that delivers only part of its messages.
+        assert received <= sent, f"{mode}: received {received} of {sent}: {row}"
+        assert received >= 0.98 * sent, f"{mode}: only {received} of {sent} delivered on a clean path: {row}"
     # The result plots (loss vs size, latency CDF) were rendered too: two loaded PNGs.
     images = page.locator(".jp-OutputArea img.widget-image")
     await expect(images).to_have_count(2)

@@ -323,6 +323,9 @@ function render({ model, el }) {
     const ms = model.get("flash_ms") || 1200;
     if (td._lkFlash) td._lkFlash.cancel();
     td.dataset.flash = "1";
+    // A lasting count of highlights, so a test can assert that a change was highlighted without racing the
+    // animation (data-flash is gone again after flash_ms).
+    td.dataset.flashes = String((parseInt(td.dataset.flashes, 10) || 0) + 1);
     td._lkFlash = td.animate([{ backgroundColor: "#ffe35a" }, { backgroundColor: "rgba(255, 243, 160, 0)" }], {
       duration: ms,
       easing: "ease-out",
