@@ -14,6 +14,7 @@ import typing as _typing
 from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
 from .config import Credentials, Grants, default_server, resolve_credentials
+from .datatracks import DataTracks, PublishedDataTrack, TrackStats
 from .errors import (
     AdminError,
     AuthenticationError,
@@ -26,18 +27,22 @@ from .errors import (
     LkNotebookWarning,
     PortInUseError,
     PublishError,
+    RoomGoneError,
     ServerError,
     ServerExitedError,
     ServerInstallError,
     ServerStartError,
     SessionClosedError,
     SizeWarning,
+    SubscribeError,
     TooLargeError,
     UnknownDestinationWarning,
     UnreachableError,
     UpdateRefusedError,
 )
-from .events import ConnectionStatus, DataKind, Message, ParticipantInfo
+from .events import ConnectionStatus, DataKind, Message, ParticipantInfo, ParticipantKind
+from .inspector import inspect, observe
+from .observer import ApiObserver
 from .server import SERVER_VERSION, LocalServer, install_server
 from .session import Session, join
 from .state import Change, RoomState
@@ -49,9 +54,12 @@ if _typing.TYPE_CHECKING:
     from .widgets import (
         Composer,
         Dashboard,
+        DataTracksView,
         LogView,
         MessageLog,
+        ObserverView,
         ParticipantsTable,
+        RoomBrowser,
         RoomMetadataView,
         RoomPanel,
         StateEditor,
@@ -61,9 +69,12 @@ if _typing.TYPE_CHECKING:
 _WIDGETS = (
     "Composer",
     "Dashboard",
+    "DataTracksView",
     "LogView",
     "MessageLog",
+    "ObserverView",
     "ParticipantsTable",
+    "RoomBrowser",
     "RoomMetadataView",
     "RoomPanel",
     "StateEditor",
@@ -92,6 +103,7 @@ _install_scrubber()
 __all__ = [
     "SERVER_VERSION",
     "AdminError",
+    "ApiObserver",
     "AuthenticationError",
     "Change",
     "Composer",
@@ -100,6 +112,8 @@ __all__ = [
     "CredentialsError",
     "Dashboard",
     "DataKind",
+    "DataTracks",
+    "DataTracksView",
     "Grants",
     "Impairment",
     "InvalidInputError",
@@ -113,11 +127,16 @@ __all__ = [
     "LogView",
     "Message",
     "MessageLog",
+    "ObserverView",
     "ParticipantInfo",
+    "ParticipantKind",
     "ParticipantsTable",
     "PathError",
     "PortInUseError",
     "PublishError",
+    "PublishedDataTrack",
+    "RoomBrowser",
+    "RoomGoneError",
     "RoomMetadataView",
     "RoomPanel",
     "RoomState",
@@ -131,16 +150,20 @@ __all__ = [
     "SessionClosedError",
     "SizeWarning",
     "StateEditor",
+    "SubscribeError",
     "TooLargeError",
+    "TrackStats",
     "UnknownDestinationWarning",
     "UnreachableError",
     "UpdateRefusedError",
     "__version__",
     "default_server",
+    "inspect",
     "install_server",
     "join",
     "measure",
     "measure_state",
+    "observe",
     "resolve_credentials",
     "show",
 ]

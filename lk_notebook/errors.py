@@ -16,7 +16,9 @@
     │   └── TooLargeError             a payload, attribute set or metadata over a limit
     ├── UpdateRefusedError            the server did not apply a state change (permission, limit)
     ├── PublishError                  the SDK refused to send a data message
+    ├── SubscribeError                subscribing to a data track failed (no permission, track gone)
     ├── AdminError                    a server API (Twirp) call failed
+    ├── RoomGoneError                 the room being inspected or observed no longer exists
     └── LabError                      the delivery lab cannot run as asked
 
 Warnings (LkNotebookWarning: SizeWarning, UnknownDestinationWarning) mark what is sent but probably not as meant.
@@ -38,12 +40,14 @@ __all__ = [
     "LkNotebookWarning",
     "PortInUseError",
     "PublishError",
+    "RoomGoneError",
     "ServerError",
     "ServerExitedError",
     "ServerInstallError",
     "ServerStartError",
     "SessionClosedError",
     "SizeWarning",
+    "SubscribeError",
     "TooLargeError",
     "UnknownDestinationWarning",
     "UnreachableError",
@@ -144,6 +148,15 @@ class PublishError(LkNotebookError):
     """The SDK refused to send a data message."""
 
 
+class SubscribeError(LkNotebookError):
+    """Subscribing to a data track failed: the token lacks canSubscribe, or the track is gone."""
+
+    def __init__(self, message: str, *, publisher: str, track: str) -> None:
+        super().__init__(message)
+        self.publisher = publisher
+        self.track = track
+
+
 class AdminError(LkNotebookError):
     """A server API call failed."""
 
@@ -151,6 +164,10 @@ class AdminError(LkNotebookError):
         super().__init__(message)
         self.operation = operation
         self.status = status
+
+
+class RoomGoneError(LkNotebookError):
+    """The room being inspected or observed no longer exists on the server (deleted, or closed once empty)."""
 
 
 class LabError(LkNotebookError):
