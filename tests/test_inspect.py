@@ -1,7 +1,7 @@
 """The inspector against a real server and real peers: hidden, kinds, data tracks, the API-only observer, bad input.
 
 Every peer here is a separate real SDK participant (`lk.join` or a raw `rtc.Room`), so what the inspector shows
-came from someone else. The livekit-client peer in Chromium is in tests/test_inspect_js.py.
+came from someone else; the hidden check includes LiveKit's JS SDK (livekit-client) in Chromium.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from lk_notebook.config import Credentials, Grants
 from lk_notebook.widgets import DataTracksView, ObserverView, ParticipantsTable, RoomBrowser, RoomPanel
 
 from .conftest import eventually
+from .jsclient import JsPeerFactory
 
 pytestmark = pytest.mark.server
 
@@ -46,23 +47,36 @@ async def peers(credentials: Credentials, room_name: str) -> AsyncIterator[tuple
 
 
 async def test_hidden_inspector_sees_peers_and_is_not_seen(
-    peers: tuple[lk.Session, lk.Session], credentials: Credentials, room_name: str
+    peers: tuple[lk.Session, lk.Session], credentials: Credentials, room_name: str, js_peer: JsPeerFactory
 ) -> None:
     ann, bot = peers
     raw = rtc.Room()  # the raw SDK, no lk_notebook in between
     await raw.connect(credentials.url, credentials.token(room_name, "raw-peer"))
+    js = await js_peer(room_name, "js-peer", attributes={"client": "browser"})  # livekit-client in Chromium
     inspector = await lk.inspect(room_name, **kw(credentials))
+    late: lk.Session | None = None
     try:
         assert inspector.hidden and "(hidden)" in repr(inspector)
-        await eventually(lambda: {"ann", "bot", "raw-peer"} <= set(inspector.state.participants), what="sees peers")
+        everyone = {"ann", "bot", "raw-peer", "js-peer"}
+        await eventually(lambda: everyone <= set(inspector.state.participants), what="sees peers")
         assert inspector.state.get("ann").attributes["role"] == "host"  # type: ignore[union-attr]
+        assert inspector.state.get("js-peer").attributes["client"] == "browser"  # type: ignore[union-attr]
         # A later join is seen too, and the peers' changes reach it.
         await bot.set_attributes({"lk.agent.state": "thinking"})
         await eventually(lambda: inspector.state.get("bot").agent_state == "thinking", what="agent state")  # type: ignore[union-attr]
-        # The visible peers see each other (so they would see the inspector if it were visible)...
-        await eventually(lambda: "bot" in ann.state and "raw-peer" in ann.state, what="ann sees the others")
-        await eventually(lambda: "ann" in raw.remote_participants and "bot" in raw.remote_participants)
-        # ...but none of them lists it, neither the raw SDK nor lk_notebook's sessions.
+        # A visible participant joins after the inspector: the server announces joins in order, so once the
+        # peers list "late", they would already list the inspector if it were visible.
+        late = await lk.join(room_name, identity="late", **kw(credentials))
+        await eventually(lambda: "late" in ann.state and "late" in bot.state, what="sessions see the late one")
+        await eventually(lambda: "late" in raw.remote_participants, what="the raw SDK sees the late one")
+
+        async def js_sees_the_others() -> bool:
+            return {"ann", "bot", "raw-peer", "late"} <= set(await js.identities())
+
+        await eventually(js_sees_the_others, what="the JS peer sees the others")
+        # ...but none of them lists it: not the JS SDK, not the raw Python SDK, not lk_notebook's sessions.
+        assert inspector.identity not in await js.identities()
+        assert not [e for e in await js.events("participant_connected") if e["identity"] == inspector.identity]
         assert inspector.identity not in raw.remote_participants
         assert inspector.identity not in ann.state and inspector.identity not in bot.state
         with pytest.raises(lk.PublishError, match="publishes nothing"):
@@ -72,7 +86,10 @@ async def test_hidden_inspector_sees_peers_and_is_not_seen(
         assert "inspecting (hidden)" in panel.status.value
         panel.close()
     finally:
+        if late is not None:
+            await late.leave()
         await inspector.leave()
+        await js.disconnect()
         await raw.disconnect()
 
 
@@ -266,3 +283,34 @@ async def test_room_browser_lists_rooms_and_a_refusing_server_api_is_shown(
         await bad.poller.aclose()
         if dash is not None and dash.session is not None:
             await dash.session.leave()
+
+
+async def test_dashboard_offers_the_api_observer_when_udp_does_not_reach_the_server() -> None:
+    # A real server whose only media path is a UDP relay address where nothing listens: signalling works, ICE
+    # never completes, exactly what a network without outbound UDP (Binder) does to a join.
+    server = lk.LocalServer(relay=True).start()
+    c = Credentials(server.url, server.api_key, server.api_secret, "explicit")
+    room = f"no-udp-{time.time_ns()}"
+    admin = lk.ServerAPI(c)
+    await admin.create_room(room)
+    await admin.update_room_metadata(room, '{"seen": "through the API"}')
+    panel = RoomPanel(room=room, identity="wants-in")
+    panel.extra_join_arguments = {**kw(c), "timeout": 4.0}
+    dash = lk.Dashboard(panel=panel)
+    failures: list[BaseException] = []
+    panel.on_join_failed(failures.append)
+    try:
+        panel.join()
+        await eventually(lambda: bool(failures), timeout=30, what="the join fails")
+        assert isinstance(failures[0], lk.JoinTimeoutError), failures
+        await eventually(lambda: "JoinTimeoutError" in panel.error.value, what="the error is shown")
+        offer = dash.body.children[0].children[0]
+        assert "server API only" in offer.description.lower() or "server api" in offer.description.lower()
+        offer.click()
+        view = dash.observer_view
+        assert view is not None and "server API only: no messages" in view.label.value
+        await eventually(lambda: view.observer.state.room_metadata == '{"seen": "through the API"}', timeout=10)
+    finally:
+        dash.close()
+        await admin.aclose()
+        server.stop()
