@@ -2,7 +2,8 @@
 
 The list is polled through the server API by a `Poller` (one owned task; back-off on failure; never blocking the
 kernel) and sent to the browser as one small synced list (room names, counts, creation times, metadata previews:
-nothing secret). Clicking a row opens the inspector Dashboard for that room below the list.
+nothing secret). Clicking a row opens the inspector Dashboard for that room below the list. Participant and
+publisher counts are the server's, which it refreshes about every 5 s; the inspector's table is exact and live.
 """
 
 from __future__ import annotations
