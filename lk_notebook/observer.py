@@ -16,9 +16,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from ._tasks import TaskOwner
 from .admin import ServerAPI
 from .errors import AdminError, InvalidInputError, RoomGoneError
 from .events import (
@@ -84,13 +86,17 @@ class ApiObserver:
         admin: ServerAPI | None = None,
         interval: float = 1.0,
         history_limit: int = 10_000,
+        own_admin: bool | None = None,
     ) -> None:
         if not isinstance(room, str) or not room:
             raise InvalidInputError("room must be a non-empty string")
         self.room_name = room
         self.label = LABEL
         self.admin = admin or ServerAPI()
-        self._own_admin = admin is None
+        self._own_admin = admin is None if own_admin is None else own_admin
+        """Close the server API client on close (True when this observer made it, or was handed it to own)."""
+        self._closer = TaskOwner(f"api observer {room} (closing)")
+        """Releases the server API client after a synchronous close(); short, so never cancelled."""
         self.interval = interval
         self.state = RoomState(room, history_limit=history_limit)
         self.error: BaseException | None = None
@@ -160,9 +166,17 @@ class ApiObserver:
         await self.poller.poll_once()
 
     def close(self) -> None:
+        """Stop polling (needs no await); the server API client it owns is released in the background."""
         self.poller.close()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the client (bound to a loop when first used) was never opened
+        if self._own_admin:
+            self._closer.spawn(self.admin.aclose(), name="close server API client")
 
     async def aclose(self) -> None:
         await self.poller.aclose()
         if self._own_admin:
             await self.admin.aclose()
+        await self._closer.aclose()

@@ -135,7 +135,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]
 
         extra = self.panel.extra_join_arguments
         admin = ServerAPI(url=extra.get("url"), api_key=extra.get("api_key"), api_secret=extra.get("api_secret"))
-        self.observer_view = ObserverView(ApiObserver(room, admin=admin, interval=interval))
+        self.observer_view = ObserverView(ApiObserver(room, admin=admin, interval=interval, own_admin=True))
         self.body.children = [self.observer_view]
         return self.observer_view
 

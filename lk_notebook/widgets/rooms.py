@@ -66,6 +66,7 @@ class RoomBrowser(w.VBox):  # type: ignore[misc]
 
     def __init__(self, admin: ServerAPI | None = None, *, interval: float = 1.0, max_interval: float = 30.0) -> None:
         self.admin = admin or ServerAPI()
+        self._own_admin = admin is None
         self.room_list = RoomList()
         self.inspector_box = w.VBox([])
         super().__init__([self.room_list, self.inspector_box])
@@ -144,6 +145,13 @@ class RoomBrowser(w.VBox):  # type: ignore[misc]
         if session is not None and not session.closed:
             self._tasks.spawn(session.leave(), name=f"leave {session.room_name}")
         self.inspector_box.children = []
+
+    async def aclose(self) -> None:
+        """`close()`, then wait for the poller to stop and release the server API client if this browser made it."""
+        self.close()
+        await self.poller.aclose()
+        if self._own_admin:
+            await self.admin.aclose()
 
     def close(self) -> None:
         self.poller.close()
