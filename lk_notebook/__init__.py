@@ -17,6 +17,7 @@ from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
 from .cluster import LocalCluster
 from .config import Credentials, Grants, default_server, resolve_credentials
+from .datatracks import DataTracks, PublishedDataTrack, TrackStats
 from .errors import (
     AdminError,
     AlreadyRegisteredError,
@@ -32,6 +33,7 @@ from .errors import (
     PortInUseError,
     PublishError,
     RedisMissingError,
+    RoomGoneError,
     RpcError,
     ServerError,
     ServerExitedError,
@@ -40,13 +42,25 @@ from .errors import (
     SessionClosedError,
     SizeWarning,
     StreamError,
+    SubscribeError,
     TooLargeError,
     UnknownDestinationWarning,
     UnreachableError,
     UpdateRefusedError,
 )
-from .events import ConnectionStatus, DataKind, Message, ParticipantInfo, RpcRecord, StreamRecord, StreamState
+from .events import (
+    ConnectionStatus,
+    DataKind,
+    Message,
+    ParticipantInfo,
+    ParticipantKind,
+    RpcRecord,
+    StreamRecord,
+    StreamState,
+)
+from .inspector import inspect, observe
 from .install import SERVER_VERSION, install_server
+from .observer import ApiObserver
 from .server import LocalServer
 from .session import Session, join
 from .state import Change, RoomState
@@ -95,12 +109,14 @@ __all__ = [
     "SERVER_VERSION",
     "AdminError",
     "AlreadyRegisteredError",
+    "ApiObserver",
     "AuthenticationError",
     "Change",
     "ConnectionStatus",
     "Credentials",
     "CredentialsError",
     "DataKind",
+    "DataTracks",
     "Grants",
     "Impairment",
     "InvalidInputError",
@@ -115,10 +131,13 @@ __all__ = [
     "Message",
     "MissingFileError",
     "ParticipantInfo",
+    "ParticipantKind",
     "PathError",
     "PortInUseError",
     "PublishError",
+    "PublishedDataTrack",
     "RedisMissingError",
+    "RoomGoneError",
     "RoomState",
     "RoomSummary",
     "RpcError",
@@ -134,16 +153,20 @@ __all__ = [
     "StreamError",
     "StreamRecord",
     "StreamState",
+    "SubscribeError",
     "TooLargeError",
+    "TrackStats",
     "UnknownDestinationWarning",
     "UnreachableError",
     "UpdateRefusedError",
     "__version__",
     "default_server",
+    "inspect",
     "install_server",
     "join",
     "measure",
     "measure_state",
+    "observe",
     "resolve_credentials",
 ]
 __all__ += _WIDGETS  # lazily loaded; their one list is lk_notebook.widgets.__all__

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import threading
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 
 from livekit import api
 
-from .errors import CredentialsError
+from .errors import CredentialsError, InvalidInputError
+from .events import ParticipantKind
 from .server import LocalServer
 
-__all__ = ["Credentials", "Grants", "default_server", "resolve_credentials"]
+__all__ = ["Credentials", "Grants", "default_server", "hidden_grants", "resolve_credentials"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,10 @@ class Grants:
     can_publish: bool = True
     room_admin: bool = False
     """Room admin in the token (not needed for the server API, which signs its own admin tokens)."""
+    hidden: bool = False
+    """Invisible to the other participants (LiveKit's `hidden` grant): what an inspector joins with."""
+    kind: str = ""
+    """The participant kind the server records ("agent", "sip", ...; "" = standard): how others classify you."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +96,15 @@ class Credentials:
                     can_subscribe=g.can_subscribe,
                     can_publish=g.can_publish,
                     room_admin=g.room_admin,
+                    hidden=g.hidden,
                 )
             )
         )
+        if g.kind:
+            if g.kind not in {k.value for k in ParticipantKind}:
+                known = ", ".join(k.value for k in ParticipantKind)
+                raise InvalidInputError(f"unknown participant kind {g.kind!r} in Grants; one of: {known}")
+            tok = tok.with_kind(g.kind)  # type: ignore[arg-type]  # the SDK's Literal; the server checks the name
         if name is not None:
             tok = tok.with_name(name)
         if metadata is not None:
@@ -100,6 +112,13 @@ class Credentials:
         if attributes:
             tok = tok.with_attributes(dict(attributes))
         return tok.to_jwt()
+
+
+def hidden_grants(grants: Grants | None = None) -> Grants:
+    """An inspector's grants: hidden, publishing nothing, never changing its own state; subscribing as given."""
+    return dataclasses.replace(
+        grants or Grants(), hidden=True, can_publish=False, can_publish_data=False, can_update_own_metadata=False
+    )
 
 
 _default_server: LocalServer | None = None

@@ -21,7 +21,9 @@
     ├── PublishError                  the SDK refused to send a data message
     ├── StreamError                   a text or byte stream could not be sent
     ├── RpcError                      an RPC call failed (carries LiveKit's error code)
+    ├── SubscribeError                subscribing to a data track failed (no permission, track gone)
     ├── AdminError                    a server API (Twirp) call failed
+    ├── RoomGoneError                 the room being inspected or observed no longer exists
     └── LabError                      the delivery lab cannot run as asked
 
 Warnings (LkNotebookWarning: SizeWarning, UnknownDestinationWarning) mark what is sent but probably not as meant.
@@ -46,6 +48,7 @@ __all__ = [
     "PortInUseError",
     "PublishError",
     "RedisMissingError",
+    "RoomGoneError",
     "RpcError",
     "ServerError",
     "ServerExitedError",
@@ -54,6 +57,7 @@ __all__ = [
     "SessionClosedError",
     "SizeWarning",
     "StreamError",
+    "SubscribeError",
     "TooLargeError",
     "UnknownDestinationWarning",
     "UnreachableError",
@@ -197,6 +201,15 @@ class RpcError(LkNotebookError):
         self.sdk_message = sdk_message
 
 
+class SubscribeError(LkNotebookError):
+    """Subscribing to a data track failed: the token lacks canSubscribe, or the track is gone."""
+
+    def __init__(self, message: str, *, publisher: str, track: str) -> None:
+        super().__init__(message)
+        self.publisher = publisher
+        self.track = track
+
+
 class AdminError(LkNotebookError):
     """A server API call failed."""
 
@@ -204,6 +217,10 @@ class AdminError(LkNotebookError):
         super().__init__(message)
         self.operation = operation
         self.status = status
+
+
+class RoomGoneError(LkNotebookError):
+    """The room being inspected or observed no longer exists on the server (deleted, or closed once empty)."""
 
 
 class LabError(LkNotebookError):

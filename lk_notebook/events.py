@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 __all__ = [
+    "AGENT_STATE_ATTRIBUTE",
     "AttributesChanged",
     "ConnectionChanged",
     "ConnectionStatus",
@@ -24,6 +25,7 @@ __all__ = [
     "ParticipantActive",
     "ParticipantInfo",
     "ParticipantJoined",
+    "ParticipantKind",
     "ParticipantLeft",
     "RoomMetadataChanged",
     "RpcRecord",
@@ -31,7 +33,11 @@ __all__ = [
     "StreamRecord",
     "StreamState",
     "frozen_map",
+    "participant_kind",
 ]
+
+AGENT_STATE_ATTRIBUTE = "lk.agent.state"
+"""The attribute LiveKit Agents set to the agent's state (initializing, listening, thinking, speaking)."""
 
 
 def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
@@ -55,6 +61,31 @@ class DataKind(str, enum.Enum):
     LOSSY = "lossy"
 
 
+class ParticipantKind(str, enum.Enum):
+    """What kind of client a participant is (LiveKit's `ParticipantInfo.kind`, set by the token's `kind` claim)."""
+
+    STANDARD = "standard"
+    INGRESS = "ingress"
+    EGRESS = "egress"
+    SIP = "sip"
+    AGENT = "agent"
+    CONNECTOR = "connector"
+    BRIDGE = "bridge"
+
+
+def participant_kind(enum_name: str) -> ParticipantKind:
+    """The kind named by an SDK or server enum name (`PARTICIPANT_KIND_AGENT`, `AGENT`); unknown names: standard.
+
+    The rtc SDK and the server API number the same kinds differently (CONNECTOR is 5 in one, 7 in the other), so
+    names, not numbers, cross this boundary.
+    """
+    short = enum_name.rsplit("PARTICIPANT_KIND_", 1)[-1].lower()
+    try:
+        return ParticipantKind(short)
+    except ValueError:
+        return ParticipantKind.STANDARD
+
+
 @dataclass(frozen=True, slots=True)
 class ParticipantInfo:
     """Everything the model keeps about one participant at one moment."""
@@ -75,6 +106,13 @@ class ParticipantInfo:
     """False until the server reports the participant fully connected (lossy data is dropped before that)."""
     joined_at: float | None = None
     """Unix time the server says the participant joined, when known."""
+    kind: ParticipantKind = ParticipantKind.STANDARD
+    """Standard, agent, SIP, egress, ingress, ...: who (or what) this participant is."""
+
+    @property
+    def agent_state(self) -> str:
+        """The `lk.agent.state` attribute ("" when absent): what an agent is doing."""
+        return self.attributes.get(AGENT_STATE_ATTRIBUTE, "")
 
 
 @dataclass(frozen=True, slots=True)

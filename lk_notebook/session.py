@@ -33,7 +33,8 @@ from . import limits
 from ._logging import scrub as _scrub
 from ._logging import scrubbed_cause as _scrubbed_cause
 from ._tasks import TaskOwner
-from .config import Credentials, Grants, resolve_credentials
+from .config import Credentials, Grants, hidden_grants, resolve_credentials
+from .datatracks import DataTracks
 from .errors import (
     AuthenticationError,
     CredentialsError,
@@ -63,6 +64,7 @@ from .events import (
     RoomMetadataChanged,
     Snapshot,
     frozen_map,
+    participant_kind,
 )
 from .install import find_server, install_server
 from .routing import ErrorCallback, MessageCallback, RawDataHandler, Router
@@ -95,6 +97,7 @@ def _info(p: rtc.Participant, *, is_local: bool) -> ParticipantInfo:
         is_local=is_local,
         active=is_local or p.state == rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE,
         joined_at=joined.timestamp() if joined is not None else None,
+        kind=participant_kind(rtc.ParticipantKind.Name(p.kind)),
     )
 
 
@@ -117,6 +120,7 @@ class Session(StreamsAndRpc):
         history_limit: int = 10_000,
         inbox_limit: int = 1_000,
         confirm_timeout: float = 5.0,
+        hidden: bool = False,
     ) -> None:
         self.room_name = room_name
         self.identity = identity
@@ -124,9 +128,13 @@ class Session(StreamsAndRpc):
         self.credentials = credentials
         self.confirm_timeout = confirm_timeout
         """Seconds to wait for the server to echo a state change before calling it refused."""
+        self.hidden = hidden
+        """Joined with the hidden grant (an inspector): invisible to others, publishes nothing, no media."""
         self.state = RoomState(room_name, history_limit=history_limit)
         self.room = rtc.Room()
         self.tasks = TaskOwner(f"session {identity}@{room_name}", on_error=self._report)
+        # Wired before connecting: tracks already published when we join are announced during connect.
+        self.data_tracks = DataTracks(self.room, self.tasks)
         self.errors: deque[tuple[float, str, BaseException]] = deque(maxlen=100)
         self._error_callbacks: list[ErrorCallback] = []
         self.router = Router(identity, inbox_limit=inbox_limit, report=self._report)
@@ -235,7 +243,8 @@ class Session(StreamsAndRpc):
             )
 
     async def _connect(self, token: str, *, timeout: float) -> None:
-        opts = rtc.RoomOptions(auto_subscribe=True, connect_timeout=min(timeout, 10.0))
+        # An inspector subscribes to no media (data tracks it subscribes to on demand, through data_tracks).
+        opts = rtc.RoomOptions(auto_subscribe=not self.hidden, connect_timeout=min(timeout, 10.0))
         try:
             await asyncio.wait_for(self.room.connect(self.url, token, opts), timeout)
         except asyncio.TimeoutError as exc:
@@ -294,7 +303,8 @@ class Session(StreamsAndRpc):
 
     def __repr__(self) -> str:
         return (
-            f"<Session {self.identity!r} in {self.room_name!r} at {self.url} {self.status.value}, "
+            f"<Session {self.identity!r}{' (hidden)' if self.hidden else ''} in {self.room_name!r} at {self.url} "
+            f"{self.status.value}, "
             f"{len(self.state)} participants>"
         )
 
@@ -428,6 +438,11 @@ class Session(StreamsAndRpc):
         destination identities: an UnknownDestinationWarning (the server silently drops those).
         """
         self._require_open("publish")
+        if self.hidden:
+            raise PublishError(
+                f"{self.identity!r} is inspecting {self.room_name!r} hidden and publishes nothing; join without "
+                f"hidden=True to send."
+            )
         data = limits.encode_payload(payload)
         if topic is not None and not isinstance(topic, str):
             raise InvalidInputError(f"topic must be a string, not {type(topic).__name__}")
@@ -575,12 +590,14 @@ async def join(
     timeout: float = 20.0,
     history_limit: int = 10_000,
     inbox_limit: int = 1_000,
+    hidden: bool = False,
 ) -> Session:
     """Join `room` as `identity` and return a connected Session whose `state` is already complete.
 
     Credentials: explicit `url`/`api_key`/`api_secret`, else the LIVEKIT_* variables, else a local server
     (installed and started on demand). Or pass a ready `token` (with `url`, or LIVEKIT_URL). `grants` withholds
-    permissions, e.g. `Grants(can_update_own_metadata=False)`.
+    permissions, e.g. `Grants(can_update_own_metadata=False)`. `hidden=True` joins as an inspector (see
+    `lk_notebook.inspect`): invisible to the others, publishing nothing, subscribed to no media.
 
     Example::
 
@@ -613,9 +630,17 @@ async def join(
             await asyncio.to_thread(install_server)
         credentials = resolve_credentials(url, api_key, api_secret)
         join_url = credentials.url
+        if hidden:
+            grants = hidden_grants(grants)
         token = credentials.token(room, identity, name=name, metadata=metadata, attributes=attributes, grants=grants)
     session = Session(
-        room, identity, url=join_url, credentials=credentials, history_limit=history_limit, inbox_limit=inbox_limit
+        room,
+        identity,
+        url=join_url,
+        credentials=credentials,
+        history_limit=history_limit,
+        inbox_limit=inbox_limit,
+        hidden=hidden,
     )
     await session._connect(token, timeout=timeout)
     return session

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from .errors import InvalidInputError
 from .events import (
     AttributesChanged,
     ConnectionChanged,
@@ -30,6 +31,7 @@ from .events import (
     ParticipantActive,
     ParticipantInfo,
     ParticipantJoined,
+    ParticipantKind,
     ParticipantLeft,
     RoomMetadataChanged,
     Snapshot,
@@ -47,7 +49,7 @@ ChangeKind = Literal["joined", "left", "active", "attribute", "metadata", "name"
 Subscriber = Callable[[Event], None]
 
 #: Columns of `to_frame()` that are not attribute keys. Attribute keys that collide get an `attr:` prefix.
-FIXED_COLUMNS = ("name", "sid", "is_local", "active", "joined_at", "metadata")
+FIXED_COLUMNS = ("name", "kind", "sid", "is_local", "active", "joined_at", "metadata")
 ATTRIBUTE_PREFIX = "attr:"
 # The index name too: an attribute column named "identity" would break `frame.reset_index()`.
 _RESERVED = frozenset((*FIXED_COLUMNS, "identity"))
@@ -120,6 +122,15 @@ class RoomState:
     def history(self) -> tuple[Change, ...]:
         """The most recent changes, oldest first (bounded by `history_limit`)."""
         return tuple(self._history)
+
+    def of_kind(self, kind: ParticipantKind | str) -> list[ParticipantInfo]:
+        """The participants of one kind (e.g. "agent"), sorted by identity."""
+        try:
+            wanted = ParticipantKind(kind)
+        except ValueError:
+            known = ", ".join(k.value for k in ParticipantKind)
+            raise InvalidInputError(f"unknown participant kind {kind!r}; one of: {known}") from None
+        return sorted((p for p in self._participants.values() if p.kind is wanted), key=lambda p: p.identity)
 
     def attribute_keys(self) -> list[str]:
         """Every attribute key in use by anyone, sorted."""
@@ -250,9 +261,10 @@ class RoomState:
 
     # -- frames -------------------------------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """One row per participant, indexed by identity: name, sid, is_local, active, joined_at (a UTC timestamp),
-        metadata, then one column per attribute key (missing keys are empty strings, so "not set" and "deleted"
-        look the same, as they are on the server). See `attribute_column` for keys that collide."""
+        """One row per participant, indexed by identity: name, kind, sid, is_local, active, joined_at (a UTC
+        timestamp), metadata, then one column per attribute key (an agent's state is its `lk.agent.state` column).
+        Missing keys are empty strings, so "not set" and "deleted" look the same, as they are on the server. See
+        `attribute_column` for keys that collide."""
         import pandas as pd
 
         keys = self.attribute_keys()
@@ -261,7 +273,7 @@ class RoomState:
         rows = []
         for p in ordered:
             joined = pd.Timestamp(p.joined_at, unit="s", tz="UTC") if p.joined_at is not None else pd.NaT
-            row: list[object] = [p.name, p.sid, p.is_local, p.active, joined, p.metadata]
+            row: list[object] = [p.name, p.kind.value, p.sid, p.is_local, p.active, joined, p.metadata]
             row.extend(p.attributes.get(k, "") for k in keys)
             rows.append(row)
         index = pd.Index([p.identity for p in ordered], name="identity", dtype="object")
@@ -292,6 +304,9 @@ def participant(
     is_local: bool = False,
     active: bool = True,
     joined_at: float | None = None,
+    kind: ParticipantKind | str = ParticipantKind.STANDARD,
 ) -> ParticipantInfo:
     """Build a ParticipantInfo with a frozen attribute map (handy in tests and fakes)."""
-    return ParticipantInfo(identity, sid, name, metadata, frozen_map(attributes), is_local, active, joined_at)
+    return ParticipantInfo(
+        identity, sid, name, metadata, frozen_map(attributes), is_local, active, joined_at, ParticipantKind(kind)
+    )

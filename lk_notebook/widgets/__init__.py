@@ -14,19 +14,25 @@ from __future__ import annotations
 
 from .composer import Composer
 from .dashboard import Dashboard, show
+from .datatracks import DataTracksView
 from .editor import StateEditor
 from .logview import LogView
 from .messages import MessageLog
 from .metadata import RoomMetadataView
+from .observer import ObserverView
 from .panel import RoomPanel
+from .rooms import RoomBrowser
 from .table import ParticipantsTable
 
 __all__ = [
     "Composer",
     "Dashboard",
+    "DataTracksView",
     "LogView",
     "MessageLog",
+    "ObserverView",
     "ParticipantsTable",
+    "RoomBrowser",
     "RoomMetadataView",
     "RoomPanel",
     "StateEditor",

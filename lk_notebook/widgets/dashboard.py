@@ -6,12 +6,16 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..errors import JoinTimeoutError
+from ..observer import ApiObserver
 from ..session import Session
 from .composer import Composer
+from .datatracks import DataTracksView
 from .editor import StateEditor
 from .logview import LogView
 from .messages import MessageLog
 from .metadata import RoomMetadataView
+from .observer import ObserverView
 from .panel import RoomPanel
 from .table import ParticipantsTable
 
@@ -27,6 +31,8 @@ class Dashboard(w.VBox):  # type: ignore[misc]
     """RoomPanel, ParticipantsTable, Composer, MessageLog, StateEditor, RoomMetadataView and LogView for one room.
 
     Without a session it shows the join form; whenever the panel joins, the views are rebuilt for that session.
+    A hidden session (an inspector) gets no Composer or StateEditor (it publishes nothing) and gets the room's data
+    tracks. When a join times out (UDP does not reach the server), it offers the API-only observer instead.
     Closing the dashboard closes every view (their tasks stop); it does not leave the room.
 
     Example::
@@ -53,13 +59,25 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         self.messages: MessageLog | None = None
         self.editor: StateEditor | None = None
         self.room_metadata: RoomMetadataView | None = None
+        self.data_tracks: DataTracksView | None = None
+        self.observer_view: ObserverView | None = None
         self.panel.on_session(self._bind)
+        self.panel.on_join_failed(self._offer_observer)
         if session is not None:
             self.panel.attach(session)
 
     @property
     def views(self) -> list[w.Widget]:
-        return [v for v in (self.table, self.composer, self.messages, self.editor, self.room_metadata) if v is not None]
+        views = (
+            self.table,
+            self.composer,
+            self.messages,
+            self.editor,
+            self.room_metadata,
+            self.data_tracks,
+            self.observer_view,
+        )
+        return [v for v in views if v is not None]
 
     def _bind(self, session: Session) -> None:
         if session is self.session:
@@ -67,11 +85,19 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         self._close_views()
         self.session = session
         self.table = ParticipantsTable(session)
+        half = {"width": "50%", "padding": "0 8px 0 0"}
+        if session.hidden:
+            self.messages = MessageLog(session)
+            self.room_metadata = RoomMetadataView(session)
+            self.data_tracks = DataTracksView(session)
+            self.messages.layout = w.Layout(**half)
+            self.room_metadata.layout = w.Layout(**half)
+            self.body.children = [self.table, self.data_tracks, w.HBox([self.messages, self.room_metadata])]
+            return
         self.composer = Composer(session)
         self.messages = MessageLog(session, include_sent=True)
         self.editor = StateEditor(session)
         self.room_metadata = RoomMetadataView(session)
-        half = {"width": "50%", "padding": "0 8px 0 0"}
         self.composer.layout = w.Layout(**half)
         self.messages.layout = w.Layout(**half)
         self.editor.layout = w.Layout(**half)
@@ -86,7 +112,32 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         for view in self.views:
             view.close()
         self.table = self.composer = self.messages = self.editor = self.room_metadata = None
+        self.data_tracks = None
+        self.observer_view = None
         self.body.children = []
+
+    def _offer_observer(self, exc: BaseException) -> None:
+        if not isinstance(exc, JoinTimeoutError):
+            return
+        button = w.Button(description="Watch through the server API only", icon="eye", layout={"width": "300px"})
+        button.add_class("lk-offer-observer")
+        note = w.HTML(
+            '<span style="color:#555">WebRTC did not connect (UDP blocked?). The server API still lists '
+            "participants and their state, without messages.</span>"
+        )
+        button.on_click(lambda _b: self.observe_api_only(exc.room))
+        self.body.children = [w.HBox([button, note])]
+
+    def observe_api_only(self, room: str, *, interval: float = 1.0) -> ObserverView:
+        """Show `room` through the server API only (polling), in place of the joined views."""
+        self._close_views()
+        from ..admin import ServerAPI
+
+        extra = self.panel.extra_join_arguments
+        admin = ServerAPI(url=extra.get("url"), api_key=extra.get("api_key"), api_secret=extra.get("api_secret"))
+        self.observer_view = ObserverView(ApiObserver(room, admin=admin, interval=interval, own_admin=True))
+        self.body.children = [self.observer_view]
+        return self.observer_view
 
     def close(self) -> None:
         self._close_views()

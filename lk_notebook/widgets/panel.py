@@ -101,6 +101,7 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         self.extra_join_arguments: dict[str, Any] = {}
         """More keyword arguments for `lk_notebook.join` (kernel side only; never shown)."""
         self._session_callbacks: list[Callable[[Session], None]] = []
+        self._failure_callbacks: list[Callable[[BaseException], None]] = []
         self._unsubscribe: Callable[[], None] | None = None
         self.live = Live("room panel", self._render, hz=hz, errors=self.error)
         self.join_button.on_click(lambda _b: self.join())
@@ -115,6 +116,10 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
     def on_session(self, callback: Callable[[Session], None]) -> None:
         """Call `callback(session)` whenever this panel joins (or is given) a session."""
         self._session_callbacks.append(callback)
+
+    def on_join_failed(self, callback: Callable[[BaseException], None]) -> None:
+        """Call `callback(error)` when a Join started from this panel fails (the error line shows it too)."""
+        self._failure_callbacks.append(callback)
 
     def attach(self, session: Session) -> None:
         """Show (and control) an existing session."""
@@ -191,6 +196,10 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         async def do_join() -> Session:
             try:
                 return await join(room, **kwargs)
+            except Exception as exc:
+                for callback in tuple(self._failure_callbacks):
+                    callback(exc)
+                raise
             finally:
                 self.join_button.disabled = False
                 self.live.mark()
@@ -228,8 +237,9 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         # In a local cluster: which node the session came in through, and which one hosts the room.
         placed = placement(s.url, s.room_name) if not s.closed else None
         nodes = "" if placed is None else f" · {placed.describe()}"
+        mode = ' <b class="lk-hidden-mode">inspecting (hidden)</b>' if s.hidden else ""
         self.status.value = (
-            f'<span style="color:{colour}">● {html.escape(text)}</span> '
+            f'<span style="color:{colour}">● {html.escape(text)}</span>{mode} '
             f"<span>{html.escape(s.room_name)} as <b>{html.escape(s.identity)}</b> at "
             f"<code>{html.escape(s.url)}</code>{html.escape(where)} · {len(s.state)} participant(s)"
             f"{html.escape(nodes)}</span>"

@@ -1,4 +1,4 @@
-"""ParticipantsTable: every participant's identity, name, join time, metadata and attributes, live.
+"""ParticipantsTable: every participant's identity, kind (agent state), name, join time, metadata and attributes, live.
 
 An anywidget with a static ES module (`static/table.js`, no build step). The kernel keeps what it last sent and,
 at a fixed rate, sends only the difference (rows added or removed, changed cells) as a custom message; the front
@@ -39,10 +39,12 @@ Row = dict[str, Any]
 
 
 def row_fields(p: ParticipantInfo) -> Row:
-    """The wire form of one participant: n=name, j=joined (ms since epoch), m=metadata, l=local, a=attributes."""
+    """The wire form of one participant: n=name, k=kind, j=joined (ms since epoch), m=metadata, l=local,
+    v=active, a=attributes (an agent's state is its `lk.agent.state` attribute)."""
     joined = p.joined_at
     return {
         "n": p.name,
+        "k": p.kind.value,
         "j": None if joined is None or not math.isfinite(joined) else round(joined * 1000),
         "m": p.metadata,
         "l": p.is_local,
@@ -55,6 +57,8 @@ def _row_delta(old: ParticipantInfo, new: ParticipantInfo) -> Row | None:
     delta: Row = {}
     if old.name != new.name:
         delta["n"] = new.name
+    if old.kind != new.kind:
+        delta["k"] = new.kind.value
     if old.metadata != new.metadata:
         delta["m"] = new.metadata
     if old.joined_at != new.joined_at:

@@ -1,14 +1,16 @@
 // ParticipantsTable front end (anywidget ES module, no build step).
 //
 // The kernel sends {t:"reset", cols, rows} once per view, then {t:"delta", up, rm, cols} with only what changed.
-// Rows: n=name, j=joined (ms), m=metadata, l=local, v=active, a={attribute: value | null (deleted)}.
+// Rows: n=name, k=kind, j=joined (ms), m=metadata, l=local, v=active, a={attribute: value | null (deleted)}.
 //
 // Kept cheap for 500 rows x 20 attributes at 1,000 changes/s: every row lives in a plain JS model, but only the
 // rows inside the scrolled viewport exist in the DOM (fixed row height, spacer rows above and below), the table
 // has a fixed layout (a changed cell never re-lays out the whole table), and only visible changed cells flash.
 
-const FIXED = ["identity", "name", "joined", "metadata"];
-const WIDTHS = { identity: 170, name: 130, joined: 80, metadata: 260 };
+const FIXED = ["identity", "kind", "name", "joined", "metadata"];
+const WIDTHS = { identity: 170, kind: 130, name: 130, joined: 80, metadata: 260 };
+const KINDS = ["standard", "agent", "sip", "egress", "ingress", "connector", "bridge"];
+const AGENT_STATE = "lk.agent.state";
 const ATTR_WIDTH = 120;
 const ROW_HEIGHT = 22;
 const OVERSCAN = 8;
@@ -38,6 +40,7 @@ function render({ model, el }) {
   let sortCol = "identity";
   let sortDir = 1;
   let filter = "";
+  let kindFilter = ""; // "" = every kind
   let order = []; // identities after filter and sort
   let orderDirty = true;
   const shown = new Map(); // identity -> {tr, cells: Map(col -> td)} for rows in the DOM
@@ -58,7 +61,16 @@ function render({ model, el }) {
   filterInput.type = "search";
   filterInput.placeholder = "filter (text, or key=value)";
   filterInput.className = "lk-table-filter";
-  head.append(status, count, error, filterInput);
+  const kindSelect = document.createElement("select");
+  kindSelect.className = "lk-table-kind";
+  kindSelect.title = "show one kind of participant";
+  for (const k of [""].concat(KINDS)) {
+    const opt = document.createElement("option");
+    opt.value = k;
+    opt.textContent = k || "every kind";
+    kindSelect.append(opt);
+  }
+  head.append(status, count, error, kindSelect, filterInput);
   const scroller = document.createElement("div");
   scroller.className = "lk-table-scroll";
   const table = document.createElement("table");
@@ -95,6 +107,11 @@ function render({ model, el }) {
     switch (col) {
       case "identity":
         return identity;
+      case "kind": {
+        const k = r.k || "standard";
+        const state = r.a[AGENT_STATE];
+        return state ? `${k} · ${state}` : k;
+      }
       case "name":
         return r.n || "";
       case "joined":
@@ -151,6 +168,7 @@ function render({ model, el }) {
       td.append(toggle, span);
       return;
     }
+    if (col === "kind") td.dataset.kind = (r && r.k) || "standard";
     const text = String(cellValue(identity, col));
     td.textContent = text;
     td.title = text.length > 14 ? text.slice(0, 500) : "";
@@ -220,13 +238,14 @@ function render({ model, el }) {
   }
 
   function matches(identity) {
+    if (kindFilter && (rows.get(identity)?.k || "standard") !== kindFilter) return false;
     if (!filter) return true;
     const eq = filter.indexOf("=");
     if (eq > 0) {
       const key = filter.slice(0, eq).trim();
       const want = filter.slice(eq + 1).trim();
       const r = rows.get(identity);
-      const v = r ? r.a[key] : undefined;
+      const v = r ? (key === "kind" ? r.k || "standard" : r.a[key]) : undefined;
       return v !== undefined && v !== null && String(v).toLowerCase().includes(want);
     }
     for (const col of allCols()) {
@@ -367,11 +386,12 @@ function render({ model, el }) {
             if (v === null) delete existing.a[k];
             else existing.a[k] = v;
             changed.push([identity, "a:" + k]);
+            if (k === AGENT_STATE) changed.push([identity, "kind"]);
             if (sortCol === "a:" + k) orderDirty = true;
           }
         } else {
           existing[field] = value;
-          const col = { n: "name", j: "joined", m: "metadata", l: "identity", v: "identity" }[field];
+          const col = { n: "name", k: "kind", j: "joined", m: "metadata", l: "identity", v: "identity" }[field];
           if (col) changed.push([identity, col]);
           if (col === sortCol || field === "l") orderDirty = true;
           if (field === "m" && identity === detailIdentity) renderDetail();
@@ -424,6 +444,12 @@ function render({ model, el }) {
     error.textContent = e ? "⚠ " + e : "";
   }
 
+  kindSelect.addEventListener("change", () => {
+    kindFilter = kindSelect.value;
+    orderDirty = true;
+    scroller.scrollTop = 0;
+    schedule();
+  });
   filterInput.addEventListener("input", () => {
     filter = filterInput.value.trim().toLowerCase();
     orderDirty = true;

@@ -1,0 +1,111 @@
+"""The RoomBrowser in a real JupyterLab, driven by Playwright with Debian's Chromium, against a real server.
+
+A room created through the server API must appear in the list within 2 s (the browser polls every second by
+default); clicking it must open the hidden inspector, which shows an agent-kind peer with its state and filters
+by kind. The notebook saved with widget state must hold no API secret and no token.
+
+Missing Chromium or JupyterLab fails the test: nothing here is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lk_notebook as lk
+from lk_notebook.config import Credentials, Grants
+
+from ..conftest import eventually
+from ._jupyter import SCREENSHOTS, jupyterlab_server, open_notebook, run_all_cells
+
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    assert "LIVEKIT_URL" in os.environ, "conftest did not export LIVEKIT_* (no test server?)"
+    root = tmp_path_factory.mktemp("rooms")
+    with jupyterlab_server(root, ["room_browser.ipynb"], env=dict(os.environ), log_name="jupyterlab-rooms.log") as url:
+        yield url, root
+
+
+async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
+    jupyterlab: tuple[str, Path], page: object, credentials: Credentials
+) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    url, root = jupyterlab
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await open_notebook(page, url, "room_browser.ipynb")
+    await run_all_cells(page, ".lk-rooms")
+    rooms = page.locator(".lk-rooms")
+    await expect(rooms.locator(".lk-rooms-status")).to_contain_text("room(s)", timeout=30_000)
+
+    room = f"browser-rooms-{os.getpid()}-{int(time.time())}"
+    admin = lk.ServerAPI(credentials)
+    agent: lk.Session | None = None
+    try:
+        await admin.create_room(room, metadata='{"ticket": 42, "team": "support"}')
+        created = time.monotonic()
+        row = rooms.locator(f'tr[data-room="{room}"]')
+        await row.wait_for(timeout=10_000)
+        listed_after = time.monotonic() - created
+        # The acceptance bound: one polling interval (1 s) plus the list call and the front end's render.
+        assert listed_after < 2.0, f"the new room was listed after {listed_after:.2f} s"
+        await expect(row.locator('td[data-col="metadata"]')).to_have_text('{"ticket": 42, "team": "support"}')
+        await page.screenshot(path=str(SCREENSHOTS / "room-browser.png"), full_page=True)
+
+        # An agent-kind peer in the room, then a click on the row: the inspector joins hidden.
+        agent = await lk.join(
+            room,
+            identity="helper-agent",
+            attributes={"lk.agent.state": "listening"},
+            grants=Grants(kind="agent"),
+            url=credentials.url,
+            api_key=credentials.api_key,
+            api_secret=credentials.api_secret,
+        )
+        await row.click()
+        panel = page.locator(".lk-room-panel")
+        await expect(panel.locator(".lk-hidden-mode")).to_have_text("inspecting (hidden)", timeout=30_000)
+        table = page.locator(".lk-table")
+        agent_row = table.locator('tr[data-identity="helper-agent"]')
+        await expect(agent_row).to_be_visible(timeout=20_000)
+        await expect(agent_row.locator('td[data-col="kind"]')).to_have_text("agent · listening")
+        await expect(page.locator(".lk-data-tracks")).to_contain_text("data tracks")
+        assert not await page.locator(".lk-composer").count()  # an inspector publishes nothing
+        # The agent's state changes: the kind cell follows. Then filter by kind.
+        await agent.set_attributes({"lk.agent.state": "speaking"})
+        await expect(agent_row.locator('td[data-col="kind"]')).to_have_text("agent · speaking", timeout=10_000)
+        rows = table.locator("tbody tr[data-identity]")
+        await expect(rows).to_have_count(2)  # the agent and the inspector itself
+        await table.locator("select.lk-table-kind").select_option("agent")
+        await expect(rows).to_have_count(1)
+        await table.locator("select.lk-table-kind").select_option("standard")
+        await expect(rows).to_have_count(1)
+        await expect(table.locator("tbody tr[data-identity] .lk-local")).to_be_visible()
+        await table.locator("select.lk-table-kind").select_option("agent")
+        await page.screenshot(path=str(SCREENSHOTS / "room-browser-inspector.png"), full_page=True)
+        # The agent does not see the inspector.
+        assert [p.identity for p in agent.state] == ["helper-agent"]
+
+        # Saved with widget state: no secret, no token.
+        await page.keyboard.press("Control+s")
+        saved = root / "room_browser.ipynb"
+        await eventually(
+            lambda: "application/vnd.jupyter.widget-state+json" in saved.read_text(), timeout=20, what="saved state"
+        )
+        text = saved.read_text()
+        assert room in text  # the state was saved (room names are not secret)
+        assert credentials.api_secret not in text, "the API secret is in the saved notebook"
+        assert "eyJ" not in text, "something token-shaped is in the saved notebook"
+    finally:
+        if agent is not None:
+            await agent.leave()
+        await admin.delete_room(room)
+        await admin.aclose()
