@@ -1,5 +1,6 @@
 """Composer: build a data message (payload, topic, reliable or lossy, destinations), see its size against LiveKit's
-limits, send it (once, or N at a rate), and copy the same call for Python, JavaScript and the `lk` CLI."""
+limits, send it (once, or N at a rate), and copy the same call for Python, JavaScript and the `lk` CLI. Below it,
+`streams` (a StreamComposer) sends text streams, files as byte streams and RPC calls."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..errors import InvalidInputError
 from ..events import ConnectionChanged, Event, Message, ParticipantJoined, ParticipantLeft, Snapshot
 from ..session import Session
 from ._live import ErrorLine, Live
+from .streams_rpc import StreamComposer
 
 __all__ = ["MODES", "Composer", "code_snippets", "parse_payload"]
 
@@ -183,6 +185,7 @@ class Composer(w.VBox):  # type: ignore[misc]
         self.sent_line = w.HTML(value="")
         self.error = ErrorLine()
         self.code = w.HTML(value="")
+        self.streams = StreamComposer(session, hz=hz)
         super().__init__(
             children=[
                 w.HTML("<b>send a data message</b>"),
@@ -197,6 +200,7 @@ class Composer(w.VBox):  # type: ignore[misc]
                 self.sent_line,
                 self.error,
                 w.Accordion(children=[self.code], titles=("the same call as code",)),
+                self.streams,
             ]
         )
         self.add_class("lk-composer")
@@ -390,4 +394,5 @@ class Composer(w.VBox):  # type: ignore[misc]
 
     def close(self) -> None:
         self.live.close()
+        self.streams.close()
         super().close()

@@ -17,6 +17,7 @@ from .messages import MessageLog
 from .metadata import RoomMetadataView
 from .observer import ObserverView
 from .panel import RoomPanel
+from .streams_rpc import RpcMethods
 from .table import ParticipantsTable
 
 __all__ = ["Dashboard", "show"]
@@ -61,6 +62,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         self.room_metadata: RoomMetadataView | None = None
         self.data_tracks: DataTracksView | None = None
         self.observer_view: ObserverView | None = None
+        self.rpc_methods: RpcMethods | None = None
         self.panel.on_session(self._bind)
         self.panel.on_join_failed(self._offer_observer)
         if session is not None:
@@ -98,6 +100,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         self.messages = MessageLog(session, include_sent=True)
         self.editor = StateEditor(session)
         self.room_metadata = RoomMetadataView(session)
+        self.rpc_methods = RpcMethods(session)
         self.composer.layout = w.Layout(**half)
         self.messages.layout = w.Layout(**half)
         self.editor.layout = w.Layout(**half)
@@ -106,12 +109,15 @@ class Dashboard(w.VBox):  # type: ignore[misc]
             self.table,
             w.HBox([self.composer, self.messages]),
             w.HBox([self.editor, self.room_metadata]),
+            self.rpc_methods,
         ]
 
     def _close_views(self) -> None:
         for view in self.views:
             view.close()
-        self.table = self.composer = self.messages = self.editor = self.room_metadata = None
+        if self.rpc_methods is not None:
+            self.rpc_methods.close()  # a form without tasks; the methods it registered stay with the session
+        self.table = self.composer = self.messages = self.editor = self.room_metadata = self.rpc_methods = None
         self.data_tracks = None
         self.observer_view = None
         self.body.children = []

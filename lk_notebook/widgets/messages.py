@@ -1,4 +1,5 @@
-"""MessageLog: data messages as they arrive (and, optionally, those sent), with a topic filter, pause and clear."""
+"""MessageLog: data messages as they arrive (and, optionally, those sent), with a topic filter, pause and clear;
+below them, text and byte streams with their progress, and RPC calls with their answers and latency."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import ipywidgets as w
 from ..events import Message
 from ..session import Session
 from ._live import ErrorLine, Live
+from ._stream_code import rpc_rows_html, stream_rows_html
 
 __all__ = ["MessageLog", "preview"]
 
@@ -62,6 +64,8 @@ class MessageLog(w.VBox):  # type: ignore[misc]
         self.clear_button = w.Button(description="clear", icon="trash")
         self.summary = w.HTML(value="")
         self.table = w.HTML(value="")
+        self.streams_table = w.HTML(value="")
+        self.rpc_table = w.HTML(value="")
         self.error = ErrorLine()
         super().__init__(
             children=[
@@ -70,6 +74,10 @@ class MessageLog(w.VBox):  # type: ignore[misc]
                 self.summary,
                 self.error,
                 self.table,
+                w.HTML("<b>streams</b>"),
+                self.streams_table,
+                w.HTML("<b>RPC calls</b>"),
+                self.rpc_table,
             ]
         )
         self.add_class("lk-message-log")
@@ -89,6 +97,9 @@ class MessageLog(w.VBox):  # type: ignore[misc]
             is_finished=lambda: session.closed,
         )
         self.live.on_close(session.on_message(self._on_message, include_sent=True))
+        # Streams and RPC records live on the session's router (bounded there); this view only re-renders.
+        self.live.on_close(session.on_stream(self.live.mark))
+        self.live.on_close(session.on_rpc(self.live.mark))
         for widget in (self.topic_filter, self.show_sent):
             widget.observe(lambda _c: self.live.mark(), names="value")
         self.pause.observe(lambda _c: self.live.mark(), names="value")
@@ -148,6 +159,11 @@ class MessageLog(w.VBox):  # type: ignore[misc]
             '<div style="max-height:260px;overflow:auto"><table class="lk-messages" style="font-size:12px">'
             f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
         )
+        sent = self.show_sent.value
+        streams = [r for r in self.session.streams if sent or not r.sent][-self.show_rows :][::-1]
+        self.streams_table.value = f'<div style="max-height:200px;overflow:auto">{stream_rows_html(streams)}</div>'
+        calls = [r for r in self.session.rpc_calls if sent or not r.outgoing][-self.show_rows :][::-1]
+        self.rpc_table.value = f'<div style="max-height:200px;overflow:auto">{rpc_rows_html(calls)}</div>'
         paused = f" · paused ({self.missed_while_paused} not kept)" if self.pause.value else ""
         self.summary.value = (
             f'<span style="color:#666">{len(shown)} shown of {len(self._messages)} kept (max {self.limit}); '
