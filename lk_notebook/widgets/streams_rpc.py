@@ -50,6 +50,7 @@ class StreamComposer(w.VBox):  # type: ignore[misc]
             value=0.0, min=0.0, max=5.0, step=0.05, description="s / word", style={"description_width": "60px"}
         )
         self.text_button = _button("Send text stream", "lk-send-text", "paper-plane")
+        self.text.add_class("lk-stream-text")
         self.text_code = w.HTML()
         # byte stream
         self.upload = w.FileUpload(multiple=False, description="file")
@@ -62,6 +63,8 @@ class StreamComposer(w.VBox):  # type: ignore[misc]
         self.rpc_payload = w.Textarea(value="hello", placeholder="payload (str)", layout={"width": "100%"})
         self.rpc_timeout = w.BoundedFloatText(value=10.0, min=0.1, max=600.0, description="timeout s")
         self.rpc_button = _button("Call", "lk-rpc-call", "phone")
+        self.rpc_method.add_class("lk-rpc-method")
+        self.rpc_payload.add_class("lk-rpc-payload")
         self.rpc_result = w.HTML()
         self.rpc_result.add_class("lk-rpc-result")
         self.rpc_code = w.HTML()
@@ -140,7 +143,7 @@ class StreamComposer(w.VBox):  # type: ignore[misc]
         self.last_stream = record
         kind = "text" if record.is_text else f"file {record.name!r}"
         self.sent_line.value = (
-            f'<div class="lk-sent-line" style="color:#2e7d32">✓ sent {kind} stream, {record.received:,} B on '
+            f'<div class="lk-stream-sent-line" style="color:#2e7d32">✓ sent {kind} stream, {record.received:,} B on '
             f"{html.escape(repr(record.topic))}</div>"
         )
 
