@@ -4,8 +4,10 @@ Numbers from LiveKit's code (livekit-facts.md), not only its docs:
 - the Rust SDK (the core of the Python SDK) refuses an encoded data packet over 64000 bytes;
 - the docs advise <= 15 KiB for reliable and ~1300 B for lossy messages (one datagram under a 1400 MTU);
 - the server's default limits: 64 KiB of attributes (keys plus values, UTF-8), 512 KiB of metadata;
-- RPC: the Rust SDK refuses a request payload over 15 KiB (error 1402) and a response over 15 KiB (1504); notebook
-  07 finds the boundary by bisection.
+- RPC: LiveKit's docs give 15 KiB per request and per response, and SDKs with the first RPC protocol refuse more
+  (1402 / 1504). Measured here, `livekit` 1.2.1 and `livekit-client` 2.23 accept far more (20 MB between Python
+  peers, 100 KB each way with the JS SDK; notebook 07): they no longer have that limit. `lk_notebook` keeps 15 KiB
+  as its default (`Session.rpc_payload_limit`), the size every SDK accepts; raise it when all peers are recent.
 """
 
 from __future__ import annotations
@@ -189,8 +191,10 @@ def check_rpc(destination: object, method: object, payload: object, *, limit: in
     size = len(payload.encode("utf-8"))
     if size > limit:
         raise TooLargeError(
-            f"RPC payload of {size} bytes is over LiveKit's {limit}-byte limit (the SDK would fail the call with "
-            f"error 1402); nothing was sent. Send large data as a byte stream and pass its stream id instead.",
+            f"RPC payload of {size} bytes is over the {limit}-byte limit (LiveKit's documented 15 KiB unless raised "
+            f"with session.rpc_payload_limit; SDKs with the first RPC protocol refuse more with error 1402); nothing "
+            f"was sent. Send large data as a byte stream and pass its stream id, or raise the limit if every peer "
+            f"runs a recent SDK.",
             size=size,
             limit=limit,
             what="RPC payload",
