@@ -47,14 +47,35 @@ CLOCK_ID = int.from_bytes(secrets.token_bytes(8), "big") ^ os.getpid()
 
 
 class Mode(str, enum.Enum):
-    """How probes travel: the two data-channel modes, and data tracks."""
+    """How probes travel: the two data-channel modes and data tracks; and whole text streams, byte streams and RPC
+    calls (lab/transfer.py), which ride the reliable channel."""
 
     RELIABLE = "reliable"
     LOSSY = "lossy"
     DATA_TRACK = "data_track"
+    TEXT_STREAM = "text_stream"
+    BYTE_STREAM = "byte_stream"
+    RPC = "rpc"
+
+    @property
+    def is_transfer(self) -> bool:
+        """A stream or RPC mode: one message is a whole stream or call, not a probe packet."""
+        return self in (Mode.TEXT_STREAM, Mode.BYTE_STREAM, Mode.RPC)
+
+    @property
+    def is_reliable(self) -> bool:
+        """Retransmitted until delivered (the reliable data channel carries streams and RPC too)."""
+        return self not in (Mode.LOSSY, Mode.DATA_TRACK)
 
 
-_MODE_CODE = {Mode.LOSSY: 0, Mode.RELIABLE: 1, Mode.DATA_TRACK: 2}
+_MODE_CODE = {
+    Mode.LOSSY: 0,
+    Mode.RELIABLE: 1,
+    Mode.DATA_TRACK: 2,
+    Mode.TEXT_STREAM: 3,
+    Mode.BYTE_STREAM: 4,
+    Mode.RPC: 5,
+}
 _CODE_MODE = {v: k for k, v in _MODE_CODE.items()}
 
 

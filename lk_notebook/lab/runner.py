@@ -25,6 +25,7 @@ from .relay import NO_IMPAIRMENT, Impairment
 from .rig import TOPIC, PathError, Rig, check_path, require_data_track_sdk
 from .run import LiveSample, Run, RunResult
 from .sending import DEFAULT_WINDOW
+from .transfer import TRANSFER_MAX_BYTES, TransferRun
 
 __all__ = ["DEFAULT_WINDOW", "TOPIC", "Lab", "LiveSample", "PathError", "RunResult", "check_path", "validate_run"]
 
@@ -36,6 +37,8 @@ def max_size(mode: Mode, *, identity: str) -> int:
     """The largest probe payload `mode` can carry for this sender (the SDK's 64000-byte encoded limit)."""
     if mode is Mode.DATA_TRACK:
         return DATA_TRACK_MAX_BYTES
+    if mode.is_transfer:
+        return TRANSFER_MAX_BYTES
     overhead = limits.packet_size(b"", topic=TOPIC, identity=identity)
     # varint length prefixes grow with the payload; 8 bytes covers them
     return limits.SDK_MAX_PACKET_BYTES - overhead - 8
@@ -67,7 +70,8 @@ def validate_run(
     if size > top:
         raise LabError(
             f"size {size} is over the {m.value} limit of {top} bytes for a probe (the SDK refuses encoded data "
-            f"packets over {limits.SDK_MAX_PACKET_BYTES} bytes); pick a smaller size."
+            f"packets over {limits.SDK_MAX_PACKET_BYTES} bytes; streams and RPC runs go up to "
+            f"{TRANSFER_MAX_BYTES} bytes); pick a smaller size."
         )
     if rate is not None and (not isinstance(rate, int | float) or not rate > 0 or math.isinf(rate)):
         raise LabError(f"rate must be a positive number of messages/s (or None for as fast as possible), got {rate!r}")
@@ -168,6 +172,10 @@ class Lab(Rig):
         if window < 1:
             raise LabError(f"window must be >= 1, got {window}")
         await self.start()
+        if m.is_transfer:
+            transfer = TransferRun(self, mode=m, size=size, rate=rate, duration=duration, count=count,
+                                   impairment=impairment or NO_IMPAIRMENT, bin_width=self.bin_width)  # fmt: skip
+            return await transfer.execute()
         run = Run(self, mode=m, size=size, rate=rate, duration=duration, count=count,
                   impairment=impairment or NO_IMPAIRMENT, window=window, max_in_flight=max_in_flight,
                   bin_width=self.bin_width, on_sample=on_sample, sample_interval=sample_interval)  # fmt: skip

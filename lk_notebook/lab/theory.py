@@ -63,7 +63,7 @@ def datagrams_per_message(
 def expected_loss(loss: float, size: int, mode: Mode | str, *, legs: int = 2) -> float:
     """Expected fraction of messages lost with independent per-datagram loss `loss` on `legs` impaired legs."""
     mode = Mode(mode)
-    if mode is Mode.RELIABLE or loss <= 0 or legs <= 0:
+    if mode.is_reliable or loss <= 0 or legs <= 0:
         return 0.0
     up, down = datagrams_per_message(size, mode)
     k = up + (down if legs >= 2 else 0) + max(0, legs - 2) * down
@@ -74,7 +74,7 @@ def expected_loss_legs(p_up: float, p_down: float, size: int, mode: Mode | str) 
     """Expected message loss with a different measured per-datagram loss on each leg (sender -> server `p_up`,
     server -> receiver `p_down`): 1 - (1 - p_up) ** k_up * (1 - p_down) ** k_down."""
     mode = Mode(mode)
-    if mode is Mode.RELIABLE:
+    if mode.is_reliable:
         return 0.0
     up, down = datagrams_per_message(size, mode)
     return 1.0 - (1.0 - p_up) ** up * (1.0 - p_down) ** down

@@ -1,0 +1,59 @@
+"""The lab's stream and RPC modes against a real server behind the lab's relay: whole streams and calls counted,
+in the same row schema as the packet modes, and delay showing up in their latency."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from lk_notebook.errors import LabError
+from lk_notebook.lab import Impairment, Lab
+from lk_notebook.lab.rows import COLUMNS
+from lk_notebook.server import LocalServer
+
+pytestmark = pytest.mark.server
+
+DELAY_MS = 40.0
+
+
+@pytest.fixture(scope="module")
+def relay_server() -> Iterator[LocalServer]:
+    server = LocalServer(relay=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+async def lab(relay_server: LocalServer) -> AsyncIterator[Lab]:
+    lab = await Lab(server=relay_server, seed=7).start()
+    try:
+        yield lab
+    finally:
+        await lab.aclose()
+
+
+async def test_stream_and_rpc_modes_deliver_whole_in_the_same_schema(lab: Lab) -> None:
+    for mode in ("text_stream", "byte_stream", "rpc"):
+        row = (await lab.run(mode=mode, size=40_000, rate=4, duration=1.0)).row
+        assert set(row) >= {c for c in COLUMNS if not c.startswith(("relay_", "leg_", "expected_loss_"))}, mode
+        assert row["mode"] == mode and row["sent"] >= 3, row
+        assert (row["received"], row["lost"], row["send_errors"], row["duplicates"]) == (row["sent"], 0, 0, 0), row
+        assert row["throughput_bytes_s"] > 0 and row["latency_p50_ms"] > 0, row
+    with pytest.raises(LabError, match="limit"):
+        await lab.run(mode="byte_stream", size=11 * 1024 * 1024, count=1)
+
+
+async def test_delay_shows_in_stream_and_rpc_latency(lab: Lab) -> None:
+    delayed = Impairment(delay_ms=DELAY_MS)
+    # The relay holds every datagram DELAY_MS on each of its two legs (sender -> server -> receiver): a stream
+    # crosses both legs once (>= 2 x DELAY_MS), an RPC call and its answer twice (>= 4 x DELAY_MS). 1 ms of slack
+    # for the event loop's timer resolution, which can fire a scheduled delay up to a tick early.
+    stream = (await lab.run(mode="byte_stream", size=20_000, rate=4, duration=1.0, impairment=delayed)).row
+    rpc = (await lab.run(mode="rpc", size=1_000, rate=4, duration=1.0, impairment=delayed)).row
+    assert stream["received"] == stream["sent"] and rpc["received"] == rpc["sent"]
+    assert stream["latency_p50_ms"] >= 2 * DELAY_MS - 1, stream
+    assert rpc["latency_p50_ms"] >= 4 * DELAY_MS - 1, rpc
+    assert "round trip" in rpc["clock"]
