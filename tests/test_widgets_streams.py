@@ -43,7 +43,7 @@ def test_snippets_name_the_same_call_in_each_language() -> None:
     rpc = rpc_snippets(destination="bob", method="echo", payload="x", timeout=2.5)
     assert "perform_rpc('bob', 'echo', 'x', timeout=2.5)" in rpc["lk_notebook"]
     assert "responseTimeout: 2500" in rpc["JavaScript"] and "response_timeout=2.5" in rpc["Python"]
-    assert all("no command" in s["lk CLI"] for s in (text, files, rpc))
+    assert all("no lk CLI equivalent" in s["lk CLI"] for s in (text, files, rpc))
 
 
 async def test_composer_streams_tabs_and_message_log_tables(pair: tuple[lk.Session, lk.Session]) -> None:

@@ -11,7 +11,10 @@ from ..events import RpcRecord, StreamRecord, StreamState
 
 __all__ = ["rpc_rows_html", "rpc_snippets", "stream_rows_html", "stream_snippets"]
 
-NO_CLI = "# the lk CLI has no command that sends text or byte streams or makes RPC calls"
+NO_CLI = (
+    "# no lk CLI equivalent: lk_notebook knows of no `lk` command that sends streams or makes RPC calls\n"
+    "# (check `lk room --help` for your version)"
+)
 
 
 def _py_list(items: Sequence[str]) -> str:

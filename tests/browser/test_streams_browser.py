@@ -43,7 +43,7 @@ async def test_streams_and_rpc_in_the_dashboard(
     from playwright.async_api import Page, expect
 
     assert isinstance(page, Page)
-    url, _root = jupyterlab
+    url, root = jupyterlab
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await open_notebook(page, url, "streams.ipynb")
     await run_all_cells(page, ".lk-room-panel")
@@ -93,5 +93,15 @@ async def test_streams_and_rpc_in_the_dashboard(
         await expect(pair).to_contain_text(" ms")
         assert any(r.method == "echo" and r.caller == "notebook-user" for r in peer.rpc_calls)
         await page.screenshot(path=str(SCREENSHOTS / "streams-rpc-pair.png"), full_page=True)
+
+        # Saved with widget state, the notebook holds no secret or token.
+        await page.keyboard.press("Control+s")
+        saved = root / "streams.ipynb"
+        await eventually(
+            lambda: "application/vnd.jupyter.widget-state+json" in saved.read_text(), timeout=20, what="saved state"
+        )
+        text = saved.read_text()
+        assert credentials.api_secret not in text, "the API secret is in the saved notebook"
+        assert "eyJ" not in text, "something token-shaped is in the saved notebook"
     finally:
         await peer.leave()
