@@ -1,0 +1,52 @@
+"""The router alone (pure: no server): bounded records, one frame for packets, streams and RPC, handler registry."""
+
+from __future__ import annotations
+
+import pytest
+
+import lk_notebook as lk
+from lk_notebook.events import DataKind, RpcRecord, StreamRecord, StreamState, frozen_map
+from lk_notebook.routing import Router
+
+
+def stream(i: int, state: StreamState = StreamState.FINISHED, *, at: float = 0.0) -> StreamRecord:
+    return StreamRecord(
+        stream_id=f"s{i}", sender="bob", topic="t", is_text=True, name="", mime_type="text/plain", size=None,
+        attributes=frozen_map(), received=3, state=state, started_at=at, updated_at=at, text="abc",
+    )  # fmt: skip
+
+
+def test_records_are_bounded_and_an_open_stream_outlives_finished_ones() -> None:
+    errors: list[str] = []
+    router = Router("me", inbox_limit=3, report=lambda where, exc: errors.append(where))
+    router.update_stream(stream(0, StreamState.STARTED))
+    for i in range(1, 6):
+        router.update_stream(stream(i))
+    ids = [r.stream_id for r in router.streams]
+    assert len(ids) == 3 and "s0" in ids and ids[-1] == "s5"
+    router.on_stream(lambda r: 1 / 0)
+    router.update_stream(stream(9))
+    assert errors == ["stream callback"]
+
+
+def test_one_frame_tells_packets_streams_and_rpc_apart() -> None:
+    router = Router("me", inbox_limit=10, report=lambda where, exc: None)
+    router.on_packet(b"hi", sender="bob", topic="chat", kind=DataKind.LOSSY, at=1.0)
+    router.update_stream(stream(1, at=2.0))
+    rpc = RpcRecord(call_id=router.next_call_id(), outgoing=False, method="echo", caller="bob", callee="me",
+                    payload="x", started_at=3.0, response="x", finished_at=3.5)  # fmt: skip
+    router.update_rpc(rpc)
+    frame = router.messages_frame()
+    assert list(frame.kind) == ["packet", "text_stream", "rpc"]
+    assert list(frame.delivery) == ["lossy", "reliable", "reliable"]
+    assert frame.iloc[2].latency == 0.5 and frame.iloc[2].method == "echo" and frame.iloc[1].payload == "abc"
+
+
+def test_one_stream_handler_per_topic() -> None:
+    router = Router("me", inbox_limit=10, report=lambda where, exc: None)
+    remove = router.register_stream_handler("lk.chat", lambda reader, who: None, text=True)
+    with pytest.raises(lk.AlreadyRegisteredError):
+        router.register_stream_handler("lk.chat", lambda reader, who: None, text=True)
+    router.register_stream_handler("lk.chat", lambda reader, who: None, text=False)  # bytes: another table
+    remove()
+    router.register_stream_handler("lk.chat", lambda reader, who: None, text=True)
