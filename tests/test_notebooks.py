@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 TIMES = REPO / "artifacts" / "notebook-times.json"
 LIMIT_S = 180.0
+# 3x the measured wall time (05: 77 s, `jupyter nbconvert --execute` on the loaded 2-core machine)
+LIMITS_S = {"05-lossy-vs-reliable.ipynb": 3 * 77.0}
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+")
 # Signs of a failure that did not stop the cell: an exception printed by a background task or a callback.
 HIDDEN_FAILURES = ("Traceback (most recent call last)", "exception was never retrieved", "Task was destroyed")
@@ -63,7 +65,7 @@ async def test_tutorial_runs_all_in_a_fresh_kernel(path: Path, server: lk.LocalS
     client = NotebookClient(
         nb,
         kernel_name="python3",
-        timeout=LIMIT_S,  # per cell; the whole notebook is held to the same limit below
+        timeout=LIMITS_S.get(path.name, LIMIT_S),  # per cell; the whole notebook is held to the same limit below
         resources={"metadata": {"path": str(NOTEBOOKS)}},  # the kernel's working directory
         record_timing=True,
     )
@@ -85,7 +87,8 @@ async def test_tutorial_runs_all_in_a_fresh_kernel(path: Path, server: lk.LocalS
             text = out.get("text", "") if out.get("output_type") == "stream" else ""
             hidden = [s for s in HIDDEN_FAILURES if s in text]
             assert not hidden, f"{path.name} cell {i} printed a failure:\n{text[-2000:]}"
-    assert elapsed < LIMIT_S, f"{path.name} took {elapsed:.0f} s (limit {LIMIT_S:.0f} s)"
+    limit = LIMITS_S.get(path.name, LIMIT_S)
+    assert elapsed < limit, f"{path.name} took {elapsed:.0f} s (limit {limit:.0f} s)"
 
 
 def _record_time(name: str, seconds: float) -> None:

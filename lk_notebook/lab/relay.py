@@ -110,16 +110,23 @@ class RelayStats:
     """Client addresses seen (one upstream socket each)."""
     sizes: list[list[int]] = field(default_factory=lambda: [[0] * _SIZE_BUCKETS, [0] * _SIZE_BUCKETS])
     """Datagrams received per direction by size, in 100-byte buckets (the last one holds everything larger)."""
+    dropped_sizes: list[list[int]] = field(default_factory=lambda: [[0] * _SIZE_BUCKETS, [0] * _SIZE_BUCKETS])
+    """Datagrams dropped by the loss setting per direction, in the same size buckets."""
 
     def copy(self) -> RelayStats:
         return RelayStats(
             list(self.forwarded), list(self.dropped), list(self.capped), list(self.bytes), list(self.received),
             self.clients, [list(self.sizes[0]), list(self.sizes[1])],
+            [list(self.dropped_sizes[0]), list(self.dropped_sizes[1])],
         )  # fmt: skip
 
     def datagrams_at_least(self, direction: int, nbytes: int) -> int:
         """Datagrams received in `direction` (0 up, 1 down) of at least about `nbytes` (100-byte resolution)."""
         return sum(self.sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])
+
+    def dropped_at_least(self, direction: int, nbytes: int) -> int:
+        """Datagrams dropped in `direction` of at least about `nbytes` (100-byte resolution)."""
+        return sum(self.dropped_sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])
 
     def as_dict(self) -> dict[str, int]:
         out: dict[str, int] = {"clients": self.clients}
@@ -268,9 +275,11 @@ class ImpairmentRelay:
         st = self._stats
         st.received[direction] += 1
         st.bytes[direction] += len(data)
-        st.sizes[direction][min(len(data) // 100, _SIZE_BUCKETS - 1)] += 1
+        bucket = min(len(data) // 100, _SIZE_BUCKETS - 1)
+        st.sizes[direction][bucket] += 1
         if imp.loss and self._rng.random() < imp.loss:
             st.dropped[direction] += 1
+            st.dropped_sizes[direction][bucket] += 1
             return
         at = now
         if imp.delay_ms or imp.jitter_ms:
