@@ -314,3 +314,18 @@ async def test_presence_rows_in_measure_state(lab: Lab) -> None:
     assert 1_000 < rows["join:data_only"]["latency_p50_ms"] < 3_500, rows["join:data_only"]
     # a track publisher is announced with its track: measured 32-69 ms; 1 s is > 10x that and < the batch
     assert rows["join:publisher"]["latency_p50_ms"] < 1_000, rows["join:publisher"]
+
+
+async def test_fan_out_and_fan_in(relay_server: LocalServer) -> None:
+    # its own room: extra receivers would also get (and the relay count) every probe of the other tests' runs
+    async with Lab(server=relay_server) as fan:
+        out = await fan.run(mode="reliable", size=200, rate=50, duration=1, receivers=3)
+        row = out.row
+        assert (row["senders"], row["receivers"], len(out.per_receiver)) == (1, 3, 3), row
+        assert row["sent"] >= 45 and row["received"] == 3 * row["sent"], row  # reliable: every delivery
+        assert {p["identity"] for p in out.per_receiver} == {r.identity for r in fan.receivers}
+        assert all(p["received"] == p["sent"] == row["sent"] for p in out.per_receiver), out.per_receiver
+        fin = await fan.run(mode="reliable", size=200, rate=50, duration=1, senders=3)
+        senders = [p for p in fin.per_receiver if p["role"] == "sender"]
+        assert len(senders) == 3 and fin.row["sent"] == sum(p["sent"] for p in senders) >= 135, fin.per_receiver
+        assert fin.row["received"] == fin.row["sent"] and fin.row["out_of_order"] == 0, fin.row

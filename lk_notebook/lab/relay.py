@@ -15,7 +15,7 @@ Example::
 
 Why a thread and not an asyncio protocol on the kernel's loop: the relay's timing must not depend on how busy the
 loop is with SDK events (a loop stalled for 5 ms would add 5 ms to every datagram in flight and blur the very
-latency being measured), and the relay is socket plumbing, not LiveKit work. One thread with `select` and a
+latency being measured), and the relay is socket plumbing, not LiveKit work. One thread with a selector and a
 timer heap serves both directions; it holds the GIL only for a few microseconds per datagram.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import random
-import select
+import selectors
 import socket
 import threading
 import time
@@ -322,6 +322,25 @@ class ImpairmentRelay:
         assert listen is not None
         upstream = self.layout.upstream
         stop = self._stop_r
+        # epoll, not select(): a room of 50 participants gives the relay ~400 client sockets, and with the SDK's
+        # own sockets in the process their numbers pass select()'s 1024 limit (measured: the relay died at ~26).
+        sel = selectors.DefaultSelector()
+        sel.register(listen, selectors.EVENT_READ)
+        sel.register(stop, selectors.EVENT_READ)
+        watched: set[socket.socket] = set()
+        try:
+            self._serve(sel, watched, listen, stop, upstream)
+        finally:
+            sel.close()
+
+    def _serve(
+        self,
+        sel: selectors.BaseSelector,
+        watched: set[socket.socket],
+        listen: socket.socket,
+        stop: socket.socket,
+        upstream: tuple[str, int],
+    ) -> None:
         while True:
             now = time.monotonic()
             timeout = None
@@ -331,13 +350,15 @@ class ImpairmentRelay:
                     self._send(direction, out, data, dest)
             if self._heap:
                 timeout = max(0.0, self._heap[0][0] - now)
-            readers = [listen, stop, *self._client_of]
-            ready, _, _ = select.select(readers, [], [], timeout)
+            for new in self._client_of.keys() - watched:
+                sel.register(new, selectors.EVENT_READ)
+                watched.add(new)
+            ready: list[socket.socket] = [key.fileobj for key, _ in sel.select(timeout)]  # type: ignore[misc]
             if stop in ready:
                 return
             now = time.monotonic()
             for sock in ready:
-                # Drain each socket: one select() per datagram would cost far more than the datagrams.
+                # Drain each socket: one wake-up per datagram would cost far more than the datagrams.
                 for _ in range(256):
                     try:
                         data, addr = sock.recvfrom(_MAX_DATAGRAM)

@@ -95,6 +95,11 @@ class ResultRow(RelayColumns):
     """CPU seconds of the whole process (SDK threads included) per wall second."""
     host_cpu: float
     """Busy fraction of the whole machine during the run (other processes included)."""
+    # -- room shape ------------------------------------------------------------------------------------------------
+    senders: int
+    """Participants sending (fan-in): `rate` is per sender; `sent` counts all of them."""
+    receivers: int
+    """Participants receiving every message (fan-out): `received`/`lost` count deliveries (sent x receivers)."""
 
 
 Field = Literal[
@@ -103,7 +108,8 @@ Field = Literal[
     "duplicates", "out_of_order", "too_old", "offered_msgs_s", "throughput_msgs_s", "throughput_bytes_s",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_mean_ms", "clock",
     "datagrams_up", "datagrams_down", "legs", "expected_loss", "path", "bound", "bound_reason", "send_ratio",
-    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "relay_datagrams_up",
+    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "senders", "receivers",
+    "relay_datagrams_up",
     "relay_datagrams_down", "relay_dropped_up", "relay_dropped_down", "relay_data_datagrams_up",
     "relay_data_datagrams_down", "relay_data_dropped_up", "relay_data_dropped_down", "wire_ratio", "leg_loss_up",
     "leg_loss_down", "expected_loss_measured",
@@ -122,7 +128,7 @@ JSON_FIELDS: tuple[Field, ...] = (
 SUMMARY_FIELDS: tuple[Field, ...] = (
     "mode", "size", "rate", "impairment", "sent", "received", "loss_rate", "expected_loss", "duplicates",
     "out_of_order", "offered_msgs_s", "throughput_msgs_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-    "bound",
+    "bound", "senders", "receivers",
 )  # fmt: skip
 """What `lk-notebook bench` prints per row."""
 

@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from livekit import rtc
 
@@ -86,7 +86,9 @@ class RunResult:
     """(seconds since start, messages, bytes) per time bin of `bin_width` seconds."""
     bin_width: float
     stats: ReceiverStats = field(repr=False)
-    """The receiver's statistics (histogram, sequence window) for CDF plots."""
+    """The receiver's statistics (histogram, sequence window) for CDF plots (merged over receivers in fan-out)."""
+    per_receiver: list[PeerStats] = field(default_factory=list)
+    """With several receivers: one entry per receiver (and with several senders, per sender at the receivers)."""
 
     def series_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -98,6 +100,20 @@ class RunResult:
         frame["run_id"], frame["mode"], frame["size"] = row["run_id"], row["mode"], row["size"]
         frame["rate"], frame["impairment"] = row["rate"], row["impairment"]
         return frame
+
+
+class PeerStats(TypedDict):
+    """Delivery to one receiver (fan-out) or from one sender (fan-in)."""
+
+    identity: str
+    role: str
+    """"receiver" or "sender"."""
+    sent: int
+    received: int
+    loss_rate: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
 
 
 class Recorder:
@@ -152,6 +168,8 @@ class Run:
         self.on_sample, self.sample_interval = on_sample, sample_interval
         self.run_id = new_run_id()
         self.counters = SendCounters()
+        self.n_senders = 1
+        self.n_receivers = 1
 
     async def execute(self) -> RunResult:
         rig, m = self.rig, self.mode
@@ -283,13 +301,14 @@ class Run:
     ) -> ResultRow:
         mode, size, rate, imp, c = self.mode, self.size, self.rate, self.impairment, self.counters
         unique, sent = stats.seq.unique, c.sent
+        due = sent * self.n_receivers  # deliveries due: every receiver gets every message
         send_s = max(1e-9, (send_end - t0) / 1e9)
         span = max(1e-9, ((stats.last_ns or send_end) - t0) / 1e9)
         lat = stats.latency
         up, down = datagrams_per_message(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
         legs = 2 if self.rig.relay is not None else 0
         offered = sent / send_s
-        send_ratio = offered / rate if rate is not None else None
+        send_ratio = offered / (rate * self.n_senders) if rate is not None else None
         wire_ratio = None
         countable = smallest_fragment(size, mode, topic=TOPIC, identity=self.rig.sender_identity) >= COUNTABLE_FRAGMENT
         if before is not None and after is not None and sent and countable:
@@ -314,9 +333,9 @@ class Run:
             "send_errors": c.errors,
             "backpressure": c.backpressure + c.blocked,
             "received": unique,
-            "lost": max(0, sent - unique),
+            "lost": max(0, due - unique),
             "drained": c.drained if mode is Mode.RELIABLE else True,
-            "loss_rate": (max(0, sent - unique) / sent) if sent else math.nan,
+            "loss_rate": (max(0, due - unique) / due) if due else math.nan,
             "duplicates": stats.seq.duplicates,
             "out_of_order": stats.seq.out_of_order,
             "too_old": stats.seq.too_old,
@@ -342,6 +361,8 @@ class Run:
             "loop_cpu": round(evidence.loop_cpu, 4),
             "process_cpu": round(evidence.process_cpu, 4),
             "host_cpu": round(evidence.host_cpu, 4),
+            "senders": self.n_senders,
+            "receivers": self.n_receivers,
         }
         if before is not None and after is not None:
             received = [after.received[i] - before.received[i] for i in (0, 1)]
