@@ -1,10 +1,16 @@
 """The delivery lab against a real livekit-server behind the lab's UDP relay (LocalServer(relay=True)).
 
-Tolerances on measured loss come from the sample size, not from the wish to pass: with n messages each lost
-with probability q, the loss fraction has standard deviation sqrt(q(1-q)/n). The server's SCTP bundles a few
-small messages into one datagram now and then (seen in the relay's size counters: about 1 in 5 downlink datagrams
-at these rates), which correlates their fate and inflates the variance; we allow a factor 1.5 for that and accept
-4 standard deviations (a false failure about once in 15,000 runs).
+How the theory is checked, with nothing compared with itself:
+
+- k, the datagrams a message takes on each leg, is *counted* by the relay (probe-bearing datagrams, >= 200 B) and
+  compared with what the lab computes; n is chosen so that 4 standard deviations of the count-based estimate stay
+  under 1/2, i.e. k is told apart from k - 1 and k + 1.
+- The relay's realised drop fraction per leg is compared with the setting: binomial over the datagrams it saw.
+- Message loss is compared with 1 - (1 - p_up)^k_up (1 - p_down)^k_down built from the legs' *measured* p, within 4
+  binomial standard deviations sqrt(q(1-q)/n). Given the realised leg losses the remaining variance is at most
+  binomial (on the up leg a one-datagram message's fate is then fixed), so no inflation factor is needed; the
+  server's occasional bundling of 2-3 small messages in one downlink datagram (~5 % of datagrams, counted by the
+  relay's size histogram) adds less than the conditioning removes. 4 sigma: a false failure about once in 15,000.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
 from lk_notebook.config import Credentials
 from lk_notebook.errors import LabError
-from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, check_path, expected_loss, measure
+from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, check_path, measure
 from lk_notebook.server import LocalServer, RelayLayout
 from lk_notebook.session import join
 
@@ -25,7 +32,22 @@ pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
 
 
 def tolerance(q: float, n: int) -> float:
-    return 4 * math.sqrt(1.5 * q * (1 - q) / n)
+    """4 binomial standard deviations of a fraction q measured over n trials."""
+    return 4 * math.sqrt(q * (1 - q) / n)
+
+
+def measured_k(row: dict[str, Any]) -> tuple[float, float, float]:
+    """(k_up, k_down, 4 sigma of k_down) counted by the relay: probe-bearing datagrams per message on each leg.
+
+    Up: datagrams from the sender / messages sent (a count, no sampling error; rare sender-side bundling of two
+    small messages lowers it by < 1 %). Down: datagrams to the receiver / messages that reached the server, where
+    the latter is n q with q = (1 - p_up)^k_up the measured survival of the up leg; its binomial sd sqrt(n q (1-q))
+    gives sd(k_down) = k_down sqrt((1-q)/(n q))."""
+    n = row["sent"]
+    k_up = row["relay_data_datagrams_up"] / n
+    q = (1 - row["leg_loss_up"]) ** round(k_up)
+    k_down = row["relay_data_datagrams_down"] / (n * q)
+    return k_up, k_down, 4 * k_down * math.sqrt((1 - q) / (n * q))
 
 
 @pytest.fixture(scope="module")
@@ -73,24 +95,28 @@ async def test_loss_reliable_delivers_everything_in_order(lab: Lab) -> None:
 
 async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> None:
     p = 0.1
-    single = (await lab.run(mode="lossy", size=200, rate=250, duration=4, impairment=Impairment(loss=p))).row
     # 1500 B = 2 SCTP packets per leg, at 120/s: below the knee. At a few hundred messages/s of multi-packet
     # messages under 10 % loss, SCTP's congestion control (not the relay) stalls now and then, queues build up to
     # ~1 s and extra messages are lost on top of the theory, which covers independent datagram loss only. The lab
-    # shows that as the knee; this test checks the theory where it applies (the latency check proves we were there).
-    multi = (await lab.run(mode="lossy", size=1500, rate=120, duration=5, impairment=Impairment(loss=p))).row
-    q1 = expected_loss(p, 200, "lossy")
-    q3 = expected_loss(p, 1500, "lossy")
-    assert q1 == pytest.approx(1 - 0.9**2)
-    assert q3 == pytest.approx(1 - 0.9**4)  # 1500 bytes: 2 SCTP packets on each of the 2 legs
-    assert single["expected_loss"] == pytest.approx(q1)
-    n1, n3 = single["sent"], multi["sent"]
-    assert n1 >= 900 and n3 >= 550, (n1, n3)
-    assert (multi["datagrams_up"], multi["datagrams_down"]) == (2, 2)
-    assert abs(single["loss_rate"] - q1) <= tolerance(q1, n1), (single["loss_rate"], q1, tolerance(q1, n1))
-    assert abs(multi["loss_rate"] - q3) <= tolerance(q3, n3), (multi["loss_rate"], q3, tolerance(q3, n3))
-    assert multi["latency_p50_ms"] < 100, multi
-    assert multi["loss_rate"] - single["loss_rate"] >= (q3 - q1) - tolerance(q1, n1) - tolerance(q3, n3)
+    # shows that as the knee; this test checks the theory where it applies (the latency check proves we were there:
+    # 100 ms is 10x the ~5-10 ms p50 measured below the knee, and 1/10 of the ~1 s queues above it).
+    for size, rate, duration, k in ((200, 250, 4, 1), (1500, 120, 5, 2)):
+        row = (await lab.run(mode="lossy", size=size, rate=rate, duration=duration, impairment=Impairment(loss=p))).row
+        n = row["sent"]
+        # n >= 0.9 x rate x duration: the pacing kept up, so n is what the 4-sigma bounds below were sized for
+        assert n >= 0.9 * rate * duration, row
+        k_up, k_down, four_sd = measured_k(dict(row))
+        assert four_sd < 0.5, (size, four_sd)  # n is large enough to tell k from k +- 1
+        assert abs(k_up - k) < 0.5 and abs(k_down - k) < 0.5, (size, k_up, k_down)
+        assert (row["datagrams_up"], row["datagrams_down"]) == (k, k), row  # the lab's computed k is the counted k
+        for leg in ("up", "down"):
+            seen = row[f"relay_data_datagrams_{leg}"]
+            p_leg = row[f"leg_loss_{leg}"]
+            assert abs(p_leg - p) <= tolerance(p, seen), (leg, p_leg, seen)
+        q = row["expected_loss_measured"]
+        assert abs(row["loss_rate"] - q) <= tolerance(q, n), (size, row["loss_rate"], q, tolerance(q, n))
+        if k == 2:
+            assert row["latency_p50_ms"] < 100, row
 
 
 async def test_delay_shows_in_latency(lab: Lab) -> None:
@@ -107,7 +133,8 @@ async def test_data_track_mode_runs(lab: Lab) -> None:
     r = await lab.run(mode="data_track", size=200, rate=100, duration=1)
     row = r.row
     assert row["mode"] == "data_track" and row["sent"] >= 90
-    assert row["received"] > 0.5 * row["sent"], row
+    # a clean loopback path at 100 frames/s (measured: 200 of 200 delivered): delivery must be >= 98 %
+    assert row["received"] >= 0.98 * row["sent"], row
 
 
 async def test_path_check_fails_when_traffic_bypasses_the_relay(lab: Lab, relay_server: LocalServer) -> None:
@@ -176,12 +203,16 @@ async def test_sweep_accumulates_rows_and_exports(lab: Lab, tmp_path: object) ->
 async def test_state_propagation_and_late_joiner(lab: Lab) -> None:
     from lk_notebook.lab.state_lab import measure_state
 
-    frame = await measure_state(lab, repeats=3)
+    frame = await measure_state(lab, repeats=10)
     rows = {r["channel"]: r for r in frame.to_dict("records")}
     assert set(rows) == {"attributes", "metadata", "room_metadata", "data"}
     for channel, row in rows.items():
         assert row["timeouts"] == 0, row
-        assert 0 < row["latency_p50_ms"] < 5_000, row
+        # p50 over 10 changes, measured on this 2-core machine: 1.3-5.4 ms per channel at load ~9, but 4-21 ms at
+        # load ~12 (state crosses the server's signalling goroutines and a WebSocket: more scheduling than data),
+        # so a 2x bound would fail on load alone. 100 ms (20x the 5 ms baseline, 1/30 of the server's 3 s batch
+        # interval) fails if a state change waits for any server timer or batch, which is the claim here.
+        assert 0 < row["latency_p50_ms"] < 100, row
         # state is there for whoever joins later; a message is gone once sent
         assert row["reaches_late_joiner"] is (channel != "data"), row
 
@@ -269,3 +300,32 @@ async def test_sweep_is_cancellable_and_keeps_measured_rows(lab: Lab) -> None:
         await sweep
     assert sweep.results.cancelled
     assert 1 <= len(sweep.results.frame) < 4
+
+
+async def test_presence_rows_in_measure_state(lab: Lab) -> None:
+    from lk_notebook.lab.state_lab import measure_state
+
+    frame = await measure_state(lab, channels=("data",), repeats=1, presence=1)
+    rows = {r["channel"]: r for r in frame.to_dict("records")}
+    assert set(rows) == {"data", "join:data_only", "join:publisher", "leave:data_only", "leave:publisher"}
+    assert all(rows[c]["timeouts"] == 0 for c in rows), rows
+    # the server batches data-only joins every 3 s, and the lab joins right after a batch: measured 2.47-2.79 s
+    # (9 joins); > 1 s leaves room for a join that takes 1.5 s, below 3 s + 0.5 s of join and event delivery
+    assert 1_000 < rows["join:data_only"]["latency_p50_ms"] < 3_500, rows["join:data_only"]
+    # a track publisher is announced with its track: measured 32-69 ms; 1 s is > 10x that and < the batch
+    assert rows["join:publisher"]["latency_p50_ms"] < 1_000, rows["join:publisher"]
+
+
+async def test_fan_out_and_fan_in(relay_server: LocalServer) -> None:
+    # its own room: extra receivers would also get (and the relay count) every probe of the other tests' runs
+    async with Lab(server=relay_server) as fan:
+        out = await fan.run(mode="reliable", size=200, rate=50, duration=1, receivers=3)
+        row = out.row
+        assert (row["senders"], row["receivers"], len(out.per_receiver)) == (1, 3, 3), row
+        assert row["sent"] >= 45 and row["received"] == 3 * row["sent"], row  # reliable: every delivery
+        assert {p["identity"] for p in out.per_receiver} == {r.identity for r in fan.receivers}
+        assert all(p["received"] == p["sent"] == row["sent"] for p in out.per_receiver), out.per_receiver
+        fin = await fan.run(mode="reliable", size=200, rate=50, duration=1, senders=3)
+        senders = [p for p in fin.per_receiver if p["role"] == "sender"]
+        assert len(senders) == 3 and fin.row["sent"] == sum(p["sent"] for p in senders) >= 135, fin.per_receiver
+        assert fin.row["received"] == fin.row["sent"] and fin.row["out_of_order"] == 0, fin.row

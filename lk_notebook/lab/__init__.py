@@ -15,6 +15,7 @@ reports any impaired result. With LIVEKIT_URL set it measures that server, unimp
 
 from __future__ import annotations
 
+from .presence import measure_presence
 from .probe import Mode, Probe, ProbeClock, ProbeCodec, parse
 from .relay import Impairment, ImpairmentRelay, RelayStats
 from .rig import Rig
@@ -53,6 +54,7 @@ __all__ = [
     "datagrams_per_message",
     "expected_loss",
     "measure",
+    "measure_presence",
     "measure_state",
     "parse",
 ]

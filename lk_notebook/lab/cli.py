@@ -95,6 +95,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot", type=Path, default=None, help="PNG of loss vs size (with theory); siblings get the other plot kinds"
     )
+    parser.add_argument(
+        "--receivers", type=int, default=1, help="fan-out: receivers that each get every message (default 1, max 49)"
+    )
+    parser.add_argument("--senders", type=int, default=1, help="fan-in: senders, each at --rate (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -160,6 +164,8 @@ async def _run(args: argparse.Namespace, impairments: list[Impairment]) -> Resul
         impairments=impairments,
         duration=args.duration,
         progress=progress,
+        senders=args.senders,
+        receivers=args.receivers,
     )
 
 

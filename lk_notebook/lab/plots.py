@@ -34,7 +34,7 @@ from .theory import expected_loss, mathis_msgs_s
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LivePlot", "knee", "latency_cdf", "loss_vs_size", "save_all", "throughput_over_time"]
+__all__ = ["LivePlot", "fan_out", "knee", "latency_cdf", "loss_vs_size", "save_all", "throughput_over_time"]
 
 _COLORS = {"lossy": "tab:orange", "reliable": "tab:blue", "data_track": "tab:green"}
 
@@ -176,6 +176,35 @@ def knee(frame: pd.DataFrame, *, size: int | str | None = "smallest", title: str
     ax_lat.set_yscale("log")
     ax_loss.legend(fontsize="x-small")
     fig.suptitle(title or "Loss and latency vs send rate (the knee)")
+    return fig
+
+
+def fan_out(results: Any, *, title: str | None = None) -> Figure:
+    """Latency (p50, p99) and loss vs the number of receivers, per mode, with every receiver's own p99 and loss as
+    dots: how a room's size spreads delivery. `results`: a sweep's Results with fan-out runs."""
+    fig, (ax_lat, ax_loss) = _figure(2, width=5.5, height=4.5)
+    frame = results.frame
+    peers = results.per_receiver_frame()
+    for mode, g in frame.groupby("mode", sort=True):
+        g = g.sort_values("receivers")
+        c = _color(str(mode))
+        ax_lat.plot(g["receivers"], g["latency_p50_ms"], "o-", color=c, label=f"{mode} p50 (all deliveries)")
+        ax_lat.plot(g["receivers"], g["latency_p99_ms"], "s--", color=c, alpha=0.6, label=f"{mode} p99")
+        ax_loss.plot(g["receivers"], g["loss_rate"], "o-", color=c, label=f"{mode} (all deliveries)")
+        if len(peers):
+            p = peers[(peers["mode"] == mode) & (peers["role"] == "receiver")]
+            ax_lat.scatter(p["receivers"], p["latency_p99_ms"], s=8, color=c, alpha=0.35)
+            ax_loss.scatter(p["receivers"], p["loss_rate"], s=8, color=c, alpha=0.35)
+    _shade_client_bound(frame.assign(offered_msgs_s=frame["receivers"]), (ax_lat, ax_loss))
+    for ax in (ax_lat, ax_loss):
+        ax.set_xlabel("receivers in the room (each gets every message)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="x-small")
+    ax_lat.set_ylabel("latency (ms); dots: each receiver's p99")
+    ax_lat.set_yscale("log")
+    ax_loss.set_ylabel("messages lost (fraction); dots: per receiver")
+    ax_loss.set_ylim(bottom=0)
+    fig.suptitle(title or "Fan-out: delivery vs room size")
     return fig
 
 

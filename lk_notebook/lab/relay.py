@@ -15,7 +15,7 @@ Example::
 
 Why a thread and not an asyncio protocol on the kernel's loop: the relay's timing must not depend on how busy the
 loop is with SDK events (a loop stalled for 5 ms would add 5 ms to every datagram in flight and blur the very
-latency being measured), and the relay is socket plumbing, not LiveKit work. One thread with `select` and a
+latency being measured), and the relay is socket plumbing, not LiveKit work. One thread with a selector and a
 timer heap serves both directions; it holds the GIL only for a few microseconds per datagram.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import random
-import select
+import selectors
 import socket
 import threading
 import time
@@ -110,16 +110,23 @@ class RelayStats:
     """Client addresses seen (one upstream socket each)."""
     sizes: list[list[int]] = field(default_factory=lambda: [[0] * _SIZE_BUCKETS, [0] * _SIZE_BUCKETS])
     """Datagrams received per direction by size, in 100-byte buckets (the last one holds everything larger)."""
+    dropped_sizes: list[list[int]] = field(default_factory=lambda: [[0] * _SIZE_BUCKETS, [0] * _SIZE_BUCKETS])
+    """Datagrams dropped by the loss setting per direction, in the same size buckets."""
 
     def copy(self) -> RelayStats:
         return RelayStats(
             list(self.forwarded), list(self.dropped), list(self.capped), list(self.bytes), list(self.received),
             self.clients, [list(self.sizes[0]), list(self.sizes[1])],
+            [list(self.dropped_sizes[0]), list(self.dropped_sizes[1])],
         )  # fmt: skip
 
     def datagrams_at_least(self, direction: int, nbytes: int) -> int:
         """Datagrams received in `direction` (0 up, 1 down) of at least about `nbytes` (100-byte resolution)."""
         return sum(self.sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])
+
+    def dropped_at_least(self, direction: int, nbytes: int) -> int:
+        """Datagrams dropped in `direction` of at least about `nbytes` (100-byte resolution)."""
+        return sum(self.dropped_sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])
 
     def as_dict(self) -> dict[str, int]:
         out: dict[str, int] = {"clients": self.clients}
@@ -268,9 +275,11 @@ class ImpairmentRelay:
         st = self._stats
         st.received[direction] += 1
         st.bytes[direction] += len(data)
-        st.sizes[direction][min(len(data) // 100, _SIZE_BUCKETS - 1)] += 1
+        bucket = min(len(data) // 100, _SIZE_BUCKETS - 1)
+        st.sizes[direction][bucket] += 1
         if imp.loss and self._rng.random() < imp.loss:
             st.dropped[direction] += 1
+            st.dropped_sizes[direction][bucket] += 1
             return
         at = now
         if imp.delay_ms or imp.jitter_ms:
@@ -313,6 +322,25 @@ class ImpairmentRelay:
         assert listen is not None
         upstream = self.layout.upstream
         stop = self._stop_r
+        # epoll, not select(): a room of 50 participants gives the relay ~400 client sockets, and with the SDK's
+        # own sockets in the process their numbers pass select()'s 1024 limit (measured: the relay died at ~26).
+        sel = selectors.DefaultSelector()
+        sel.register(listen, selectors.EVENT_READ)
+        sel.register(stop, selectors.EVENT_READ)
+        watched: set[socket.socket] = set()
+        try:
+            self._serve(sel, watched, listen, stop, upstream)
+        finally:
+            sel.close()
+
+    def _serve(
+        self,
+        sel: selectors.BaseSelector,
+        watched: set[socket.socket],
+        listen: socket.socket,
+        stop: socket.socket,
+        upstream: tuple[str, int],
+    ) -> None:
         while True:
             now = time.monotonic()
             timeout = None
@@ -322,13 +350,15 @@ class ImpairmentRelay:
                     self._send(direction, out, data, dest)
             if self._heap:
                 timeout = max(0.0, self._heap[0][0] - now)
-            readers = [listen, stop, *self._client_of]
-            ready, _, _ = select.select(readers, [], [], timeout)
+            for new in self._client_of.keys() - watched:
+                sel.register(new, selectors.EVENT_READ)
+                watched.add(new)
+            ready: list[socket.socket] = [key.fileobj for key, _ in sel.select(timeout)]  # type: ignore[misc]
             if stop in ready:
                 return
             now = time.monotonic()
             for sock in ready:
-                # Drain each socket: one select() per datagram would cost far more than the datagrams.
+                # Drain each socket: one wake-up per datagram would cost far more than the datagrams.
                 for _ in range(256):
                     try:
                         data, addr = sock.recvfrom(_MAX_DATAGRAM)

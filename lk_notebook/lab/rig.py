@@ -41,6 +41,10 @@ __all__ = ["TOPIC", "PathError", "Rig", "Sink", "check_path", "require_data_trac
 TOPIC = "lk_notebook.lab"
 """Data topic the lab's probes travel on (anything else on it is ignored by the receiver)."""
 
+JOIN_BATCH = 1
+"""Participants joined at once by ensure(). Sequential: measured, 4 concurrent joins through the relay on the loaded
+2-core machine timed out (ICE not done in 20 s) at 20 receivers, while one at a time completes."""
+
 Sink = Callable[[bytes, int], bool]
 """Takes (payload, arrival `time.monotonic_ns()`); returns False for a payload it does not recognise."""
 
@@ -129,17 +133,20 @@ class Rig:
         self.receiver_identity = f"lab-receiver-{tag}"
         self.seed = seed
         self.relay: ImpairmentRelay | None = None
-        self.sender: Session | None = None
-        self.receiver: Session | None = None
+        self.senders: list[Session] = []
+        """Sending participants: the first joins on start(), more through ensure() (fan-in)."""
+        self.receivers: list[Session] = []
+        """Receiving participants: the first joins on start(), more through ensure() (fan-out)."""
         self.extra: list[Session] = []
         """Participants joined through `join()`, left when the rig closes."""
         self.path = "not checked"
         self.tasks = TaskOwner("lab")
-        self.sink: Sink | None = None
-        """Where the receiver hands probes (a run's recorder while it runs)."""
+        self.sinks: list[Sink | None] = []
+        """Where each receiver hands probes (a run's recorders while it runs), by receiver index."""
         self.foreign = 0
         """Payloads on the lab's topic no sink recognised (other runs' late probes, other publishers)."""
-        self._remove_handler: Callable[[], None] | None = None
+        self._remove_handlers: list[Callable[[], None]] = []
+        self._tag = tag
         self._track: rtc.LocalDataTrack | None = None
         self._track_ready: asyncio.Event | None = None
         self._remote_tracks: dict[str, rtc.RemoteDataTrack] = {}
@@ -148,6 +155,25 @@ class Rig:
         self._started = False
 
     # -- what the rig is made of -----------------------------------------------------------------------------------
+    @property
+    def sender(self) -> Session | None:
+        return self.senders[0] if self.senders else None
+
+    @property
+    def receiver(self) -> Session | None:
+        return self.receivers[0] if self.receivers else None
+
+    @property
+    def sink(self) -> Sink | None:
+        """The first receiver's sink."""
+        return self.sinks[0] if self.sinks else None
+
+    @sink.setter
+    def sink(self, value: Sink | None) -> None:
+        if not self.sinks:
+            self.sinks.append(None)
+        self.sinks[0] = value
+
     @property
     def remote(self) -> bool:
         """True when the rig runs against a server it cannot impair."""
@@ -174,7 +200,7 @@ class Rig:
         return self._credentials
 
     def participants(self) -> list[Session]:
-        return [s for s in (self.sender, self.receiver, *self.extra) if s is not None]
+        return [*self.senders, *self.receivers, *self.extra]
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     async def start(self) -> Rig:
@@ -196,19 +222,62 @@ class Rig:
             url, key, secret = self._explicit or (None, None, None)
             self._credentials = resolve_credentials(url, key, secret, start_local=False)
         try:
-            self.sender = await self._join(self.sender_identity)
-            self.receiver = await self._join(self.receiver_identity)
-            self._remove_handler = self.receiver.add_raw_handler(TOPIC, self._on_data)
-            self.receiver.room.on("data_track_published", self._on_track_published)
-            rid = self.receiver_identity
-            if not await self.sender.wait_for(lambda s: (p := s.get(rid)) is not None and p.active, timeout=10):
-                raise LabError(f"the receiver {rid!r} did not become active in 10 s; lossy data would be dropped")
+            self.senders.append(await self._join(self.sender_identity))
+            receiver = await self._join(self.receiver_identity)
+            self.receivers.append(receiver)
+            if not self.sinks:
+                self.sinks.append(None)
+            self._remove_handlers.append(receiver.add_raw_handler(TOPIC, self._on_data))
+            receiver.room.on("data_track_published", self._on_track_published)
+            await self._wait_active(self.senders, [self.receiver_identity])
             self._started = True
             await self.check_paths()
         except BaseException:
             await self.aclose()
             raise
         return self
+
+    async def _wait_active(self, senders: list[Session], identities: list[str], timeout: float = 30.0) -> None:
+        """Until every sender sees every one of `identities` active: lossy data to a receiver not yet active is
+        dropped by the server."""
+        for sender in senders:
+
+            def all_active(state: Any) -> bool:
+                return all((p := state.get(i)) is not None and p.active for i in identities)
+
+            if not await sender.wait_for(all_active, timeout=timeout):
+                missing = [i for i in identities if (p := sender.state.get(i)) is None or not p.active]
+                raise LabError(f"{len(missing)} receiver(s) did not become active in {timeout:g} s: {missing[:5]}")
+
+    async def ensure(self, *, senders: int = 1, receivers: int = 1) -> None:
+        """Join senders and receivers until the rig has at least this many of each (fan-in, fan-out); they stay
+        for later runs and leave when the rig closes. Joins run a few at a time (each is a WebRTC connection)."""
+        if senders < 1 or receivers < 1:
+            raise LabError(f"senders and receivers must be >= 1, got {senders} and {receivers}")
+        await self.start()
+        new_senders = [f"lab-sender-{self._tag}-{i}" for i in range(len(self.senders), senders)]
+        new_receivers = [f"lab-receiver-{self._tag}-{i}" for i in range(len(self.receivers), receivers)]
+        for batch in range(0, len(new_senders) + len(new_receivers), JOIN_BATCH):
+            names = (new_senders + new_receivers)[batch : batch + JOIN_BATCH]
+            for identity, session in zip(names, await asyncio.gather(*(self._join(n) for n in names)), strict=True):
+                if identity in new_senders:
+                    self.senders.append(session)
+                else:
+                    self._add_receiver(session)
+        await self._wait_active(self.senders, [r.identity for r in self.receivers])
+
+    def _add_receiver(self, session: Session) -> None:
+        index = len(self.receivers)
+        self.receivers.append(session)
+        self.sinks.append(None)
+
+        def on_data(payload: bytes, sender: str, kind: DataKind, arrival: float) -> None:
+            now = time.monotonic_ns()
+            sink = self.sinks[index]
+            if sink is None or not sink(payload, now):
+                self.foreign += 1
+
+        self._remove_handlers.append(session.add_raw_handler(TOPIC, on_data))
 
     async def _join(self, identity: str) -> Session:
         c = self._credentials
@@ -242,13 +311,16 @@ class Rig:
 
     async def aclose(self) -> None:
         await self.tasks.aclose()
-        if self._remove_handler is not None:
-            self._remove_handler()
-            self._remove_handler = None
+        for remove in self._remove_handlers:
+            remove()
+        self._remove_handlers.clear()
         for s in self.participants():
             with contextlib.suppress(Exception):
                 await s.leave()
         self.extra.clear()
+        self.senders.clear()
+        self.receivers.clear()
+        self.sinks.clear()
         if self.relay is not None:
             self.relay.stop()
         if self._owns_server and self._server is not None:
@@ -269,7 +341,7 @@ class Rig:
     # -- receiving ----------------------------------------------------------------------------------------------
     def _on_data(self, payload: bytes, sender: str, kind: DataKind, arrival: float) -> None:
         now = time.monotonic_ns()
-        sink = self.sink
+        sink = self.sinks[0]
         if sink is None or not sink(payload, now):
             self.foreign += 1
 

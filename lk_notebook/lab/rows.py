@@ -25,8 +25,16 @@ class RelayColumns(TypedDict, total=False):
     relay_datagrams_down: int
     relay_dropped_up: int
     relay_dropped_down: int
+    relay_data_datagrams_up: int
+    """Datagrams of at least DATA_DATAGRAM_BYTES (probe-bearing: SACKs, STUN and heartbeats are smaller)."""
+    relay_data_datagrams_down: int
+    relay_data_dropped_up: int
+    wire_ratio: float
+    """Probe-bearing datagrams that left the sender per datagram it should have sent (sent x datagrams_up): below
+    1 the sender's SDK accepted messages it never put on the wire (NaN when a fragment is too small to count)."""
+    relay_data_dropped_down: int
     leg_loss_up: float
-    """Measured drop fraction on the sender -> server leg (dropped / received datagrams, all traffic)."""
+    """Measured drop fraction of probe-bearing datagrams on the sender -> server leg (the p probes met)."""
     leg_loss_down: float
     expected_loss_measured: float
     """1-(1-p_up)^k_up (1-p_down)^k_down with the legs' measured p (lossy and data tracks; 0 for reliable)."""
@@ -87,6 +95,11 @@ class ResultRow(RelayColumns):
     """CPU seconds of the whole process (SDK threads included) per wall second."""
     host_cpu: float
     """Busy fraction of the whole machine during the run (other processes included)."""
+    # -- room shape ------------------------------------------------------------------------------------------------
+    senders: int
+    """Participants sending (fan-in): `rate` is per sender; `sent` counts all of them."""
+    receivers: int
+    """Participants receiving every message (fan-out): `received`/`lost` count deliveries (sent x receivers)."""
 
 
 Field = Literal[
@@ -95,9 +108,11 @@ Field = Literal[
     "duplicates", "out_of_order", "too_old", "offered_msgs_s", "throughput_msgs_s", "throughput_bytes_s",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_mean_ms", "clock",
     "datagrams_up", "datagrams_down", "legs", "expected_loss", "path", "bound", "bound_reason", "send_ratio",
-    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "relay_datagrams_up",
-    "relay_datagrams_down", "relay_dropped_up", "relay_dropped_down", "leg_loss_up", "leg_loss_down",
-    "expected_loss_measured",
+    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "senders", "receivers",
+    "relay_datagrams_up",
+    "relay_datagrams_down", "relay_dropped_up", "relay_dropped_down", "relay_data_datagrams_up",
+    "relay_data_datagrams_down", "relay_data_dropped_up", "relay_data_dropped_down", "wire_ratio", "leg_loss_up",
+    "leg_loss_down", "expected_loss_measured",
 ]  # fmt: skip
 """Every column name of a ResultRow (a unit test keeps it equal to the TypedDict's keys, in order)."""
 
@@ -113,7 +128,7 @@ JSON_FIELDS: tuple[Field, ...] = (
 SUMMARY_FIELDS: tuple[Field, ...] = (
     "mode", "size", "rate", "impairment", "sent", "received", "loss_rate", "expected_loss", "duplicates",
     "out_of_order", "offered_msgs_s", "throughput_msgs_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-    "bound",
+    "bound", "senders", "receivers",
 )  # fmt: skip
 """What `lk-notebook bench` prints per row."""
 

@@ -158,6 +158,8 @@ class Lab(Rig):
         max_in_flight: int | None = None,
         on_sample: Callable[[LiveSample], None] | None = None,
         sample_interval: float = 0.25,
+        senders: int = 1,
+        receivers: int = 1,
     ) -> RunResult:
         """Send probes of `size` bytes in `mode` at `rate` messages/s (None: as fast as a window of `window`
         publishes in flight allows) for `duration` seconds or `count` messages, under `impairment`.
@@ -167,15 +169,26 @@ class Lab(Rig):
         backlog in SCTP; `offered_msgs_s` shows what it managed, and `bound` says whether the path or the lab's
         own process set the pace.
 
-        `on_sample` is called every `sample_interval` seconds with a LiveSample (for live plots)."""
+        `on_sample` is called every `sample_interval` seconds with a LiveSample (for live plots). `senders` > 1
+        (fan-in: each sends at `rate`) or `receivers` > 1 (fan-out: each gets every message) joins that many
+        participants (`lk_notebook.lab.fan`; at most 50 together); `per_receiver` then holds each one's numbers."""
         m = self.validate(mode=mode, size=size, rate=rate, duration=duration, count=count, impairment=impairment)
         if window < 1:
             raise LabError(f"window must be >= 1, got {window}")
         await self.start()
         if m.is_transfer:
+            if senders != 1 or receivers != 1:
+                raise LabError(f"mode {m.value!r} runs one sender and one receiver; fan-out/in is for packet modes")
             transfer = TransferRun(self, mode=m, size=size, rate=rate, duration=duration, count=count,
                                    impairment=impairment or NO_IMPAIRMENT, bin_width=self.bin_width)  # fmt: skip
             return await transfer.execute()
+        if senders != 1 or receivers != 1:
+            from .fan import FanRun
+
+            fan = FanRun(self, mode=m, size=size, rate=rate, duration=duration, count=count,
+                         impairment=impairment or NO_IMPAIRMENT, window=window, max_in_flight=max_in_flight,
+                         bin_width=self.bin_width, senders=senders, receivers=receivers)  # fmt: skip
+            return await fan.execute()
         run = Run(self, mode=m, size=size, rate=rate, duration=duration, count=count,
                   impairment=impairment or NO_IMPAIRMENT, window=window, max_in_flight=max_in_flight,
                   bin_width=self.bin_width, on_sample=on_sample, sample_interval=sample_interval)  # fmt: skip

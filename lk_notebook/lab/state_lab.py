@@ -50,9 +50,14 @@ async def measure_state(
     repeats: int = 10,
     impairment: Impairment | None = None,
     timeout: float = 10.0,
+    presence: int = 0,
 ) -> pd.DataFrame:
     """Propagation latency per channel (p50/p95/max ms over `repeats` changes) and whether each reaches a
-    participant who joins afterwards. One row per channel."""
+    participant who joins afterwards. One row per channel.
+
+    `presence` > 0 adds rows `join:data_only`, `join:publisher`, `leave:data_only`, `leave:publisher` (kind
+    "presence"): how long others take to see a participant arrive or leave, over `presence` joins of each kind
+    (`lk_notebook.lab.presence`; a data-only participant waits for the server's 3 s batch)."""
     import pandas as pd
 
     unknown = [c for c in channels if c not in STATE_CHANNELS]
@@ -104,8 +109,28 @@ async def measure_state(
                 "impairment": (impairment or Impairment()).label(),
             }
         )
+    if presence > 0:
+        rows.extend(await _presence_rows(lab, presence, timeout))
     frame: pd.DataFrame = pd.DataFrame(rows)
     return frame
+
+
+async def _presence_rows(lab: Rig, repeats: int, timeout: float) -> list[dict[str, Any]]:
+    from .presence import PRESENCE_KINDS, measure_presence
+
+    joins = await measure_presence(lab, repeats=repeats, timeout=timeout)
+    rows: list[dict[str, Any]] = []
+    for event in ("join", "leave"):
+        for kind in PRESENCE_KINDS:
+            h = LatencyHistogram()
+            for ms in joins[joins["kind"] == kind][f"{event}_visible_ms"]:
+                if ms == ms:  # not NaN
+                    h.record(int(ms * 1e6))
+            rows.append({"channel": f"{event}:{kind}", "kind": "presence", "changes": repeats,
+                         "timeouts": repeats - h.count, "latency_p50_ms": h.percentile(50),
+                         "latency_p95_ms": h.percentile(95), "latency_max_ms": h.max_ns / 1e6 if h.count else math.nan,
+                         "reaches_late_joiner": False, "impairment": "none"})  # fmt: skip
+    return rows
 
 
 async def _one(channel: str, value: str, sender: Session, receiver: Session, room: str, timeout: float) -> int | None:

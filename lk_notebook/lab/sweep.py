@@ -110,6 +110,17 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
+def _no_nan(value: Any) -> Any:
+    """JSON has no NaN: None in its place, in nested lists and dicts too."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
+
+
 def default_progress() -> Progress:
     return TqdmProgress()
 
@@ -148,11 +159,24 @@ class Results:
     def json_rows(self) -> list[dict[str, Any]]:
         """Rows with the contract's fields first and NaN written as null (JSON has no NaN)."""
         out = []
-        for row in self.rows:
+        for run in self.runs:
+            row = run.row
             ordered: dict[str, Any] = {k: row.get(k) for k in JSON_FIELDS}
             ordered.update({k: row[k] for k in COLUMNS if k in row and k not in ordered})
-            out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in ordered.items()})
+            if run.per_receiver:
+                ordered["per_receiver"] = [dict(p) for p in run.per_receiver]
+            out.append(_no_nan(ordered))
         return out
+
+    def per_receiver_frame(self) -> pd.DataFrame:
+        """One row per receiver (and sender) per fan-out/fan-in run, with the run's mode, size, rate, receivers."""
+        import pandas as pd
+
+        rows = [{"run_id": r.row["run_id"], "mode": r.row["mode"], "size": r.row["size"], "rate": r.row["rate"],
+                 "receivers": r.row["receivers"], "senders": r.row["senders"], **p}
+                for r in self.runs for p in r.per_receiver]  # fmt: skip
+        frame: pd.DataFrame = pd.DataFrame(rows)
+        return frame
 
     def to_json(self, path: str | Path) -> Path:
         p = Path(path)
@@ -215,7 +239,8 @@ class Sweep:
 
     def __init__(self, lab: Lab, plan: Sequence[Point], *, duration: float | None, count: int | None,
                  progress: Progress, on_sample: Callable[[LiveSample], None] | None,
-                 on_result: Callable[[RunResult], None] | None) -> None:  # fmt: skip
+                 on_result: Callable[[RunResult], None] | None, senders: int = 1,
+                 receivers: int = 1) -> None:  # fmt: skip
         self.lab = lab
         self.plan = list(plan)
         self.duration = duration
@@ -223,6 +248,7 @@ class Sweep:
         self.progress = progress
         self.on_sample = on_sample
         self.on_result = on_result
+        self.senders, self.receivers = senders, receivers
         self.results = Results()
         self.task: asyncio.Task[Results] | None = None
 
@@ -250,6 +276,8 @@ class Sweep:
                     count=self.count,
                     impairment=p.impairment,
                     on_sample=self.on_sample,
+                    senders=self.senders,
+                    receivers=self.receivers,
                 )
                 self.results.runs.append(result)
                 if self.on_result is not None:
@@ -291,19 +319,21 @@ async def measure(
     progress: Progress | bool = True,
     on_sample: Callable[[LiveSample], None] | None = None,
     on_result: Callable[[RunResult], None] | None = None,
+    senders: int = 1,
+    receivers: int = 1,
 ) -> Results:
     """Measure every combination and return the Results (frame, series, JSON/CSV export).
 
     Uses `lab` when given (and leaves it open), else a fresh `Lab()` (a local server with the relay, unless
     LIVEKIT_URL is set) that is closed afterwards. If the sweep is cancelled, CancelledError propagates; pass
-    `on_result` to keep rows as they arrive.
+    `on_result` to keep rows as they arrive. `senders`/`receivers` > 1: fan-in/fan-out rooms (every run).
     """
     own = lab is None
     the_lab = lab or Lab()
     plan = sweep_plan(modes=modes, sizes=sizes, rates=rates, impairments=impairments)
     prog: Progress = default_progress() if progress is True else (progress or _NoProgress())
     sweep = Sweep(the_lab, plan, duration=duration, count=count, progress=prog, on_sample=on_sample,
-                  on_result=on_result)  # fmt: skip
+                  on_result=on_result, senders=senders, receivers=receivers)  # fmt: skip
     sweep.validate()  # before starting a server or sending anything
     try:
         await the_lab.start()

@@ -30,6 +30,7 @@ __all__ = [
     "expected_loss",
     "expected_loss_legs",
     "mathis_msgs_s",
+    "smallest_fragment",
 ]
 
 CLIENT_SCTP_CHUNK = 1191 - 12 - 16
@@ -58,6 +59,20 @@ def datagrams_per_message(
     encoded = limits.packet_size(b"\0" * size, topic=topic, identity=identity)
     # The server re-stamps the packet for each receiver (identity, sid): about the same size.
     return max(1, math.ceil(encoded / CLIENT_SCTP_CHUNK)), max(1, math.ceil(encoded / SERVER_SCTP_CHUNK))
+
+
+def smallest_fragment(
+    size: int, mode: Mode | str, *, topic: str = "lk_notebook.lab", identity: str = "lab-sender-00000000"
+) -> int:
+    """User bytes in the smallest SCTP packet of one message on the sender's leg (its last fragment): the relay can
+    tell a message's datagrams from SACKs and heartbeats by size only when this one is large enough."""
+    mode = Mode(mode)
+    if mode is Mode.DATA_TRACK:
+        body = DATA_TRACK_MTU - _DATA_TRACK_HEADER
+        packets = [body] * (size // body) + ([size % body] if size % body or size == 0 else [])
+        return min((n + _DATA_TRACK_HEADER) % CLIENT_SCTP_CHUNK or CLIENT_SCTP_CHUNK for n in packets)
+    encoded = limits.packet_size(b"\0" * size, topic=topic, identity=identity)
+    return encoded % CLIENT_SCTP_CHUNK or CLIENT_SCTP_CHUNK
 
 
 def expected_loss(loss: float, size: int, mode: Mode | str, *, legs: int = 2) -> float:

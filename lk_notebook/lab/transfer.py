@@ -216,4 +216,6 @@ class TransferRun:
             "loop_cpu": round(evidence.loop_cpu, 4),
             "process_cpu": round(evidence.process_cpu, 4),
             "host_cpu": round(evidence.host_cpu, 4),
+            "senders": 1,
+            "receivers": 1,
         }
