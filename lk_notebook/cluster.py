@@ -273,9 +273,22 @@ class LocalCluster:
             self._stop_locked()
 
     def _stop_locked(self) -> None:
+        # livekit-server v1.13.5 answers HTTP 100 ms before it marks itself running, and a SIGTERM in that window is
+        # ignored (Stop() returns when not running; pkg/service/server.go): a second SIGTERM then forces the stop.
+        # So: SIGTERM every node at once, again to any still running after a moment, SIGKILL after a bound. Nothing
+        # needs draining: Redis, the cluster's shared state, goes away right after.
+        for attempt_wait in (1.0, 2.0):
+            for node in self.nodes:
+                pid = node.pid()
+                if pid is not None and node.running:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + attempt_wait
+            while time.monotonic() < deadline and any(n.running for n in self.nodes):
+                time.sleep(0.02)
         for node in self.nodes:
             with contextlib.suppress(Exception):
-                node.stop()
+                node.stop(timeout=1.0)  # SIGKILL what is left, close the log
         if self.redis is not None:
             self.redis.stop()
         _running.discard(self)
