@@ -38,7 +38,7 @@ from .config import Credentials
 from .errors import PortInUseError, ServerStartError
 from .install import find_server, install_server
 from .redis_server import RedisServer
-from .server import LocalServer, _free_port
+from .server import LocalServer, RelayLayout, _free_port
 
 __all__ = ["LocalCluster", "Placement", "cluster_for_url", "placement"]
 
@@ -95,15 +95,17 @@ def placement(url: str, room: str) -> Placement | None:
     return Placement(index + 1, cluster.node_ids[index], room_index, room_id)
 
 
-def _node_config(redis: RedisServer, extra: dict[str, Any]) -> dict[str, Any]:
+def _node_config(redis: RedisServer, extra: dict[str, Any], *, relay: bool) -> dict[str, Any]:
     """What a node adds to LocalServer's single-node configuration: Redis, and ports of its own."""
     config: dict[str, Any] = {
         "redis": redis.config(),
-        # ICE/TCP on its own port (the single-node default of 0 disables it; two nodes must not share 7881).
-        "rtc": {"tcp_port": _free_port(socket.SOCK_STREAM)},
         "prometheus": {"port": _free_port(socket.SOCK_STREAM)},
         "debug_handler": {"port": _free_port(socket.SOCK_STREAM)},
     }
+    if not relay:
+        # ICE/TCP on its own port (the single-node default of 0 disables it; two nodes must not share 7881). Not in
+        # relay layout, where TCP candidates would bypass the impairment relay.
+        config["rtc"] = {"tcp_port": _free_port(socket.SOCK_STREAM)}
     for key, value in extra.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
     return config
@@ -113,13 +115,15 @@ class LocalCluster:
     """Redis plus `nodes` livekit-server nodes on loopback, owned by this process.
 
     They share one API key and a generated secret. Everything stops on stop(), on context exit, at interpreter exit
-    and (Linux) when this process dies. `config` is merged into every node's configuration.
+    and (Linux) when this process dies. `config` is merged into every node's configuration. `relay=True` lays every
+    node out for an impairment relay of its own (`relay_layouts`, see `LocalServer(relay=True)`).
     """
 
     def __init__(
         self,
         nodes: int = 2,
         *,
+        relay: bool = False,
         api_key: str = "lk_notebook",
         log_dir: Path | str | None = None,
         config: dict[str, Any] | None = None,
@@ -129,6 +133,7 @@ class LocalCluster:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         self.size = nodes
+        self.relay = relay
         self.api_key = api_key
         self._log_dir = Path(log_dir) if log_dir is not None else None
         self._extra_config = config or {}
@@ -150,6 +155,11 @@ class LocalCluster:
     def url(self) -> str:
         """The first node's URL."""
         return self.urls[0]
+
+    @property
+    def relay_layouts(self) -> list[RelayLayout]:
+        """Per node, where its impairment relay listens and forwards to (empty unless started with relay=True)."""
+        return [layout for n in self.nodes if (layout := n.relay_layout) is not None]
 
     @property
     def api_secret(self) -> str:
@@ -175,7 +185,10 @@ class LocalCluster:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<LocalCluster {state} nodes={self.urls or self.size} api_key={self.api_key!r} api_secret=***>"
+        return (
+            f"<LocalCluster {state} nodes={self.urls or self.size} relay={self.relay} api_key={self.api_key!r} "
+            f"api_secret=***>"
+        )
 
     # -- placement, read from Redis -------------------------------------------------------------------------------
     def room_node(self, room: str) -> str | None:
@@ -233,7 +246,8 @@ class LocalCluster:
                 api_key=self.api_key,
                 api_secret=self._api_secret or None,
                 log_dir=log_dir,
-                config=_node_config(self._redis(), self._extra_config),
+                relay=self.relay,
+                config=_node_config(self._redis(), self._extra_config, relay=self.relay),
                 install=False,
             )
             self._api_secret = node.api_secret  # the first node generates it; the others share it
