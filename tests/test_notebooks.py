@@ -25,6 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 TIMES = REPO / "artifacts" / "notebook-times.json"
 LIMIT_S = 180.0
+LIMITS_S = {
+    # 3x the run time measured on the loaded 2-core dev machine (33.7 s): a cluster, 20 changes x 7 topologies x 4
+    # channels, and a node failure whose detection alone takes LiveKit 7.5-12.5 s.
+    "09-multi-node.ipynb": 3 * 35.0,
+}
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+")
 # Signs of a failure that did not stop the cell: an exception printed by a background task or a callback.
 HIDDEN_FAILURES = ("Traceback (most recent call last)", "exception was never retrieved", "Task was destroyed")
@@ -85,7 +90,8 @@ async def test_tutorial_runs_all_in_a_fresh_kernel(path: Path, server: lk.LocalS
             text = out.get("text", "") if out.get("output_type") == "stream" else ""
             hidden = [s for s in HIDDEN_FAILURES if s in text]
             assert not hidden, f"{path.name} cell {i} printed a failure:\n{text[-2000:]}"
-    assert elapsed < LIMIT_S, f"{path.name} took {elapsed:.0f} s (limit {LIMIT_S:.0f} s)"
+    limit = LIMITS_S.get(path.name, LIMIT_S)
+    assert elapsed < limit, f"{path.name} took {elapsed:.0f} s (limit {limit:.0f} s)"
 
 
 def _record_time(name: str, seconds: float) -> None:
