@@ -330,6 +330,9 @@ async def test_lab_rig_takes_a_cluster_topology_with_a_relay_per_node() -> None:
             # Attributes travel over the signal connections (WebSocket, not the UDP relay): no added delay. Their
             # unimpaired p99 here is 20-40 ms on a loaded machine, well under one `delay`.
             assert frame.loc["attributes", "latency_p50_ms"] < delay
+            # The delivery lab's runs work on the topology too: every reliable message arrives, through node 2.
+            row = (await lab.run(mode="reliable", size=200, rate=50, duration=1.0)).row
+            assert row["sent"] > 0 and row["received"] == row["sent"] and row["path"] == lab.path
             assert lab.relays[0].stats().received == [0, 0], "node 1's relay carried traffic for a room on node 2"
         finally:
             await lab.aclose()
