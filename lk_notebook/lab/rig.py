@@ -69,9 +69,8 @@ class ClusterTopology:
     """Node the room is pinned to (CreateRoomRequest.node_id): all media and data flow through it."""
 
     def describe(self) -> str:
-        return f"sender via node {self.sender_node + 1}, receiver via node {self.receiver_node + 1}, " + (
-            f"room on node {self.room_node + 1}"
-        )
+        sender, receiver, room = self.sender_node + 1, self.receiver_node + 1, self.room_node + 1
+        return f"sender via node {sender}, receiver via node {receiver}, room on node {room}"
 
 
 class PathError(LabError):
@@ -228,10 +227,6 @@ class Rig:
                 await self._start_on_cluster(self._cluster)
             else:
                 await self._start_on_server()
-        except BaseException:
-            await self.aclose()
-            raise
-        try:
             topo = self.topology
             self.sender = await self._join(self.sender_identity, topo.sender_node if topo else None)
             self.receiver = await self._join(self.receiver_identity, topo.receiver_node if topo else None)
