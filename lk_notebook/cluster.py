@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from .config import Credentials
-from .errors import PortInUseError, ServerStartError
+from .errors import PortInUseError, ServerExitedError, ServerStartError
 from .install import find_server, install_server
 from .redis_server import RedisServer
 from .server import LocalServer, RelayLayout, _free_port
@@ -209,9 +209,18 @@ class LocalCluster:
             raise ValueError(f"{node_id!r} is not a node of this cluster ({', '.join(self.node_ids)})") from None
 
     def _redis(self) -> RedisServer:
-        if self.redis is None or not self.redis.running:
+        redis = self.redis
+        if redis is None or redis.pid() is None:
             raise ServerStartError("the cluster's Redis is not running: start the cluster first")
-        return self.redis
+        if not redis.running:
+            tail = redis.log_tail()
+            raise ServerExitedError(
+                f"the cluster's Redis (pid {redis.pid()}) has exited: the nodes cannot place or relay rooms without "
+                f"it. Stop the cluster and start a new one. Last Redis log lines:\n{tail}",
+                returncode=None,
+                log_tail=tail,
+            )
+        return redis
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def start(self, *, timeout: float = 30.0) -> LocalCluster:

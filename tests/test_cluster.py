@@ -336,3 +336,25 @@ async def test_lab_rig_takes_a_cluster_topology_with_a_relay_per_node() -> None:
             assert lab.relays[0].stats().received == [0, 0], "node 1's relay carried traffic for a room on node 2"
         finally:
             await lab.aclose()
+
+
+async def test_redis_dying_under_a_cluster_gives_clear_errors(room_name: str) -> None:
+    with LocalCluster(nodes=2, log_dir=ARTIFACTS / "cluster-redis-down-logs") as c:
+        s = await lk.join(room_name, identity="a", url=c.urls[0], api_key=c.api_key, api_secret=c.api_secret)
+        try:
+            assert c.redis is not None
+            pid = c.redis.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            await eventually(lambda: c.redis is not None and not c.redis.running, what="Redis gone")
+            with pytest.raises(lk.ServerExitedError, match=r"Redis .* has exited"):
+                c.room_node(room_name)
+            assert placement(s.url, room_name) is None  # views keep working, without placement
+            # LiveKit answers a new join with HTTP 500 (it cannot place the room): a JoinError, not a hang.
+            with pytest.raises(lk.JoinError):
+                await lk.join(
+                    room_name + "-new", identity="b", url=c.urls[1], api_key=c.api_key, api_secret=c.api_secret,
+                    timeout=15,
+                )  # fmt: skip
+        finally:
+            await asyncio.wait_for(s.leave(), 10)
