@@ -35,10 +35,10 @@ from types import TracebackType
 from typing import Any
 
 from .config import Credentials
-from .errors import PortInUseError, ServerStartError
+from .errors import PortInUseError, ServerExitedError, ServerStartError
 from .install import find_server, install_server
 from .redis_server import RedisServer
-from .server import LocalServer, _free_port
+from .server import LocalServer, RelayLayout, _free_port
 
 __all__ = ["LocalCluster", "Placement", "cluster_for_url", "placement"]
 
@@ -95,15 +95,17 @@ def placement(url: str, room: str) -> Placement | None:
     return Placement(index + 1, cluster.node_ids[index], room_index, room_id)
 
 
-def _node_config(redis: RedisServer, extra: dict[str, Any]) -> dict[str, Any]:
+def _node_config(redis: RedisServer, extra: dict[str, Any], *, relay: bool) -> dict[str, Any]:
     """What a node adds to LocalServer's single-node configuration: Redis, and ports of its own."""
     config: dict[str, Any] = {
         "redis": redis.config(),
-        # ICE/TCP on its own port (the single-node default of 0 disables it; two nodes must not share 7881).
-        "rtc": {"tcp_port": _free_port(socket.SOCK_STREAM)},
         "prometheus": {"port": _free_port(socket.SOCK_STREAM)},
         "debug_handler": {"port": _free_port(socket.SOCK_STREAM)},
     }
+    if not relay:
+        # ICE/TCP on its own port (the single-node default of 0 disables it; two nodes must not share 7881). Not in
+        # relay layout, where TCP candidates would bypass the impairment relay.
+        config["rtc"] = {"tcp_port": _free_port(socket.SOCK_STREAM)}
     for key, value in extra.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
     return config
@@ -113,13 +115,15 @@ class LocalCluster:
     """Redis plus `nodes` livekit-server nodes on loopback, owned by this process.
 
     They share one API key and a generated secret. Everything stops on stop(), on context exit, at interpreter exit
-    and (Linux) when this process dies. `config` is merged into every node's configuration.
+    and (Linux) when this process dies. `config` is merged into every node's configuration. `relay=True` lays every
+    node out for an impairment relay of its own (`relay_layouts`, see `LocalServer(relay=True)`).
     """
 
     def __init__(
         self,
         nodes: int = 2,
         *,
+        relay: bool = False,
         api_key: str = "lk_notebook",
         log_dir: Path | str | None = None,
         config: dict[str, Any] | None = None,
@@ -129,6 +133,7 @@ class LocalCluster:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         self.size = nodes
+        self.relay = relay
         self.api_key = api_key
         self._log_dir = Path(log_dir) if log_dir is not None else None
         self._extra_config = config or {}
@@ -150,6 +155,11 @@ class LocalCluster:
     def url(self) -> str:
         """The first node's URL."""
         return self.urls[0]
+
+    @property
+    def relay_layouts(self) -> list[RelayLayout]:
+        """Per node, where its impairment relay listens and forwards to (empty unless started with relay=True)."""
+        return [layout for n in self.nodes if (layout := n.relay_layout) is not None]
 
     @property
     def api_secret(self) -> str:
@@ -175,7 +185,10 @@ class LocalCluster:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<LocalCluster {state} nodes={self.urls or self.size} api_key={self.api_key!r} api_secret=***>"
+        return (
+            f"<LocalCluster {state} nodes={self.urls or self.size} relay={self.relay} api_key={self.api_key!r} "
+            f"api_secret=***>"
+        )
 
     # -- placement, read from Redis -------------------------------------------------------------------------------
     def room_node(self, room: str) -> str | None:
@@ -196,9 +209,18 @@ class LocalCluster:
             raise ValueError(f"{node_id!r} is not a node of this cluster ({', '.join(self.node_ids)})") from None
 
     def _redis(self) -> RedisServer:
-        if self.redis is None or not self.redis.running:
+        redis = self.redis
+        if redis is None or redis.pid() is None:
             raise ServerStartError("the cluster's Redis is not running: start the cluster first")
-        return self.redis
+        if not redis.running:
+            tail = redis.log_tail()
+            raise ServerExitedError(
+                f"the cluster's Redis (pid {redis.pid()}) has exited: the nodes cannot place or relay rooms without "
+                f"it. Stop the cluster and start a new one. Last Redis log lines:\n{tail}",
+                returncode=None,
+                log_tail=tail,
+            )
+        return redis
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def start(self, *, timeout: float = 30.0) -> LocalCluster:
@@ -225,15 +247,15 @@ class LocalCluster:
         return self
 
     def _start_node(self, binary: Path, log_dir: Path, timeout: float) -> LocalServer:
-        # Started one after another from the calling thread: LocalServer asks Linux to kill a node when its owner
-        # dies only for processes started from the main thread. A node is ready in well under a second here.
+        # One after another: a node is ready in well under a second here, so a 2-node cluster starts in ~1 s.
         for attempt in range(_PORT_ATTEMPTS):
             node = LocalServer(
                 binary=binary,
                 api_key=self.api_key,
                 api_secret=self._api_secret or None,
                 log_dir=log_dir,
-                config=_node_config(self._redis(), self._extra_config),
+                relay=self.relay,
+                config=_node_config(self._redis(), self._extra_config, relay=self.relay),
                 install=False,
             )
             self._api_secret = node.api_secret  # the first node generates it; the others share it
@@ -260,12 +282,13 @@ class LocalCluster:
 
     def kill_node(self, node: int) -> None:
         """SIGKILL node `node` (0-based), as a crash would: no draining, no deregistration from Redis."""
-        pid = self.nodes[node].pid()
+        target = self.nodes[node]
+        pid = target.pid()
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
-            proc = self.nodes[node]._proc
-            if proc is not None:
-                proc.wait(timeout=10)
+            deadline = time.monotonic() + 10
+            while target.running and time.monotonic() < deadline:  # `running` polls, which reaps the process
+                time.sleep(0.01)
 
     def stop(self) -> None:
         """Stop every node, then Redis. Safe to call twice."""
@@ -273,9 +296,22 @@ class LocalCluster:
             self._stop_locked()
 
     def _stop_locked(self) -> None:
+        # livekit-server v1.13.5 answers HTTP 100 ms before it marks itself running, and a SIGTERM in that window is
+        # ignored (Stop() returns when not running; pkg/service/server.go): a second SIGTERM then forces the stop.
+        # So: SIGTERM every node at once, again to any still running after a moment, SIGKILL after a bound. Nothing
+        # needs draining: Redis, the cluster's shared state, goes away right after.
+        for attempt_wait in (1.0, 2.0):
+            for node in self.nodes:
+                pid = node.pid()
+                if pid is not None and node.running:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + attempt_wait
+            while time.monotonic() < deadline and any(n.running for n in self.nodes):
+                time.sleep(0.02)
         for node in self.nodes:
             with contextlib.suppress(Exception):
-                node.stop()
+                node.stop(timeout=1.0)  # SIGKILL what is left, close the log
         if self.redis is not None:
             self.redis.stop()
         _running.discard(self)

@@ -191,7 +191,8 @@ class RedisServer:
             _running.add(self)
         self._wait_ready(timeout)
 
-    def _log_tail(self, lines: int = 10) -> str:
+    def log_tail(self, lines: int = 10) -> str:
+        """The last lines of Redis's log (which never contains the password)."""
         if self.log_path is None or not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -203,7 +204,7 @@ class RedisServer:
             assert proc is not None
             code = proc.poll()
             if code is not None:
-                tail = self._log_tail()
+                tail = self.log_tail()
                 if "Address already in use" in tail:
                     raise PortInUseError(f"redis-server could not bind 127.0.0.1:{self.port}", port=self.port)
                 raise ServerExitedError(

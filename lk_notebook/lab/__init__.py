@@ -10,15 +10,18 @@ Example::
 
 Without LIVEKIT_URL the lab starts a local livekit-server with a userland UDP relay as the only media path, so it
 can drop and delay datagrams (no root needed); it proves from RTC stats that traffic crosses the relay before it
-reports any impaired result. With LIVEKIT_URL set it measures that server, unimpaired.
+reports any impaired result. With LIVEKIT_URL set it measures that server, unimpaired. On a `LocalCluster`,
+`Lab(cluster=..., topology=ClusterTopology(...))` places the sender, the receiver and the room on chosen nodes, and
+`measure_propagation` / `measure_node_failure` compare topologies and time a node failure.
 """
 
 from __future__ import annotations
 
+from .cluster_lab import NodeFailure, cross_node_ratios, measure_node_failure, measure_propagation
 from .presence import measure_presence
 from .probe import Mode, Probe, ProbeClock, ProbeCodec, parse
 from .relay import Impairment, ImpairmentRelay, RelayStats
-from .rig import Rig
+from .rig import ClusterTopology, Rig
 from .rows import ResultRow
 from .runner import TOPIC, Lab, LiveSample, PathError, RunResult, check_path
 from .state_lab import STATE_CHANNELS, measure_state
@@ -29,12 +32,14 @@ from .theory import datagrams_per_message, expected_loss
 __all__ = [
     "STATE_CHANNELS",
     "TOPIC",
+    "ClusterTopology",
     "Impairment",
     "ImpairmentRelay",
     "Lab",
     "LatencyHistogram",
     "LiveSample",
     "Mode",
+    "NodeFailure",
     "PathError",
     "Probe",
     "ProbeClock",
@@ -51,10 +56,13 @@ __all__ = [
     "TqdmProgress",
     "WidgetProgress",
     "check_path",
+    "cross_node_ratios",
     "datagrams_per_message",
     "expected_loss",
     "measure",
+    "measure_node_failure",
     "measure_presence",
+    "measure_propagation",
     "measure_state",
     "parse",
 ]

@@ -9,11 +9,13 @@ Topologies (the room is pinned to `room_node`, "A"; "B" is another node):
 - `receiver_relayed`: the receiver connects through B; what A sends it over signal is relayed through B.
 - `api_same` / `api_remote`: every change is a server API call (update_participant, update_room_metadata,
   send_data) sent to A / to B; both participants connect through A.
+- with `single=LocalServer(...)`: `single_node` and `single_api`, the same exchanges on one server without Redis.
+  They are the baselines of `same_node` and `api_same`: what Redis routing costs even when nothing crosses nodes.
 
 Example::
 
     with LocalCluster(nodes=2) as cluster:
-        frame = await measure_propagation(cluster, repeats=50)
+        frame = await measure_propagation(cluster, repeats=50, single=server)
         cross_node_ratios(frame)            # per channel: cross / same, p50 and p99
         failure = await measure_node_failure(cluster)   # kills the room's node
 """
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..admin import ServerAPI
+from ..config import Credentials
 from ..errors import LabError
 from ..events import ConnectionChanged, ConnectionStatus, DataKind
 from ..session import Session, join
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..cluster import LocalCluster
+    from ..server import LocalServer
 
 __all__ = [
     "CHANNELS",
@@ -77,7 +81,13 @@ TOPOLOGIES: dict[str, Topology] = {
     "api_same": Topology(sender=0, receiver=0, api=0, by_api=True),
     "api_remote": Topology(sender=0, receiver=0, api=1, by_api=True),
 }
-_BASELINE = {"sender_relayed": "same_node", "receiver_relayed": "same_node", "api_remote": "api_same"}
+_BASELINE = {
+    "sender_relayed": "same_node",
+    "receiver_relayed": "same_node",
+    "api_remote": "api_same",
+    "same_node": "single_node",
+    "api_same": "single_api",
+}
 """Each cross-node topology and the same-node topology it is compared with."""
 
 
@@ -86,8 +96,7 @@ def _node(cluster: LocalCluster, room_node: int, which: int) -> int:
     return (room_node + which) % cluster.size
 
 
-async def _session(cluster: LocalCluster, room: str, identity: str, node: int) -> Session:
-    c = cluster.credentials_for(node)
+async def _session(c: Credentials, room: str, identity: str) -> Session:
     return await join(room, identity=identity, url=c.url, api_key=c.api_key, api_secret=c.api_secret)
 
 
@@ -98,12 +107,15 @@ async def measure_propagation(
     channels: Iterable[str] = CHANNELS,
     repeats: int = 20,
     room_node: int = 0,
+    single: LocalServer | None = None,
     timeout: float = 10.0,
 ) -> pd.DataFrame:
     """Propagation latency (call to the receiver's RoomState or handler) per topology and channel: p50, p99, max.
 
-    One fresh room per topology, pinned to node `room_node`. Channels are interleaved change by change, so a slow
-    moment of the machine is shared by all channels rather than landing on one.
+    One room per topology, pinned to node `room_node`, all live at once. Topologies and channels are interleaved
+    change by change, so a slow moment of the machine is shared by all of them rather than landing on one. With
+    `single` (a LocalServer, no Redis), two more rows per channel, `single_node` and `single_api`: the same
+    exchanges without any cluster, the baseline for what Redis routing itself costs.
     """
     import pandas as pd
 
@@ -115,23 +127,39 @@ async def measure_propagation(
         raise LabError("cross-node topologies need a cluster of at least 2 nodes")
     if repeats < 1:
         raise LabError(f"repeats must be >= 1, got {repeats}")
+    rigs: list[_Rig] = []
+    try:
+        for name in names:
+            rigs.append(await _Rig.on_cluster(name, cluster, room_node))
+        if single is not None:
+            for name, by_api in (("single_node", False), ("single_api", True)):
+                rigs.append(await _Rig.on_server(name, single, by_api))
+        hists = {(r.name, c): LatencyHistogram() for r in rigs for c in chans}
+        timeouts = dict.fromkeys(hists, 0)
+        tag = secrets.token_hex(3)
+        for i in range(repeats):
+            for rig in rigs:
+                for channel in chans:
+                    ns = await _one(channel, f"{tag}-{i}", rig, timeout)
+                    if ns is None:
+                        timeouts[(rig.name, channel)] += 1
+                    else:
+                        hists[(rig.name, channel)].record(ns)
+    finally:
+        for rig in rigs:
+            await rig.close()
     rows: list[dict[str, Any]] = []
-    for name in names:
-        topo = TOPOLOGIES[name]
-        hists, timeouts = await _run_topology(cluster, topo, chans, repeats, room_node, timeout)
+    for rig in rigs:
         for channel in chans:
-            h = hists[channel]
+            h = hists[(rig.name, channel)]
             rows.append(
                 {
-                    "topology": name,
+                    "topology": rig.name,
                     "channel": channel,
-                    "room_node": room_node + 1,
-                    "sender_node": _node(cluster, room_node, topo.sender) + 1,
-                    "receiver_node": _node(cluster, room_node, topo.receiver) + 1,
-                    "api_node": _node(cluster, room_node, topo.api) + 1,
-                    "by_api": topo.by_api,
+                    **rig.where,
+                    "by_api": rig.by_api,
                     "changes": repeats,
-                    "timeouts": timeouts[channel],
+                    "timeouts": timeouts[(rig.name, channel)],
                     "p50_ms": h.percentile(50),
                     "p99_ms": h.percentile(99),
                     "max_ms": h.max_ns / 1e6 if h.count else math.nan,
@@ -141,52 +169,69 @@ async def measure_propagation(
     return frame
 
 
-async def _run_topology(
-    cluster: LocalCluster, topo: Topology, channels: list[str], repeats: int, room_node: int, timeout: float
-) -> tuple[dict[str, LatencyHistogram], dict[str, int]]:
-    room = f"lab-cluster-{secrets.token_hex(4)}"
-    api_node = _node(cluster, room_node, topo.api)
-    async with (
-        ServerAPI(cluster.credentials_for(room_node)) as host_api,
-        ServerAPI(cluster.credentials_for(api_node)) as api,
-    ):
+@dataclass
+class _Rig:
+    """One topology's room: its sender, receiver and the server API that changes go through."""
+
+    name: str
+    room: str
+    sender: Session
+    receiver: Session
+    api: ServerAPI
+    host_api: ServerAPI
+    by_api: bool
+    where: dict[str, int]
+
+    @classmethod
+    async def on_cluster(cls, name: str, cluster: LocalCluster, room_node: int) -> _Rig:
+        topo = TOPOLOGIES[name]
+        room = f"lab-cluster-{name}-{secrets.token_hex(4)}"
+        sender_node, receiver_node = _node(cluster, room_node, topo.sender), _node(cluster, room_node, topo.receiver)
+        api_node = _node(cluster, room_node, topo.api)
+        host_api = ServerAPI(cluster.credentials_for(room_node))
+        api = ServerAPI(cluster.credentials_for(api_node))
         await host_api.create_room(room, node_id=cluster.node_ids[room_node])
         if cluster.room_node(room) != cluster.node_ids[room_node]:
             raise LabError(f"room {room} was not placed on node {room_node + 1} as asked")
-        sender = await _session(cluster, room, "lab-sender", _node(cluster, room_node, topo.sender))
-        receiver = await _session(cluster, room, "lab-receiver", _node(cluster, room_node, topo.receiver))
-        try:
-            ok = await receiver.wait_for(lambda s: (p := s.get("lab-sender")) is not None and p.active, timeout=10)
-            if not ok:
-                raise LabError("the receiver never saw the sender become active")
-            hists = {c: LatencyHistogram() for c in channels}
-            timeouts = dict.fromkeys(channels, 0)
-            tag = secrets.token_hex(3)
-            for i in range(repeats):
-                for channel in channels:
-                    ns = await _one(channel, f"{tag}-{i}", sender, receiver, api, room, topo.by_api, timeout)
-                    if ns is None:
-                        timeouts[channel] += 1
-                    else:
-                        hists[channel].record(ns)
-            return hists, timeouts
-        finally:
-            await sender.leave()
-            await receiver.leave()
-            await host_api.delete_room(room)
+        sender = await _session(cluster.credentials_for(sender_node), room, "lab-sender")
+        receiver = await _session(cluster.credentials_for(receiver_node), room, "lab-receiver")
+        where = {"room_node": room_node, "sender_node": sender_node, "receiver_node": receiver_node}
+        where = {k: v + 1 for k, v in {**where, "api_node": api_node}.items()}  # 1-based, as users count nodes
+        rig = cls(name, room, sender, receiver, api, host_api, topo.by_api, where)
+        await rig.ready()
+        return rig
+
+    @classmethod
+    async def on_server(cls, name: str, server: LocalServer, by_api: bool) -> _Rig:
+        room = f"lab-single-{name}-{secrets.token_hex(4)}"
+        creds = Credentials(server.url, server.api_key, server.api_secret, "local server")
+        api = ServerAPI(creds)
+        await api.create_room(room)
+        sender = await _session(creds, room, "lab-sender")
+        receiver = await _session(creds, room, "lab-receiver")
+        where = {"room_node": 0, "sender_node": 0, "receiver_node": 0, "api_node": 0}
+        rig = cls(name, room, sender, receiver, api, api, by_api, where)
+        await rig.ready()
+        return rig
+
+    async def ready(self) -> None:
+        ok = await self.receiver.wait_for(lambda s: (p := s.get("lab-sender")) is not None and p.active, timeout=10)
+        if not ok:
+            await self.close()
+            raise LabError(f"{self.name}: the receiver never saw the sender become active")
+
+    async def close(self) -> None:
+        await self.sender.leave()
+        await self.receiver.leave()
+        with contextlib.suppress(Exception):
+            await self.host_api.delete_room(self.room)
+        await self.api.aclose()
+        await self.host_api.aclose()
 
 
-async def _one(
-    channel: str,
-    value: str,
-    sender: Session,
-    receiver: Session,
-    api: ServerAPI,
-    room: str,
-    by_api: bool,
-    timeout: float,
-) -> int | None:
+async def _one(channel: str, value: str, rig: _Rig, timeout: float) -> int | None:
     """Nanoseconds from the call to the receiver seeing `value` on `channel`; None on timeout."""
+    sender, receiver, api, room, by_api = rig.sender, rig.receiver, rig.api, rig.room, rig.by_api
     loop = asyncio.get_running_loop()
     seen: asyncio.Future[int] = loop.create_future()
     ident = sender.identity
@@ -299,9 +344,9 @@ async def measure_node_failure(
     room = f"lab-failure-{secrets.token_hex(4)}"
     async with ServerAPI(cluster.credentials_for(survivor)) as api:
         await api.create_room(room, node_id=cluster.node_ids[victim], metadata="before-failure")
-    a = await _session(cluster, room, "survivor-a", survivor)
-    b = await _session(cluster, room, "survivor-b", survivor)
-    lost = await _session(cluster, room, "on-dead-node", victim)
+    a = await _session(cluster.credentials_for(survivor), room, "survivor-a")
+    b = await _session(cluster.credentials_for(survivor), room, "survivor-b")
+    lost = await _session(cluster.credentials_for(victim), room, "on-dead-node")
     try:
         await a.set_attributes({"kept": "yes"})
         ok = await b.wait_for(lambda s: all(i in s for i in ("survivor-a", "on-dead-node")), timeout=10)

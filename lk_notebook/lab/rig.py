@@ -13,6 +13,13 @@ Example::
 
 With no arguments the rig starts its own `LocalServer(relay=True)` and relay, unless `LIVEKIT_URL` is set: then it
 joins that server, and has no relay (it cannot put one in front of a remote server).
+
+On a cluster, the rig takes a topology: which node the sender and the receiver join through and which node hosts the
+room. Every node gets its own relay; the hosting node's relay carries all the media and data (LiveKit sends them
+straight to the room's node, whichever node relays the signal), so that is the one that impairs::
+
+    cluster = LocalCluster(nodes=2, relay=True)
+    rig = await Rig(cluster=cluster, topology=ClusterTopology(sender_node=0, receiver_node=1, room_node=1)).start()
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ import os
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livekit import rtc
 
 from .._tasks import TaskOwner
+from ..admin import ServerAPI
 from ..config import Credentials, resolve_credentials
 from ..errors import LabError
 from ..events import DataKind
@@ -36,7 +45,10 @@ from ..server import LocalServer
 from ..session import Session, join
 from .relay import ImpairmentRelay
 
-__all__ = ["TOPIC", "PathError", "Rig", "Sink", "check_path", "require_data_track_sdk"]
+if TYPE_CHECKING:
+    from ..cluster import LocalCluster
+
+__all__ = ["TOPIC", "ClusterTopology", "PathError", "Rig", "Sink", "check_path", "require_data_track_sdk"]
 
 TOPIC = "lk_notebook.lab"
 """Data topic the lab's probes travel on (anything else on it is ignored by the receiver)."""
@@ -47,6 +59,22 @@ JOIN_BATCH = 1
 
 Sink = Callable[[bytes, int], bool]
 """Takes (payload, arrival `time.monotonic_ns()`); returns False for a payload it does not recognise."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTopology:
+    """Where a rig's participants join and its room lives, as 0-based node indexes of a LocalCluster."""
+
+    sender_node: int = 0
+    """Node the sender connects through (its signal is relayed when this is not the room's node)."""
+    receiver_node: int = 1
+    """Node the receiver (and later joiners) connect through."""
+    room_node: int = 0
+    """Node the room is pinned to (CreateRoomRequest.node_id): all media and data flow through it."""
+
+    def describe(self) -> str:
+        sender, receiver, room = self.sender_node + 1, self.receiver_node + 1, self.room_node + 1
+        return f"sender via node {sender}, receiver via node {receiver}, room on node {room}"
 
 
 class PathError(LabError):
@@ -110,20 +138,32 @@ class Rig:
     """A sender and a receiver joined to one room, with an impairment relay when the server is local.
 
     `server`: a LocalServer to use (in relay layout for impairment). `url`/`api_key`/`api_secret`: a remote server
-    (no impairment). Neither: LIVEKIT_URL if set, else a fresh LocalServer(relay=True) owned by the rig.
+    (no impairment). `cluster` (a LocalCluster, `relay=True` for impairment) with a `topology`: participants on
+    chosen nodes, the room pinned to one. Neither: LIVEKIT_URL if set, else a fresh LocalServer(relay=True) owned by
+    the rig.
     """
 
     def __init__(
         self,
         *,
         server: LocalServer | None = None,
+        cluster: LocalCluster | None = None,
+        topology: ClusterTopology | None = None,
         url: str | None = None,
         api_key: str | None = None,
         api_secret: str | None = None,
         room: str | None = None,
         seed: int | None = None,
     ) -> None:
+        if topology is not None and cluster is None:
+            raise LabError("a topology places participants on a cluster's nodes: pass cluster=LocalCluster(...) too")
+        if cluster is not None and (server is not None or url is not None):
+            raise LabError("pass one of server=, cluster= or url=, not several")
         self._server = server
+        self._cluster = cluster
+        self.topology = topology or (ClusterTopology() if cluster is not None else None)
+        self.relays: list[ImpairmentRelay] = []
+        """On a cluster in relay layout: one relay per node (`relay` is the room node's)."""
         self._owns_server = False
         self._explicit = (url, api_key, api_secret) if url is not None else None
         self._credentials: Credentials | None = None
@@ -190,6 +230,8 @@ class Rig:
             return self.relay is not None
         if self._server is not None:
             return self._server.relay
+        if self._cluster is not None:
+            return self._cluster.relay
         return self._explicit is None and not os.environ.get("LIVEKIT_URL")
 
     @property
@@ -206,6 +248,28 @@ class Rig:
     async def start(self) -> Rig:
         if self._started:
             return self
+        try:
+            if self._cluster is not None:
+                await self._start_on_cluster(self._cluster)
+            else:
+                await self._start_on_server()
+            topo = self.topology
+            self.senders.append(await self._join(self.sender_identity, topo.sender_node if topo else None))
+            receiver = await self._join(self.receiver_identity, topo.receiver_node if topo else None)
+            self.receivers.append(receiver)
+            if not self.sinks:
+                self.sinks.append(None)
+            self._remove_handlers.append(receiver.add_raw_handler(TOPIC, self._on_data))
+            receiver.room.on("data_track_published", self._on_track_published)
+            await self._wait_active(self.senders, [self.receiver_identity])
+            self._started = True
+            await self.check_paths()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def _start_on_server(self) -> None:
         server = self._server
         if server is None and self._explicit is None and not os.environ.get("LIVEKIT_URL"):
             server = LocalServer(relay=True)
@@ -221,21 +285,6 @@ class Rig:
         else:
             url, key, secret = self._explicit or (None, None, None)
             self._credentials = resolve_credentials(url, key, secret, start_local=False)
-        try:
-            self.senders.append(await self._join(self.sender_identity))
-            receiver = await self._join(self.receiver_identity)
-            self.receivers.append(receiver)
-            if not self.sinks:
-                self.sinks.append(None)
-            self._remove_handlers.append(receiver.add_raw_handler(TOPIC, self._on_data))
-            receiver.room.on("data_track_published", self._on_track_published)
-            await self._wait_active(self.senders, [self.receiver_identity])
-            self._started = True
-            await self.check_paths()
-        except BaseException:
-            await self.aclose()
-            raise
-        return self
 
     async def _wait_active(self, senders: list[Session], identities: list[str], timeout: float = 30.0) -> None:
         """Until every sender sees every one of `identities` active: lossy data to a receiver not yet active is
@@ -279,16 +328,37 @@ class Rig:
 
         self._remove_handlers.append(session.add_raw_handler(TOPIC, on_data))
 
-    async def _join(self, identity: str) -> Session:
+    async def _start_on_cluster(self, cluster: LocalCluster) -> None:
+        topo = self.topology
+        assert topo is not None
+        if not cluster.running:
+            await asyncio.to_thread(cluster.start)
+        bad = [n for n in (topo.sender_node, topo.receiver_node, topo.room_node) if not 0 <= n < cluster.size]
+        if bad:
+            raise LabError(f"topology names node(s) {bad} of a {cluster.size}-node cluster (nodes are 0-based)")
+        self._credentials = cluster.credentials_for(topo.room_node)
+        if cluster.relay:
+            self.relays = [ImpairmentRelay(layout, seed=self.seed).start() for layout in cluster.relay_layouts]
+            self.relay = self.relays[topo.room_node]  # every participant's media goes to the room's node
+        async with ServerAPI(self._credentials) as api:
+            await api.create_room(self.room_name, node_id=cluster.node_ids[topo.room_node])
+        if cluster.room_node(self.room_name) != cluster.node_ids[topo.room_node]:
+            raise LabError(f"room {self.room_name} is not on node {topo.room_node + 1} as the topology asks")
+
+    async def _join(self, identity: str, node: int | None = None) -> Session:
         c = self._credentials
+        if self._cluster is not None and node is not None:
+            c = self._cluster.credentials_for(node)
         assert c is not None
         return await join(self.room_name, identity=identity, url=c.url, api_key=c.api_key, api_secret=c.api_secret)
 
-    async def join(self, identity: str) -> Session:
-        """Join one more participant to the rig's room on its server; it leaves when the rig closes (or call
-        `leave(session)` earlier)."""
+    async def join(self, identity: str, *, node: int | None = None) -> Session:
+        """Join one more participant to the rig's room on its server (on a cluster: through `node`, by default the
+        receiver's); it leaves when the rig closes (or call `leave(session)` earlier)."""
         await self.start()
-        session = await self._join(identity)
+        if node is None and self.topology is not None:
+            node = self.topology.receiver_node
+        session = await self._join(identity, node)
         self.extra.append(session)
         return session
 
@@ -321,8 +391,9 @@ class Rig:
         self.senders.clear()
         self.receivers.clear()
         self.sinks.clear()
-        if self.relay is not None:
-            self.relay.stop()
+        for relay in {*self.relays, *([self.relay] if self.relay is not None else [])}:
+            relay.stop()
+        self.relays = []
         if self._owns_server and self._server is not None:
             await asyncio.to_thread(self._server.stop)
         self._started = False

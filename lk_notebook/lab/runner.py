@@ -18,11 +18,12 @@ import math
 from collections.abc import Callable
 
 from .. import limits
+from ..cluster import LocalCluster
 from ..errors import LabError
 from ..server import LocalServer
 from .probe import HEADER_SIZE, Mode
 from .relay import NO_IMPAIRMENT, Impairment
-from .rig import TOPIC, PathError, Rig, check_path, require_data_track_sdk
+from .rig import TOPIC, ClusterTopology, PathError, Rig, check_path, require_data_track_sdk
 from .run import LiveSample, Run, RunResult
 from .sending import DEFAULT_WINDOW
 from .transfer import TRANSFER_MAX_BYTES, TransferRun
@@ -100,13 +101,16 @@ class Lab(Rig):
         await lab.aclose()
 
     `server`: a LocalServer to use (in relay layout for impairment). `url`/`api_key`/`api_secret`: a remote server
-    (no impairment). Neither: LIVEKIT_URL if set, else a fresh LocalServer(relay=True) owned by the lab.
+    (no impairment). `cluster` + `topology`: a LocalCluster, participants and room on chosen nodes (see
+    `ClusterTopology`). Neither: LIVEKIT_URL if set, else a fresh LocalServer(relay=True) owned by the lab.
     """
 
     def __init__(
         self,
         *,
         server: LocalServer | None = None,
+        cluster: LocalCluster | None = None,
+        topology: ClusterTopology | None = None,
         url: str | None = None,
         api_key: str | None = None,
         api_secret: str | None = None,
@@ -114,7 +118,16 @@ class Lab(Rig):
         seed: int | None = None,
         bin_width: float = 0.1,
     ) -> None:
-        super().__init__(server=server, url=url, api_key=api_key, api_secret=api_secret, room=room, seed=seed)
+        super().__init__(
+            server=server,
+            cluster=cluster,
+            topology=topology,
+            url=url,
+            api_key=api_key,
+            api_secret=api_secret,
+            room=room,
+            seed=seed,
+        )
         self.bin_width = bin_width
 
     async def start(self) -> Lab:
