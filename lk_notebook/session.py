@@ -266,12 +266,20 @@ class Session(StreamsAndRpc):
         would evict that one in turn, so nothing should rejoin such a session automatically."""
         return self.state.disconnect_reason if self.state.status is ConnectionStatus.DISCONNECTED else ""
 
+    def closed_error(self, action: str) -> SessionClosedError:
+        """The error for trying to `action` on this closed session: it says why the session is closed."""
+        reason = self.disconnect_reason
+        if self._left or reason in ("", "left"):
+            why = f"has left room {self.room_name!r}"
+        else:
+            why = f"was disconnected from room {self.room_name!r} ({reason})"
+        return SessionClosedError(
+            f"cannot {action}: session {self.identity!r} {why}. Join again with lk_notebook.join(...)."
+        )
+
     def _require_open(self, action: str) -> None:
         if self.closed:
-            raise SessionClosedError(
-                f"cannot {action}: session {self.identity!r} has left room {self.room_name!r}. "
-                f"Join again with lk_notebook.join(...)."
-            )
+            raise self.closed_error(action)
 
     async def _connect(self, token: str, *, timeout: float) -> None:
         # An inspector subscribes to no media (data tracks it subscribes to on demand, through data_tracks).
@@ -545,8 +553,13 @@ class Session(StreamsAndRpc):
 
     @property
     def inbox(self) -> tuple[Message, ...]:
-        """The most recent messages, received and sent, oldest first (bounded)."""
+        """The most recent messages, received and sent, oldest first (at most `inbox_limit`; see `inbox_dropped`)."""
         return self.router.inbox
+
+    @property
+    def inbox_dropped(self) -> int:
+        """How many messages the inbox has let go, oldest first, to stay within `inbox_limit`."""
+        return self.router.inbox_dropped
 
     def messages_frame(self, *, include_sent: bool = False) -> pd.DataFrame:
         """Recent messages as a DataFrame: sender, topic, kind, size, payload (text where UTF-8), received_at."""
