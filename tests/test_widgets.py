@@ -21,6 +21,7 @@ from lk_notebook.config import Credentials, Grants
 from lk_notebook.widgets import (
     Composer,
     Dashboard,
+    DataTracksView,
     LogView,
     MessageLog,
     ParticipantsTable,
@@ -609,7 +610,8 @@ async def test_room_panel_shows_removal_by_the_server(pair: tuple[lk.Session, lk
 async def test_views_of_a_left_session_say_so_and_refuse_to_act(pair: tuple[lk.Session, lk.Session]) -> None:
     me, _ = pair
     composer, editor, metadata, log = Composer(me), StateEditor(me), RoomMetadataView(me), MessageLog(me)
-    views = [composer, editor, metadata, log]
+    tracks = DataTracksView(me)
+    views = [composer, editor, metadata, log, tracks]
     try:
         await me.leave()
         await eventually(lambda: not any(v.live.running for v in views), what="every view's render task ends")
@@ -629,6 +631,8 @@ async def test_views_of_a_left_session_say_so_and_refuse_to_act(pair: tuple[lk.S
         for view in (metadata, editor):
             assert len(view.live.tasks) == 0, type(view).__name__
             assert "cannot edit" in view.error.value, view.error.value
+        tracks.toggle("peer", "any-track")
+        assert "cannot subscribe to peer/any-track" in tracks.error.value, tracks.error.value
     finally:
         for view in views:
             view.close()
