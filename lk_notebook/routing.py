@@ -85,6 +85,8 @@ class Router:
         self.save_dir = Path(save_dir) if save_dir is not None else None
         """Where received byte streams are saved (None: keep size, sha256 and the first bytes only)."""
         self._inbox: deque[Message] = deque(maxlen=inbox_limit)
+        self.inbox_dropped = 0
+        """Messages pushed out of the inbox (oldest first) because it already held `inbox_limit`."""
         self._message_callbacks: list[tuple[str | None, bool, MessageCallback]] = []
         self._subscriptions: set[_Subscription] = set()
         self._raw_handlers: dict[str, RawDataHandler] = {}
@@ -112,6 +114,8 @@ class Router:
 
     def deliver(self, msg: Message) -> None:
         """Record `msg` (received or sent) and hand it to callbacks and, if received, to subscriptions."""
+        if len(self._inbox) == self._inbox.maxlen:
+            self.inbox_dropped += 1  # the deque drops the oldest without a word: count it so views can tell
         self._inbox.append(msg)
         for topic, include_sent, callback in tuple(self._message_callbacks):
             if (topic is None or topic == msg.topic) and (include_sent or not msg.sent):

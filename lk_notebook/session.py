@@ -20,6 +20,7 @@ import socket
 import time
 import urllib.parse
 import warnings
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
@@ -41,6 +42,7 @@ from .errors import (
     InvalidInputError,
     JoinError,
     JoinTimeoutError,
+    LkNotebookWarning,
     PublishError,
     SessionClosedError,
     SizeWarning,
@@ -84,6 +86,11 @@ log = logging.getLogger("lk_notebook")
 
 
 SERVER_SENDER = "server"
+DUPLICATE_IDENTITY = "DUPLICATE_IDENTITY"
+"""The server's reason when another connection joins the room with the same identity."""
+
+_live: weakref.WeakValueDictionary[tuple[str, str, str], Session] = weakref.WeakValueDictionary()
+"""The last session joined per (url, room, identity) in this process: a second join is warned about."""
 
 
 def _info(p: rtc.Participant, *, is_local: bool) -> ParticipantInfo:
@@ -142,6 +149,7 @@ class Session(StreamsAndRpc):
         StreamReceiver(self.router, spawn=self.tasks.spawn).attach(self.room)
         self._admin: ServerAPI | None = None
         self._left = False
+        self._release_task: asyncio.Task[None] | None = None
         self._wire()
 
     # -- the adapter: SDK callbacks -> typed events ---------------------------------------------------------------
@@ -198,8 +206,24 @@ class Session(StreamsAndRpc):
         if self.state.status is not ConnectionStatus.DISCONNECTED:
             self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason=name))
         if not self._left:
-            self._report("connection", SessionClosedError(f"disconnected by the server ({name}); join again"))
+            if name == DUPLICATE_IDENTITY:
+                message = (
+                    f"removed by the server ({name}): another connection joined room {self.room_name!r} as "
+                    f"{self.identity!r} (e.g. the join cell ran again). That newer session is the live one; this "
+                    f"one is closed."
+                )
+            else:
+                message = f"disconnected by the server ({name}); join again"
+            self._report("connection", SessionClosedError(message))
             self.router.end()
+            # Nothing of a session the server ended may keep running: its tasks and server-API client go now.
+            self._release_task = asyncio.get_running_loop().create_task(self._release())
+
+    async def _release(self) -> None:
+        await self.tasks.aclose()
+        if self._admin is not None:
+            await self._admin.aclose()
+            self._admin = None
 
     def _on_data(self, packet: rtc.DataPacket) -> None:
         sender = packet.participant.identity if packet.participant is not None else SERVER_SENDER
@@ -235,12 +259,27 @@ class Session(StreamsAndRpc):
     def closed(self) -> bool:
         return self._left or self.state.status is ConnectionStatus.DISCONNECTED
 
+    @property
+    def disconnect_reason(self) -> str:
+        """Why the session ended ("" while it is not disconnected): "left", "join failed", or the server's
+        `DisconnectReason` name. `DUPLICATE_IDENTITY` means a newer connection took this identity: rejoining
+        would evict that one in turn, so nothing should rejoin such a session automatically."""
+        return self.state.disconnect_reason if self.state.status is ConnectionStatus.DISCONNECTED else ""
+
+    def closed_error(self, action: str) -> SessionClosedError:
+        """The error for trying to `action` on this closed session: it says why the session is closed."""
+        reason = self.disconnect_reason
+        if self._left or reason in ("", "left"):
+            why = f"has left room {self.room_name!r}"
+        else:
+            why = f"was disconnected from room {self.room_name!r} ({reason})"
+        return SessionClosedError(
+            f"cannot {action}: session {self.identity!r} {why}. Join again with lk_notebook.join(...)."
+        )
+
     def _require_open(self, action: str) -> None:
         if self.closed:
-            raise SessionClosedError(
-                f"cannot {action}: session {self.identity!r} has left room {self.room_name!r}. "
-                f"Join again with lk_notebook.join(...)."
-            )
+            raise self.closed_error(action)
 
     async def _connect(self, token: str, *, timeout: float) -> None:
         # An inspector subscribes to no media (data tracks it subscribes to on demand, through data_tracks).
@@ -514,8 +553,13 @@ class Session(StreamsAndRpc):
 
     @property
     def inbox(self) -> tuple[Message, ...]:
-        """The most recent messages, received and sent, oldest first (bounded)."""
+        """The most recent messages, received and sent, oldest first (at most `inbox_limit`; see `inbox_dropped`)."""
         return self.router.inbox
+
+    @property
+    def inbox_dropped(self) -> int:
+        """How many messages the inbox has let go, oldest first, to stay within `inbox_limit`."""
+        return self.router.inbox_dropped
 
     def messages_frame(self, *, include_sent: bool = False) -> pd.DataFrame:
         """Recent messages as a DataFrame: sender, topic, kind, size, payload (text where UTF-8), received_at."""
@@ -642,5 +686,21 @@ async def join(
         inbox_limit=inbox_limit,
         hidden=hidden,
     )
+    key = (join_url, room, identity)
+    earlier = _live.get(key)
+    replacing = earlier is not None and not earlier.closed  # checked now: the server is about to close it
     await session._connect(token, timeout=timeout)
+    if earlier is not None and replacing:
+        # Re-running a join cell is the usual cause. The sid makes each warning distinct, so Python's "once per
+        # location" filter does not hide the second time the same cell does it.
+        warnings.warn(
+            LkNotebookWarning(
+                f"{identity!r} already had a live session in room {room!r} in this kernel (participant "
+                f"{earlier.state.local.sid if earlier.state.local else '?'}). LiveKit allows one connection per "
+                f"identity, so the server removed the earlier session ({DUPLICATE_IDENTITY}) and this one replaces "
+                f"it. Leave the old session first, or join with another identity to keep both."
+            ),
+            stacklevel=2,
+        )
+    _live[key] = session
     return session

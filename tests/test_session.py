@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from livekit import rtc
@@ -343,6 +344,39 @@ async def test_no_token_in_any_error_or_its_chain(credentials: Credentials, room
     with pytest.raises(rtc.ConnectError) as raw:
         await rtc.Room().connect(credentials.url, forged)
     assert forged in str(raw.value) or "eyJ" in str(raw.value)
+
+
+async def test_inbox_limit_drops_oldest_and_counts_and_iterators_end_on_leave(
+    credentials: Credentials, room_name: str
+) -> None:
+    kw = {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
+    a = await lk.join(room_name, identity="a", inbox_limit=5, **kw)  # type: ignore[arg-type]
+    b = await lk.join(room_name, identity="b", **kw)  # type: ignore[arg-type]
+    try:
+        await eventually(lambda: (p := b.state.get("a")) is not None and p.active, what="B sees A active")
+        got: list[str] = []
+
+        async def consume(iterator: AsyncIterator[lk.Message]) -> None:
+            async for m in iterator:
+                got.append(m.text or "")
+
+        consumer = asyncio.get_running_loop().create_task(consume(a.messages()))
+        for i in range(8):
+            await b.publish(f"m{i}", topic="t")
+        await eventually(lambda: len(got) == 8, what="the iterator gets all 8")
+        assert got == [f"m{i}" for i in range(8)]  # reliable: all, in order
+        assert [m.text for m in a.inbox] == [f"m{i}" for i in range(3, 8)]  # the 5 newest
+        assert a.inbox_dropped == 3
+        idle = a.messages()  # an iterator nobody is reading yet
+
+        await a.leave()
+        await asyncio.wait_for(consumer, 5)  # ended by leave, not cancelled
+        assert await asyncio.wait_for(anext(idle, None), 5) is None
+        with pytest.raises(lk.SessionClosedError, match="has left"):
+            a.messages()
+    finally:
+        await a.leave()
+        await b.leave()
 
 
 async def test_leave_twice_publish_after_leave_and_rejoin(credentials: Credentials, room_name: str) -> None:

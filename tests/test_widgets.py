@@ -21,6 +21,7 @@ from lk_notebook.config import Credentials, Grants
 from lk_notebook.widgets import (
     Composer,
     Dashboard,
+    DataTracksView,
     LogView,
     MessageLog,
     ParticipantsTable,
@@ -604,3 +605,37 @@ async def test_room_panel_shows_removal_by_the_server(pair: tuple[lk.Session, lk
         assert panel.join_button.disabled is False  # can join again
     finally:
         panel.close()
+
+
+async def test_views_of_a_left_session_say_so_and_refuse_to_act(pair: tuple[lk.Session, lk.Session]) -> None:
+    me, _ = pair
+    composer, editor, metadata, log = Composer(me), StateEditor(me), RoomMetadataView(me), MessageLog(me)
+    tracks = DataTracksView(me)
+    views = [composer, editor, metadata, log, tracks]
+    try:
+        await me.leave()
+        await eventually(lambda: not any(v.live.running for v in views), what="every view's render task ends")
+        for view in views:  # each says so, in its own error line
+            assert "has left room" in view.error.value, (type(view).__name__, view.error.value)
+        sent_before = len(me.inbox)
+        composer.payload.value = "after leave"
+        assert composer.send() is None  # refused at once: no task was started
+        assert "cannot send from this composer" in composer.error.value
+        assert len(me.inbox) == sent_before  # nothing was published (sent messages are recorded here)
+        # The server API would still work without a session; these views must refuse anyway.
+        metadata.editor.value = '{"changed": "after leave"}'
+        metadata.apply()
+        editor.admin_mode.value = True
+        editor.metadata.value = "after leave"
+        editor.apply_metadata()
+        for view in (metadata, editor):
+            assert len(view.live.tasks) == 0, type(view).__name__
+            assert "cannot edit" in view.error.value, view.error.value
+        tracks.toggle("peer", "any-track")
+        assert "cannot subscribe to peer/any-track" in tracks.error.value, tracks.error.value
+    finally:
+        for view in views:
+            view.close()
+    async with lk.ServerAPI(me.credentials) as admin:  # type: ignore[arg-type]
+        rooms = {r.name: r.metadata for r in await admin.list_rooms()}
+    assert "after leave" not in rooms.get(me.room_name, "")

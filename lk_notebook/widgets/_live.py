@@ -82,6 +82,7 @@ class Live:
         hz: float = 6.0,
         errors: ErrorSink | None = None,
         is_finished: Callable[[], bool] | None = None,
+        finished_error: Callable[[], BaseException] | None = None,
         poll: Callable[[], None] | None = None,
     ) -> None:
         if hz <= 0:
@@ -95,6 +96,8 @@ class Live:
         self._render = render
         self._errors = errors
         self._is_finished = is_finished
+        self._finished_error = finished_error
+        """Once finished (its session closed): shown in the view, and the reason every action is refused."""
         self._poll = poll
         """Called every tick before rendering: for sources that cannot notify (e.g. another thread's buffer)."""
         self.tasks = TaskOwner(name, on_error=self._task_failed)
@@ -143,6 +146,8 @@ class Live:
             if self._is_finished is not None and self._is_finished():
                 self.dirty = True
                 self.render_now()  # the final picture (e.g. "disconnected: left")
+                if self._finished_error is not None and self._errors is not None:
+                    self._errors.show_error(self._finished_error(), where=self.name)  # the view says so
                 return
             await asyncio.sleep(self.period)
 
@@ -170,6 +175,10 @@ class Live:
         if self.closed:
             if line is not None:
                 line.show_error(RuntimeError("this view is closed"), where=what)
+            return None
+        if self._finished_error is not None and self._is_finished is not None and self._is_finished():
+            if line is not None:
+                line.show_error(self._finished_error(), where=what)  # refused here: nothing is attempted
             return None
 
         async def go() -> None:

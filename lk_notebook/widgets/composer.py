@@ -209,7 +209,12 @@ class Composer(w.VBox):  # type: ignore[misc]
         self._burst: asyncio.Task[None] | None = None
         self._topics: set[str] = {m.topic for m in session.inbox if m.topic}
         self.live = Live(
-            f"composer {session.identity}", self._render, hz=hz, errors=self.error, is_finished=lambda: session.closed
+            f"composer {session.identity}",
+            self._render,
+            hz=hz,
+            errors=self.error,
+            is_finished=lambda: session.closed,
+            finished_error=lambda: session.closed_error("send from this composer"),
         )
         self.live.on_close(session.state.subscribe(self._on_event))
         self.live.on_close(session.on_message(self._on_message, include_sent=True))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
 from ..errors import JoinTimeoutError
+from ..events import ConnectionChanged, Event
 from ..observer import ApiObserver
-from ..session import Session
+from ..session import DUPLICATE_IDENTITY, Session
 from .composer import Composer
 from .datatracks import DataTracksView
 from .editor import StateEditor
@@ -63,6 +65,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         self.data_tracks: DataTracksView | None = None
         self.observer_view: ObserverView | None = None
         self.rpc_methods: RpcMethods | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         self.panel.on_session(self._bind)
         self.panel.on_join_failed(self._offer_observer)
         if session is not None:
@@ -86,6 +89,9 @@ class Dashboard(w.VBox):  # type: ignore[misc]
             return
         self._close_views()
         self.session = session
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._unsubscribe = session.state.subscribe(self._on_event)
         self.table = ParticipantsTable(session)
         half = {"width": "50%", "padding": "0 8px 0 0"}
         if session.hidden:
@@ -111,6 +117,13 @@ class Dashboard(w.VBox):  # type: ignore[misc]
             w.HBox([self.editor, self.room_metadata]),
             self.rpc_methods,
         ]
+
+    def _on_event(self, event: Event) -> None:
+        replaced = self.session is not None and self.session.disconnect_reason == DUPLICATE_IDENTITY
+        if isinstance(event, ConnectionChanged) and replaced:
+            # A newer session took this identity (the join cell ran again): this dashboard is done. Its views stop
+            # on their own; the SDK log view is not tied to the session, so stop it here.
+            self.logs.live.close()
 
     def _close_views(self) -> None:
         for view in self.views:
@@ -146,6 +159,9 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         return self.observer_view
 
     def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self._close_views()
         self.logs.close()
         self.panel.close()

@@ -56,13 +56,23 @@ class DataTracksView(w.VBox):  # type: ignore[misc]
         self.add_class("lk-data-tracks")
         self._rows: dict[tuple[str, str], _TrackRow] = {}
         self._version = -1
-        self.live = Live(f"data tracks {session.room_name}", self._render, hz=hz, errors=self.error)
+        self.live = Live(
+            f"data tracks {session.room_name}",
+            self._render,
+            hz=hz,
+            errors=self.error,
+            is_finished=lambda: session.closed,
+            finished_error=lambda: session.closed_error("subscribe from this view"),
+        )
         self.live.on_close(self.tracks.on_change(self.live.mark))
         self.live.start()
         self.live.render_now()
 
     def toggle(self, publisher: str, name: str) -> None:
         """What the button does: subscribe, or unsubscribe when subscribed. Errors show under the list."""
+        if self.session.closed:  # a left session's view says why and does nothing
+            self.error.show_error(self.session.closed_error(f"subscribe to {publisher}/{name}"), where="data tracks")
+            return
         try:
             if self.tracks.subscription(publisher, name) is None:
                 self.tracks.subscribe(publisher, name)

@@ -106,6 +106,7 @@ class StateEditor(w.VBox):  # type: ignore[misc]
             hz=hz,
             errors=self.error,
             is_finished=lambda: session.closed,
+            finished_error=lambda: session.closed_error("edit state from this view"),
         )
         self.live.on_close(session.state.subscribe(self._on_event))
         self.admin_mode.observe(self._on_admin_mode, names="value")

@@ -95,6 +95,7 @@ class MessageLog(w.VBox):  # type: ignore[misc]
             hz=hz,
             errors=self.error,
             is_finished=lambda: session.closed,
+            finished_error=lambda: session.closed_error("receive into this view"),
         )
         self.live.on_close(session.on_message(self._on_message, include_sent=True))
         # Streams and RPC records live on the session's router (bounded there); this view only re-renders.

@@ -61,6 +61,7 @@ class RoomMetadataView(w.VBox):  # type: ignore[misc]
             hz=hz,
             errors=self.error,
             is_finished=lambda: session.closed,
+            finished_error=lambda: session.closed_error("edit room metadata from this view"),
         )
         self.live.on_close(session.state.subscribe(self._on_event))
         self.load_button.on_click(lambda _b: self.load_current())

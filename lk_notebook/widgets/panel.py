@@ -15,7 +15,7 @@ from .. import config
 from ..cluster import placement
 from ..errors import InvalidInputError
 from ..events import ConnectionChanged, ConnectionStatus, Event
-from ..session import Session, join
+from ..session import DUPLICATE_IDENTITY, Session, join
 from ._forms import KeyValueRows, SecretField
 from ._live import ErrorLine, Live
 
@@ -103,7 +103,7 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         self._session_callbacks: list[Callable[[Session], None]] = []
         self._failure_callbacks: list[Callable[[BaseException], None]] = []
         self._unsubscribe: Callable[[], None] | None = None
-        self.live = Live("room panel", self._render, hz=hz, errors=self.error)
+        self.live = Live("room panel", self._render, hz=hz, errors=self.error, is_finished=self._replaced)
         self.join_button.on_click(lambda _b: self.join())
         self.leave_button.on_click(lambda _b: self.leave())
         if session is not None:
@@ -174,8 +174,19 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
             kwargs["url"] = url  # key and secret still come from the environment
         return {"room": room, **kwargs, **self.extra_join_arguments}
 
+    def _replaced(self) -> bool:
+        """True once a newer connection took this panel's identity: this panel is done (rejoining from it would
+        evict the newer session in turn), so its render task ends after the final picture."""
+        return self.session is not None and self.session.disconnect_reason == DUPLICATE_IDENTITY
+
     def join(self) -> None:
         """Start joining with the form's values (an owned task); the result shows in the status line."""
+        if self._replaced():
+            self.error.show_error(
+                InvalidInputError("a newer session took this identity (DUPLICATE_IDENTITY): use its dashboard"),
+                where="join",
+            )
+            return
         if self.session is not None and not self.session.closed:
             self.error.show_error(InvalidInputError("already joined: press Leave first"), where="join")
             return
@@ -245,7 +256,7 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
             f"{html.escape(nodes)}</span>"
         )
         self.leave_button.disabled = s.closed
-        self.join_button.disabled = not s.closed
+        self.join_button.disabled = not s.closed or self._replaced()
 
     def describe(self) -> str:
         """The status line as text (for tests and logs)."""
