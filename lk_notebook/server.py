@@ -91,6 +91,11 @@ def _free_port(kind: int, host: str = "127.0.0.1") -> int:
 
 def _check_free(port: int, kind: int, host: str) -> None:
     with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            # As the server's own listener does (Go sets SO_REUSEADDR): connections of a server that just died
+            # linger in TIME_WAIT for a minute and must not stop a restart on the same port. A live listener still
+            # makes the bind fail.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:
