@@ -233,6 +233,9 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         text = st.value
         if st is ConnectionStatus.DISCONNECTED and s.state.disconnect_reason:
             text += f" ({s.state.disconnect_reason})"
+        rejoin = s.rejoin.describe()  # a gap the session is bridging or has bridged by rejoining on its own
+        if rejoin:
+            text += f" · {rejoin}"
         where = "" if s.credentials is None else f", credentials from {s.credentials.source}"
         # In a local cluster: which node the session came in through, and which one hosts the room.
         placed = placement(s.url, s.room_name) if not s.closed else None
@@ -252,7 +255,11 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         s = self.session
         if s is None:
             return "not joined"
-        out: dict[str, Any] = {"status": s.state.status.value, "reason": s.state.disconnect_reason}
+        out: dict[str, Any] = {
+            "status": s.state.status.value,
+            "reason": s.state.disconnect_reason,
+            "rejoin": s.rejoin.describe(),
+        }
         placed = placement(s.url, s.room_name) if not s.closed else None
         if placed is not None:
             out.update(via_node=placed.via_node_id, room_node=placed.room_node_id)
