@@ -18,6 +18,7 @@ from ..events import ConnectionChanged, ConnectionStatus, Event
 from ..session import Session, join
 from ._forms import KeyValueRows, SecretField
 from ._live import ErrorLine, Live
+from ._text import TextFallback, session_line
 
 __all__ = ["RoomPanel", "default_url"]
 
@@ -40,7 +41,7 @@ def default_url() -> tuple[str, str]:
     return "", "local server (started on Join)"
 
 
-class RoomPanel(w.VBox):  # type: ignore[misc]
+class RoomPanel(TextFallback, w.VBox):  # type: ignore[misc]
     """A join form (URL, room, identity, name, attributes, metadata, an optional token), Join / Leave, and the
     connection status (connecting, connected, reconnecting, disconnected with the reason). Errors appear inline.
 
@@ -52,6 +53,11 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         panel = RoomPanel(room="demo", identity="ann")
         panel            # fill in, press Join; then panel.session is the joined Session
     """
+
+    def text_fallback(self) -> str:
+        s = self.session
+        rejoin = s.rejoin.describe() if s is not None else ""
+        return f"RoomPanel, {session_line(s)}" + (f" ({rejoin})" if rejoin else "")
 
     def __init__(
         self,
