@@ -15,6 +15,7 @@ from pathlib import Path as _Path
 
 from ._logging import install_scrubber as _install_scrubber
 from .admin import RoomSummary, ServerAPI
+from .blocking import run_sync
 from .cluster import LocalCluster
 from .config import Credentials, Grants, default_server, resolve_credentials
 from .datatracks import DataTracks, PublishedDataTrack, TrackStats
@@ -168,5 +169,6 @@ __all__ = [
     "measure_state",
     "observe",
     "resolve_credentials",
+    "run_sync",
 ]
 __all__ += _WIDGETS  # lazily loaded; their one list is lk_notebook.widgets.__all__

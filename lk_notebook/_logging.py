@@ -9,15 +9,40 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from pathlib import Path
+from typing import IO
 
-__all__ = ["install_scrubber", "scrub"]
+__all__ = ["copy_scrubbed", "install_scrubber", "scrub"]
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+
+
+_JWT_BYTES = re.compile(_JWT.pattern.encode())
 
 
 def scrub(text: str) -> str:
     """`text` with anything shaped like a JWT replaced by <token>."""
     return _JWT.sub("<token>", text)
+
+
+def copy_scrubbed(source: IO[bytes], path: Path) -> threading.Thread:
+    """Copy a child process's output into the file `path` line by line, JWTs replaced by <token>, until EOF.
+
+    livekit-server logs a refused access token in full ("invalid token: eyJ..., error: token is expired"), and
+    an expired or mis-addressed token can still be a real one: the toolkit's server logs must not keep it.
+    Returns the (daemon) thread; join it to be sure everything up to the child's exit is in the file.
+    """
+
+    def run() -> None:
+        with path.open("ab") as out, source:
+            for line in iter(source.readline, b""):
+                out.write(_JWT_BYTES.sub(b"<token>", line))
+                out.flush()  # log_tail() reads the file while the server runs
+
+    thread = threading.Thread(target=run, name=f"log copy {path.name}", daemon=True)
+    thread.start()
+    return thread
 
 
 class TokenScrubber(logging.Filter):

@@ -178,6 +178,14 @@ class DataTracks:
         self._listeners: list[Callable[[], None]] = []
         self.version = 0
         """Increases when a track is published, unpublished, subscribed or unsubscribed."""
+        self.attach(room)
+
+    def attach(self, room: rtc.Room) -> None:
+        """Follow `room` (a session's rejoin connects a new one): the old room's tracks and subscriptions are gone
+        with it; the new room announces the tracks published there as it connects."""
+        for key in list(self._remote):
+            self._drop(key)
+        self._room = room
         room.on("data_track_published", self._on_published)
         room.on("data_track_unpublished", self._on_unpublished)
         room.on("participant_disconnected", self._on_participant_left)

@@ -196,6 +196,8 @@ class ConnectionChanged:
     status: ConnectionStatus
     at: float
     reason: str = ""
+    gap: float | None = None
+    """For CONNECTED after a rejoin: seconds without a connection (what happened meanwhile came by a snapshot)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,13 +35,15 @@ async def inspect(
     api_secret: str | None = None,
     grants: Grants | None = None,
     timeout: float = 20.0,
+    rejoin: bool = True,
 ) -> Session:
     """Join `room` hidden: the other participants (Python, JS, any SDK) do not list it; it publishes nothing and
     subscribes to no media, yet sees every participant, attribute, metadata change and message, and can subscribe
     to data tracks on demand (`session.data_tracks`).
 
     Raises what `lk_notebook.join` raises; a JoinTimeoutError usually means UDP does not reach the server: use
-    `observe(room)` there.
+    `observe(room)` there. `rejoin` (on by default): after a server restart or a long network drop, the inspector
+    joins again by itself and resynchronises (see lk_notebook.rejoin).
     """
     return await join(
         room,
@@ -52,6 +54,7 @@ async def inspect(
         grants=grants,
         timeout=timeout,
         hidden=True,
+        rejoin=rejoin,
     )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import io
 import json
 import os
 import queue
@@ -39,6 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ._logging import copy_scrubbed
 from .errors import PortInUseError, ServerExitedError, ServerInstallError, ServerStartError
 
 # Installing moved to install.py; these names stay importable from here for existing code.
@@ -91,6 +91,11 @@ def _free_port(kind: int, host: str = "127.0.0.1") -> int:
 
 def _check_free(port: int, kind: int, host: str) -> None:
     with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            # As the server's own listener does (Go sets SO_REUSEADDR): connections of a server that just died
+            # linger in TIME_WAIT for a minute and must not stop a restart on the same port. A live listener still
+            # makes the bind fail.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:
@@ -237,7 +242,7 @@ class LocalServer:
         self._install = install
         self._progress = progress
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log_file: io.BufferedWriter | None = None
+        self._log_copy: threading.Thread | None = None
         self._lock = threading.Lock()
         self.port = 0
         self.udp_port = 0
@@ -333,25 +338,27 @@ class LocalServer:
             log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="lk_notebook-server-"))
             log_dir.mkdir(parents=True, exist_ok=True)
             self.log_path = log_dir / f"livekit-server-{self.port}.log"
-            self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
+            self.log_path.write_bytes(b"")
             # The config (with the secret) goes through the environment, not argv, so `ps` does not show it.
             env = dict(os.environ, LIVEKIT_CONFIG=json.dumps(self.config_dict()))
             for var in ("LIVEKIT_KEYS", "NODE_IP", "UDP_PORT", "REDIS_HOST", "REDIS_PASSWORD"):
                 env.pop(var, None)
-            log_file, argv = self._log_file, [str(binary)]
+            argv = [str(binary)]
 
             def start() -> subprocess.Popen[bytes]:
                 return subprocess.Popen(
                     argv,
                     env=env,
                     stdin=subprocess.DEVNULL,
-                    stdout=log_file,
+                    stdout=subprocess.PIPE,  # through copy_scrubbed: the server logs refused tokens in full
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     preexec_fn=_pdeathsig(os.getpid()),
                 )
 
             self._proc = _spawner.popen(start)
+            assert self._proc.stdout is not None
+            self._log_copy = copy_scrubbed(self._proc.stdout, self.log_path)
             _running.add(self)
         try:
             self._wait_ready(timeout)
@@ -367,6 +374,8 @@ class LocalServer:
             assert proc is not None
             code = proc.poll()
             if code is not None:
+                if self._log_copy is not None:
+                    self._log_copy.join(5)  # the last lines, up to the exit
                 tail = self.log_tail()
                 if "address already in use" in tail:
                     raise PortInUseError(f"livekit-server could not bind its ports (in use):\n{tail}", port=self.port)
@@ -415,9 +424,9 @@ class LocalServer:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=timeout)
-            if self._log_file is not None:
-                self._log_file.close()
-                self._log_file = None
+            if self._log_copy is not None:
+                self._log_copy.join(5)  # ends at the server's exit (EOF on its output)
+                self._log_copy = None
             _running.discard(self)
 
     def __enter__(self) -> LocalServer:

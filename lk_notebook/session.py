@@ -69,8 +69,9 @@ from .events import (
     participant_kind,
 )
 from .install import find_server, install_server
+from .rejoin import RejoinStatus, rejoin_loop, should_rejoin
 from .routing import ErrorCallback, MessageCallback, RawDataHandler, Router
-from .rpc import RpcRecorder
+from .rpc import RpcRecorder, wrap_handler
 from .sending import StreamsAndRpc
 from .state import RoomState
 from .streams import StreamReceiver
@@ -128,6 +129,8 @@ class Session(StreamsAndRpc):
         inbox_limit: int = 1_000,
         confirm_timeout: float = 5.0,
         hidden: bool = False,
+        rejoin: bool = False,
+        token_factory: TokenFactory | None = None,
     ) -> None:
         self.room_name = room_name
         self.identity = identity
@@ -146,10 +149,16 @@ class Session(StreamsAndRpc):
         self._error_callbacks: list[ErrorCallback] = []
         self.router = Router(identity, inbox_limit=inbox_limit, report=self._report)
         """Where received and sent messages, streams and RPC calls go: records, listeners, handlers."""
-        StreamReceiver(self.router, spawn=self.tasks.spawn).attach(self.room)
+        self._streams = StreamReceiver(self.router, spawn=self.tasks.spawn)
+        self._streams.attach(self.room)
         self._admin: ServerAPI | None = None
         self._left = False
         self._release_task: asyncio.Task[None] | None = None
+        self.rejoin = RejoinStatus(enabled=rejoin)
+        """What rejoining after lost connections has done (see lk_notebook.rejoin)."""
+        self._token_factory = token_factory
+        self._rejoin_task: asyncio.Task[None] | None = None
+        self._connect_timeout = 20.0
         self._wire()
 
     # -- the adapter: SDK callbacks -> typed events ---------------------------------------------------------------
@@ -203,6 +212,16 @@ class Session(StreamsAndRpc):
 
     def _on_disconnected(self, reason: int) -> None:
         name = rtc.DisconnectReason.Name(reason) if reason in rtc.DisconnectReason.values() else str(reason)  # type: ignore[arg-type]
+        if self.rejoin.active:
+            return  # a failed attempt's room: the rejoin loop goes on
+        if not self._left and self.rejoin.enabled and should_rejoin(name):
+            self._rejoin_task = self.tasks.spawn(
+                rejoin_loop(self.state, self.rejoin, name, self._rejoin_once, self._give_up), name="rejoin"
+            )
+            return
+        self._give_up(name, None)
+
+    def _give_up(self, name: str, error: BaseException | None) -> None:
         if self.state.status is not ConnectionStatus.DISCONNECTED:
             self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason=name))
         if not self._left:
@@ -212,6 +231,8 @@ class Session(StreamsAndRpc):
                     f"{self.identity!r} (e.g. the join cell ran again). That newer session is the live one; this "
                     f"one is closed."
                 )
+            elif error is not None:
+                message = f"disconnected ({name}) and could not rejoin: {error}"
             else:
                 message = f"disconnected by the server ({name}); join again"
             self._report("connection", SessionClosedError(message))
@@ -282,12 +303,33 @@ class Session(StreamsAndRpc):
             raise self.closed_error(action)
 
     async def _connect(self, token: str, *, timeout: float) -> None:
+        self._connect_timeout = timeout
+        try:
+            await self._connect_room(token, timeout=timeout)
+        except JoinError:
+            await self._abandon()
+            raise
+        self.state.apply(self._snapshot())
+        self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time()))
+
+    async def _rejoin_once(self) -> None:
+        """One rejoin attempt: a new rtc.Room with the same handlers, a fresh token, then the room's snapshot."""
+        if self._token_factory is None:
+            raise CredentialsError("this session has no way to get a token again; join again by hand")
+        self.room = rtc.Room()
+        # The same handlers as the first room: data tracks and streams here, the rest in _wire and _connect_room.
+        self.data_tracks.attach(self.room)
+        self._streams.attach(self.room)
+        self._wire()
+        await self._connect_room(self._token_factory(self.state.local), timeout=self._connect_timeout)
+        self.state.apply(self._snapshot())
+
+    async def _connect_room(self, token: str, *, timeout: float) -> None:
         # An inspector subscribes to no media (data tracks it subscribes to on demand, through data_tracks).
         opts = rtc.RoomOptions(auto_subscribe=not self.hidden, connect_timeout=min(timeout, 10.0))
         try:
             await asyncio.wait_for(self.room.connect(self.url, token, opts), timeout)
         except asyncio.TimeoutError as exc:
-            await self._abandon()
             raise JoinTimeoutError(
                 f"joining {self.room_name!r} at {self.url} did not complete within {timeout:.0f} s. The server "
                 f"answered but media setup (ICE) did not finish: check that UDP reaches it.",
@@ -301,12 +343,12 @@ class Session(StreamsAndRpc):
         if refused is not None:
             # Raised outside the except block, with a scrubbed stand-in as the cause: the SDK's error quotes the
             # token, and even `from None` would keep it reachable as __context__.
-            await self._abandon()
             error = await _classify_join_error(self.url, self.room_name, token, str(refused))
             raise error from _scrubbed_cause(refused)
         self.room.local_participant.add_rpc_interceptor(RpcRecorder(self.router, identity=self.identity))
-        self.state.apply(self._snapshot())
-        self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time()))
+        # The router keeps the registered RPC methods; a rejoin's new room must answer them too.
+        for method, handler in self.router.rpc_methods.items():
+            self.room.local_participant.register_rpc_method(method, wrap_handler(method, handler))  # type: ignore[arg-type]
 
     async def _abandon(self) -> None:
         self._left = True
@@ -321,6 +363,10 @@ class Session(StreamsAndRpc):
         if self._left:
             return
         self._left = True
+        if self._rejoin_task is not None:
+            # First, so that no attempt connects a new room after the disconnect below.
+            self._rejoin_task.cancel()
+            await asyncio.gather(self._rejoin_task, return_exceptions=True)
         try:
             await self.room.disconnect()
         finally:
@@ -635,13 +681,17 @@ async def join(
     history_limit: int = 10_000,
     inbox_limit: int = 1_000,
     hidden: bool = False,
+    rejoin: bool = False,
 ) -> Session:
     """Join `room` as `identity` and return a connected Session whose `state` is already complete.
 
     Credentials: explicit `url`/`api_key`/`api_secret`, else the LIVEKIT_* variables, else a local server
     (installed and started on demand). Or pass a ready `token` (with `url`, or LIVEKIT_URL). `grants` withholds
     permissions, e.g. `Grants(can_update_own_metadata=False)`. `hidden=True` joins as an inspector (see
-    `lk_notebook.inspect`): invisible to the others, publishing nothing, subscribed to no media.
+    `lk_notebook.inspect`): invisible to the others, publishing nothing, subscribed to no media. `rejoin=True`:
+    when the SDK gives up on a lost connection (a server restart, a long network drop), connect again with
+    back-off and resynchronise the state (see lk_notebook.rejoin); not after being removed or replaced by a
+    session with the same identity.
 
     Example::
 
@@ -667,6 +717,7 @@ async def join(
         join_url = url or (credentials.url if credentials else None)
         if not join_url:
             raise CredentialsError("a token needs a server URL: pass url=... or set LIVEKIT_URL.")
+        minted = False
     else:
         env_configured = bool(os.environ.get("LIVEKIT_URL"))
         if url is None and api_key is None and not env_configured and find_server() is None:
@@ -676,6 +727,7 @@ async def join(
         join_url = credentials.url
         if hidden:
             grants = hidden_grants(grants)
+        minted = True
         token = credentials.token(room, identity, name=name, metadata=metadata, attributes=attributes, grants=grants)
     session = Session(
         room,
@@ -685,6 +737,8 @@ async def join(
         history_limit=history_limit,
         inbox_limit=inbox_limit,
         hidden=hidden,
+        rejoin=rejoin,
+        token_factory=_token_factory(token, credentials if minted else None, room, identity, grants),
     )
     key = (join_url, room, identity)
     earlier = _live.get(key)
@@ -704,3 +758,31 @@ async def join(
         )
     _live[key] = session
     return session
+
+
+TokenFactory = Callable[[ParticipantInfo | None], str]
+"""`factory(last_local_info)` -> a token for rejoining."""
+
+
+def _token_factory(
+    token: str, credentials: Credentials | None, room: str, identity: str, grants: Grants | None
+) -> TokenFactory:
+    """Tokens for rejoining: freshly minted with the same grants and the name, metadata and attributes the
+    participant had last, when this process minted the first one; else the given token again (it may have expired
+    by then, and the rejoin then stops with an AuthenticationError)."""
+    if credentials is None:
+        return lambda _local: token
+
+    def mint(local: ParticipantInfo | None) -> str:
+        if local is None:
+            return token
+        return credentials.token(
+            room,
+            identity,
+            name=local.name or None,
+            metadata=local.metadata or None,
+            attributes=dict(local.attributes) or None,
+            grants=grants,
+        )
+
+    return mint

@@ -45,7 +45,7 @@ __all__ = ["Change", "ChangeKind", "RoomState", "Subscriber"]
 
 log = logging.getLogger(__name__)
 
-ChangeKind = Literal["joined", "left", "active", "attribute", "metadata", "name", "room_metadata", "connection"]
+ChangeKind = Literal["joined", "left", "active", "attribute", "metadata", "name", "room_metadata", "connection", "gap"]
 Subscriber = Callable[[Event], None]
 
 #: Columns of `to_frame()` that are not attribute keys. Attribute keys that collide get an `attr:` prefix.
@@ -203,6 +203,9 @@ class RoomState:
             if event.status is ConnectionStatus.DISCONNECTED:
                 self.disconnect_reason = event.reason
             self._record(Change(event.at, "", "connection", old=old_status.value, new=event.status.value))
+            if event.gap is not None:
+                # Changes made while away are only known by their result (the resync's differences above).
+                self._record(Change(event.at, "", "gap", new=f"rejoined after {event.gap:.1f} s offline"))
         else:  # pragma: no cover - the Event union is closed; this guards against a new event type
             raise TypeError(f"RoomState cannot apply {type(event).__name__}")
         self.version += 1

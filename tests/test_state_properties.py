@@ -3,9 +3,10 @@
 The reference below is written from the documented behaviour, not from state.py: a dict of participants, the room
 metadata, the connection status and an unbounded list of the changes each event should record. Hypothesis draws
 any sequence of joins, leaves, activations, attribute changes and deletions, metadata and name changes, room
-metadata, snapshots (with participants appearing, changing and vanishing) and reconnects (RECONNECTING, a resync
-snapshot, CONNECTED), over a small pool of identities and attribute keys so that events hit existing participants
-and keys often. Keys include the frame's fixed column names and an `attr:`-prefixed one, to test collisions.
+metadata, snapshots (with participants appearing, changing and vanishing), reconnects (RECONNECTING, a resync
+snapshot, CONNECTED) and rejoins (the same with the gap recorded), over a small pool of identities and attribute
+keys so that events hit existing participants and keys often. Keys include the frame's fixed column names and an
+`attr:`-prefixed one, to test collisions.
 
 Pure: no server, no I/O. Each test runs >= 500 examples (derandomized, so CI runs the same cases every time).
 """
@@ -102,6 +103,7 @@ operations = st.one_of(
     st.tuples(st.just("room_metadata"), TEXT),
     st.tuples(st.just("snapshot"), st.lists(participants, max_size=4, unique_by=lambda p: p.identity), TEXT),
     st.tuples(st.just("reconnect"), st.lists(participants, max_size=4, unique_by=lambda p: p.identity), TEXT),
+    st.tuples(st.just("rejoin"), st.lists(participants, max_size=4, unique_by=lambda p: p.identity), TEXT),
     st.tuples(st.just("disconnect"), TEXT),
 )
 
@@ -155,8 +157,8 @@ def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[Event]:
         ref.changes.append(Change(at, "", "room_metadata", old=ref.room_metadata, new=op[1]))
         events.append(RoomMetadataChanged(ref.room_metadata, op[1], at))
         ref.room_metadata = op[1]
-    elif kind in ("snapshot", "reconnect"):
-        if kind == "reconnect":
+    elif kind in ("snapshot", "reconnect", "rejoin"):
+        if kind != "snapshot":
             events.append(connection(ref, ConnectionStatus.RECONNECTING, at))
         snap_parts: list[ParticipantInfo] = op[1]
         if op[2] != ref.room_metadata:
@@ -176,16 +178,21 @@ def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[Event]:
         events.append(Snapshot("room", op[2], tuple(snap_parts), at))
         if kind == "reconnect":
             events.append(connection(ref, ConnectionStatus.CONNECTED, at))
+        elif kind == "rejoin":  # a new rtc.Room after the SDK gave up: the gap is recorded after CONNECTED
+            events.append(connection(ref, ConnectionStatus.CONNECTED, at, gap=2.25))
+            ref.changes.append(Change(at, "", "gap", new="rejoined after 2.2 s offline"))
     elif kind == "disconnect":
         events.append(connection(ref, ConnectionStatus.DISCONNECTED, at, reason=op[1]))
     ref.applied += len(events)
     return events
 
 
-def connection(ref: Reference, status: ConnectionStatus, at: float, *, reason: str = "") -> ConnectionChanged:
+def connection(
+    ref: Reference, status: ConnectionStatus, at: float, *, reason: str = "", gap: float | None = None
+) -> ConnectionChanged:
     ref.changes.append(Change(at, "", "connection", old=ref.status.value, new=status.value))
     ref.status = status
-    return ConnectionChanged(status, at, reason)
+    return ConnectionChanged(status, at, reason, gap)
 
 
 def run(ops: list[tuple[Any, ...]], history_limit: int) -> tuple[RoomState, Reference]:

@@ -76,10 +76,27 @@ class LabWidget:
         self.box = w.VBox([controls, self.live.widget(), self.summary, w.HBox([self.loss_plot, self.cdf_plot])])
         self._task: asyncio.Task[Results] | None = None
 
-    def _ipython_display_(self) -> None:
-        from .sweep import _display
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # The box's widget view, with a text/plain that says what was measured (VS Code after a reload, nbconvert
+        # and terminals show only that).
+        bundle: Any = self.box._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle["text/plain"] = self.text_fallback()
+        return bundle
 
-        _display(self.box)
+    def text_fallback(self) -> str:
+        """The widget as plain text: its state and one line per measured run."""
+        state = "running" if self._task is not None and not self._task.done() else "idle"
+        lines = [f"LabWidget ({state}): {len(self.results.runs)} run(s) measured"]
+        for row in self.results.rows[-10:]:
+            lines.append(
+                f"  {row.get('mode')} {row.get('size')} B at {row.get('rate')}/s: "
+                f"sent {row.get('sent')}, received {row.get('received')}, loss {row.get('loss_rate')}"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.text_fallback()
 
     # -- parameters -----------------------------------------------------------------------------------------------
     def parameters(self) -> dict[str, Any]:

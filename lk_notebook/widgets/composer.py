@@ -20,6 +20,7 @@ from ..errors import InvalidInputError
 from ..events import ConnectionChanged, Event, Message, ParticipantJoined, ParticipantLeft, Snapshot
 from ..session import Session
 from ._live import ErrorLine, Live
+from ._text import TextFallback, session_line
 from .streams_rpc import StreamComposer
 
 __all__ = ["MODES", "Composer", "code_snippets", "parse_payload"]
@@ -137,7 +138,7 @@ def code_snippets(
     return {"lk_notebook": notebook, "Python": python, "JavaScript": javascript, "lk CLI": cli}
 
 
-class Composer(w.VBox):  # type: ignore[misc]
+class Composer(TextFallback, w.VBox):  # type: ignore[misc]
     """Compose and send data messages; see the size against LiveKit's limits and the same call as code.
 
     Example::
@@ -146,6 +147,9 @@ class Composer(w.VBox):  # type: ignore[misc]
         composer.payload.value = "hello"; composer.topic.value = "chat"; composer.send()
         composer.last_sent          # the Message that went out
     """
+
+    def text_fallback(self) -> str:
+        return f"Composer (send data, text, bytes, RPC), {session_line(self.session)}"
 
     def __init__(self, session: Session, *, hz: float = 4.0) -> None:
         self.session = session

@@ -11,6 +11,7 @@ from ..errors import JoinTimeoutError
 from ..events import ConnectionChanged, Event
 from ..observer import ApiObserver
 from ..session import DUPLICATE_IDENTITY, Session
+from ._text import TextFallback, participants_text, session_line
 from .composer import Composer
 from .datatracks import DataTracksView
 from .editor import StateEditor
@@ -30,7 +31,7 @@ _joining: dict[tuple[str, str], Dashboard] = {}
 """Dashboards whose join is still in flight (running the cell twice quickly must not join twice)."""
 
 
-class Dashboard(w.VBox):  # type: ignore[misc]
+class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
     """RoomPanel, ParticipantsTable, Composer, MessageLog, StateEditor, RoomMetadataView and LogView for one room.
 
     Without a session it shows the join form; whenever the panel joins, the views are rebuilt for that session.
@@ -43,6 +44,11 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         session = await lk_notebook.join("demo", identity="ann")
         Dashboard(session)
     """
+
+    def text_fallback(self) -> str:
+        s = self.session
+        body = "" if s is None else "\n" + participants_text(s.state)
+        return f"lk_notebook Dashboard, {session_line(s)}{body}\n(the live view needs JupyterLab or Notebook 7)"
 
     def __init__(self, session: Session | None = None, *, panel: RoomPanel | None = None) -> None:
         self.panel = panel or RoomPanel()

@@ -10,6 +10,7 @@ from ..datatracks import NO_SUBSCRIBE, PublishedDataTrack, TrackStats
 from ..errors import SubscribeError
 from ..session import Session
 from ._live import ErrorLine, Live
+from ._text import TextFallback, session_line
 
 __all__ = ["DataTracksView", "describe_stats"]
 
@@ -38,13 +39,21 @@ class _TrackRow(w.HBox):  # type: ignore[misc]
         self.add_class(f"lk-track-{track.publisher}-{track.name}".replace(" ", "_"))
 
 
-class DataTracksView(w.VBox):  # type: ignore[misc]
+class DataTracksView(TextFallback, w.VBox):  # type: ignore[misc]
     """Every remote data track in the session's room; Subscribe / Unsubscribe per track; stats at `hz`.
 
     Example::
 
         DataTracksView(session)
     """
+
+    def text_fallback(self) -> str:
+        tracks = self.tracks.published
+        lines = [f"DataTracksView, {session_line(self.session)}; {len(tracks)} data track(s)"]
+        for t in tracks[:20]:
+            on = " (subscribed)" if self.tracks.subscription(t.publisher, t.name) is not None else ""
+            lines.append(f"  {t.publisher}: {t.name}{on}")
+        return "\n".join(lines)
 
     def __init__(self, session: Session, *, hz: float = 2.0) -> None:
         self.session = session

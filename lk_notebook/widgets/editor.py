@@ -14,6 +14,7 @@ from ..events import Event, ParticipantInfo
 from ..session import Session
 from ._forms import KeyValueRows
 from ._live import ErrorLine, Live
+from ._text import TextFallback, session_line
 
 __all__ = ["StateEditor", "attribute_changes", "meter_html"]
 
@@ -56,7 +57,7 @@ def meter_html(size: int, *, limit: int, marks: tuple[tuple[int, str], ...] = ()
     )
 
 
-class StateEditor(w.VBox):  # type: ignore[misc]
+class StateEditor(TextFallback, w.VBox):  # type: ignore[misc]
     """Edit attributes (add, edit, delete rows; a value of "" deletes) and metadata (text or validated JSON) with
     a size meter against the 64 KiB attribute limit. Admin mode edits any participant through the server API.
     Refusals (e.g. a token without canUpdateOwnMetadata) are shown inline.
@@ -66,6 +67,11 @@ class StateEditor(w.VBox):  # type: ignore[misc]
         editor = StateEditor(session)
         editor.attributes.add_row("status", "away"); editor.apply_attributes()
     """
+
+    def text_fallback(self) -> str:
+        local = self.session.state.local
+        mine = "" if local is None else f"; own attributes {dict(local.attributes)}, metadata {local.metadata[:80]!r}"
+        return f"StateEditor, {session_line(self.session)}{mine}"
 
     def __init__(self, session: Session, *, hz: float = 4.0) -> None:
         self.session = session

@@ -20,6 +20,7 @@ import ipywidgets as w
 
 from .._logging import scrub
 from ._live import Live
+from ._text import TextFallback
 
 __all__ = ["LogRecordLine", "LogView", "capture_logs"]
 
@@ -102,7 +103,7 @@ def capture_logs() -> _LogHub:
 _LEVEL_COLOURS = {"DEBUG": "#777", "INFO": "#333", "WARNING": "#b26a00", "ERROR": "#b00020", "CRITICAL": "#b00020"}
 
 
-class LogView(w.VBox):  # type: ignore[misc]
+class LogView(TextFallback, w.VBox):  # type: ignore[misc]
     """The SDK's and lk_notebook's log lines, newest last, while the view is open.
 
     Example::
@@ -111,6 +112,9 @@ class LogView(w.VBox):  # type: ignore[misc]
         logs.lines                # what it shows
         logs.close()              # restores normal logging (once no other LogView is open)
     """
+
+    def text_fallback(self) -> str:
+        return f"LogView: the SDK's and lk_notebook's log, {_hub.count - self._cleared_at} record(s) since shown"
 
     def __init__(self, *, show: int = 200, hz: float = 2.0) -> None:
         self.output = w.HTML(value="")

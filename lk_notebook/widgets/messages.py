@@ -14,6 +14,7 @@ from ..events import Message
 from ..session import Session
 from ._live import ErrorLine, Live
 from ._stream_code import rpc_rows_html, stream_rows_html
+from ._text import TextFallback, session_line
 
 __all__ = ["MessageLog", "preview"]
 
@@ -43,7 +44,7 @@ def clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
 
 
-class MessageLog(w.VBox):  # type: ignore[misc]
+class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
     """Received (and optionally sent) messages: time, sender, topic, kind, size and a preview.
 
     Memory is bounded (`limit` messages kept; older ones dropped). Paused, new messages are counted, not kept.
@@ -53,6 +54,13 @@ class MessageLog(w.VBox):  # type: ignore[misc]
         log = MessageLog(session, include_sent=True)
         log.messages          # what it holds, oldest first
     """
+
+    def text_fallback(self) -> str:
+        recent = [m for m in self.session.inbox if not m.sent][-5:]
+        lines = [f"  {m.sender} → {m.topic or '(no topic)'} {m.kind.value} {m.size} B: {(m.text or '<binary>')[:60]}"
+                 for m in recent]  # fmt: skip
+        head = f"MessageLog, {session_line(self.session)}; {self.received} message(s) received"
+        return "\n".join([head, *lines])
 
     def __init__(
         self, session: Session, *, include_sent: bool = False, limit: int = 1_000, show: int = 100, hz: float = 4.0

@@ -11,6 +11,7 @@ from ..errors import InvalidInputError
 from ..events import Event, RoomMetadataChanged
 from ..session import Session
 from ._live import ErrorLine, Live
+from ._text import TextFallback, session_line
 
 __all__ = ["RoomMetadataView", "pretty"]
 
@@ -26,7 +27,7 @@ def pretty(text: str) -> tuple[str, bool]:
     return text, False
 
 
-class RoomMetadataView(w.VBox):  # type: ignore[misc]
+class RoomMetadataView(TextFallback, w.VBox):  # type: ignore[misc]
     """The room metadata as it changes (pretty JSON when it is JSON). With API credentials, an editor sets it
     through the server API (participants cannot set room metadata themselves).
 
@@ -35,6 +36,10 @@ class RoomMetadataView(w.VBox):  # type: ignore[misc]
         view = RoomMetadataView(session)
         view.editor.value = '{"topic": "intro"}'; view.apply()
     """
+
+    def text_fallback(self) -> str:
+        meta = self.session.state.room_metadata
+        return f"RoomMetadataView, {session_line(self.session)}; room metadata {meta[:200]!r}"
 
     def __init__(self, session: Session, *, hz: float = 4.0) -> None:
         self.session = session

@@ -8,12 +8,13 @@ import ipywidgets as w
 
 from ..observer import ApiObserver
 from ._live import ErrorLine, Live
+from ._text import TextFallback, participants_text
 from .table import ParticipantsTable
 
 __all__ = ["ObserverView"]
 
 
-class ObserverView(w.VBox):  # type: ignore[misc]
+class ObserverView(TextFallback, w.VBox):  # type: ignore[misc]
     """The label "server API only: no messages", the polling status, and the live participants table.
 
     Closing the view stops the observer's polling.
@@ -22,6 +23,13 @@ class ObserverView(w.VBox):  # type: ignore[misc]
 
         ObserverView(lk_notebook.observe("demo"))
     """
+
+    def text_fallback(self) -> str:
+        o = self.observer
+        head = (
+            f"ObserverView of room {o.room_name!r} ({o.label}): {o.state.status.value}, {len(o.state)} participant(s)"
+        )
+        return head + ("\n" + participants_text(o.state) if len(o.state) else "")
 
     def __init__(self, observer: ApiObserver, *, hz: float = 4.0) -> None:
         self.observer = observer

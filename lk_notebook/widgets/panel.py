@@ -18,6 +18,7 @@ from ..events import ConnectionChanged, ConnectionStatus, Event
 from ..session import DUPLICATE_IDENTITY, Session, join
 from ._forms import KeyValueRows, SecretField
 from ._live import ErrorLine, Live
+from ._text import TextFallback, session_line
 
 __all__ = ["RoomPanel", "default_url"]
 
@@ -40,7 +41,7 @@ def default_url() -> tuple[str, str]:
     return "", "local server (started on Join)"
 
 
-class RoomPanel(w.VBox):  # type: ignore[misc]
+class RoomPanel(TextFallback, w.VBox):  # type: ignore[misc]
     """A join form (URL, room, identity, name, attributes, metadata, an optional token), Join / Leave, and the
     connection status (connecting, connected, reconnecting, disconnected with the reason). Errors appear inline.
 
@@ -52,6 +53,11 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         panel = RoomPanel(room="demo", identity="ann")
         panel            # fill in, press Join; then panel.session is the joined Session
     """
+
+    def text_fallback(self) -> str:
+        s = self.session
+        rejoin = s.rejoin.describe() if s is not None else ""
+        return f"RoomPanel, {session_line(s)}" + (f" ({rejoin})" if rejoin else "")
 
     def __init__(
         self,
@@ -244,6 +250,9 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         text = st.value
         if st is ConnectionStatus.DISCONNECTED and s.state.disconnect_reason:
             text += f" ({s.state.disconnect_reason})"
+        rejoin = s.rejoin.describe()  # a gap the session is bridging or has bridged by rejoining on its own
+        if rejoin:
+            text += f" · {rejoin}"
         where = "" if s.credentials is None else f", credentials from {s.credentials.source}"
         # In a local cluster: which node the session came in through, and which one hosts the room.
         placed = placement(s.url, s.room_name) if not s.closed else None
@@ -263,7 +272,11 @@ class RoomPanel(w.VBox):  # type: ignore[misc]
         s = self.session
         if s is None:
             return "not joined"
-        out: dict[str, Any] = {"status": s.state.status.value, "reason": s.state.disconnect_reason}
+        out: dict[str, Any] = {
+            "status": s.state.status.value,
+            "reason": s.state.disconnect_reason,
+            "rejoin": s.rejoin.describe(),
+        }
         placed = placement(s.url, s.room_name) if not s.closed else None
         if placed is not None:
             out.update(via_node=placed.via_node_id, room_node=placed.room_node_id)

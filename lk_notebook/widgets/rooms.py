@@ -22,6 +22,7 @@ from ..admin import RoomSummary, ServerAPI, metadata_preview
 from ..inspector import inspector_identity
 from ..poll import Poller
 from ._live import describe_error
+from ._text import TextFallback
 from .dashboard import Dashboard, show
 
 __all__ = ["RoomBrowser", "RoomList", "room_rows"]
@@ -55,7 +56,7 @@ class RoomList(anywidget.AnyWidget):
     selected = traitlets.Unicode("").tag(sync=True)
 
 
-class RoomBrowser(w.VBox):  # type: ignore[misc]
+class RoomBrowser(TextFallback, w.VBox):  # type: ignore[misc]
     """Every room of a server, refreshed every `interval` seconds; clicking a room inspects it (hidden).
 
     Example::
@@ -63,6 +64,14 @@ class RoomBrowser(w.VBox):  # type: ignore[misc]
         RoomBrowser()                          # LIVEKIT_* credentials, or the local server
         RoomBrowser(ServerAPI(url=..., api_key=..., api_secret=...))
     """
+
+    def text_fallback(self) -> str:
+        lines = [f"RoomBrowser: {len(self.rooms)} room(s) at {self.admin.credentials.url}"]
+        for r in self.rooms[:20]:
+            lines.append(f"  {r.name}: {r.num_participants} participant(s), {r.num_publishers} publishing")
+        if len(self.rooms) > 20:
+            lines.append(f"  … and {len(self.rooms) - 20} more")
+        return "\n".join(lines)
 
     def __init__(self, admin: ServerAPI | None = None, *, interval: float = 1.0, max_interval: float = 30.0) -> None:
         self.admin = admin or ServerAPI()

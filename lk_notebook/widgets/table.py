@@ -30,6 +30,7 @@ from ..events import (
 from ..session import Session
 from ..state import RoomState
 from ._live import Live, describe_error
+from ._text import TextFallback, participants_text
 
 __all__ = ["ParticipantsTable", "row_fields"]
 
@@ -77,7 +78,7 @@ def _row_delta(old: ParticipantInfo, new: ParticipantInfo) -> Row | None:
     return delta or None
 
 
-class ParticipantsTable(anywidget.AnyWidget):
+class ParticipantsTable(TextFallback, anywidget.AnyWidget):
     """A live, sortable, filterable table of the room. Pass a Session (or a bare RoomState, for tests/benchmarks).
 
     Example::
@@ -98,6 +99,11 @@ class ParticipantsTable(anywidget.AnyWidget):
     max_height = traitlets.Unicode("420px").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     """The last failure of this view (shown in red above the table), "" when none."""
+
+    def text_fallback(self) -> str:
+        s = self.state
+        head = f"ParticipantsTable of room {s.room!r}: {s.status.value}, {len(s)} participant(s)"
+        return head + ("\n" + participants_text(s) if len(s) else "")
 
     def __init__(self, source: Session | RoomState, *, hz: float = 6.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)

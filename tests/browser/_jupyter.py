@@ -39,23 +39,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def check_prerequisites() -> None:
-    """Fail (not skip) when Debian's Chromium or JupyterLab is missing."""
+LAB_QUIET = (
+    "--LabApp.news_url=None",  # None, not "": only None turns the news prompt off
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+)
+
+#: The front ends the browser tests drive: JupyterLab, and Jupyter Notebook 7 (same widget manager, other shell).
+APPS = {"lab": ("jupyterlab", "JupyterLab"), "notebook": ("notebook", "Jupyter Notebook 7 (pip install notebook)")}
+
+
+def check_prerequisites(app: str = "lab") -> None:
+    """Fail (not skip) when Debian's Chromium or the front end is missing."""
     assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: install Debian's chromium package"
-    probe = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
-    assert probe.returncode == 0, f"JupyterLab is not installed: {probe.stderr[-500:]}"
+    module, what = APPS[app]
+    probe = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
+    assert probe.returncode == 0, f"{what} is not installed: {probe.stderr[-500:]}"
 
 
 @contextmanager
 def jupyterlab_server(
-    root: Path, notebooks: list[str], *, env: Mapping[str, str], log_name: str = "jupyterlab.log"
+    root: Path, notebooks: list[str], *, env: Mapping[str, str], log_name: str = "jupyterlab.log", app: str = "lab"
 ) -> Iterator[str]:
-    """A JupyterLab server (no token, loopback) serving copies of `notebooks` (from tests/browser) in `root`.
+    """A JupyterLab (or, with app="notebook", Notebook 7) server (no token, loopback) serving copies of `notebooks`
+    (from tests/browser) in `root`.
 
     `env` is the server's (and so its kernels') whole environment. Widget state is saved with the notebook, so a
     test can check what ends up in the file. Yields the server's base URL; stops the server on exit.
     """
-    check_prerequisites()
+    check_prerequisites(app)
     for name in notebooks:
         shutil.copy(HERE / name, root / name)
     settings = root / ".settings"
@@ -74,7 +85,7 @@ def jupyterlab_server(
         [
             sys.executable,
             "-m",
-            "jupyterlab",
+            APPS[app][0],
             "--no-browser",
             "--allow-root",
             f"--port={port}",
@@ -83,8 +94,7 @@ def jupyterlab_server(
             "--IdentityProvider.token=",
             "--ServerApp.password=",
             "--ServerApp.disable_check_xsrf=True",
-            "--LabApp.news_url=None",  # None, not "": only None turns the news prompt off
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(LAB_QUIET if app == "lab" else ()),
         ],
         env=full_env,
         stdout=log,
@@ -94,14 +104,14 @@ def jupyterlab_server(
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, f"JupyterLab exited: see {log_path}"
+            assert proc.poll() is None, f"{APPS[app][1]} exited: see {log_path}"
             try:
                 with urllib.request.urlopen(f"{url}/api/status", timeout=2) as resp:
                     if resp.status == 200:
                         break
             except OSError:
                 pass
-            assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
+            assert time.monotonic() < deadline, f"{APPS[app][1]} did not start within 60 s"
             time.sleep(0.3)
         yield url
     finally:
@@ -113,11 +123,15 @@ def jupyterlab_server(
         log.close()
 
 
-async def open_notebook(page: Any, url: str, name: str) -> None:
-    """Open `name` in JupyterLab and wait for the notebook and an idle kernel."""
-    await page.goto(f"{url}/lab/tree/{name}", wait_until="domcontentloaded", timeout=90_000)
+async def open_notebook(page: Any, url: str, name: str, *, app: str = "lab") -> None:
+    """Open `name` in JupyterLab (or Notebook 7) and wait for the notebook and an idle kernel."""
+    path = f"/lab/tree/{name}" if app == "lab" else f"/notebooks/{name}"
+    await page.goto(url + path, wait_until="domcontentloaded", timeout=90_000)
     await page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
-    await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+    if app == "lab":
+        await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+    else:  # Notebook 7 has no status bar; its toolbar's execution indicator says the same
+        await page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=90_000)
 
 
 #: Where the browser tests record a start-up race that needed the one allowed second "Run All" click (a count per
