@@ -132,7 +132,15 @@ async def main() -> None:
     ap.add_argument("--workers", type=int, default=5, help="crowd processes (each reads every update it gets)")
     ap.add_argument("--churn", type=float, default=50.0, help="attribute changes per second across the crowd")
     ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--debug-slow", type=float, default=0.0, help="log loop callbacks slower than this (s)")
     args = ap.parse_args()
+    if args.debug_slow:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = args.debug_slow
 
     server = LocalServer().start()
     c = Credentials(server.url, server.api_key, server.api_secret, "explicit")

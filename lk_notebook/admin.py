@@ -23,7 +23,7 @@ from livekit.protocol import room as room_proto
 from . import limits
 from .config import Credentials, resolve_credentials
 from .errors import AdminError, InvalidInputError
-from .events import ParticipantInfo, frozen_map, participant_kind
+from .events import ParticipantInfo, ParticipantKind, frozen_map, participant_kind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,16 +80,21 @@ def rooms_frame(rooms: Sequence[RoomSummary]) -> pd.DataFrame:
     return frame
 
 
+_ACTIVE = models.ParticipantInfo.State.ACTIVE
+# Looked up once: an observer converts every participant of a 500-person room on every poll.
+_KINDS = {number: participant_kind(name) for name, number in models.ParticipantInfo.Kind.items()}
+
+
 def _participant(p: models.ParticipantInfo) -> ParticipantInfo:
     return ParticipantInfo(
         identity=p.identity,
         sid=p.sid,
         name=p.name,
         metadata=p.metadata,
-        attributes=frozen_map(dict(p.attributes)),
-        active=p.state == models.ParticipantInfo.State.ACTIVE,
+        attributes=frozen_map(p.attributes),
+        active=p.state == _ACTIVE,
         joined_at=p.joined_at_ms / 1000 if p.joined_at_ms else float(p.joined_at) if p.joined_at else None,
-        kind=participant_kind(models.ParticipantInfo.Kind.Name(p.kind)),
+        kind=_KINDS.get(p.kind, ParticipantKind.STANDARD),
     )
 
 
