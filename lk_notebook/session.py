@@ -41,7 +41,9 @@ from .errors import (
     InvalidInputError,
     JoinError,
     JoinTimeoutError,
+    LkNotebookError,
     PublishError,
+    RoomGoneError,
     SessionClosedError,
     SizeWarning,
     TooLargeError,
@@ -198,7 +200,13 @@ class Session(StreamsAndRpc):
         if self.state.status is not ConnectionStatus.DISCONNECTED:
             self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason=name))
         if not self._left:
-            self._report("connection", SessionClosedError(f"disconnected by the server ({name}); join again"))
+            error: LkNotebookError = SessionClosedError(f"disconnected by the server ({name}); join again")
+            if name == "ROOM_DELETED":
+                error = RoomGoneError(
+                    f"room {self.room_name!r} was deleted on the server ({name}) while {self.identity!r} was in it; "
+                    f"it no longer exists (joining again would create a new, empty room)."
+                )
+            self._report("connection", error)
             self.router.end()
 
     def _on_data(self, packet: rtc.DataPacket) -> None:

@@ -236,7 +236,8 @@ async def test_room_deleted_under_the_inspector_is_shown_in_its_panel(credential
     try:
         await ann.admin.delete_room(room_name)
         await eventually(lambda: inspector.closed, timeout=10, what="inspector disconnected")
-        await eventually(lambda: "ROOM_DELETED" in panel.error.value, what="message in the panel")
+        await eventually(lambda: "RoomGoneError" in panel.error.value, what="message in the panel")
+        assert "was deleted on the server (ROOM_DELETED)" in panel.error.value
         panel.live.render_now()
         assert "disconnected" in panel.status.value
     finally:
