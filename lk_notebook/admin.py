@@ -23,7 +23,7 @@ from livekit.protocol import room as room_proto
 from . import limits
 from .config import Credentials, resolve_credentials
 from .errors import AdminError, InvalidInputError
-from .events import ParticipantInfo, ParticipantKind, frozen_map, participant_kind
+from .events import ParticipantInfo, ParticipantKind, PublishedDataTrack, frozen_map, participant_kind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -216,10 +216,16 @@ class ServerAPI:
 
     # -- participants ---------------------------------------------------------------------------------------------
     async def list_participants(self, room: str) -> list[ParticipantInfo]:
+        return (await self.participants_and_data_tracks(room))[0]
+
+    async def participants_and_data_tracks(self, room: str) -> tuple[list[ParticipantInfo], list[PublishedDataTrack]]:
+        """Everyone in `room` (sorted by identity) and every data track they publish, from one `list_participants`."""
         res = await self._call(
             "list_participants", self._client.room.list_participants(room_proto.ListParticipantsRequest(room=room))
         )
-        return sorted((_participant(p) for p in res.participants), key=lambda p: p.identity)
+        tracks = [PublishedDataTrack(p.identity, t.name, t.sid) for p in res.participants for t in p.data_tracks]
+        people = sorted((_participant(p) for p in res.participants), key=lambda p: p.identity)
+        return people, sorted(tracks, key=lambda t: (t.publisher, t.name))
 
     async def update_participant(
         self,

@@ -211,8 +211,14 @@ async def test_api_observer_shows_participants_and_changes_within_its_interval(
         assert observer.state.get("ann").attributes["mood"] == "excited"  # type: ignore[union-attr]
         print(f"observer saw the change {time.monotonic() - changed_at:.2f} s after it (interval {interval} s)")
         assert any(c.kind == "attribute" and c.new == "excited" for c in observer.state.history)
+        # Who publishes which data track, without WebRTC.
+        track = await ann.room.local_participant.publish_data_track(name="gps")
+        await eventually(lambda: [(t.publisher, t.name) for t in observer.data_tracks] == [("ann", "gps")])
+        view.live.render_now()
+        assert "ann/gps" in view.status.value
         # The room disappears while it is open: a clear message, the observer keeps running.
         await ann.leave()
+        del track
         await observer.admin.delete_room(room_name)
         await eventually(lambda: isinstance(observer.error, lk.RoomGoneError), timeout=10, what="room gone")
         await eventually(lambda: "RoomGoneError" in view.error.value, what="shown in the view")
