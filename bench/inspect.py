@@ -41,6 +41,7 @@ import aiohttp
 from livekit.protocol import rtc as proto_rtc
 
 import lk_notebook as lk
+from lk_notebook._logging import scrub
 from lk_notebook.config import Credentials
 from lk_notebook.lab.stats import LatencyHistogram
 from lk_notebook.server import LocalServer
@@ -81,6 +82,11 @@ async def _signal_only(http: aiohttp.ClientSession, c: Credentials, identity: st
             pinger.cancel()
 
 
+def _describe(exc: BaseException | None) -> str:
+    status = getattr(exc, "status", "")
+    return scrub(f"{type(exc).__name__} {status} {getattr(exc, 'message', '') or ''}".strip())
+
+
 async def _crowd(c: Credentials, first: int, count: int, churn: float, conn: Connection) -> None:
     ready: list[str] = []
     async with aiohttp.ClientSession() as http:
@@ -91,7 +97,8 @@ async def _crowd(c: Credentials, first: int, count: int, churn: float, conn: Con
         deadline = time.monotonic() + 120
         while len(ready) < count and time.monotonic() < deadline:  # noqa: ASYNC110 (a count from many tasks)
             await asyncio.sleep(0.1)
-        failed = [repr(t.exception()) for t in tasks if t.done() and not t.cancelled() and t.exception()]
+        # Never the exception's repr: a refused WebSocket upgrade quotes the URL, token included.
+        failed = [_describe(t.exception()) for t in tasks if t.done() and not t.cancelled() and t.exception()]
         conn.send(("joined", len(ready), failed[:3]))
         # Attribute churn through the server API (a signal-only participant cannot publish its own).
         n = 0
@@ -132,7 +139,16 @@ async def main() -> None:
     ap.add_argument("--workers", type=int, default=5, help="crowd processes (each reads every update it gets)")
     ap.add_argument("--churn", type=float, default=50.0, help="attribute changes per second across the crowd")
     ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--profile", help="write a cProfile of the measured window to this file")
+    ap.add_argument("--debug-slow", type=float, default=0.0, help="log loop callbacks slower than this (s)")
     args = ap.parse_args()
+    if args.debug_slow:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = args.debug_slow
 
     server = LocalServer().start()
     c = Credentials(server.url, server.api_key, server.api_secret, "explicit")
@@ -215,6 +231,12 @@ async def main() -> None:
         hist = LatencyHistogram()
         stop = asyncio.Event()
         probe = asyncio.ensure_future(lag_probe(hist, stop))
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         start_changes = len(inspector.state.history)
         t_start = time.perf_counter()
         while time.perf_counter() - t_start < args.duration:
@@ -222,6 +244,9 @@ async def main() -> None:
             observer_times.append(observer.poller.last_duration)
         stop.set()
         await probe
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         changes = len(inspector.state.history) - start_changes
         seen = len(inspector.state) - 1
         print(

@@ -23,7 +23,7 @@ from livekit.protocol import room as room_proto
 from . import limits
 from .config import Credentials, resolve_credentials
 from .errors import AdminError, InvalidInputError
-from .events import ParticipantInfo, frozen_map, participant_kind
+from .events import ParticipantInfo, ParticipantKind, PublishedDataTrack, frozen_map, participant_kind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,16 +80,21 @@ def rooms_frame(rooms: Sequence[RoomSummary]) -> pd.DataFrame:
     return frame
 
 
+_ACTIVE = models.ParticipantInfo.State.ACTIVE
+# Looked up once: an observer converts every participant of a 500-person room on every poll.
+_KINDS = {number: participant_kind(name) for name, number in models.ParticipantInfo.Kind.items()}
+
+
 def _participant(p: models.ParticipantInfo) -> ParticipantInfo:
     return ParticipantInfo(
         identity=p.identity,
         sid=p.sid,
         name=p.name,
         metadata=p.metadata,
-        attributes=frozen_map(dict(p.attributes)),
-        active=p.state == models.ParticipantInfo.State.ACTIVE,
+        attributes=frozen_map(p.attributes),
+        active=p.state == _ACTIVE,
         joined_at=p.joined_at_ms / 1000 if p.joined_at_ms else float(p.joined_at) if p.joined_at else None,
-        kind=participant_kind(models.ParticipantInfo.Kind.Name(p.kind)),
+        kind=_KINDS.get(p.kind, ParticipantKind.STANDARD),
     )
 
 
@@ -211,10 +216,16 @@ class ServerAPI:
 
     # -- participants ---------------------------------------------------------------------------------------------
     async def list_participants(self, room: str) -> list[ParticipantInfo]:
+        return (await self.participants_and_data_tracks(room))[0]
+
+    async def participants_and_data_tracks(self, room: str) -> tuple[list[ParticipantInfo], list[PublishedDataTrack]]:
+        """Everyone in `room` (sorted by identity) and every data track they publish, from one `list_participants`."""
         res = await self._call(
             "list_participants", self._client.room.list_participants(room_proto.ListParticipantsRequest(room=room))
         )
-        return sorted((_participant(p) for p in res.participants), key=lambda p: p.identity)
+        tracks = [PublishedDataTrack(p.identity, t.name, t.sid) for p in res.participants for t in p.data_tracks]
+        people = sorted((_participant(p) for p in res.participants), key=lambda p: p.identity)
+        return people, sorted(tracks, key=lambda t: (t.publisher, t.name))
 
     async def update_participant(
         self,

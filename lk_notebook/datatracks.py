@@ -25,6 +25,7 @@ from livekit import rtc
 
 from ._tasks import TaskOwner
 from .errors import InvalidInputError, SubscribeError
+from .events import PublishedDataTrack
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,18 +36,6 @@ NO_SUBSCRIBE = (
 )
 
 __all__ = ["DataTracks", "FrameStats", "PublishedDataTrack", "TrackStats", "TrackSubscription"]
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedDataTrack:
-    """A data track someone in the room publishes."""
-
-    publisher: str
-    """The publisher's identity."""
-    name: str
-    """The name the publisher gave it (unique per publisher)."""
-    sid: str
-    """Server-assigned id (changes on a reconnect; `name` does not)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ __all__ = [
     "ParticipantJoined",
     "ParticipantKind",
     "ParticipantLeft",
+    "PublishedDataTrack",
     "RoomMetadataChanged",
     "RpcRecord",
     "Snapshot",
@@ -113,6 +114,18 @@ class ParticipantInfo:
     def agent_state(self) -> str:
         """The `lk.agent.state` attribute ("" when absent): what an agent is doing."""
         return self.attributes.get(AGENT_STATE_ATTRIBUTE, "")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedDataTrack:
+    """A data track someone in the room publishes."""
+
+    publisher: str
+    """The publisher's identity."""
+    name: str
+    """The name the publisher gave it (unique per publisher)."""
+    sid: str
+    """Server-assigned id (changes on a reconnect; `name` does not)."""
 
 
 @dataclass(frozen=True, slots=True)

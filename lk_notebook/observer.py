@@ -34,6 +34,7 @@ from .events import (
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
+    PublishedDataTrack,
     RoomMetadataChanged,
     frozen_map,
 )
@@ -41,6 +42,9 @@ from .poll import Poller
 from .state import RoomState
 
 __all__ = ["LABEL", "ApiObserver", "diff_participants"]
+
+_Poll = tuple[str, list[ParticipantInfo], list[PublishedDataTrack]]
+"""One poll's answer: the room's metadata, its participants, their data tracks."""
 
 LABEL = "server API only: no messages"
 """How every view of an observer is labelled: it sees state, never data, streams or RPC."""
@@ -99,10 +103,12 @@ class ApiObserver:
         """Releases the server API client after a synchronous close(); short, so never cancelled."""
         self.interval = interval
         self.state = RoomState(room, history_limit=history_limit)
+        self.data_tracks: list[PublishedDataTrack] = []
+        """Who publishes which data track, as of the last poll (frames need WebRTC: an inspector)."""
         self.error: BaseException | None = None
         """The last failure (None after a successful poll)."""
         self._error_callbacks: list[Callable[[BaseException], None]] = []
-        self.poller: Poller[tuple[str, list[ParticipantInfo]]] = Poller(
+        self.poller: Poller[_Poll] = Poller(
             self._fetch,
             on_result=self._apply,
             on_error=self._failed,
@@ -115,7 +121,7 @@ class ApiObserver:
             f"<ApiObserver {self.room_name!r} ({self.label}) {self.state.status.value}, {len(self.state)} participants>"
         )
 
-    async def _fetch(self) -> tuple[str, list[ParticipantInfo]]:
+    async def _fetch(self) -> _Poll:
         rooms = await self.admin.list_rooms([self.room_name])
         if not rooms:
             raise RoomGoneError(
@@ -123,15 +129,15 @@ class ApiObserver:
                 f"after it emptied). Still polling: it shows again if the room is created again."
             )
         try:
-            participants = await self.admin.list_participants(self.room_name)
+            participants, tracks = await self.admin.participants_and_data_tracks(self.room_name)
         except AdminError as exc:
             if exc.status == 404:  # deleted between the two calls
                 raise RoomGoneError(f"room {self.room_name!r} was deleted while being observed") from exc
             raise
-        return rooms[0].metadata, participants
+        return rooms[0].metadata, participants, tracks
 
-    def _apply(self, result: tuple[str, list[ParticipantInfo]]) -> None:
-        metadata, participants = result
+    def _apply(self, result: _Poll) -> None:
+        metadata, participants, self.data_tracks = result
         at = time.time()
         self.error = None
         if self.state.status is not ConnectionStatus.CONNECTED:
@@ -145,6 +151,7 @@ class ApiObserver:
         self.error = exc
         if isinstance(exc, RoomGoneError):
             at = time.time()
+            self.data_tracks = []
             for identity in list(self.state.participants):
                 self.state.apply(ParticipantLeft(identity, "room gone", at))
             if self.state.status is not ConnectionStatus.DISCONNECTED:

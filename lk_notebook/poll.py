@@ -83,6 +83,9 @@ class Poller(Generic[T]):
         self.backoff = backoff or Backoff(interval=interval, max_interval=max(max_interval, interval))
         self.tasks = TaskOwner(name, on_error=lambda _where, exc: on_error(exc))
         self.calls = 0
+        """Calls started."""
+        self.completed = 0
+        """Calls whose outcome has been handed to `on_result` / `on_error`."""
         self.last_duration = 0.0
         self.next_delay = 0.0
         self._wake: asyncio.Event | None = None
@@ -120,10 +123,12 @@ class Poller(Generic[T]):
         except Exception as exc:
             self.last_duration = time.perf_counter() - start
             self.next_delay = self.backoff.failed()
+            self.completed += 1
             self._on_error(exc)
             raise
         self.last_duration = time.perf_counter() - start
         self.next_delay = self.backoff.succeeded(self.last_duration)
+        self.completed += 1
         self._on_result(value)
         return value
 

@@ -42,8 +42,10 @@ from .errors import (
     InvalidInputError,
     JoinError,
     JoinTimeoutError,
+    LkNotebookError,
     LkNotebookWarning,
     PublishError,
+    RoomGoneError,
     SessionClosedError,
     SizeWarning,
     TooLargeError,
@@ -225,17 +227,23 @@ class Session(StreamsAndRpc):
         if self.state.status is not ConnectionStatus.DISCONNECTED:
             self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason=name))
         if not self._left:
+            problem: LkNotebookError
             if name == DUPLICATE_IDENTITY:
-                message = (
+                problem = SessionClosedError(
                     f"removed by the server ({name}): another connection joined room {self.room_name!r} as "
                     f"{self.identity!r} (e.g. the join cell ran again). That newer session is the live one; this "
                     f"one is closed."
                 )
+            elif name == "ROOM_DELETED":
+                problem = RoomGoneError(
+                    f"room {self.room_name!r} was deleted on the server ({name}) while {self.identity!r} was in it; "
+                    f"it no longer exists (joining again would create a new, empty room)."
+                )
             elif error is not None:
-                message = f"disconnected ({name}) and could not rejoin: {error}"
+                problem = SessionClosedError(f"disconnected ({name}) and could not rejoin: {error}")
             else:
-                message = f"disconnected by the server ({name}); join again"
-            self._report("connection", SessionClosedError(message))
+                problem = SessionClosedError(f"disconnected by the server ({name}); join again")
+            self._report("connection", problem)
             self.router.end()
             # Nothing of a session the server ended may keep running: its tasks and server-API client go now.
             self._release_task = asyncio.get_running_loop().create_task(self._release())

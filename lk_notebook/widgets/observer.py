@@ -52,9 +52,11 @@ class ObserverView(TextFallback, w.VBox):  # type: ignore[misc]
         self.live.dirty = True  # the poll count moves even when nothing changed
         o = self.observer
         p = o.poller
+        tracks = ", ".join(f"{t.publisher}/{t.name}" for t in o.data_tracks) or "none"
         self.status.value = (
             f'<span style="color:#555">{o.state.status.value} · {len(o.state)} participant(s) · '
-            f"{p.calls} polls, last {p.last_duration * 1000:.0f} ms · next in {p.next_delay:.1f} s</span>"
+            f"{p.calls} polls, last {p.last_duration * 1000:.0f} ms · next in {p.next_delay:.1f} s</span><br>"
+            f'<span class="lk-observer-tracks">data tracks published: {html.escape(tracks)}</span>'
         )
         if o.error is None and self.error.last_error is not None:
             self.error.clear()

@@ -50,7 +50,8 @@ class RoomList(anywidget.AnyWidget):
     _esm = _STATIC / "rooms.js"
     _css = _STATIC / "rooms.css"
 
-    rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+    rows: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    """[{name, participants, publishers, created, metadata}] (see `room_rows`); not validated per row (200+ rooms)."""
     status = traitlets.Unicode("").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
@@ -99,11 +100,11 @@ class RoomBrowser(TextFallback, w.VBox):  # type: ignore[misc]
     # -- polling ------------------------------------------------------------------------------------------------
     def _show_rooms(self, rooms: list[RoomSummary]) -> None:
         now = datetime.datetime.now(datetime.timezone.utc)
-        self.rooms = rooms
+        ordered = sorted(rooms, key=lambda r: r.name)
+        if ordered != self.rooms:  # frozen dataclasses: comparing is cheaper than rebuilding and syncing the rows
+            self.room_list.rows = room_rows(ordered)
+        self.rooms = ordered
         self.refreshed_at = now.timestamp()
-        rows = room_rows(rooms)
-        if rows != self.room_list.rows:
-            self.room_list.rows = rows
         self.room_list.error = ""
         self.room_list.status = (
             f"{len(rooms)} room(s) · refreshed {now.astimezone().strftime('%H:%M:%S')} in "
