@@ -32,6 +32,7 @@ RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_
     "05-lossy-vs-reliable.ipynb": 77,  # with the per-leg and data-track measurements (nbconvert --execute)
     "06-message-or-state.ipynb": 80,  # with join/leave visibility (the server's 3 s tick, several rounds)
     "07-streams-and-rpc.ipynb": 17,
+    "08-inspect-a-live-room.ipynb": 15,
     "09-multi-node.ipynb": 35,  # a cluster, 7 topologies x 4 channels, a node failure (LiveKit takes 7.5-12.5 s)
 }
 """Measured on the 2-core dev machine at load average ~9 (five parallel sessions), so above an idle run's times
