@@ -1,6 +1,6 @@
 """Benchmark: byte-stream goodput through lk_notebook vs the raw SDK, and event-loop lag while receiving.
 
-    python bench/streams.py [--size-mb 5] [--reps 3] [--rate 500] [--duration 6]
+    python -P bench/streams.py [--size-mb 5] [--reps 5] [--rate 500] [--duration 6]
 
 1. Goodput: a 5 MB byte stream from one participant to another on the local server, timed from the `send_bytes`
    call to the receiver holding every byte. Raw: `rtc.Room` on both sides (`send_bytes`, a byte stream handler
@@ -152,12 +152,12 @@ async def lag_probe(hist: LatencyHistogram, stop: asyncio.Event, period: float =
         hist.record(int((time.perf_counter() - t - period) * 1e9))
 
 
-async def loop_lag(creds: Credentials, rate: float, duration: float, size: int) -> None:
+async def loop_lag(creds: Credentials, rate: float, duration: float, size: int, *, dashboard: bool = True) -> None:
     from lk_notebook.widgets import Dashboard
 
     room = f"bench-lag-{time.time()}"
     me = await session(creds, room, "notebook")
-    dash = Dashboard(me)  # its views render on this loop at their fixed rates, as in a kernel
+    dash = Dashboard(me) if dashboard else None  # its views render on this loop at their fixed rates, as in a kernel
     token = creds.token(room, "sender")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -188,11 +188,16 @@ async def loop_lag(creds: Credentials, rate: float, duration: float, size: int) 
     out, _ = await waiting
     got = sum(1 for m in me.inbox if m.topic == "load")
     blob = [r for r in me.streams if r.topic == "blob"]
-    renders = sum(v.live.renders for v in dash.views)
-    dash.close()
+    renders = sum(v.live.renders for v in dash.views) if dash is not None else 0
+    if dash is not None:
+        for v in dash.views:
+            print(f"  {type(v).__name__}: {v.live.renders} renders, {v.live.render_seconds * 1000:.0f} ms rendering")
+    if dash is not None:
+        dash.close()
     await me.leave()
     sent = int(out.strip() or 0)
-    print(f"loop lag, receiving {rate:.0f} msg/s for {duration:.0f} s + a {size / 1e6:.1f} MB stream, Dashboard live:")
+    live = "Dashboard live" if dashboard else "no Dashboard (baseline)"
+    print(f"loop lag, receiving {rate:.0f} msg/s for {duration:.0f} s + a {size / 1e6:.1f} MB stream, {live}:")
     print(
         f"  sent {sent} ({sent / duration:.0f}/s), inbox kept {got} (bounded at 1000); stream "
         f"{blob[0].state.value if blob else 'missing'} {blob[0].received if blob else 0:,} B; {renders} renders"
@@ -207,10 +212,11 @@ async def loop_lag(creds: Credentials, rate: float, duration: float, size: int) 
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=float, default=5.0)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--duration", type=float, default=6.0)
     ap.add_argument("--lag-only", action="store_true", help="skip the goodput comparison")
+    ap.add_argument("--no-dashboard", action="store_true", help="loop lag without the Dashboard (its share)")
     args = ap.parse_args()
     size = int(args.size_mb * 1024 * 1024)
     server = LocalServer().start()
@@ -218,7 +224,7 @@ async def main() -> None:
         creds = Credentials(server.url, server.api_key, server.api_secret, "bench server")
         if not args.lag_only:
             await goodput(creds, size, args.reps)
-        await loop_lag(creds, args.rate, args.duration, size)
+        await loop_lag(creds, args.rate, args.duration, size, dashboard=not args.no_dashboard)
     finally:
         server.stop()
 
