@@ -161,6 +161,8 @@ class Session(StreamsAndRpc):
         self._token_factory = token_factory
         self._rejoin_task: asyncio.Task[None] | None = None
         self._connect_timeout = 20.0
+        self._pending_attributes: dict[str, str] = {}
+        """Own attribute values sent but not echoed yet (e.g. after confirm=False): the no-op check needs them."""
         self._wire()
 
     # -- the adapter: SDK callbacks -> typed events ---------------------------------------------------------------
@@ -192,6 +194,9 @@ class Session(StreamsAndRpc):
         self.state.apply(ParticipantActive(p.identity, at=time.time()))
 
     def _on_attributes(self, changed: dict[str, str], p: rtc.Participant) -> None:
+        if p.identity == self.identity:
+            for key in changed:  # the server has spoken for these keys: its value is the truth now
+                self._pending_attributes.pop(key, None)
         self.state.apply(AttributesChanged(p.identity, frozen_map(changed), frozen_map(p.attributes), time.time()))
 
     def _on_metadata(self, p: rtc.Participant, old: str, new: str) -> None:
@@ -449,7 +454,10 @@ class Session(StreamsAndRpc):
         if not clean:
             return
         self._require_metadata_permission("attributes")
-        if limits.merged_attributes(current, clean) == dict(current):
+        # What the server will hold once the writes in flight land; a change to that is a no-op. (Against the
+        # model alone, deleting a key whose unconfirmed write has not echoed yet would be dropped as a no-op.)
+        expected = limits.merged_attributes(current, self._pending_attributes)
+        if limits.merged_attributes(expected, clean) == expected:
             return  # the server sends no event for a no-op, so there is nothing to wait for
         # Keys the server reports changed for us from now on. Needed because a concurrent write to the same key
         # may land after ours (our value is shown for a moment, or never, when the server coalesces the two
@@ -462,6 +470,7 @@ class Session(StreamsAndRpc):
 
         unsubscribe = self.state.subscribe(note)
         try:
+            self._pending_attributes.update(clean)
             await self.room.local_participant.set_attributes(clean)
             if confirm:
                 # Only the keys we changed: someone else may change other keys at the same time.
@@ -469,6 +478,10 @@ class Session(StreamsAndRpc):
                     lambda p: all(k in answered or p.attributes.get(k, "") == v for k, v in clean.items()),
                     "attributes",
                 )
+        except BaseException:
+            for key in clean:  # refused or not sent: nothing of it is in flight any more
+                self._pending_attributes.pop(key, None)
+            raise
         finally:
             unsubscribe()
 

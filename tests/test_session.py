@@ -515,6 +515,32 @@ async def test_own_update_confirmed_while_server_api_changes_other_keys(
         await b.leave()
 
 
+async def test_deleting_a_key_whose_write_is_still_in_flight(credentials: Credentials, room_name: str) -> None:
+    # Regression: the no-op check looked at the model only, so deleting a key right after an unconfirmed write of
+    # it (whose echo had not arrived: seen on a loaded machine) was dropped as "no change", and the key stayed set.
+    a, b = await two(credentials, room_name)
+    try:
+        # B's own echoes are held back while it writes (fault injection on our side; server and SDK are real),
+        # which makes the late echo certain instead of a matter of load.
+        b.room.off("participant_attributes_changed", b._on_attributes)
+        try:
+            await b.set_attributes({"tmp": "1"}, confirm=False)
+            await b.set_attributes({"tmp": ""}, confirm=False)
+        finally:
+            b.room.on("participant_attributes_changed", b._on_attributes)
+        async with lk.ServerAPI(credentials) as admin:
+
+            async def gone_on_server() -> bool:
+                listed = {p.identity: dict(p.attributes) for p in await admin.list_participants(room_name)}
+                return "tmp" not in listed["bob"]
+
+            await eventually(gone_on_server, what="the server deleted tmp")
+        await eventually(lambda: "tmp" not in _bob(a).attributes, what="A's model has no tmp")
+    finally:
+        await a.leave()
+        await b.leave()
+
+
 @pytest.mark.parametrize("last", ["session", "admin"])
 async def test_concurrent_writes_to_the_same_key(credentials: Credentials, room_name: str, last: str) -> None:
     # The session and the server API write the same key at once; whichever the server applies last wins. The
