@@ -30,6 +30,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 import argparse
 import asyncio
 import contextlib
+import gc
 import multiprocessing as mp
 import random
 import statistics
@@ -63,7 +64,15 @@ def _worker(creds: tuple[str, str, str], first: int, count: int, churn: float, c
 async def _signal_only(http: aiohttp.ClientSession, c: Credentials, identity: str, ready: list[str]) -> None:
     token = c.token(CROWD, identity, attributes={"seat": identity, "status": "idle"})
     url = f"{c.url}/rtc?access_token={token}&protocol=16&auto_subscribe=0&sdk=python"
-    async with http.ws_connect(url, max_msg_size=0) as ws:
+    for attempt in range(4):  # a server busy with 500 joins answers some with HTTP 500: try again, later
+        try:
+            ws = await http.ws_connect(url, max_msg_size=0)
+            break
+        except aiohttp.WSServerHandshakeError:
+            if attempt == 3:
+                raise
+            await asyncio.sleep(1 + attempt * 2)
+    async with ws:
         first = await ws.receive()
         join = proto_rtc.SignalResponse.FromString(first.data).join
         ready.append(identity)
@@ -94,7 +103,9 @@ async def _crowd(c: Credentials, first: int, count: int, churn: float, conn: Con
         for i in range(first, first + count):
             tasks.append(asyncio.ensure_future(_signal_only(http, c, f"p{i:04d}", ready)))
             await asyncio.sleep(0.05)  # 20 joins/s per worker: the server's join path is not under test here
-        deadline = time.monotonic() + 120
+        # The server closes signal-only participants a while after they join (they never start WebRTC; seen
+        # between 60 and 140 s here), so the whole measurement must fit in the minute after the joins.
+        deadline = time.monotonic() + 45
         while len(ready) < count and time.monotonic() < deadline:  # noqa: ASYNC110 (a count from many tasks)
             await asyncio.sleep(0.1)
         # Never the exception's repr: a refused WebSocket upgrade quotes the URL, token included.
@@ -138,7 +149,7 @@ async def main() -> None:
     ap.add_argument("--crowd", type=int, default=500)
     ap.add_argument("--workers", type=int, default=5, help="crowd processes (each reads every update it gets)")
     ap.add_argument("--churn", type=float, default=50.0, help="attribute changes per second across the crowd")
-    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--duration", type=float, default=15.0)
     ap.add_argument("--profile", help="write a cProfile of the measured window to this file")
     ap.add_argument("--debug-slow", type=float, default=0.0, help="log loop callbacks slower than this (s)")
     args = ap.parse_args()
@@ -198,19 +209,21 @@ async def main() -> None:
         base = LatencyHistogram()
         base_stop = asyncio.Event()
         base_probe = asyncio.ensure_future(lag_probe(base, base_stop))
-        await asyncio.sleep(min(5.0, args.duration))
+        await asyncio.sleep(min(10.0, args.duration))
         base_stop.set()
         await base_probe
 
         # What a notebook would run.
         browser = RoomBrowser(lk.ServerAPI(c))
         refresh_times: list[float] = []
+        own_times: list[float] = []
         show = browser._show_rooms
 
         def timed_show(rooms: list[lk.RoomSummary]) -> None:
             start = time.perf_counter()
             show(rooms)
-            refresh_times.append(browser.poller.last_duration + time.perf_counter() - start)
+            own_times.append(time.perf_counter() - start)
+            refresh_times.append(browser.poller.last_duration + own_times[-1])
 
         browser.poller._on_result = timed_show
         t0 = time.perf_counter()
@@ -237,18 +250,31 @@ async def main() -> None:
 
             profiler = cProfile.Profile()
             profiler.enable()
+        gc_pauses: list[float] = []
+        gc_started = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            else:
+                gc_pauses.append(time.perf_counter() - gc_started[0])
+
+        gc.callbacks.append(on_gc)
         start_changes = len(inspector.state.history)
+        cpu_start = time.process_time()
         t_start = time.perf_counter()
         while time.perf_counter() - t_start < args.duration:
             await asyncio.sleep(1.0)
             observer_times.append(observer.poller.last_duration)
+        cpu = (time.process_time() - cpu_start) / (time.perf_counter() - t_start)
+        gc.callbacks.remove(on_gc)
         stop.set()
         await probe
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile)
         changes = len(inspector.state.history) - start_changes
-        seen = len(inspector.state) - 1
+        seen = len(inspector.state) - 1  # at the end of the window: the crowd must still be there
         print(
             f"inspector: joined the crowd room in {join_s:.2f} s, sees {seen} participants, "
             f"{changes / args.duration:.0f} changes/s, table {table.live.renders / args.duration:.1f} renders/s, "
@@ -264,10 +290,15 @@ async def main() -> None:
             f"p99 {pct(refresh_times, 99) * 1000:.0f} ms max {max(refresh_times) * 1000:.0f} ms over "
             f"{len(refresh_times)} polls -> {max(refresh_times) / 1.0:.3f}x the 1 s target"
         )
+        print(f"  of which building and syncing the rows: max {max(own_times) * 1000:.1f} ms (the rest is the server)")
         p99 = hist.percentile(99)
         print(
             f"loop lag: p50 {hist.percentile(50):.2f} ms p99 {p99:.2f} ms max {hist.max_ns / 1e6:.2f} ms "
             f"-> p99 is {p99 / 20:.3f}x the 20 ms target"
+        )
+        print(
+            f"  this process used {cpu * 100:.0f}% of one core meanwhile (its SDK threads included); "
+            f"{len(gc_pauses)} garbage collections, longest {max(gc_pauses, default=0) * 1000:.1f} ms"
         )
         print(
             f"  baseline (probe alone, same machine, crowd connected): p50 {base.percentile(50):.2f} ms p99 "

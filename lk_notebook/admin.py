@@ -52,6 +52,9 @@ def _room(r: models.Room) -> RoomSummary:
     return RoomSummary(r.name, r.sid, r.metadata, r.num_participants, created, r.empty_timeout, r.num_publishers)
 
 
+ParticipantCache = dict[str, tuple[str, int, ParticipantInfo]]
+"""identity -> (sid, server version, converted participant): see `ServerAPI.participants_and_data_tracks`."""
+
 METADATA_PREVIEW = 80
 """Characters of room metadata shown in room lists (the full text is one `list_rooms` away)."""
 
@@ -218,13 +221,32 @@ class ServerAPI:
     async def list_participants(self, room: str) -> list[ParticipantInfo]:
         return (await self.participants_and_data_tracks(room))[0]
 
-    async def participants_and_data_tracks(self, room: str) -> tuple[list[ParticipantInfo], list[PublishedDataTrack]]:
-        """Everyone in `room` (sorted by identity) and every data track they publish, from one `list_participants`."""
+    async def participants_and_data_tracks(
+        self, room: str, *, cache: ParticipantCache | None = None
+    ) -> tuple[list[ParticipantInfo], list[PublishedDataTrack]]:
+        """Everyone in `room` (sorted by identity) and every data track they publish, from one `list_participants`.
+
+        With a `cache` (kept by the caller between polls), a participant whose server-side version has not moved
+        is not converted again: an observer of a 500-person room then spends its time on what changed.
+        """
         res = await self._call(
             "list_participants", self._client.room.list_participants(room_proto.ListParticipantsRequest(room=room))
         )
         tracks = [PublishedDataTrack(p.identity, t.name, t.sid) for p in res.participants for t in p.data_tracks]
-        people = sorted((_participant(p) for p in res.participants), key=lambda p: p.identity)
+        if cache is None:
+            people = [_participant(p) for p in res.participants]
+        else:
+            people = []
+            fresh: ParticipantCache = {}
+            for p in res.participants:
+                hit = cache.get(p.identity)
+                # The server bumps `version` on every change to a participant (state, name, metadata, attributes).
+                info = hit[2] if hit is not None and hit[0] == p.sid and hit[1] == p.version else _participant(p)
+                fresh[p.identity] = (p.sid, p.version, info)
+                people.append(info)
+            cache.clear()
+            cache.update(fresh)  # participants who left drop out
+        people.sort(key=lambda p: p.identity)
         return people, sorted(tracks, key=lambda t: (t.publisher, t.name))
 
     async def update_participant(

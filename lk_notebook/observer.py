@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from ._tasks import TaskOwner
-from .admin import ServerAPI
+from .admin import ParticipantCache, ServerAPI
 from .errors import AdminError, InvalidInputError, RoomGoneError
 from .events import (
     AttributesChanged,
@@ -63,6 +63,8 @@ def diff_participants(
         if old is None:
             events.append(ParticipantJoined(p, at))
             continue
+        if old is p:  # unchanged on the server (the admin cache hands back the same object)
+            continue
         if old.sid != p.sid:  # left and came back between two polls
             events.append(ParticipantLeft(identity, "rejoined", at))
             events.append(ParticipantJoined(p, at))
@@ -103,6 +105,7 @@ class ApiObserver:
         """Releases the server API client after a synchronous close(); short, so never cancelled."""
         self.interval = interval
         self.state = RoomState(room, history_limit=history_limit)
+        self._cache: ParticipantCache = {}
         self.data_tracks: list[PublishedDataTrack] = []
         """Who publishes which data track, as of the last poll (frames need WebRTC: an inspector)."""
         self.error: BaseException | None = None
@@ -129,7 +132,7 @@ class ApiObserver:
                 f"after it emptied). Still polling: it shows again if the room is created again."
             )
         try:
-            participants, tracks = await self.admin.participants_and_data_tracks(self.room_name)
+            participants, tracks = await self.admin.participants_and_data_tracks(self.room_name, cache=self._cache)
         except AdminError as exc:
             if exc.status == 404:  # deleted between the two calls
                 raise RoomGoneError(f"room {self.room_name!r} was deleted while being observed") from exc

@@ -211,6 +211,13 @@ async def test_api_observer_shows_participants_and_changes_within_its_interval(
         assert observer.state.get("ann").attributes["mood"] == "excited"  # type: ignore[union-attr]
         print(f"observer saw the change {time.monotonic() - changed_at:.2f} s after it (interval {interval} s)")
         assert any(c.kind == "attribute" and c.new == "excited" for c in observer.state.history)
+        # Metadata and name through the server API: the observer converts only participants whose server-side
+        # version moved, so this also proves those changes move it.
+        await observer.admin.update_participant(room_name, "ann", metadata='{"desk": 4}', name="Ann")
+        started = observer.poller.calls
+        await eventually(lambda: observer.poller.completed > started, timeout=10, what="the next poll completed")
+        ann_now = observer.state.get("ann")
+        assert ann_now is not None and ann_now.metadata == '{"desk": 4}' and ann_now.name == "Ann"
         # Who publishes which data track, without WebRTC.
         track = await ann.room.local_participant.publish_data_track(name="gps")
         await eventually(lambda: [(t.publisher, t.name) for t in observer.data_tracks] == [("ann", "gps")])
