@@ -323,3 +323,26 @@ async def test_dashboard_offers_the_api_observer_when_udp_does_not_reach_the_ser
         dash.close()
         await admin.aclose()
         server.stop()
+
+
+async def test_inspector_dashboard_shows_an_agents_text_stream(
+    peers: tuple[lk.Session, lk.Session], credentials: Credentials, room_name: str
+) -> None:
+    _ann, bot = peers
+    inspector = await lk.inspect(room_name, **kw(credentials))
+    dash = lk.Dashboard(inspector)
+    try:
+        assert dash.composer is None and dash.messages is not None and dash.data_tracks is not None
+        # An agent's transcript: a text stream on a topic the inspector registered nothing for.
+        await bot.send_text("your invoice was paid", topic="lk.transcription")
+        await eventually(
+            lambda: any(r.text == "your invoice was paid" and r.state.value == "finished" for r in inspector.streams),
+            what="the inspector recorded the stream",
+        )
+        dash.messages.live.dirty = True
+        dash.messages.live.render_now()
+        assert "lk.transcription" in dash.messages.streams_table.value
+        assert "your invoice was paid" in dash.messages.streams_table.value
+    finally:
+        dash.close()
+        await inspector.leave()
