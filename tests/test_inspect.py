@@ -148,6 +148,14 @@ async def test_data_track_listed_and_subscribing_shows_its_rate(credentials: Cre
         # 2 s window: 2 x 0.1 s / 2 s = 10% of the rate, plus one frame per window for the window's edge.
         assert abs(snap.fps - sent_rate) <= 0.1 * sent_rate + 1 / sub.stats.window, (snap, sent_rate)
         assert snap.min_size == snap.max_size == 120
+        # A gap: the sender pauses 400 ms. Delivery may bunch by up to the 100 ms target latency, so the receiver
+        # sees an interval of at least 300 ms, over 3x the usual ~20 ms.
+        gaps_before = snap.gaps
+        pumping.cancel()
+        await asyncio.sleep(0.4)
+        pumping = asyncio.create_task(pump())
+        await eventually(lambda: sub.stats.snapshot().max_gap_ms >= 300, what="the pause seen as one long interval")
+        assert sub.stats.gaps > gaps_before
         view.live.render_now()
         row = view._rows[("sensor", "imu")]
         assert "frames/s" in row.stats.value and row.button.description == "Unsubscribe"
