@@ -57,6 +57,7 @@ async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
         listed_after = time.monotonic() - created
         # The acceptance bound: one polling interval (1 s) plus the list call and the front end's render.
         assert listed_after < 2.0, f"the new room was listed after {listed_after:.2f} s"
+        print(f"the new room appeared in the browser {listed_after:.2f} s after create_room returned")
         await expect(row.locator('td[data-col="metadata"]')).to_have_text('{"ticket": 42, "team": "support"}')
         await page.screenshot(path=str(SCREENSHOTS / "room-browser.png"), full_page=True)
 
