@@ -1,7 +1,6 @@
-# ruff: noqa: E402  (sys.path must be fixed before the imports: see below)
 """Benchmark: the room browser and the hidden inspector on a busy server (200 rooms, a 500-person room).
 
-    python bench/inspect.py [--rooms 200] [--crowd 500] [--workers 4] [--churn 50] [--duration 20]
+    python bench/inspect_rooms.py [--rooms 200] [--crowd 500] [--workers 4] [--churn 50] [--duration 20]
 
 Sets up its own livekit-server, creates `--rooms` rooms through the server API, and fills one room with `--crowd`
 signal-only participants (LiveKit's signalling WebSocket, no WebRTC: see below) spread over `--workers` processes,
@@ -19,13 +18,6 @@ participants actually joined (if the machine cannot hold all of them, it says so
 """
 
 from __future__ import annotations
-
-import os
-import sys
-
-# Run as a script, this file's folder comes first on sys.path and this file would shadow the standard library's
-# `inspect` (which asyncio imports): take the folder off before anything else is imported.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import argparse
 import asyncio
