@@ -533,9 +533,20 @@ async def test_dashboard_rebinds_views_after_leave_and_join(pair: tuple[lk.Sessi
             await session.leave()
 
 
-async def test_log_view_gets_real_sdk_lines_instead_of_cells(
-    credentials: Credentials, room_name: str, caplog: pytest.LogCaptureFixture
-) -> None:
+class _Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_log_view_gets_real_sdk_lines_instead_of_cells(credentials: Credentials, room_name: str) -> None:
+    # A handler of our own on the root logger, not caplog: pytest also attaches caplog's handler to every logger
+    # that does not propagate when a test starts, so caplog would see the SDK's lines whenever a view was open then.
+    root_handler = _Recorder()
+    logging.getLogger().addHandler(root_handler)
     view = LogView(hz=20)
     try:
         with pytest.raises(lk.AuthenticationError):
@@ -549,10 +560,11 @@ async def test_log_view_gets_real_sdk_lines_instead_of_cells(
         sdk_lines = [line for line in view.lines if line.logger.startswith("livekit")]
         assert any(line.thread != threading.current_thread().name for line in sdk_lines)  # from the native thread
         assert all("eyJ" not in line.message for line in view.lines)  # the refused token is scrubbed
-        assert not any(r.name.startswith("livekit") for r in caplog.records)  # nothing reached root handlers
+        assert not any(r.name.startswith("livekit") for r in root_handler.records)  # nothing reached the root
         await eventually(lambda: "401" in view.output.value, what="rendered")
     finally:
         view.close()
+        logging.getLogger().removeHandler(root_handler)
 
 
 async def test_room_panel_shows_reconnecting_then_connected(pair: tuple[lk.Session, lk.Session]) -> None:
