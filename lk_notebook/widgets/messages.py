@@ -44,6 +44,17 @@ def clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
 
 
+def _row(m: Message) -> str:
+    kind, text = preview(m.payload)
+    who = f"→ {', '.join(m.destinations) or 'room'}" if m.sent else m.sender
+    side = "lk-sent" if m.sent else "lk-received"
+    return (
+        f'<tr class="{side}"><td>{clock(m.received_at)}</td><td>{html.escape(who)}</td>'
+        f"<td>{html.escape(m.topic)}</td><td>{m.kind.value}</td><td style='text-align:right'>{m.size:,}</td>"
+        f"<td><span style='color:#888'>{kind}</span> <code>{html.escape(text)}</code></td></tr>"
+    )
+
+
 class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
     """Received (and optionally sent) messages: time, sender, topic, kind, size and a preview.
 
@@ -92,6 +103,9 @@ class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
         self.limit = limit
         self.show_rows = show
         self._messages: deque[Message] = deque(maxlen=limit)
+        # Each kept message's table row, built once: messages never change, and rebuilding ~100 rows (escaping,
+        # JSON previews, clock strings) at every render took ~16 ms of the loop at 500 messages/s.
+        self._rows: deque[str] = deque(maxlen=limit)
         self._topics: list[str] = []
         self.received = 0
         self.missed_while_paused = 0
@@ -117,6 +131,7 @@ class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
 
     def _add(self, msg: Message) -> None:
         self._messages.append(msg)
+        self._rows.append(_row(msg))
         if msg.topic and msg.topic not in self._topics and len(self._topics) < 200:
             self._topics.append(msg.topic)
 
@@ -140,6 +155,7 @@ class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
 
     def clear(self) -> None:
         self._messages.clear()
+        self._rows.clear()
         self.missed_while_paused = 0
         self.live.mark()
 
@@ -149,33 +165,26 @@ class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
             keep = self.topic_filter.value
             self.topic_filter.options = options
             self.topic_filter.value = keep if keep in options else ALL_TOPICS
-        shown = self.visible()
-        newest = shown[-self.show_rows :][::-1]
-        rows = []
-        for m in newest:
-            kind, text = preview(m.payload)
-            stamp = (
-                time.strftime("%H:%M:%S", time.localtime(m.received_at)) + f".{int(m.received_at * 1000) % 1000:03d}"
-            )
-            who = f"→ {', '.join(m.destinations) or 'room'}" if m.sent else m.sender
-            rows.append(
-                f'<tr class="{"lk-sent" if m.sent else "lk-received"}"><td>{stamp}</td><td>{html.escape(who)}</td>'
-                f"<td>{html.escape(m.topic)}</td><td>{m.kind.value}</td><td style='text-align:right'>{m.size:,}</td>"
-                f"<td><span style='color:#888'>{kind}</span> <code>{html.escape(text)}</code></td></tr>"
-            )
+        topic, sent = self.topic_filter.value, self.show_sent.value
+        rows: list[str] = []
+        shown = 0
+        for m, row in zip(reversed(self._messages), reversed(self._rows), strict=True):  # newest first
+            if (sent or not m.sent) and (topic == ALL_TOPICS or m.topic == topic):
+                shown += 1
+                if len(rows) < self.show_rows:
+                    rows.append(row)
         head = "<tr><th>time</th><th>from</th><th>topic</th><th>kind</th><th>bytes</th><th>preview</th></tr>"
         self.table.value = (
             '<div style="max-height:260px;overflow:auto"><table class="lk-messages" style="font-size:12px">'
             f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
         )
-        sent = self.show_sent.value
         streams = [r for r in self.session.streams if sent or not r.sent][-self.show_rows :][::-1]
         self.streams_table.value = f'<div style="max-height:200px;overflow:auto">{stream_rows_html(streams)}</div>'
         calls = [r for r in self.session.rpc_calls if sent or not r.outgoing][-self.show_rows :][::-1]
         self.rpc_table.value = f'<div style="max-height:200px;overflow:auto">{rpc_rows_html(calls)}</div>'
         paused = f" · paused ({self.missed_while_paused} not kept)" if self.pause.value else ""
         self.summary.value = (
-            f'<span style="color:#666">{len(shown)} shown of {len(self._messages)} kept (max {self.limit}); '
+            f'<span style="color:#666">{shown} shown of {len(self._messages)} kept (max {self.limit}); '
             f"{self.received} received since opened{paused}</span>"
         )
 
