@@ -133,8 +133,13 @@ async def test_data_track_mode_runs(lab: Lab) -> None:
     r = await lab.run(mode="data_track", size=200, rate=100, duration=1)
     row = r.row
     assert row["mode"] == "data_track" and row["sent"] >= 90
-    # a clean loopback path at 100 frames/s (measured: 200 of 200 delivered): delivery must be >= 98 %
-    assert row["received"] >= 0.98 * row["sent"], row
+    # The clean loopback path delivers what it is given: >= 98 % of the frames that left the sender arrive
+    # (measured: all of them, at 100-1,600 frames/s).
+    assert row["received"] >= 0.98 * row["relay_data_datagrams_up"] > 0, row
+    # End to end, >= 98 % too, unless the lab flags its own client: the sending SDK drops frames before the wire
+    # when its transport task lags (measured 96 of 100 at load ~12 on 2 cores; see notebook 05), and then
+    # wire_ratio < 0.9 or a starved event loop make the row "client"-bound.
+    assert row["received"] >= 0.98 * row["sent"] or row["bound"] == "client", row
 
 
 async def test_path_check_fails_when_traffic_bypasses_the_relay(lab: Lab, relay_server: LocalServer) -> None:
@@ -316,9 +321,18 @@ async def test_presence_rows_in_measure_state(lab: Lab) -> None:
     assert rows["join:publisher"]["latency_p50_ms"] < 1_000, rows["join:publisher"]
 
 
-async def test_fan_out_and_fan_in(relay_server: LocalServer) -> None:
-    # its own room: extra receivers would also get (and the relay count) every probe of the other tests' runs
-    async with Lab(server=relay_server) as fan:
+async def test_fan_out_and_fan_in() -> None:
+    # Its own server and room: extra receivers would also get (and the relay count) every probe of the other tests'
+    # runs, and one server has room for one relay. No relay needed: nothing is impaired here.
+    plain = LocalServer().start()
+    try:
+        await _fan_out_and_fan_in(plain)
+    finally:
+        plain.stop()
+
+
+async def _fan_out_and_fan_in(server: LocalServer) -> None:
+    async with Lab(server=server) as fan:
         out = await fan.run(mode="reliable", size=200, rate=50, duration=1, receivers=3)
         row = out.row
         assert (row["senders"], row["receivers"], len(out.per_receiver)) == (1, 3, 3), row
