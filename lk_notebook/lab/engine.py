@@ -1,0 +1,121 @@
+"""The multi-process engine: worker processes, each owning its own rooms (a sender and a receiver), run at once.
+
+One Python process tops out where its event loop and the SDK's FFI round trips do (bench/instrument.py measures
+it). Workers run in parallel on the machine's cores; the coordinator starts them on one deadline of the host's
+`time.monotonic` (CLOCK_MONOTONIC: one clock for every process on a Linux host, so their start and latency
+figures are comparable), then merges their rows: throughput adds up, latency histograms merge.
+
+Each worker measures in its own room, so no receiver pays for another worker's probes: the sum is the engine's
+ceiling for that many independent sender/receiver pairs on this server.
+
+Example::
+
+    result = await measure_parallel(server.credentials(), workers=2, mode="reliable", size=200, duration=3)
+    result.throughput_msgs_s, result.latency_p99_ms, [w["throughput_msgs_s"] for w in result.rows]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import secrets
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Credentials
+from ..errors import LabError
+from .rows import ResultRow
+from .stats import LatencyHistogram
+
+__all__ = ["ParallelResult", "measure_parallel"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelResult:
+    """What all workers measured together."""
+
+    workers: int
+    throughput_msgs_s: float
+    """Deliveries per second, summed over workers."""
+    offered_msgs_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    rows: list[ResultRow]
+    """Each worker's own row (its `bound` says whether that worker's process was the limit)."""
+
+
+def _worker(url: str, key: str, secret: str, room: str, start_at: float, run: dict[str, Any]) -> tuple[Any, ...]:
+    """In a worker process: join, wait for the common start, measure; return (row, histogram counts, sum, n)."""
+
+    async def main() -> tuple[Any, ...]:
+        from .runner import Lab
+
+        async with Lab(url=url, api_key=key, api_secret=secret, room=room) as lab:
+            await lab.run(**{**run, "duration": 0.3})  # warm: channels open, first-run costs paid
+            delay = start_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            r = await lab.run(**run)
+            h = r.stats.latency
+            return dict(r.row), list(h.counts), h.sum_ns, h.count, h.min_ns, h.max_ns
+
+    return asyncio.run(main())
+
+
+async def measure_parallel(
+    credentials: Credentials,
+    *,
+    workers: int,
+    mode: str = "reliable",
+    size: int = 200,
+    duration: float = 3.0,
+    rate: float | None = None,
+    join_time: float = 20.0,
+) -> ParallelResult:
+    """Run `workers` processes, each a sender and a receiver in a room of its own, sending `mode` probes of
+    `size` bytes at `rate` (None: as fast as it can) for `duration` s from one common start; merge the results.
+    `join_time`: seconds allowed for the workers to start and join before the common start."""
+    if workers < 1:
+        raise LabError(f"workers must be >= 1, got {workers}")
+    base = f"lk-engine-{secrets.token_hex(3)}"
+    start_at = time.monotonic() + join_time
+    run = {"mode": mode, "size": size, "rate": rate, "duration": duration}
+    loop = asyncio.get_running_loop()
+    # spawn, not fork: a forked child would inherit this process's SDK runtime threads in an unknown state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [
+            loop.run_in_executor(
+                pool,
+                _worker,
+                credentials.url,
+                credentials.api_key,
+                credentials.api_secret,
+                f"{base}-{i}",
+                start_at,
+                run,
+            )
+            for i in range(workers)
+        ]
+        parts = await asyncio.gather(*futures)
+    hist = LatencyHistogram()
+    rows: list[ResultRow] = []
+    for row, counts, sum_ns, n, lo, hi in parts:
+        part = LatencyHistogram()
+        for i, c in enumerate(counts):
+            part.counts[i] = c
+        part.sum_ns, part.count, part.min_ns, part.max_ns = sum_ns, n, lo, hi
+        hist.merge(part)
+        rows.append(row)
+    late = [r for r in rows if r["duration_s"] < 0.9 * duration]
+    if late:
+        raise LabError(f"{len(late)} worker(s) ran short; the machine may be too loaded to start {workers} workers")
+    return ParallelResult(
+        workers=workers,
+        throughput_msgs_s=sum(r["throughput_msgs_s"] for r in rows),
+        offered_msgs_s=sum(r["offered_msgs_s"] for r in rows),
+        latency_p50_ms=hist.percentile(50),
+        latency_p99_ms=hist.percentile(99),
+        rows=rows,
+    )
