@@ -88,7 +88,7 @@ class ResultRow(RelayColumns):
     held_by_path_s: float
     """Seconds the reliable sender waited on its end-to-end in-flight bound (the path was the limit then)."""
     loop_lag_p99_ms: float
-    """99th percentile of how late the event loop woke a 5 ms timer: how long a probe waited to be handled."""
+    """99th percentile of how late the event loop woke a 20 ms timer: how long a probe waited to be handled."""
     loop_cpu: float
     """CPU seconds of the event-loop thread per wall second (1.0: the Python thread was saturated)."""
     process_cpu: float
