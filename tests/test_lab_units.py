@@ -190,3 +190,14 @@ def test_theory_from_measured_legs_and_mathis() -> None:
     assert mathis_msgs_s(200, loss=0.01, delay_ms=10) == pytest.approx(1163 / 0.021 * 1.22 / 0.1 / 200)
     # four times the loss halves the ceiling
     assert mathis_msgs_s(200, loss=0.04, delay_ms=10) == pytest.approx(mathis_msgs_s(200, loss=0.01, delay_ms=10) / 2)
+
+
+def test_relay_counts_bundled_small_messages_by_size() -> None:
+    from lk_notebook.lab.relay import RelayStats
+
+    st = RelayStats()
+    # 269 B on the wire per 200 B data-track frame: 10 alone (200-299 B), 3 bundles of two (538 B: 500-599 B),
+    # 2 of three (807 B: 800-899 B); 5 SACKs below 200 B are not messages
+    st.sizes[0][2], st.sizes[0][5], st.sizes[0][8], st.sizes[0][0] = 10, 3, 2, 5
+    assert st.datagrams_at_least(0, 200) == 15
+    assert st.messages_at_least(0, 200, message_bytes=269) == 10 + 3 * 2 + 2 * 3

@@ -124,6 +124,14 @@ class RelayStats:
         """Datagrams received in `direction` (0 up, 1 down) of at least about `nbytes` (100-byte resolution)."""
         return sum(self.sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])
 
+    def messages_at_least(self, direction: int, nbytes: int, *, message_bytes: int) -> int:
+        """Messages of one datagram each (`message_bytes` on the wire) carried in `direction` by datagrams of at
+        least `nbytes`, counting a datagram of n such messages bundled together as n (from its size bucket)."""
+        total = 0
+        for bucket in range(min(nbytes // 100, _SIZE_BUCKETS - 1), _SIZE_BUCKETS - 1):
+            total += self.sizes[direction][bucket] * max(1, round((bucket * 100 + 50) / message_bytes))
+        return total + self.sizes[direction][_SIZE_BUCKETS - 1]  # the last bucket's sizes are unknown: one each
+
     def dropped_at_least(self, direction: int, nbytes: int) -> int:
         """Datagrams dropped in `direction` of at least about `nbytes` (100-byte resolution)."""
         return sum(self.dropped_sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])

@@ -30,8 +30,9 @@ class RelayColumns(TypedDict, total=False):
     relay_data_datagrams_down: int
     relay_data_dropped_up: int
     wire_ratio: float
-    """Probe-bearing datagrams that left the sender per datagram it should have sent (sent x datagrams_up): below
-    1 the sender's SDK accepted messages it never put on the wire (NaN when a fragment is too small to count)."""
+    """Messages that left the sender (counted by the relay: datagrams, bundles of small messages counted by size)
+    per message sent: below 1 the sender's SDK accepted messages it never put on the wire (NaN when a fragment is
+    too small to count)."""
     relay_data_dropped_down: int
     leg_loss_up: float
     """Measured drop fraction of probe-bearing datagrams on the sender -> server leg (the p probes met)."""

@@ -45,6 +45,8 @@ DATA_DATAGRAM_BYTES = 200
 """Datagrams this large or larger carry probe data: an SCTP packet of u user bytes travels in a datagram of about
 u + 57 B (SCTP headers 28 B, DTLS ~29 B; measured on the relay: 200 B probes, ~260 B encoded, in 300-399 B
 datagrams), while SACKs, STUN consent checks and heartbeats stay below 200 B."""
+WIRE_OVERHEAD = 57
+"""Bytes a datagram adds to an SCTP packet's user data: SCTP common + DATA chunk headers (28) and DTLS (~29)."""
 COUNTABLE_FRAGMENT = 183
 """The relay's data counts are per message only when every fragment of it makes a datagram of >= 240 B (user
 bytes >= 183): 40 B clear of the 200 B line. A 1200 B probe's last fragment (146 B, a ~203 B datagram) is not:
@@ -310,12 +312,20 @@ class Run:
         offered = sent / send_s
         send_ratio = offered / (rate * self.n_senders) if rate is not None else None
         wire_ratio = None
-        countable = smallest_fragment(size, mode, topic=TOPIC, identity=self.rig.sender_identity) >= COUNTABLE_FRAGMENT
-        if before is not None and after is not None and sent and countable:
-            data_up = after.datagrams_at_least(0, DATA_DATAGRAM_BYTES) - before.datagrams_at_least(
-                0, DATA_DATAGRAM_BYTES
-            )
-            wire_ratio = data_up / (sent * up)
+        last = smallest_fragment(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
+        if before is not None and after is not None and sent and last >= COUNTABLE_FRAGMENT:
+            if up == 1:
+                # SCTP bundles small messages at high rates (4 x 200 B probes fit one packet): count by size
+                wire = last + WIRE_OVERHEAD
+                carried = after.messages_at_least(0, DATA_DATAGRAM_BYTES, message_bytes=wire) - (
+                    before.messages_at_least(0, DATA_DATAGRAM_BYTES, message_bytes=wire)
+                )
+            else:
+                datagrams = after.datagrams_at_least(0, DATA_DATAGRAM_BYTES) - before.datagrams_at_least(
+                    0, DATA_DATAGRAM_BYTES
+                )
+                carried = round(datagrams / up)
+            wire_ratio = carried / sent
         bound, reason = classify(evidence, send_ratio=send_ratio, held_fraction=c.held_s / send_s,
                                  wire_ratio=wire_ratio, lossy_path=imp.loss > 0)  # fmt: skip
         row: ResultRow = {
