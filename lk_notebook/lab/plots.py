@@ -209,12 +209,15 @@ def fan_out(results: Any, *, title: str | None = None) -> Figure:
 
 
 def _shade_client_bound(frame: pd.DataFrame, axes: Iterable[Any]) -> None:
-    """Grey the send rates at and above the lowest one where the lab's own process was the limit (`bound`
-    "client"): what happens there says more about the instrument than about LiveKit."""
+    """Grey the send rates where the lab's own process was the limit (`bound` "client"): what happens there says
+    more about the instrument than about LiveKit. The region starts at the lowest such rate on an unimpaired path
+    (the instrument's own ceiling; under impairment the path slows the client's calls too), or on any path when
+    only impaired rows were client-bound."""
     if "bound" not in frame or not (frame["bound"] == "client").any():
         return
     client = frame[frame["bound"] == "client"]
-    lo = float(client["offered_msgs_s"].min())
+    clean = client[client["impairment"] == "none"] if "impairment" in client else client
+    lo = float((clean if len(clean) else client)["offered_msgs_s"].min())
     hi = float(frame["offered_msgs_s"].max()) * 1.5
     for ax in axes:
         ax.axvspan(lo, hi, color="0.85", alpha=0.6, zorder=0, label="client-bound (the lab's own limit)")
