@@ -61,9 +61,10 @@ from .events import (
 )
 from .inspector import inspect, observe
 from .install import SERVER_VERSION, install_server
+from .joining import join
 from .observer import ApiObserver
 from .server import LocalServer
-from .session import Session, join
+from .session import Session
 from .state import Change, RoomState
 
 __version__ = "0.1.0"

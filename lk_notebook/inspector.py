@@ -15,8 +15,9 @@ import secrets
 
 from .admin import ServerAPI
 from .config import Grants
+from .joining import join
 from .observer import ApiObserver
-from .session import Session, join
+from .session import Session
 
 __all__ = ["inspect", "inspector_identity", "observe"]
 

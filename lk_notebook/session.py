@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import urllib.parse
 import warnings
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import aiohttp
 from livekit import rtc
 from livekit.rtc.participant import PublishDataError
 
@@ -34,23 +29,20 @@ from . import limits
 from ._logging import scrub as _scrub
 from ._logging import scrubbed_cause as _scrubbed_cause
 from ._tasks import TaskOwner
-from .config import Credentials, Grants, hidden_grants, resolve_credentials
+from .config import Credentials
 from .datatracks import DataTracks
 from .errors import (
-    AuthenticationError,
     CredentialsError,
     InvalidInputError,
     JoinError,
     JoinTimeoutError,
     LkNotebookError,
-    LkNotebookWarning,
     PublishError,
     RoomGoneError,
     SessionClosedError,
     SizeWarning,
     TooLargeError,
     UnknownDestinationWarning,
-    UnreachableError,
     UpdateRefusedError,
 )
 from .events import (
@@ -70,7 +62,7 @@ from .events import (
     frozen_map,
     participant_kind,
 )
-from .install import find_server, install_server
+from .join_errors import classify_join_error
 from .rejoin import RejoinStatus, rejoin_loop, should_rejoin
 from .routing import ErrorCallback, MessageCallback, RawDataHandler, Router
 from .rpc import RpcRecorder, wrap_handler
@@ -83,7 +75,7 @@ if TYPE_CHECKING:
 
     from .admin import ServerAPI
 
-__all__ = ["RawDataHandler", "Session", "join"]
+__all__ = ["RawDataHandler", "Session"]
 
 log = logging.getLogger("lk_notebook")
 
@@ -92,8 +84,8 @@ SERVER_SENDER = "server"
 DUPLICATE_IDENTITY = "DUPLICATE_IDENTITY"
 """The server's reason when another connection joins the room with the same identity."""
 
-_live: weakref.WeakValueDictionary[tuple[str, str, str], Session] = weakref.WeakValueDictionary()
-"""The last session joined per (url, room, identity) in this process: a second join is warned about."""
+TokenFactory = Callable[[ParticipantInfo | None], str]
+"""`factory(last_local_info)` -> a token for rejoining."""
 
 
 def _info(p: rtc.Participant, *, is_local: bool) -> ParticipantInfo:
@@ -356,7 +348,7 @@ class Session(StreamsAndRpc):
         if refused is not None:
             # Raised outside the except block, with a scrubbed stand-in as the cause: the SDK's error quotes the
             # token, and even `from None` would keep it reachable as __context__.
-            error = await _classify_join_error(self.url, self.room_name, token, str(refused))
+            error = await classify_join_error(self.url, self.room_name, token, str(refused))
             raise error from _scrubbed_cause(refused)
         self.room.local_participant.add_rpc_interceptor(RpcRecorder(self.router, identity=self.identity))
         # The router keeps the registered RPC methods; a rejoin's new room must answer them too.
@@ -646,164 +638,3 @@ class Session(StreamsAndRpc):
 
             self._admin = ServerAPI(self.credentials)
         return self._admin
-
-
-async def _classify_join_error(url: str, room: str, token: str, sdk_message: str) -> JoinError:
-    """Turn the SDK's one ConnectError into: unreachable, bad credentials, or another join failure."""
-    message = _scrub(sdk_message)
-    parsed = urllib.parse.urlparse(url)
-    host = parsed.hostname or "localhost"
-    port = parsed.port or (443 if parsed.scheme in ("wss", "https") else 80)
-    try:
-        await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, _tcp_probe, host, port), 5)
-    except (OSError, asyncio.TimeoutError):
-        return UnreachableError(
-            f"nothing answers at {url} (TCP {host}:{port}). Is the server running? For a local one, use "
-            f"lk_notebook.LocalServer() or run `lk-notebook server`.",
-            url=url,
-            room=room,
-        )
-    # The server explains a refused token on /rtc/validate (401 with a reason).
-    scheme = "https" if parsed.scheme in ("wss", "https") else "http"
-    validate = f"{scheme}://{parsed.netloc}/rtc/validate?access_token={urllib.parse.quote(token)}"
-    try:
-        async with aiohttp.ClientSession() as http, http.get(validate, timeout=aiohttp.ClientTimeout(5)) as resp:
-            body = (await resp.text()).strip()
-            if resp.status in (401, 403):
-                return AuthenticationError(
-                    f"the server at {url} refused the token: {_scrub(body) or resp.reason}. Check LIVEKIT_API_KEY "
-                    f"and LIVEKIT_API_SECRET (they must match the server's keys), or mint a fresh token.",
-                    url=url,
-                    room=room,
-                )
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        pass
-    return JoinError(f"could not join {room!r} at {url}: {message}", url=url, room=room)
-
-
-def _tcp_probe(host: str, port: int) -> None:
-    with socket.create_connection((host, port), timeout=3):
-        pass
-
-
-async def join(
-    room: str,
-    *,
-    identity: str,
-    name: str | None = None,
-    metadata: str | None = None,
-    attributes: Mapping[str, str] | None = None,
-    url: str | None = None,
-    api_key: str | None = None,
-    api_secret: str | None = None,
-    token: str | None = None,
-    grants: Grants | None = None,
-    timeout: float = 20.0,
-    history_limit: int = 10_000,
-    inbox_limit: int = 1_000,
-    hidden: bool = False,
-    rejoin: bool = False,
-) -> Session:
-    """Join `room` as `identity` and return a connected Session whose `state` is already complete.
-
-    Credentials: explicit `url`/`api_key`/`api_secret`, else the LIVEKIT_* variables, else a local server
-    (installed and started on demand). Or pass a ready `token` (with `url`, or LIVEKIT_URL). `grants` withholds
-    permissions, e.g. `Grants(can_update_own_metadata=False)`. `hidden=True` joins as an inspector (see
-    `lk_notebook.inspect`): invisible to the others, publishing nothing, subscribed to no media. `rejoin=True`:
-    when the SDK gives up on a lost connection (a server restart, a long network drop), connect again with
-    back-off and resynchronise the state (see lk_notebook.rejoin); not after being removed or replaced by a
-    session with the same identity.
-
-    Example::
-
-        async with await lk_notebook.join("demo", identity="ann") as session:
-            ...
-    """
-    if not isinstance(room, str) or not room:
-        raise InvalidInputError("room must be a non-empty string")
-    if not isinstance(identity, str) or not identity:
-        raise InvalidInputError("identity must be a non-empty string")
-    if attributes is not None:
-        attributes = limits.check_attributes({}, attributes)
-    if metadata is not None:
-        metadata = limits.check_metadata(metadata)
-    credentials: Credentials | None
-    if token is not None:
-        if not isinstance(token, str) or not token:
-            raise InvalidInputError("token must be a non-empty string")
-        try:
-            credentials = resolve_credentials(url, api_key, api_secret, start_local=False)
-        except CredentialsError:
-            credentials = None
-        join_url = url or (credentials.url if credentials else None)
-        if not join_url:
-            raise CredentialsError("a token needs a server URL: pass url=... or set LIVEKIT_URL.")
-        minted = False
-    else:
-        env_configured = bool(os.environ.get("LIVEKIT_URL"))
-        if url is None and api_key is None and not env_configured and find_server() is None:
-            # Installing can take minutes (go build): keep the event loop free while it runs.
-            await asyncio.to_thread(install_server)
-        credentials = resolve_credentials(url, api_key, api_secret)
-        join_url = credentials.url
-        if hidden:
-            grants = hidden_grants(grants)
-        minted = True
-        token = credentials.token(room, identity, name=name, metadata=metadata, attributes=attributes, grants=grants)
-    session = Session(
-        room,
-        identity,
-        url=join_url,
-        credentials=credentials,
-        history_limit=history_limit,
-        inbox_limit=inbox_limit,
-        hidden=hidden,
-        rejoin=rejoin,
-        token_factory=_token_factory(token, credentials if minted else None, room, identity, grants),
-    )
-    key = (join_url, room, identity)
-    earlier = _live.get(key)
-    replacing = earlier is not None and not earlier.closed  # checked now: the server is about to close it
-    await session._connect(token, timeout=timeout)
-    if earlier is not None and replacing:
-        # Re-running a join cell is the usual cause. The sid makes each warning distinct, so Python's "once per
-        # location" filter does not hide the second time the same cell does it.
-        warnings.warn(
-            LkNotebookWarning(
-                f"{identity!r} already had a live session in room {room!r} in this kernel (participant "
-                f"{earlier.state.local.sid if earlier.state.local else '?'}). LiveKit allows one connection per "
-                f"identity, so the server removed the earlier session ({DUPLICATE_IDENTITY}) and this one replaces "
-                f"it. Leave the old session first, or join with another identity to keep both."
-            ),
-            stacklevel=2,
-        )
-    _live[key] = session
-    return session
-
-
-TokenFactory = Callable[[ParticipantInfo | None], str]
-"""`factory(last_local_info)` -> a token for rejoining."""
-
-
-def _token_factory(
-    token: str, credentials: Credentials | None, room: str, identity: str, grants: Grants | None
-) -> TokenFactory:
-    """Tokens for rejoining: freshly minted with the same grants and the name, metadata and attributes the
-    participant had last, when this process minted the first one; else the given token again (it may have expired
-    by then, and the rejoin then stops with an AuthenticationError)."""
-    if credentials is None:
-        return lambda _local: token
-
-    def mint(local: ParticipantInfo | None) -> str:
-        if local is None:
-            return token
-        return credentials.token(
-            room,
-            identity,
-            name=local.name or None,
-            metadata=local.metadata or None,
-            attributes=dict(local.attributes) or None,
-            grants=grants,
-        )
-
-    return mint

@@ -24,9 +24,9 @@ import pytest
 
 from lk_notebook.config import Credentials
 from lk_notebook.errors import LabError
+from lk_notebook.joining import join
 from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, check_path, measure
 from lk_notebook.server import LocalServer, RelayLayout
-from lk_notebook.session import join
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
 

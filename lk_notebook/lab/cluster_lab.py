@@ -35,7 +35,8 @@ from ..admin import ServerAPI
 from ..config import Credentials
 from ..errors import LabError
 from ..events import ConnectionChanged, ConnectionStatus, DataKind
-from ..session import Session, join
+from ..joining import join
+from ..session import Session
 from ..state import RoomState
 from .stats import LatencyHistogram
 

@@ -41,8 +41,9 @@ from ..admin import ServerAPI
 from ..config import Credentials, resolve_credentials
 from ..errors import LabError
 from ..events import DataKind
+from ..joining import join
 from ..server import LocalServer
-from ..session import Session, join
+from ..session import Session
 from .relay import ImpairmentRelay
 
 if TYPE_CHECKING:

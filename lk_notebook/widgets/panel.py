@@ -15,7 +15,8 @@ from .. import config
 from ..cluster import placement
 from ..errors import InvalidInputError
 from ..events import ConnectionChanged, ConnectionStatus, Event
-from ..session import DUPLICATE_IDENTITY, Session, join
+from ..joining import join
+from ..session import DUPLICATE_IDENTITY, Session
 from ._forms import KeyValueRows, SecretField
 from ._live import ErrorLine, Live
 from ._text import TextFallback, session_line
