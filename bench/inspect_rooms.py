@@ -1,7 +1,7 @@
 # ruff: noqa: E402  (sys.path must be fixed before the imports: see below)
 """Benchmark: the room browser and the hidden inspector on a busy server (200 rooms, a 500-person room).
 
-    python bench/inspect.py [--rooms 200] [--crowd 500] [--workers 4] [--churn 50] [--duration 20]
+    python bench/inspect_rooms.py [--rooms 200] [--crowd 500] [--workers 4] [--churn 50] [--duration 20]
 
 Sets up its own livekit-server, creates `--rooms` rooms through the server API, and fills one room with `--crowd`
 signal-only participants (LiveKit's signalling WebSocket, no WebRTC: see below) spread over `--workers` processes,
