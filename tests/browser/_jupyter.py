@@ -130,7 +130,11 @@ async def open_notebook(page: Any, url: str, name: str, *, app: str = "lab") -> 
     await page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
     if app == "lab":
         await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
-    else:  # Notebook 7 has no status bar; its toolbar's execution indicator says the same
+    else:
+        # Notebook 7 has no status bar. Its execution indicator says "idle" before a kernel is attached, so wait
+        # for the kernel's name in the toolbar first (a Run All before that ran nothing under load).
+        kernel = page.locator(".jp-KernelName", has_text="Python 3 (ipykernel)")
+        await kernel.first.wait_for(timeout=90_000)
         await page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=90_000)
 
 
@@ -155,8 +159,14 @@ async def run_all_cells(page: Any, ready: str, *, ready_timeout: float = 60_000)
 
     prompts = page.locator(".jp-InputArea-prompt", has_text=re.compile(_EXECUTING))
     for attempt in (1, 2):
-        await page.get_by_role("menuitem", name="Run", exact=True).click()
-        await page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            await page.get_by_role("menuitem", name="Run", exact=True).click()
+            await page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        except Exception:
+            # What blocked the click (a dialog, a menu left open) is in the picture.
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOTS / f"failed-run-all-{int(time.time())}.png"), full_page=True)
+            raise
         try:
             await prompts.first.wait_for(timeout=15_000)
             break

@@ -134,6 +134,7 @@ async def test_lab_widget_runs_in_jupyterlab(jupyterlab: str, page: object) -> N
         row = dict(zip(headers, (c.strip() for c in cells), strict=True))
         rows[row["mode"]] = row
     assert set(rows) == {"lossy", "reliable"}, rows
+    print(f"lab widget results: {rows}")
     for mode, row in rows.items():
         assert int(row["size"]) == SIZE, row
         sent, received = int(row["sent"]), int(row["received"])
