@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import IO
 
 from .errors import PortInUseError, RedisMissingError, ServerExitedError, ServerStartError
-from .server import _free_port, _pdeathsig, _spawner
+from .server import _free_port, _pdeathsig, _spawner, terminate
 
 __all__ = ["REDIS_PACKAGE", "RedisServer", "find_redis", "resp_command"]
 
@@ -227,13 +227,8 @@ class RedisServer:
         """Stop Redis (SIGTERM, then SIGKILL after `timeout`). Safe to call twice."""
         with self._lock:
             proc, self._proc = self._proc, None
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=timeout)
+            if proc is not None:
+                terminate(proc, timeout=timeout)
             if self._workdir is not None:
                 shutil.rmtree(self._workdir, ignore_errors=True)
                 self._workdir = None

@@ -199,6 +199,18 @@ class _Spawner:
 _spawner = _Spawner()
 
 
+def terminate(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if `proc` has not exited within `timeout`; returns once it is gone."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 class LocalServer:
     """A livekit-server on loopback, owned by this process.
 
@@ -417,13 +429,8 @@ class LocalServer:
         """Stop the server (SIGTERM, then SIGKILL after `timeout`). Safe to call twice."""
         with self._lock:
             proc, self._proc = self._proc, None
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=timeout)
+            if proc is not None:
+                terminate(proc, timeout=timeout)
             if self._log_copy is not None:
                 self._log_copy.join(5)  # ends at the server's exit (EOF on its output)
                 self._log_copy = None
