@@ -400,24 +400,12 @@ class Session(StreamsAndRpc):
 
     # -- waiting on state ---------------------------------------------------------------------------------------
     async def wait_for(self, predicate: Callable[[RoomState], bool], *, timeout: float = 5.0) -> bool:
-        """Wait until `predicate(state)` is true (checked now and after every change). False on timeout."""
-        if predicate(self.state):
-            return True
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        """Wait until `predicate(state)` is true (checked now and after every change). False on timeout.
 
-        def check(_: object) -> None:
-            if not done.done() and predicate(self.state):
-                done.set_result(None)
-
-        unsubscribe = self.state.subscribe(check)
-        try:
-            await asyncio.wait_for(done, timeout)
-            return True
-        except asyncio.TimeoutError:
-            return predicate(self.state)
-        finally:
-            unsubscribe()
+        A participant you wait on may not be in the room yet, so guard lookups: `"bob" in s and s.get("bob")...`.
+        An exception from the predicate ends the wait with that exception (see RoomState.wait_until).
+        """
+        return await self.state.wait_until(predicate, timeout=timeout)
 
     # -- own state ------------------------------------------------------------------------------------------------
     def _require_metadata_permission(self, what: str) -> None:

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections import deque
@@ -159,6 +160,35 @@ class RoomState:
                 self._subscribers.remove(callback)
 
         return unsubscribe
+
+    async def wait_until(self, predicate: Callable[[RoomState], bool], *, timeout: float) -> bool:
+        """Wait until `predicate(self)` is true, checked now and after every applied event. False on timeout.
+
+        An exception from the predicate ends the wait with that exception, whether the first check raises it or
+        one after a change does. (A subscriber's exception would only be logged: the same predicate would then
+        fail at once in one run and time out in the next, depending on when the room caught up.)
+        """
+        if predicate(self):
+            return True
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def check(_: Event) -> None:
+            if done.done():
+                return
+            try:
+                if predicate(self):
+                    done.set_result(None)
+            except Exception as exc:
+                done.set_exception(exc)
+
+        unsubscribe = self.subscribe(check)
+        try:
+            await asyncio.wait_for(done, timeout)
+            return True
+        except asyncio.TimeoutError:
+            return predicate(self)
+        finally:
+            unsubscribe()
 
     # -- applying events ----------------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:

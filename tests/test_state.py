@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from lk_notebook.events import (
@@ -151,3 +154,24 @@ def test_events_are_frozen() -> None:
 def test_history_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
         RoomState("r", history_limit=0)
+
+
+async def test_wait_until_sees_a_later_change_and_times_out_false() -> None:
+    s = RoomState("r")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.01, s.apply, joined("bob", attributes={"seat": "7"}))
+    assert await s.wait_until(lambda st: "bob" in st and st.get("bob").attributes["seat"] == "7", timeout=5)  # type: ignore[union-attr]
+    assert not await s.wait_until(lambda st: "carol" in st, timeout=0.05)
+    assert not s._subscribers  # both waits unsubscribed
+
+
+async def test_wait_until_raises_a_predicate_error_after_a_change_instead_of_timing_out() -> None:
+    # The unguarded lookup fails only once someone other than bob joins; it must fail then, not log and time out.
+    s = RoomState("r")
+    s.apply(joined("ann"))
+    asyncio.get_running_loop().call_later(0.01, s.apply, joined("carol"))
+    start = time.monotonic()
+    with pytest.raises(AttributeError):
+        await s.wait_until(lambda st: len(st) > 1 and st.get("bob").active, timeout=5)  # type: ignore[union-attr]
+    assert time.monotonic() - start < 4, "the error waited for the timeout"
+    assert not s._subscribers
