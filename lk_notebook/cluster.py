@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from .config import Credentials
-from .errors import PortInUseError, ServerExitedError, ServerStartError
+from .errors import ServerExitedError, ServerStartError
 from .install import find_server, install_server
 from .redis_server import RedisServer
 from .server import LocalServer, RelayLayout, _free_port
@@ -43,7 +43,6 @@ from .server import LocalServer, RelayLayout, _free_port
 __all__ = ["LocalCluster", "Placement", "cluster_for_url", "placement"]
 
 _NODE_ID = re.compile(r'"nodeID":\s*"(ND_[A-Za-z0-9]+)"')
-_PORT_ATTEMPTS = 3
 
 _running: weakref.WeakSet[LocalCluster] = weakref.WeakSet()
 
@@ -248,25 +247,17 @@ class LocalCluster:
 
     def _start_node(self, binary: Path, log_dir: Path, timeout: float) -> LocalServer:
         # One after another: a node is ready in well under a second here, so a 2-node cluster starts in ~1 s.
-        for attempt in range(_PORT_ATTEMPTS):
-            node = LocalServer(
-                binary=binary,
-                api_key=self.api_key,
-                api_secret=self._api_secret or None,
-                log_dir=log_dir,
-                relay=self.relay,
-                config=_node_config(self._redis(), self._extra_config, relay=self.relay),
-                install=False,
-            )
-            self._api_secret = node.api_secret  # the first node generates it; the others share it
-            try:
-                return node.start(timeout=timeout)
-            except PortInUseError:
-                # Ports are probed free, then bound by the node: another process can win that race. Retry with
-                # new ones rather than fail a whole cluster on a rare collision.
-                if attempt == _PORT_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        node = LocalServer(
+            binary=binary,
+            api_key=self.api_key,
+            api_secret=self._api_secret or None,
+            log_dir=log_dir,
+            relay=self.relay,
+            config=_node_config(self._redis(), self._extra_config, relay=self.relay),
+            install=False,
+        )
+        self._api_secret = node.api_secret  # the first node generates it; the others share it
+        return node.start(timeout=timeout)  # retries a port collision on new ports itself
 
     @staticmethod
     def _read_node_id(node: LocalServer, timeout: float) -> str:

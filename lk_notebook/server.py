@@ -18,8 +18,10 @@ import atexit
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import queue
+import random
 import secrets
 import signal
 import socket
@@ -82,11 +84,39 @@ class RelayLayout:
     upstream: tuple[str, int]
 
 
+log = logging.getLogger(__name__)
+
+# Ports we pick for servers come from below the kernel's ephemeral range. A port from inside it (what bind(0)
+# gives) can be taken by the kernel for any client socket between our probe and the server's bind, or, for the
+# relay's 127.0.0.2 twin of the UDP port, at any time before the lab starts the relay: every WebRTC client binds
+# ephemeral UDP ports on 0.0.0.0. Below the range only an explicit bind can collide, and start() retries that.
+_PICK_FROM = 20_000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_pick = random.Random()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # not Linux, or unreadable: no safe range known
+
+
 def _free_port(kind: int, host: str = "127.0.0.1") -> int:
+    """A port free on `host` now, from below the ephemeral range when it leaves room, else from the kernel."""
+    low = _ephemeral_low()
+    if low - _PICK_FROM >= 1_000:
+        for _ in range(100):
+            port = _pick.randrange(_PICK_FROM, low)
+            try:
+                _check_free(port, kind, host)
+            except PortInUseError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
 
 
 def _check_free(port: int, kind: int, host: str) -> None:
@@ -323,8 +353,24 @@ class LocalServer:
         }
         return _merge(config, self._extra_config)
 
-    def start(self, *, timeout: float = 30.0) -> LocalServer:
-        """Start the server and wait until it answers. Returns self. Installs the binary first if needed."""
+    def start(self, *, timeout: float = 30.0, attempts: int = 3) -> LocalServer:
+        """Start the server and wait until it answers. Returns self. Installs the binary first if needed.
+
+        Free ports are probed, then bound by the server: another process (any WebRTC client binds ephemeral UDP
+        ports) can take one in between. With ports left to us, that collision is retried on new ports, up to
+        `attempts` starts; a port you asked for is never swapped for another.
+        """
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except PortInUseError as exc:
+                chosen_by_us = self._requested_port is None and self._requested_udp_port is None
+                if not chosen_by_us or attempt == attempts - 1:
+                    raise
+                log.info("port %s was taken between probe and bind; starting again on new ports", exc.port)
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> LocalServer:
         with self._lock:
             if self.running:
                 return self

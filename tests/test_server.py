@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -91,6 +92,40 @@ def test_port_in_use_is_a_clear_error() -> None:
         with pytest.raises(lk.PortInUseError, match=str(port)) as err:
             lk.LocalServer(port=port).start()
         assert err.value.port == port
+
+
+def test_ports_we_pick_are_below_the_ephemeral_range() -> None:
+    # Inside it, any client socket could take the relay's 127.0.0.2 twin of the UDP port before the lab binds it.
+    low = srvmod._ephemeral_low()
+    assert low >= 21_000, f"this test needs Linux's ip_local_port_range to leave room below it (low end {low})"
+    picks = [srvmod._free_port(socket.SOCK_DGRAM) for _ in range(20)] + [srvmod._free_udp_pair()]
+    picks += [srvmod._free_port(socket.SOCK_STREAM) for _ in range(20)]
+    assert all(srvmod._PICK_FROM <= p < low for p in picks), picks
+    assert len(set(picks)) > 20  # picked at random, not one fixed port
+
+
+def test_a_port_taken_between_probe_and_bind_is_retried_on_new_ports(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The race made real: the probe picks a port that another listener holds and (patched) calls it free, so the
+    # real livekit-server itself fails to bind it. A start with ports left to us must come up on other ports.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        picks = iter([port])
+        real_free_port = srvmod._free_port
+        monkeypatch.setattr(
+            srvmod, "_free_port", lambda kind, host="127.0.0.1": next(picks, None) or real_free_port(kind, host)
+        )
+        monkeypatch.setattr(srvmod, "_check_free", lambda port, kind, host: None)
+        with caplog.at_level(logging.INFO, logger="lk_notebook.server"):
+            server = lk.LocalServer().start()
+        try:
+            assert server.running and server.port != port
+            assert f"port {port} was taken" in caplog.text, caplog.text
+        finally:
+            server.stop()
 
 
 def test_server_exiting_early_reports_its_log() -> None:
