@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -79,6 +80,11 @@ async def test_no_impairment_loses_nothing(lab: Lab) -> None:
         r = await lab.run(mode=mode, size=200, rate=200, duration=1.5)
         row = r.row
         assert row["sent"] >= 250, row
+        if mode == "lossy" and row["lost"] and row["host_udp_drops"]:
+            # Not LiveKit's loss: this host's kernel dropped datagrams at a full socket buffer (a busy 2-core
+            # machine), and the row must say so rather than blame the path.
+            assert row["bound"] == "client" and "kernel dropped" in row["bound_reason"], row
+            continue
         assert (row["received"], row["lost"], row["duplicates"], row["out_of_order"]) == (row["sent"], 0, 0, 0), row
         assert row["latency_p50_ms"] > 0
         assert row["clock"].startswith("monotonic")
@@ -121,12 +127,19 @@ async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> No
 
 async def test_delay_shows_in_latency(lab: Lab) -> None:
     delay = 40.0
-    base = (await lab.run(mode="lossy", size=200, rate=100, duration=1.5)).row
-    slow = (await lab.run(mode="lossy", size=200, rate=100, duration=1.5, impairment=Impairment(delay_ms=delay))).row
-    added = slow["latency_p50_ms"] - base["latency_p50_ms"]
-    # two legs (sender -> server, server -> receiver), each delayed by `delay`
-    assert 2 * delay * 0.85 <= added <= 2 * delay + 40, (base["latency_p50_ms"], slow["latency_p50_ms"])
-    assert slow["lost"] == 0
+    base = await lab.run(mode="lossy", size=200, rate=100, duration=1.5)
+    slow = await lab.run(mode="lossy", size=200, rate=100, duration=1.5, impairment=Impairment(delay_ms=delay))
+    fastest, typical = slow.stats.latency.min_ns / 1e6, base.row["latency_p50_ms"]
+    # Two legs (sender -> server, server -> receiver), each held `delay` from the relay's read: no probe can be
+    # faster than 2 x delay. (A relay that timed a whole wake-up from one clock read let one through in 75.9 ms.)
+    assert fastest >= 2 * delay, (fastest, slow.row)
+    # And the relay adds no more than asked: the fastest delayed probe took at most an unimpaired probe's typical
+    # time plus 2 x delay, plus the relay thread's two wake-ups, each waiting at most one GIL switch interval
+    # (measured: 80.2-80.7 ms above the unimpaired minimum; minima, unlike medians, hardly move under load).
+    relay_wakeups_ms = 2 * 1000 * sys.getswitchinterval()
+    assert fastest - 2 * delay <= typical + relay_wakeups_ms, (fastest, typical, relay_wakeups_ms)
+    # lossy, but no loss set: nothing lost, unless this host's kernel dropped datagrams (the row says so)
+    assert slow.row["lost"] == 0 or slow.row["bound"] == "client", slow.row
 
 
 async def test_data_track_mode_runs(lab: Lab) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
+import socket
 
 import pytest
 
@@ -181,6 +183,30 @@ def test_classify_client_vs_path() -> None:
     hiccup = ClientEvidence(wall_s=3, loop_cpu=0.3, process_cpu=0.5, host_cpu=1.0, loop_lag_p99_ms=120.0,
                             loop_lag_p90_ms=3.0)  # fmt: skip
     assert classify(hiccup, send_ratio=1.0, held_fraction=0.0)[0] == "path"
+    # datagrams the kernel discarded here: the host's loss, whatever the loop and the rate looked like
+    dropped = ClientEvidence(wall_s=3, loop_cpu=0.1, process_cpu=0.3, host_cpu=0.5, loop_lag_p99_ms=2.0,
+                             host_udp_drops=12)  # fmt: skip
+    bound, why = classify(dropped, send_ratio=0.99, held_fraction=0.0)
+    assert bound == "client" and "dropped 12 UDP datagrams" in why
+    assert classify(dataclasses.replace(dropped, host_udp_drops=0), send_ratio=0.99, held_fraction=0.0)[0] == "path"
+
+
+async def test_monitor_counts_the_kernels_udp_receive_drops() -> None:
+    # A real overflow: a socket with a small receive buffer that nobody reads, sent more than it can hold.
+    from lk_notebook.lab.calibration import ClientMonitor, udp_receive_drops
+
+    assert udp_receive_drops() is not None, "this test needs Linux's /proc/net/snmp"
+    monitor = ClientMonitor().start()
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as source,
+    ):
+        sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel doubles it, and keeps a minimum
+        sink.bind(("127.0.0.1", 0))
+        for _ in range(200):
+            source.sendto(b"x" * 1000, sink.getsockname())
+        evidence = monitor.with_host_drops(await monitor.stop())
+    assert evidence.host_udp_drops is not None and evidence.host_udp_drops >= 150, evidence
 
 
 def test_theory_from_measured_legs_and_mathis() -> None:

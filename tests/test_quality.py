@@ -14,7 +14,7 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    out = run("ruff", "check", "lk_notebook", "tests", "bench")
+    out = run("ruff", "check", "lk_notebook", "tests", "bench", "notebooks")
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -11,6 +11,9 @@ offer what was asked, so what looks like LiveKit's knee is the instrument's. Thr
   sender's SDK accepted messages and dropped them before the wire (data tracks, at high rates or on a busy host).
 - `loop_lag_p99_ms` (the verdict uses p90): how late the loop wakes a 20 ms timer; an arrival waits about as
   long before it is counted, so a lag that is large against the latency measured makes that latency the client's.
+- `host_udp_drops`: UDP datagrams the kernel discarded at a full socket receive buffer on this host during the run
+  (Linux's /proc/net/snmp Udp RcvbufErrors). Sender, relay, server and receiver all read UDP here; a process
+  that did not read in time (a starved thread on a busy host) loses datagrams that no network lost.
 
 Example::
 
@@ -24,15 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 from .rows import Bound
 from .stats import LatencyHistogram
 
-__all__ = ["ClientEvidence", "ClientMonitor", "classify"]
+__all__ = ["ClientEvidence", "ClientMonitor", "classify", "udp_receive_drops"]
 
 LAG_TICK = 0.02
 """The lag probe's timer (s): 50 wake-ups a second, so that the probe itself costs the loop nothing measurable
@@ -63,6 +68,21 @@ class ClientEvidence:
     loop_lag_p90_ms: float = 0.0
     """What the verdict uses: a loop late on one tick in ten is a queue, one late tick (p99 of a short run is
     about its maximum) is a hiccup of the shared host."""
+    host_udp_drops: int | None = None
+    """Datagrams the kernel dropped at full UDP receive buffers on this host (all processes); None where unknown
+    (not Linux). Read after the run's drain by `ClientMonitor.with_host_drops`, so late arrivals count too."""
+
+
+_SNMP = Path("/proc/net/snmp")
+
+
+def udp_receive_drops() -> int | None:
+    """The host's count of UDP datagrams dropped at a full receive buffer since boot; None where unknown."""
+    try:
+        header, values = (line.split() for line in _SNMP.read_text().splitlines() if line.startswith("Udp:"))
+        return int(values[header.index("RcvbufErrors")])
+    except (OSError, ValueError):
+        return None
 
 
 class ClientMonitor:
@@ -74,6 +94,7 @@ class ClientMonitor:
         self._t0 = self._thread0 = self._proc0 = 0.0
         self._host0: tuple[float, float] = (0.0, 0.0)
         self._evidence: ClientEvidence | None = None
+        self._drops0: int | None = None
 
     @staticmethod
     def _host() -> tuple[float, float]:
@@ -85,6 +106,7 @@ class ClientMonitor:
         """Call from the event loop's thread (thread_time is per thread)."""
         self._t0, self._thread0, self._proc0 = time.monotonic(), time.thread_time(), time.process_time()
         self._host0 = self._host()
+        self._drops0 = udp_receive_drops()
         self._task = asyncio.get_running_loop().create_task(self._probe(), name="lab:client monitor")
         return self
 
@@ -112,6 +134,13 @@ class ClientMonitor:
         self._evidence = ClientEvidence(wall, loop_cpu, process_cpu, host, lag, lag90)
         return self._evidence
 
+    def with_host_drops(self, evidence: ClientEvidence) -> ClientEvidence:
+        """`evidence` with the kernel's UDP receive drops from `start()` to now (call it after the drain)."""
+        now = udp_receive_drops()
+        if now is None or self._drops0 is None:
+            return evidence
+        return dataclasses.replace(evidence, host_udp_drops=now - self._drops0)
+
 
 def classify(
     evidence: ClientEvidence,
@@ -136,6 +165,11 @@ def classify(
         reasons.append(f"the event-loop thread was busy {evidence.loop_cpu:.0%} of the time")
     if evidence.loop_lag_p90_ms > LOOP_LAG_MAX_MS:
         reasons.append(f"arrivals waited {evidence.loop_lag_p90_ms:.0f} ms or more (p90) for the event loop")
+    if evidence.host_udp_drops:
+        reasons.append(
+            f"the kernel dropped {evidence.host_udp_drops} UDP datagrams at full receive buffers on this host "
+            f"(a process here did not read its socket in time; no network lost them)"
+        )
     if reasons:
         return "client", "; ".join(reasons)
     why = f"loop busy {evidence.loop_cpu:.0%}, lag p90 {evidence.loop_lag_p90_ms:.1f} ms"

@@ -96,6 +96,9 @@ class ResultRow(RelayColumns):
     """CPU seconds of the whole process (SDK threads included) per wall second."""
     host_cpu: float
     """Busy fraction of the whole machine during the run (other processes included)."""
+    host_udp_drops: int | None
+    """UDP datagrams the kernel dropped at full receive buffers on this host during the run and its drain (all
+    processes: sender, relay, server, receiver). Above 0, lost messages may be the host's doing; None: unknown."""
     # -- room shape ------------------------------------------------------------------------------------------------
     senders: int
     """Participants sending (fan-in): `rate` is per sender; `sent` counts all of them."""
@@ -109,7 +112,8 @@ Field = Literal[
     "duplicates", "out_of_order", "too_old", "offered_msgs_s", "throughput_msgs_s", "throughput_bytes_s",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_mean_ms", "clock",
     "datagrams_up", "datagrams_down", "legs", "expected_loss", "path", "bound", "bound_reason", "send_ratio",
-    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "senders", "receivers",
+    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "host_udp_drops", "senders",
+    "receivers",
     "relay_datagrams_up",
     "relay_datagrams_down", "relay_dropped_up", "relay_dropped_down", "relay_data_datagrams_up",
     "relay_data_datagrams_down", "relay_data_dropped_up", "relay_data_dropped_down", "wire_ratio", "leg_loss_up",

@@ -208,6 +208,7 @@ class Run:
             send_end = time.monotonic_ns()
             evidence = await monitor.stop()
             await self._drain(stats)
+            evidence = monitor.with_host_drops(evidence)  # drops while draining count too
         finally:
             await monitor.stop()
             if sampler is not None:
@@ -371,6 +372,7 @@ class Run:
             "loop_cpu": round(evidence.loop_cpu, 4),
             "process_cpu": round(evidence.process_cpu, 4),
             "host_cpu": round(evidence.host_cpu, 4),
+            "host_udp_drops": evidence.host_udp_drops,
             "senders": self.n_senders,
             "receivers": self.n_receivers,
         }

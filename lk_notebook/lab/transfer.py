@@ -125,6 +125,7 @@ class TransferRun:
             send_end = time.monotonic_ns()
             evidence = await monitor.stop()
             await self._drain(pending)
+            evidence = monitor.with_host_drops(evidence)  # drops while draining count too
         finally:
             await monitor.stop()
             unsubscribe()
@@ -216,6 +217,7 @@ class TransferRun:
             "loop_cpu": round(evidence.loop_cpu, 4),
             "process_cpu": round(evidence.process_cpu, 4),
             "host_cpu": round(evidence.host_cpu, 4),
+            "host_udp_drops": evidence.host_udp_drops,
             "senders": 1,
             "receivers": 1,
         }
