@@ -154,9 +154,13 @@ class ServerAPI:
                     operation=operation,
                     status=exc.status,
                 ) from exc
-            raise AdminError(
-                f"{operation} failed: {exc.code}: {exc.message}", operation=operation, status=exc.status
-            ) from exc
+            if exc.message:
+                detail = f"{exc.code}: {exc.message}"
+            else:  # not LiveKit's own error (it always says what): "unknown: " alone would tell nothing
+                detail = f"HTTP {exc.status} with no LiveKit error in the answer"
+                if exc.status >= 500:
+                    detail += " (a proxy in front of the server answered, or the server is restarting or overloaded)"
+            raise AdminError(f"{operation} failed: {detail}", operation=operation, status=exc.status) from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise AdminError(
                 f"{operation} failed: cannot reach {self.credentials.http_url} ({exc})", operation=operation

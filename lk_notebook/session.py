@@ -500,10 +500,18 @@ class Session(StreamsAndRpc):
             return local is not None and applied(local)
 
         if not await self.wait_for(check, timeout=self.confirm_timeout):
+            status = self.state.status
+            if status is not ConnectionStatus.CONNECTED:
+                # Not a refusal to blame on permissions: the change may never have reached the server.
+                why = f"the connection is {status.value}, so the change may not have reached the server"
+            else:
+                why = (
+                    "it refuses changes over its size limits or without canUpdateOwnMetadata; the SDK does not "
+                    "report why"
+                )
             raise UpdateRefusedError(
                 f"the server did not apply the {what} change of {self.identity!r} within "
-                f"{self.confirm_timeout:g} s. It refuses changes over its size limits or without "
-                f"canUpdateOwnMetadata; the SDK does not report why. Your state is unchanged.",
+                f"{self.confirm_timeout:g} s: {why}. Your state is unchanged.",
                 identity=self.identity,
                 what=what,
             )

@@ -140,3 +140,24 @@ def test_rooms_frame_has_tz_aware_creation_and_metadata_preview() -> None:
     assert frame.loc["b", "participants"] == 3 and frame.loc["b", "publishers"] == 1
     assert frame.loc["a", "metadata"] == '{"topic": "intro"}'
     assert len(metadata_preview("x" * 200)) == 80 and metadata_preview("x" * 200).endswith("…")
+
+
+async def test_admin_error_on_a_bare_gateway_answer_says_what_it_is() -> None:
+    # A stand-in for a proxy in front of LiveKit (not LiveKit behaviour): it answers every request 502, no body.
+    async def bad_gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    gateway = await asyncio.start_server(bad_gateway, "127.0.0.1", 0)
+    port = gateway.sockets[0].getsockname()[1]
+    try:
+        async with lk.ServerAPI(Credentials(f"ws://127.0.0.1:{port}", "key", "s" * 32)) as admin:
+            with pytest.raises(lk.AdminError) as err:
+                await admin.list_rooms()
+    finally:
+        gateway.close()
+    assert err.value.status == 502
+    assert "HTTP 502 with no LiveKit error" in str(err.value) and "proxy" in str(err.value), err.value
+    assert "unknown: " not in str(err.value)

@@ -289,6 +289,22 @@ async def test_refusal_detected_after_sending_when_server_limit_is_lower() -> No
             await s.leave()
 
 
+async def test_an_unconfirmed_change_on_a_broken_connection_blames_the_connection() -> None:
+    # The server is gone: the change cannot be confirmed, and the error must not send the user to check permissions.
+    srv = LocalServer().start()
+    s = await lk.join("gone", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret)
+    try:
+        s.confirm_timeout = 1.5
+        srv.stop()
+        assert await s.wait_for(lambda st: st.status is not lk.ConnectionStatus.CONNECTED, timeout=20)
+        with pytest.raises(lk.UpdateRefusedError, match="the connection is (reconnecting|disconnected)") as err:
+            await s.set_attributes({"x": "1"})
+        assert "canUpdateOwnMetadata" not in str(err.value)
+    finally:
+        await s.leave()
+        srv.stop()
+
+
 async def test_wrong_secret_and_unreachable_give_clear_errors(
     credentials: Credentials, room_name: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
