@@ -297,7 +297,7 @@ async def test_an_unconfirmed_change_on_a_broken_connection_blames_the_connectio
         s.confirm_timeout = 1.5
         srv.stop()
         assert await s.wait_for(lambda st: st.status is not lk.ConnectionStatus.CONNECTED, timeout=20)
-        with pytest.raises(lk.UpdateRefusedError, match="the connection is (reconnecting|disconnected)") as err:
+        with pytest.raises(lk.UpdateRefusedError, match=r"the connection is (reconnecting|disconnected)") as err:
             await s.set_attributes({"x": "1"})
         assert "canUpdateOwnMetadata" not in str(err.value)
     finally:
