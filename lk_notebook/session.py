@@ -630,6 +630,8 @@ class Session(StreamsAndRpc):
                 "(pass them, or set LIVEKIT_API_KEY / LIVEKIT_API_SECRET, and use lk_notebook.ServerAPI)."
             )
         if self._admin is None:
+            # After leave() nothing would close a new client (its HTTP session would leak, with a warning at exit).
+            self._require_open("use session.admin (use `async with lk_notebook.ServerAPI(...)` instead)")
             from .admin import ServerAPI
 
             self._admin = ServerAPI(self.credentials)

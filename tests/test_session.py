@@ -610,6 +610,19 @@ async def test_join_with_a_given_token(
         await s.leave()
 
 
+async def test_session_admin_is_closed_with_the_session(credentials: Credentials, room_name: str) -> None:
+    s = await lk.join(
+        room_name, identity="adm", url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
+    )
+    try:
+        assert room_name in {r.name for r in await s.admin.list_rooms()}
+    finally:
+        await s.leave()
+    # leave() closed its client; a new one after it would never be closed (an aiohttp leak warning at exit)
+    with pytest.raises(lk.SessionClosedError, match=r"session\.admin"):
+        _ = s.admin
+
+
 async def test_failing_raw_handler_is_reported_not_lost(credentials: Credentials, room_name: str) -> None:
     a, b = await two(credentials, room_name)
     errors: list[tuple[str, BaseException]] = []
