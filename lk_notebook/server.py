@@ -229,16 +229,30 @@ class _Spawner:
 _spawner = _Spawner()
 
 
+_TERM_REPEAT_S = 0.25
+"""How often terminate() repeats SIGTERM while it waits."""
+
+
 def terminate(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
     """SIGTERM, then SIGKILL if `proc` has not exited within `timeout`; returns once it is gone."""
     if proc.poll() is not None:
         return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout)
+    # Repeated: livekit-server answers HTTP ~100 ms before it marks itself running, and Stop() returns at once
+    # when not running, so a SIGTERM in that window is lost (measured: stopped right after start(), it sat out the
+    # whole 10 s timeout every time; 0.5 s later, it exits at once). A later SIGTERM forces the stop, which also
+    # ends the wait a graceful stop makes for connected participants to leave (it would otherwise wait for them
+    # until the SIGKILL).
+    deadline = time.monotonic() + timeout
+    while True:
+        proc.terminate()
+        try:
+            proc.wait(timeout=max(0.0, min(_TERM_REPEAT_S, deadline - time.monotonic())))
+            return
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                break
+    proc.kill()
+    proc.wait(timeout=timeout)
 
 
 class LocalServer:
@@ -288,6 +302,8 @@ class LocalServer:
         self._lock = threading.Lock()
         self.port = 0
         self.udp_port = 0
+        self.returncode: int | None = None
+        """The exit status of the last server process stop() ended (-9: it had to be killed)."""
         self.log_path: Path | None = None
         self.binary_path: Path | None = None
 
@@ -477,6 +493,7 @@ class LocalServer:
             proc, self._proc = self._proc, None
             if proc is not None:
                 terminate(proc, timeout=timeout)
+                self.returncode = proc.returncode
             if self._log_copy is not None:
                 self._log_copy.join(5)  # ends at the server's exit (EOF on its output)
                 self._log_copy = None

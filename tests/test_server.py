@@ -128,6 +128,15 @@ def test_a_port_taken_between_probe_and_bind_is_retried_on_new_ports(
             server.stop()
 
 
+def test_stop_right_after_start_ends_the_server_by_sigterm_not_sigkill() -> None:
+    # livekit-server loses a SIGTERM that arrives just after it answers HTTP; stop() must not sit out its timeout
+    # and then kill it (it did, every time, until SIGTERM was repeated).
+    server = lk.LocalServer().start()
+    server.stop(timeout=5)
+    assert server.returncode is not None and server.returncode >= 0, server.returncode
+    assert "exit requested, shutting down" in server.log_path.read_text()  # type: ignore[union-attr]
+
+
 def test_server_exiting_early_reports_its_log() -> None:
     # A real server with a configuration it rejects: it exits, and the error carries its last log lines.
     # (livekit-server exits with status 0 on a config it cannot parse, so the status alone would not tell.)
