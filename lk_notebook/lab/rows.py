@@ -12,7 +12,20 @@ from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["JSON_FIELDS", "SUMMARY_FIELDS", "Bound", "Field", "ResultRow", "frame_of"]
+__all__ = [
+    "JSON_FIELDS",
+    "SUMMARY_FIELDS",
+    "Bound",
+    "DeliveryColumns",
+    "EvidenceColumns",
+    "Field",
+    "LatencyColumns",
+    "PathColumns",
+    "ResultRow",
+    "SettingsColumns",
+    "ShapeColumns",
+    "frame_of",
+]
 
 Bound = Literal["path", "client"]
 """What limited a run: the path (network, server, congestion control) or the lab's own client process."""
@@ -41,8 +54,8 @@ class RelayColumns(TypedDict, total=False):
     """1-(1-p_up)^k_up (1-p_down)^k_down with the legs' measured p (lossy and data tracks; 0 for reliable)."""
 
 
-class ResultRow(RelayColumns):
-    """One measurement: parameters, counts, loss, throughput, latency, theory, calibration and relay counters."""
+class SettingsColumns(TypedDict):
+    """What was asked: the run's identity, mode, size, rate and impairment settings."""
 
     run_id: str
     mode: str
@@ -55,6 +68,11 @@ class ResultRow(RelayColumns):
     delay_setting: float
     jitter_setting: float
     bandwidth_kbps_setting: float | None
+
+
+class DeliveryColumns(TypedDict):
+    """What was sent and what arrived, counted per delivery (a message x a receiver)."""
+
     sent: int
     send_errors: int
     backpressure: int
@@ -69,19 +87,33 @@ class ResultRow(RelayColumns):
     """Messages/s the sender achieved (what it offered the path)."""
     throughput_msgs_s: float
     throughput_bytes_s: float
+
+
+class LatencyColumns(TypedDict):
+    """One-way latency percentiles (an RPC's round trip for the rpc mode, as `clock` says)."""
+
     latency_p50_ms: float
     latency_p95_ms: float
     latency_p99_ms: float
     latency_max_ms: float
     latency_mean_ms: float
     clock: str
+
+
+class PathColumns(TypedDict):
+    """The path's shape: datagrams per message each way, impaired legs, the theory's loss, the proven route."""
+
     datagrams_up: int
     datagrams_down: int
     legs: int
     expected_loss: float
     """1-(1-p)^k from the loss *setting* and the computed datagram counts."""
     path: str
-    # -- calibration: was it the path or the instrument? -----------------------------------------------------------
+
+
+class EvidenceColumns(TypedDict):
+    """Calibration: was it the path or the instrument? The verdict and the evidence behind it."""
+
     bound: Bound
     bound_reason: str
     send_ratio: float | None
@@ -99,11 +131,23 @@ class ResultRow(RelayColumns):
     host_udp_drops: int | None
     """UDP datagrams the kernel dropped at full receive buffers on this host during the run and its drain (all
     processes: sender, relay, server, receiver). Above 0, lost messages may be the host's doing; None: unknown."""
-    # -- room shape ------------------------------------------------------------------------------------------------
+
+
+class ShapeColumns(TypedDict):
+    """The room's shape for the run."""
+
     senders: int
     """Participants sending (fan-in): `rate` is per sender; `sent` counts all of them."""
     receivers: int
     """Participants receiving every message (fan-out): `received`/`lost` count deliveries (sent x receivers)."""
+
+
+class ResultRow(
+    SettingsColumns, DeliveryColumns, LatencyColumns, PathColumns, EvidenceColumns, ShapeColumns, RelayColumns
+):
+    """One measurement: parameters, counts, loss, throughput, latency, theory, calibration and relay counters.
+
+    Built from its parts (`lab/columns.py` builds the shared ones), so every mode fills them the same way."""
 
 
 Field = Literal[

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, TypedDict
 from livekit import rtc
 
 from ..errors import LabError
-from .calibration import ClientEvidence, ClientMonitor, classify
+from .calibration import ClientEvidence, ClientMonitor
+from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
 from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
 from .relay import Impairment, RelayStats
 from .rig import TOPIC, PathError, Rig
-from .rows import ResultRow
+from .rows import RelayColumns, ResultRow
 from .sending import SendCounters, send_data, send_track
 from .stats import ReceiverStats
 from .theory import datagrams_per_message, expected_loss, expected_loss_legs, smallest_fragment
@@ -303,15 +304,11 @@ class Run:
         after: RelayStats | None,
     ) -> ResultRow:
         mode, size, rate, imp, c = self.mode, self.size, self.rate, self.impairment, self.counters
-        unique, sent = stats.seq.unique, c.sent
-        due = sent * self.n_receivers  # deliveries due: every receiver gets every message
+        sent = c.sent
         send_s = max(1e-9, (send_end - t0) / 1e9)
-        span = max(1e-9, ((stats.last_ns or send_end) - t0) / 1e9)
-        lat = stats.latency
         up, down = datagrams_per_message(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
         legs = 2 if self.rig.relay is not None else 0
-        offered = sent / send_s
-        send_ratio = offered / (rate * self.n_senders) if rate is not None else None
+        send_ratio = sent / send_s / (rate * self.n_senders) if rate is not None else None
         wire_ratio = None
         last = smallest_fragment(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
         if before is not None and after is not None and sent and last >= COUNTABLE_FRAGMENT:
@@ -327,71 +324,60 @@ class Run:
                 )
                 carried = round(datagrams / up)
             wire_ratio = carried / sent
-        bound, reason = classify(evidence, send_ratio=send_ratio, held_fraction=c.held_s / send_s,
-                                 wire_ratio=wire_ratio, lossy_path=imp.loss > 0)  # fmt: skip
         row: ResultRow = {
-            "run_id": f"{self.run_id:016x}",
-            "mode": mode.value,
-            "size": size,
-            "rate": float(rate) if rate is not None else None,
-            "duration_s": round(send_s, 4),
-            "impairment": imp.label(),
-            "loss_setting": imp.loss,
-            "delay_setting": imp.delay_ms,
-            "jitter_setting": imp.jitter_ms,
-            "bandwidth_kbps_setting": imp.rate_kbps,
-            "sent": sent,
-            "send_errors": c.errors,
-            "backpressure": c.backpressure + c.blocked,
-            "received": unique,
-            "lost": max(0, due - unique),
-            "drained": c.drained if mode is Mode.RELIABLE else True,
-            "loss_rate": (max(0, due - unique) / due) if due else math.nan,
-            "duplicates": stats.seq.duplicates,
-            "out_of_order": stats.seq.out_of_order,
-            "too_old": stats.seq.too_old,
-            "offered_msgs_s": offered,
-            "throughput_msgs_s": unique / span,
-            "throughput_bytes_s": stats.bytes / span,
-            "latency_p50_ms": lat.percentile(50),
-            "latency_p95_ms": lat.percentile(95),
-            "latency_p99_ms": lat.percentile(99),
-            "latency_max_ms": lat.max_ns / 1e6 if lat.count else math.nan,
-            "latency_mean_ms": lat.mean(),
-            "clock": clock.value,
+            **settings_columns(self.run_id, mode, size, rate, send_s, imp),
+            **delivery_columns(
+                stats,
+                sent=sent,
+                due=sent * self.n_receivers,  # deliveries due: every receiver gets every message
+                errors=c.errors,
+                backpressure=c.backpressure + c.blocked,
+                drained=c.drained if mode is Mode.RELIABLE else True,
+                t0=t0,
+                send_end=send_end,
+            ),
+            **latency_columns(stats.latency, clock=clock.value),
             "datagrams_up": up,
             "datagrams_down": down,
             "legs": legs,
             "expected_loss": expected_loss(imp.loss, size, mode, legs=legs),
             "path": self.rig.path,
-            "bound": bound,
-            "bound_reason": reason,
-            "send_ratio": send_ratio,
-            "held_by_path_s": round(c.held_s, 4),
-            "loop_lag_p99_ms": evidence.loop_lag_p99_ms,
-            "loop_cpu": round(evidence.loop_cpu, 4),
-            "process_cpu": round(evidence.process_cpu, 4),
-            "host_cpu": round(evidence.host_cpu, 4),
-            "host_udp_drops": evidence.host_udp_drops,
+            **evidence_columns(
+                evidence,
+                send_ratio=send_ratio,
+                held_by_path_s=c.held_s,
+                send_s=send_s,
+                wire_ratio=wire_ratio,
+                lossy_path=imp.loss > 0,
+            ),
             "senders": self.n_senders,
             "receivers": self.n_receivers,
+            **relay_columns(before, after, size=size, mode=mode, wire_ratio=wire_ratio),
         }
-        if before is not None and after is not None:
-            received = [after.received[i] - before.received[i] for i in (0, 1)]
-            dropped = [after.dropped[i] - before.dropped[i] for i in (0, 1)]
-            row["relay_datagrams_up"], row["relay_datagrams_down"] = received
-            row["relay_dropped_up"], row["relay_dropped_down"] = dropped
-            data = [after.datagrams_at_least(i, DATA_DATAGRAM_BYTES) - before.datagrams_at_least(i, DATA_DATAGRAM_BYTES)
-                    for i in (0, 1)]  # fmt: skip
-            data_dropped = [
-                after.dropped_at_least(i, DATA_DATAGRAM_BYTES) - before.dropped_at_least(i, DATA_DATAGRAM_BYTES)
-                for i in (0, 1)
-            ]
-            row["relay_data_datagrams_up"], row["relay_data_datagrams_down"] = data
-            row["wire_ratio"] = wire_ratio if wire_ratio is not None else math.nan
-            row["relay_data_dropped_up"], row["relay_data_dropped_down"] = data_dropped
-            p_up = data_dropped[0] / data[0] if data[0] else 0.0
-            p_down = data_dropped[1] / data[1] if data[1] else 0.0
-            row["leg_loss_up"], row["leg_loss_down"] = p_up, p_down
-            row["expected_loss_measured"] = expected_loss_legs(p_up, p_down, size, mode)
         return row
+
+
+def relay_columns(
+    before: RelayStats | None, after: RelayStats | None, *, size: int, mode: Mode, wire_ratio: float | None
+) -> RelayColumns:
+    """The relay's counters over the run, and the theory from the loss the legs really had (none without relay)."""
+    if before is None or after is None:
+        return {}
+    row: RelayColumns = {}
+    received = [after.received[i] - before.received[i] for i in (0, 1)]
+    dropped = [after.dropped[i] - before.dropped[i] for i in (0, 1)]
+    row["relay_datagrams_up"], row["relay_datagrams_down"] = received
+    row["relay_dropped_up"], row["relay_dropped_down"] = dropped
+    data = [after.datagrams_at_least(i, DATA_DATAGRAM_BYTES) - before.datagrams_at_least(i, DATA_DATAGRAM_BYTES)
+            for i in (0, 1)]  # fmt: skip
+    data_dropped = [
+        after.dropped_at_least(i, DATA_DATAGRAM_BYTES) - before.dropped_at_least(i, DATA_DATAGRAM_BYTES) for i in (0, 1)
+    ]
+    row["relay_data_datagrams_up"], row["relay_data_datagrams_down"] = data
+    row["wire_ratio"] = wire_ratio if wire_ratio is not None else math.nan
+    row["relay_data_dropped_up"], row["relay_data_dropped_down"] = data_dropped
+    p_up = data_dropped[0] / data[0] if data[0] else 0.0
+    p_down = data_dropped[1] / data[1] if data[1] else 0.0
+    row["leg_loss_up"], row["leg_loss_down"] = p_up, p_down
+    row["expected_loss_measured"] = expected_loss_legs(p_up, p_down, size, mode)
+    return row

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 
 from ..errors import LkNotebookError
 from ..events import StreamRecord, StreamState
-from .calibration import ClientMonitor, classify
+from .calibration import ClientEvidence, ClientMonitor
+from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
 from .probe import Mode, ProbeClock, new_run_id
 from .relay import Impairment
 from .rig import Rig
-from .rows import ResultRow
+from .rows import RelayColumns, ResultRow
 from .run import RunResult
 from .sending import SendCounters
 from .stats import ReceiverStats
@@ -49,6 +50,10 @@ RPC_ROUND_TRIP = "monotonic round trip (RPC: one process, exact)"
 class _Pending:
     seq: int
     started_ns: int
+
+
+# Streams and RPC rows carry no relay counters: their chunks' datagrams are not told apart from other traffic.
+_NO_RELAY_COUNTS: RelayColumns = {}
 
 
 class TransferRun:
@@ -159,65 +164,37 @@ class TransferRun:
                 return
             await asyncio.sleep(0.02)
 
-    def _row(self, stats: ReceiverStats, t0: int, send_end: int, evidence: object) -> ResultRow:
-        from .calibration import ClientEvidence
-
-        assert isinstance(evidence, ClientEvidence)
-        mode, size, rate, imp, c = self.mode, self.size, self.rate, self.impairment, self.counters
-        unique, sent = stats.seq.unique, c.sent
+    def _row(self, stats: ReceiverStats, t0: int, send_end: int, evidence: ClientEvidence) -> ResultRow:
+        mode, size, rate, c = self.mode, self.size, self.rate, self.counters
         send_s = max(1e-9, (send_end - t0) / 1e9)
-        span = max(1e-9, ((stats.last_ns or send_end) - t0) / 1e9)
-        lat = stats.latency
         chunks = max(1, math.ceil(size / STREAM_CHUNK))
         per_chunk, _ = datagrams_per_message(min(size, STREAM_CHUNK), Mode.RELIABLE, identity=self.rig.sender_identity)
         up = chunks * per_chunk + (0 if mode is Mode.RPC else 2)  # streams add a header and a trailer packet
-        offered = sent / send_s
-        send_ratio = offered / rate if rate is not None else None
-        bound, reason = classify(evidence, send_ratio=send_ratio, held_fraction=0.0)
         return {
-            "run_id": f"{self.run_id:016x}",
-            "mode": mode.value,
-            "size": size,
-            "rate": float(rate) if rate is not None else None,
-            "duration_s": round(send_s, 4),
-            "impairment": imp.label(),
-            "loss_setting": imp.loss,
-            "delay_setting": imp.delay_ms,
-            "jitter_setting": imp.jitter_ms,
-            "bandwidth_kbps_setting": imp.rate_kbps,
-            "sent": sent,
-            "send_errors": c.errors,
-            "backpressure": 0,
-            "received": unique,
-            "lost": max(0, sent - unique),
-            "drained": c.drained,
-            "loss_rate": (max(0, sent - unique) / sent) if sent else math.nan,
-            "duplicates": stats.seq.duplicates,
-            "out_of_order": stats.seq.out_of_order,
-            "too_old": stats.seq.too_old,
-            "offered_msgs_s": offered,
-            "throughput_msgs_s": unique / span,
-            "throughput_bytes_s": stats.bytes / span,
-            "latency_p50_ms": lat.percentile(50),
-            "latency_p95_ms": lat.percentile(95),
-            "latency_p99_ms": lat.percentile(99),
-            "latency_max_ms": lat.max_ns / 1e6 if lat.count else math.nan,
-            "latency_mean_ms": lat.mean(),
-            "clock": RPC_ROUND_TRIP if mode is Mode.RPC else ProbeClock.MONOTONIC.value,
+            **settings_columns(self.run_id, mode, size, rate, send_s, self.impairment),
+            **delivery_columns(
+                stats,
+                sent=c.sent,
+                due=c.sent,
+                errors=c.errors,
+                backpressure=0,
+                drained=c.drained,
+                t0=t0,
+                send_end=send_end,
+            ),
+            **latency_columns(stats.latency, clock=RPC_ROUND_TRIP if mode is Mode.RPC else ProbeClock.MONOTONIC.value),
             "datagrams_up": up,
             "datagrams_down": up,
             "legs": 2 if self.rig.relay is not None else 0,
             "expected_loss": 0.0,
             "path": self.rig.path,
-            "bound": bound,
-            "bound_reason": reason,
-            "send_ratio": send_ratio,
-            "held_by_path_s": 0.0,
-            "loop_lag_p99_ms": evidence.loop_lag_p99_ms,
-            "loop_cpu": round(evidence.loop_cpu, 4),
-            "process_cpu": round(evidence.process_cpu, 4),
-            "host_cpu": round(evidence.host_cpu, 4),
-            "host_udp_drops": evidence.host_udp_drops,
+            **evidence_columns(
+                evidence,
+                send_ratio=c.sent / send_s / rate if rate is not None else None,
+                held_by_path_s=0.0,
+                send_s=send_s,
+            ),
             "senders": 1,
             "receivers": 1,
+            **_NO_RELAY_COUNTS,
         }
