@@ -36,25 +36,45 @@ async def lab(relay_server: LocalServer) -> AsyncIterator[Lab]:
 
 
 async def test_stream_and_rpc_modes_deliver_whole_in_the_same_schema(lab: Lab) -> None:
-    for mode in ("text_stream", "byte_stream", "rpc"):
-        row = (await lab.run(mode=mode, size=40_000, rate=4, duration=1.0)).row
+    for mode in ("text_stream", "byte_stream", "rpc", "packet_chunks"):
+        result = await lab.run(mode=mode, size=40_000, rate=4, duration=1.0)
+        row = result.row
         # Every column a row must have (the relay's counters are optional: packet runs alone take them).
         assert set(row) >= ResultRow.__required_keys__, (mode, ResultRow.__required_keys__ - set(row))
         assert row["mode"] == mode and row["sent"] >= 3, row
         assert (row["received"], row["lost"], row["send_errors"], row["duplicates"]) == (row["sent"], 0, 0, 0), row
         assert row["throughput_bytes_s"] > 0 and row["latency_p50_ms"] > 0, row
+        assert result.stats.bytes == 40_000 * row["received"], (mode, result.stats.bytes)  # whole payloads only
     with pytest.raises(LabError, match="limit"):
         await lab.run(mode="byte_stream", size=11 * 1024 * 1024, count=1)
 
 
 async def test_delay_shows_in_stream_and_rpc_latency(lab: Lab) -> None:
     delayed = Impairment(delay_ms=DELAY_MS)
-    # The relay holds every datagram DELAY_MS on each of its two legs (sender -> server -> receiver): a stream
-    # crosses both legs once (>= 2 x DELAY_MS), an RPC call and its answer twice (>= 4 x DELAY_MS). 1 ms of slack
-    # for the event loop's timer resolution, which can fire a scheduled delay up to a tick early.
+    # The relay holds every datagram DELAY_MS on each of its two legs (sender -> server -> receiver), counted from
+    # its read of the datagram: a stream or a chunked payload crosses both legs once (>= 2 x DELAY_MS), an RPC
+    # call and its answer twice (>= 4 x DELAY_MS). No slack: no datagram can leave the relay early.
     stream = (await lab.run(mode="byte_stream", size=20_000, rate=4, duration=1.0, impairment=delayed)).row
+    chunks = (await lab.run(mode="packet_chunks", size=20_000, rate=4, duration=1.0, impairment=delayed)).row
     rpc = (await lab.run(mode="rpc", size=1_000, rate=4, duration=1.0, impairment=delayed)).row
-    assert stream["received"] == stream["sent"] and rpc["received"] == rpc["sent"]
-    assert stream["latency_p50_ms"] >= 2 * DELAY_MS - 1, stream
-    assert rpc["latency_p50_ms"] >= 4 * DELAY_MS - 1, rpc
+    assert all(r["received"] == r["sent"] > 0 for r in (stream, chunks, rpc)), (stream, chunks, rpc)
+    assert stream["latency_p50_ms"] >= 2 * DELAY_MS, stream
+    assert chunks["latency_p50_ms"] >= 2 * DELAY_MS, chunks
+    assert rpc["latency_p50_ms"] >= 4 * DELAY_MS, rpc
     assert "round trip" in rpc["clock"]
+
+
+def test_chunk_assembler_completes_a_payload_once_and_ignores_other_runs() -> None:
+    from lk_notebook.lab.transfer import _CHUNK_HEADER, ChunkAssembler
+
+    def chunk(run: int, seq: int, index: int, n: int) -> bytes:
+        return _CHUNK_HEADER.pack(run, seq, index) + b"x" * n
+
+    a = ChunkAssembler(run_id=7, size=25_000)
+    assert a.add(chunk(7, 0, 0, 15_000)) is None  # 15,000 of 25,000 bytes
+    assert a.add(chunk(8, 0, 1, 10_000)) is None  # another run's chunk completes nothing
+    assert a.add(b"short") is None
+    assert a.add(chunk(7, 1, 0, 15_000)) is None  # another payload of this run
+    assert a.add(chunk(7, 0, 1, 10_000)) == 0  # the last bytes of payload 0
+    assert a.add(chunk(7, 0, 1, 10_000)) is None  # a duplicate does not complete it twice
+    assert (a.foreign, a.bytes[1]) == (2, 15_000)

@@ -47,8 +47,8 @@ CLOCK_ID = int.from_bytes(secrets.token_bytes(8), "big") ^ os.getpid()
 
 
 class Mode(str, enum.Enum):
-    """How probes travel: the two data-channel modes and data tracks; and whole text streams, byte streams and RPC
-    calls (lab/transfer.py), which ride the reliable channel."""
+    """How probes travel: the two data-channel modes and data tracks; and whole text streams, byte streams, RPC
+    calls and payloads chunked into packets by hand (lab/transfer.py), which ride the reliable channel."""
 
     RELIABLE = "reliable"
     LOSSY = "lossy"
@@ -56,11 +56,13 @@ class Mode(str, enum.Enum):
     TEXT_STREAM = "text_stream"
     BYTE_STREAM = "byte_stream"
     RPC = "rpc"
+    PACKET_CHUNKS = "packet_chunks"
+    """The byte streams' baseline: the same bytes as reliable data packets of one stream chunk each."""
 
     @property
     def is_transfer(self) -> bool:
-        """A stream or RPC mode: one message is a whole stream or call, not a probe packet."""
-        return self in (Mode.TEXT_STREAM, Mode.BYTE_STREAM, Mode.RPC)
+        """A whole-payload mode: one message is a whole stream, call or chunked payload, not a probe packet."""
+        return self in (Mode.TEXT_STREAM, Mode.BYTE_STREAM, Mode.RPC, Mode.PACKET_CHUNKS)
 
     @property
     def is_reliable(self) -> bool:
@@ -75,6 +77,7 @@ _MODE_CODE = {
     Mode.TEXT_STREAM: 3,
     Mode.BYTE_STREAM: 4,
     Mode.RPC: 5,
+    Mode.PACKET_CHUNKS: 6,
 }
 _CODE_MODE = {v: k for k, v in _MODE_CODE.items()}
 

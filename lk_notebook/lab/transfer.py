@@ -1,8 +1,10 @@
-"""Runs of the stream and RPC modes: text streams, byte streams and RPC calls of `size` bytes at `rate` per second,
-measured into the same `ResultRow` as the packet modes.
+"""Runs of the whole-payload modes: text streams, byte streams, RPC calls and hand-chunked packets of `size` bytes at
+`rate` per second, measured into the same `ResultRow` as the packet modes.
 
-One "message" here is one whole stream or one RPC call. Streams: latency is from the `send_*` call to the receiving
-session's record of the finished stream (one process, one monotonic clock: exact); throughput counts payload bytes.
+One "message" here is one whole stream, one RPC call, or one payload sent as reliable data packets of STREAM_CHUNK
+bytes each (`packet_chunks`: what an app would do without streams, the byte streams' baseline). Streams and chunks:
+latency is from the first send to the receiver's last byte (one process, one monotonic clock: exact); throughput
+counts payload bytes.
 RPC: latency is the round trip of `perform_rpc` (the `clock` column says so); the receiver answers "ok". Streams
 and RPC ride the reliable data channel, so nothing is lost short of a failure (`send_errors`); impairment shows as
 time. Sends are sequential: each stream is handed over whole before the next starts, as an app sending files would.
@@ -19,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import struct
 import time
 from dataclasses import dataclass
 
-from ..errors import LkNotebookError
+from livekit.rtc.participant import PublishDataError
+
+from ..errors import LkNotebookError, PublishError
 from ..events import StreamRecord, StreamState
 from .calibration import ClientEvidence, ClientMonitor
 from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
@@ -35,15 +40,52 @@ from .sending import SendCounters
 from .stats import ReceiverStats
 from .theory import datagrams_per_message
 
-__all__ = ["RPC_METHOD", "STREAM_CHUNK", "STREAM_TOPIC", "TRANSFER_MAX_BYTES", "TransferRun"]
+__all__ = [
+    "CHUNK_TOPIC",
+    "RPC_METHOD",
+    "STREAM_CHUNK",
+    "STREAM_TOPIC",
+    "TRANSFER_MAX_BYTES",
+    "ChunkAssembler",
+    "TransferRun",
+]
 
 STREAM_TOPIC = "lk_notebook.lab.stream"
 RPC_METHOD = "lk_notebook.lab.rpc"
 STREAM_CHUNK = 15_000
-"""Bytes per stream chunk packet (the SDK's chunk size), for the datagram counts."""
+"""Bytes per stream chunk packet (the SDK's chunk size), for the datagram counts; and per packet_chunks packet."""
+CHUNK_TOPIC = "lk_notebook.lab.chunks"
+_CHUNK_HEADER = struct.Struct("!QII")
+"""A packet_chunks packet: run id, payload sequence number, chunk index (16 bytes; a stream chunk's header is
+about as large), then up to STREAM_CHUNK payload bytes."""
 TRANSFER_MAX_BYTES = 10 * 1024 * 1024
 """Largest stream or RPC payload a lab run sends (the issue's 10 KB to 10 MB range)."""
 RPC_ROUND_TRIP = "monotonic round trip (RPC: one process, exact)"
+
+
+class ChunkAssembler:
+    """Counts packet_chunks packets of one run: a payload is complete when all `size` of its bytes have arrived.
+
+    Pure: packets of other runs, and runts shorter than a header, are ignored (`foreign` counts them).
+    """
+
+    def __init__(self, run_id: int, size: int) -> None:
+        self.run_id, self.size = run_id, size
+        self.bytes: dict[int, int] = {}
+        self.foreign = 0
+
+    def add(self, packet: bytes) -> int | None:
+        """Take one packet; return its payload's sequence number when this packet completed it."""
+        if len(packet) < _CHUNK_HEADER.size:
+            self.foreign += 1
+            return None
+        run, seq, _ = _CHUNK_HEADER.unpack_from(packet)
+        if run != self.run_id:
+            self.foreign += 1
+            return None
+        before = self.bytes.get(seq, 0)
+        self.bytes[seq] = now = before + len(packet) - _CHUNK_HEADER.size
+        return seq if before < self.size <= now else None
 
 
 @dataclass(slots=True)
@@ -94,7 +136,23 @@ class TransferRun:
                     now = time.monotonic_ns()
                     stats.record(record.received, p.seq, now - p.started_ns, now)
 
-        unsubscribe = receiver.on_stream(on_stream)
+        assembler = ChunkAssembler(self.run_id, self.size)
+
+        def on_chunk(data: bytes, _sender: str, _kind: object, _arrival: float) -> None:
+            seq = assembler.add(data)
+            if seq is not None:
+                p = pending.pop(str(seq), None)
+                if p is not None:
+                    now = time.monotonic_ns()
+                    stats.record(self.size, p.seq, now - p.started_ns, now)
+
+        unsubscribe_streams = receiver.on_stream(on_stream)
+        unsubscribe_chunks = receiver.add_raw_handler(CHUNK_TOPIC, on_chunk)
+
+        def unsubscribe() -> None:
+            unsubscribe_streams()
+            unsubscribe_chunks()
+
         if self.mode is Mode.RPC and RPC_METHOD not in receiver.router.rpc_methods:
             receiver.register_rpc_method(RPC_METHOD, lambda call: "ok")
         sender.rpc_payload_limit = max(sender.rpc_payload_limit, TRANSFER_MAX_BYTES)
@@ -148,6 +206,15 @@ class TransferRun:
             await sender.send_bytes(payload, topic=STREAM_TOPIC, name=f"{seq}.bin", attributes=attrs)
         elif self.mode is Mode.TEXT_STREAM:
             await sender.send_text(text, topic=STREAM_TOPIC, attributes=attrs)
+        elif self.mode is Mode.PACKET_CHUNKS:
+            # The SDK's own publish_data, one awaited call per chunk, as an app chunking by hand would send.
+            publish = sender.room.local_participant.publish_data
+            for index, start in enumerate(range(0, self.size, STREAM_CHUNK)):
+                chunk = _CHUNK_HEADER.pack(self.run_id, seq, index) + payload[start : start + STREAM_CHUNK]
+                try:
+                    await publish(chunk, reliable=True, topic=CHUNK_TOPIC)
+                except PublishDataError as exc:
+                    raise PublishError(f"chunk {index} of payload {seq} was refused: {exc}") from exc
         else:
             timeout = 30.0 + 4 * (self.impairment.delay_ms + 3 * self.impairment.jitter_ms) / 1000
             await sender.perform_rpc(receiver_id, RPC_METHOD, text, timeout=timeout)
@@ -155,7 +222,8 @@ class TransferRun:
             stats.record(self.size, seq, now - began, now)
 
     async def _drain(self, pending: dict[str, _Pending]) -> None:
-        """Streams still arriving after the last send: wait for them (bounded; late ones count as lost)."""
+        """Streams or chunked payloads still arriving after the last send: wait for them (bounded; late ones count
+        as lost). RPC calls are complete when they return."""
         imp = self.impairment
         hard_limit = time.monotonic() + 20.0 + 4 * (imp.delay_ms + 3 * imp.jitter_ms) / 1000
         while pending and self.mode is not Mode.RPC:
@@ -169,7 +237,8 @@ class TransferRun:
         send_s = max(1e-9, (send_end - t0) / 1e9)
         chunks = max(1, math.ceil(size / STREAM_CHUNK))
         per_chunk, _ = datagrams_per_message(min(size, STREAM_CHUNK), Mode.RELIABLE, identity=self.rig.sender_identity)
-        up = chunks * per_chunk + (0 if mode is Mode.RPC else 2)  # streams add a header and a trailer packet
+        # streams add a header and a trailer packet; RPC and hand-made chunks do not
+        up = chunks * per_chunk + (2 if mode in (Mode.TEXT_STREAM, Mode.BYTE_STREAM) else 0)
         return {
             **settings_columns(self.run_id, mode, size, rate, send_s, self.impairment),
             **delivery_columns(
