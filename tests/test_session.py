@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 
@@ -289,13 +291,31 @@ async def test_refusal_detected_after_sending_when_server_limit_is_lower() -> No
             await s.leave()
 
 
+async def test_stopping_the_server_under_a_session_stops_it_without_sigkill() -> None:
+    # stop() with a participant connected: livekit-server's graceful stop would wait for every participant to leave
+    # (until our SIGKILL, 10 s later); the repeated SIGTERM forces its stop. Whether the session then hears
+    # SERVER_SHUTDOWN or just loses the connection varies from run to run, so only the server's exit is asserted.
+    srv = LocalServer().start()
+    s = await lk.join("stopped", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret)
+    try:
+        await asyncio.to_thread(srv.stop, timeout=8)
+        assert srv.returncode is not None and srv.returncode >= 0, f"killed, not stopped: {srv.returncode}"
+        assert "exit requested, shutting down" in srv.log_path.read_text()  # type: ignore[union-attr]
+    finally:
+        await s.leave()
+        srv.stop()
+
+
 async def test_an_unconfirmed_change_on_a_broken_connection_blames_the_connection() -> None:
-    # The server is gone: the change cannot be confirmed, and the error must not send the user to check permissions.
+    # The server crashed: the change cannot be confirmed, and the error must not send the user to check permissions.
+    # (SIGKILL: a stopped server would tell its participants SERVER_SHUTDOWN, and the session would be closed.)
     srv = LocalServer().start()
     s = await lk.join("gone", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret)
     try:
         s.confirm_timeout = 1.5
-        srv.stop()
+        pid = srv.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
         assert await s.wait_for(lambda st: st.status is not lk.ConnectionStatus.CONNECTED, timeout=20)
         with pytest.raises(lk.UpdateRefusedError, match=r"the connection is (reconnecting|disconnected)") as err:
             await s.set_attributes({"x": "1"})
