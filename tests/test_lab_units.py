@@ -152,6 +152,14 @@ def test_impairment_validation() -> None:
 def test_sweep_plan_and_empty_results_export(tmp_path: object) -> None:
     plan = sweep_plan(modes=["lossy", "reliable"], sizes=[200, 1200], rates=[100, None], impairments=None)
     assert len(plan) == 8
+    # modes back to back under each condition, then in reversed order in the next round (A B, B A)
+    two = sweep_plan(modes=["lossy", "reliable"], sizes=[200, 1200], rates=[100], impairments=None, rounds=2)
+    assert [(p.mode.value, p.size) for p in two] == [
+        ("lossy", 200), ("reliable", 200), ("lossy", 1200), ("reliable", 1200),
+        ("reliable", 200), ("lossy", 200), ("reliable", 1200), ("lossy", 1200),
+    ]  # fmt: skip
+    with pytest.raises(LabError, match="rounds"):
+        sweep_plan(modes="lossy", sizes=200, rates=100, impairments=None, rounds=0)
     r = Results()
     assert r.frame.empty and r.json_rows() == []
 
@@ -205,8 +213,21 @@ async def test_monitor_counts_the_kernels_udp_receive_drops() -> None:
         sink.bind(("127.0.0.1", 0))
         for _ in range(200):
             source.sendto(b"x" * 1000, sink.getsockname())
-        evidence = monitor.with_host_drops(await monitor.stop())
+        evidence = monitor.with_host_drops(await monitor.stop(), {sink.getsockname(): "sink"})
     assert evidence.host_udp_drops is not None and evidence.host_udp_drops >= 150, evidence
+    # and they are put at the socket that dropped them (its name first: the most drops)
+    assert evidence.udp_drops_where.startswith("sink "), evidence.udp_drops_where
+    assert int(evidence.udp_drops_where.split(",")[0].split()[1]) >= 150, evidence.udp_drops_where
+
+
+def test_drops_by_owner_counts_growth_per_named_socket() -> None:
+    from lk_notebook.lab.calibration import drops_by_owner
+
+    before = {("127.0.0.1", 7880): 10, ("127.0.0.2", 7882): 0, ("0.0.0.0", 40000): 5}
+    after = {("127.0.0.1", 7880): 50, ("127.0.0.2", 7882): 0, ("0.0.0.0", 40000): 6, ("0.0.0.0", 40001): 2}
+    owners = {("127.0.0.1", 7880): "livekit-server", ("127.0.0.2", 7882): "relay"}
+    # a socket opened during the run counts from 0; only growth counts
+    assert drops_by_owner(before, after, owners) == "livekit-server 40, other 3, relay 0"
 
 
 def test_theory_from_measured_legs_and_mathis() -> None:

@@ -31,7 +31,7 @@ RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_
     "04-data-messages.ipynb": 12,
     "05-lossy-vs-reliable.ipynb": 77,  # with the per-leg and data-track measurements (nbconvert --execute)
     "06-message-or-state.ipynb": 80,  # with join/leave visibility (the server's 3 s tick, several rounds)
-    "07-streams-and-rpc.ipynb": 17,
+    "07-streams-and-rpc.ipynb": 40,  # with streams vs packets (20.5 s quiet; the others were recorded at load ~9, ~2x)
     "08-inspect-a-live-room.ipynb": 15,
     "09-multi-node.ipynb": 35,  # a cluster, 7 topologies x 4 channels, a node failure (LiveKit takes 7.5-12.5 s)
 }

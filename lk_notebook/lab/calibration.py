@@ -28,7 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
+import struct
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +40,7 @@ import psutil
 from .rows import Bound
 from .stats import LatencyHistogram
 
-__all__ = ["ClientEvidence", "ClientMonitor", "classify", "udp_receive_drops"]
+__all__ = ["ClientEvidence", "ClientMonitor", "classify", "drops_by_owner", "udp_receive_drops", "udp_socket_drops"]
 
 LAG_TICK = 0.02
 """The lag probe's timer (s): 50 wake-ups a second, so that the probe itself costs the loop nothing measurable
@@ -71,9 +74,47 @@ class ClientEvidence:
     host_udp_drops: int | None = None
     """Datagrams the kernel dropped at full UDP receive buffers on this host (all processes); None where unknown
     (not Linux). Read after the run's drain by `ClientMonitor.with_host_drops`, so late arrivals count too."""
+    udp_drops_where: str = ""
+    """Whose sockets dropped them, from the per-socket counters: e.g. "livekit-server 640, relay 0, other 31"
+    ("other": the SDK's own sockets, or any other process; sockets closed during the run are not in it)."""
 
 
 _SNMP = Path("/proc/net/snmp")
+
+
+_UDP_TABLE = Path("/proc/net/udp")
+
+Address = tuple[str, int]
+
+
+def udp_socket_drops() -> dict[Address, int]:
+    """Receive-buffer drops per open IPv4 UDP socket of this host, by local address; empty where unknown."""
+    out: dict[Address, int] = {}
+    try:
+        lines = _UDP_TABLE.read_text().splitlines()[1:]
+    except OSError:
+        return out
+    for line in lines:
+        fields = line.split()
+        try:
+            ip_hex, port_hex = fields[1].split(":")
+            address = (socket.inet_ntoa(struct.pack("<I", int(ip_hex, 16))), int(port_hex, 16))
+            out[address] = out.get(address, 0) + int(fields[-1])
+        except (ValueError, IndexError, struct.error):
+            continue
+    return out
+
+
+def drops_by_owner(before: Mapping[Address, int], after: Mapping[Address, int], owners: Mapping[Address, str]) -> str:
+    """'owner n, ...' for the drops between two `udp_socket_drops()` readings; unnamed sockets are "other"."""
+    totals = {name: 0 for name in sorted(set(owners.values()))}
+    totals["other"] = 0
+    for address, count in after.items():
+        added = count - before.get(address, 0)
+        if added > 0:
+            name = owners.get(address, "other")
+            totals[name] = totals.get(name, 0) + added
+    return ", ".join(f"{name} {n}" for name, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def udp_receive_drops() -> int | None:
@@ -95,6 +136,7 @@ class ClientMonitor:
         self._host0: tuple[float, float] = (0.0, 0.0)
         self._evidence: ClientEvidence | None = None
         self._drops0: int | None = None
+        self._sockets0: dict[Address, int] = {}
 
     @staticmethod
     def _host() -> tuple[float, float]:
@@ -107,6 +149,7 @@ class ClientMonitor:
         self._t0, self._thread0, self._proc0 = time.monotonic(), time.thread_time(), time.process_time()
         self._host0 = self._host()
         self._drops0 = udp_receive_drops()
+        self._sockets0 = udp_socket_drops()
         self._task = asyncio.get_running_loop().create_task(self._probe(), name="lab:client monitor")
         return self
 
@@ -134,12 +177,15 @@ class ClientMonitor:
         self._evidence = ClientEvidence(wall, loop_cpu, process_cpu, host, lag, lag90)
         return self._evidence
 
-    def with_host_drops(self, evidence: ClientEvidence) -> ClientEvidence:
-        """`evidence` with the kernel's UDP receive drops from `start()` to now (call it after the drain)."""
+    def with_host_drops(self, evidence: ClientEvidence, owners: Mapping[Address, str] | None = None) -> ClientEvidence:
+        """`evidence` with the kernel's UDP receive drops from `start()` to now (call it after the drain), and
+        whose sockets they were at: `owners` names local addresses (the relay's, livekit-server's)."""
         now = udp_receive_drops()
         if now is None or self._drops0 is None:
             return evidence
-        return dataclasses.replace(evidence, host_udp_drops=now - self._drops0)
+        dropped = now - self._drops0
+        where = drops_by_owner(self._sockets0, udp_socket_drops(), owners or {}) if dropped else ""
+        return dataclasses.replace(evidence, host_udp_drops=dropped, udp_drops_where=where)
 
 
 def classify(
@@ -166,9 +212,10 @@ def classify(
     if evidence.loop_lag_p90_ms > LOOP_LAG_MAX_MS:
         reasons.append(f"arrivals waited {evidence.loop_lag_p90_ms:.0f} ms or more (p90) for the event loop")
     if evidence.host_udp_drops:
+        where = f": {evidence.udp_drops_where}" if evidence.udp_drops_where else ""
         reasons.append(
-            f"the kernel dropped {evidence.host_udp_drops} UDP datagrams at full receive buffers on this host "
-            f"(a process here did not read its socket in time; no network lost them)"
+            f"the kernel dropped {evidence.host_udp_drops} UDP datagrams at full receive buffers on this host"
+            f"{where} (a process here did not read its socket in time; no network lost them)"
         )
     if reasons:
         return "client", "; ".join(reasons)

@@ -99,6 +99,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--receivers", type=int, default=1, help="fan-out: receivers that each get every message (default 1, max 49)"
     )
     parser.add_argument("--senders", type=int, default=1, help="fan-in: senders, each at --rate (default 1)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the plan, alternating the modes' order each round (default 1)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -166,6 +169,7 @@ async def _run(args: argparse.Namespace, impairments: list[Impairment]) -> Resul
         progress=progress,
         senders=args.senders,
         receivers=args.receivers,
+        rounds=args.rounds,
     )
 
 

@@ -115,4 +115,5 @@ def evidence_columns(
         "process_cpu": round(evidence.process_cpu, 4),
         "host_cpu": round(evidence.host_cpu, 4),
         "host_udp_drops": evidence.host_udp_drops,
+        "udp_drops_where": evidence.udp_drops_where,
     }

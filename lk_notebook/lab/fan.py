@@ -92,7 +92,7 @@ class FanRun(Run):
             send_end = time.monotonic_ns()
             evidence = await monitor.stop()
             await self._drain_all(grid, per_sender)
-            evidence = monitor.with_host_drops(evidence)  # drops while draining count too
+            evidence = monitor.with_host_drops(evidence, rig.udp_owners())  # drops while draining count too
         finally:
             await monitor.stop()
             if relay is not None:

@@ -262,6 +262,17 @@ class ImpairmentRelay:
         return f"<ImpairmentRelay {host}:{port} {'running' if self.running else 'stopped'} {self._impairment.label()}>"
 
     # -- the thread -------------------------------------------------------------------------------------------
+    def local_addresses(self) -> set[tuple[str, int]]:
+        """The addresses of the relay's own sockets: where it listens, and one upstream socket per client."""
+        with self._lock:
+            socks = [self._listen, *self._upstreams.values()]
+        out = set()
+        for sock in socks:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    out.add(sock.getsockname())
+        return out
+
     def _upstream_for(self, client: tuple[str, int]) -> socket.socket:
         up = self._upstreams.get(client)
         if up is None:

@@ -235,6 +235,19 @@ class Rig:
             return self._cluster.relay
         return self._explicit is None and not os.environ.get("LIVEKIT_URL")
 
+    def udp_owners(self) -> dict[tuple[str, int], str]:
+        """Names for this host's UDP sockets in the lab's path: the relays' and the local livekit-servers'."""
+        owners: dict[tuple[str, int], str] = {}
+        servers = list(self._cluster.nodes) if self._cluster is not None else []
+        if self._server is not None:
+            servers.append(self._server)
+        for server in servers:
+            if server.udp_port:
+                owners[("127.0.0.1", server.udp_port)] = "livekit-server"
+        for relay in {*self.relays, *([self.relay] if self.relay is not None else [])}:
+            owners.update(dict.fromkeys(relay.local_addresses(), "relay"))
+        return owners
+
     @property
     def credentials(self) -> Credentials:
         """The server this rig joins (after `start()`); its secret is never shown by repr."""

@@ -131,6 +131,9 @@ class EvidenceColumns(TypedDict):
     host_udp_drops: int | None
     """UDP datagrams the kernel dropped at full receive buffers on this host during the run and its drain (all
     processes: sender, relay, server, receiver). Above 0, lost messages may be the host's doing; None: unknown."""
+    udp_drops_where: str
+    """Whose sockets dropped them: "livekit-server 640, relay 0, other 31" ("other": the SDK's sockets or any
+    other process); empty when nothing was dropped."""
 
 
 class ShapeColumns(TypedDict):
@@ -156,7 +159,8 @@ Field = Literal[
     "duplicates", "out_of_order", "too_old", "offered_msgs_s", "throughput_msgs_s", "throughput_bytes_s",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_mean_ms", "clock",
     "datagrams_up", "datagrams_down", "legs", "expected_loss", "path", "bound", "bound_reason", "send_ratio",
-    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "host_udp_drops", "senders",
+    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "host_udp_drops", "udp_drops_where",
+    "senders",
     "receivers",
     "relay_datagrams_up",
     "relay_datagrams_down", "relay_dropped_up", "relay_dropped_down", "relay_data_datagrams_up",

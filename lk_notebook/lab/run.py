@@ -209,7 +209,7 @@ class Run:
             send_end = time.monotonic_ns()
             evidence = await monitor.stop()
             await self._drain(stats)
-            evidence = monitor.with_host_drops(evidence)  # drops while draining count too
+            evidence = monitor.with_host_drops(evidence, rig.udp_owners())  # drops while draining count too
         finally:
             await monitor.stop()
             if sampler is not None:

@@ -220,15 +220,26 @@ def sweep_plan(
     sizes: Iterable[int] | int,
     rates: Iterable[float | None] | float | None,
     impairments: Iterable[Impairment | None] | Impairment | None,
+    rounds: int = 1,
 ) -> list[Point]:
-    plan = []
-    imps = [i or Impairment() for i in _as_list(impairments)]
-    for imp, mode, size, rate in itertools.product(imps, _as_list(modes), _as_list(sizes), _as_list(rates)):
+    """Every combination, `rounds` times. Modes vary fastest: the modes compared under one condition run back
+    to back, in reversed order every other round (A B, B A, ...), so that a drift of the path or the host (an
+    SCTP association's congestion window after losses, a busy neighbour) weighs on each mode alike. Run in blocks
+    (all of A, then all of B), the later mode inherits what the earlier left behind."""
+    if not isinstance(rounds, int) or rounds < 1:
+        raise LabError(f"rounds must be an integer >= 1, got {rounds!r}")
+    mode_list = []
+    for mode in _as_list(modes):
         try:
-            m = Mode(mode)
+            mode_list.append(Mode(mode))
         except ValueError:
             raise LabError(f"unknown mode {mode!r}: use one of {', '.join(x.value for x in Mode)}") from None
-        plan.append(Point(m, size, rate, imp))
+    imps = [i or Impairment() for i in _as_list(impairments)]
+    plan: list[Point] = []
+    for r in range(rounds):
+        order = mode_list if r % 2 == 0 else mode_list[::-1]
+        for imp, size, rate in itertools.product(imps, _as_list(sizes), _as_list(rates)):
+            plan.extend(Point(m, size, rate, imp) for m in order)
     if not plan:
         raise LabError("the sweep is empty: give at least one mode, size, rate and impairment")
     return plan
@@ -321,8 +332,12 @@ async def measure(
     on_result: Callable[[RunResult], None] | None = None,
     senders: int = 1,
     receivers: int = 1,
+    rounds: int = 1,
 ) -> Results:
     """Measure every combination and return the Results (frame, series, JSON/CSV export).
+
+    The modes compared under one condition run back to back; `rounds` > 1 repeats the whole plan, alternating
+    the modes' order (see `sweep_plan`), and gives one row per run (aggregate them, e.g. the median per cell).
 
     Uses `lab` when given (and leaves it open), else a fresh `Lab()` (a local server with the relay, unless
     LIVEKIT_URL is set) that is closed afterwards. If the sweep is cancelled, CancelledError propagates; pass
@@ -330,7 +345,7 @@ async def measure(
     """
     own = lab is None
     the_lab = lab or Lab()
-    plan = sweep_plan(modes=modes, sizes=sizes, rates=rates, impairments=impairments)
+    plan = sweep_plan(modes=modes, sizes=sizes, rates=rates, impairments=impairments, rounds=rounds)
     prog: Progress = default_progress() if progress is True else (progress or _NoProgress())
     sweep = Sweep(the_lab, plan, duration=duration, count=count, progress=prog, on_sample=on_sample,
                   on_result=on_result, senders=senders, receivers=receivers)  # fmt: skip

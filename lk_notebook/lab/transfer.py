@@ -188,7 +188,7 @@ class TransferRun:
             send_end = time.monotonic_ns()
             evidence = await monitor.stop()
             await self._drain(pending)
-            evidence = monitor.with_host_drops(evidence)  # drops while draining count too
+            evidence = monitor.with_host_drops(evidence, rig.udp_owners())  # drops while draining count too
         finally:
             await monitor.stop()
             unsubscribe()
