@@ -1,0 +1,152 @@
+"""Setting your own attributes, metadata and name from a `Session`: checked first, then confirmed by the echo.
+
+`Session` inherits these methods from `OwnState`, so `session.py` stays about the room and its connection. The
+SDK never reports a refused change (a missing canUpdateOwnMetadata, a size limit of the server): the only sign is
+that the server's echo never comes, so each change waits for it (`confirm`) and says why it may not have come.
+
+Example::
+
+    await session.set_attributes({"status": "away", "seat": ""})   # "" deletes a key; other keys are untouched
+    await session.set_metadata('{"hand": "raised"}')
+    await session.set_name("Ann (host)")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from livekit import rtc
+
+from . import limits
+from .errors import InvalidInputError, UpdateRefusedError
+from .events import AttributesChanged, ConnectionStatus, ParticipantInfo
+
+if TYPE_CHECKING:
+    from .state import RoomState
+
+__all__ = ["OwnState"]
+
+
+class OwnState:
+    """The own-state part of `Session` (see the module docstring)."""
+
+    room: rtc.Room
+    identity: str
+    state: RoomState
+    confirm_timeout: float
+    _pending_attributes: dict[str, str]
+
+    def _require_open(self, action: str) -> None:
+        raise NotImplementedError
+
+    async def wait_for(self, predicate: Callable[[RoomState], bool], *, timeout: float = 5.0) -> bool:
+        raise NotImplementedError
+
+    def _require_metadata_permission(self, what: str) -> None:
+        if not self.room.local_participant.permissions.can_update_metadata:
+            raise UpdateRefusedError(
+                f"cannot set {what}: the token of {self.identity!r} lacks canUpdateOwnMetadata, so the server "
+                f"would refuse it (the SDK would not tell you). Mint a token with "
+                f"Grants(can_update_own_metadata=True), or change it through the server API (session.admin).",
+                identity=self.identity,
+                what=what,
+            )
+
+    async def set_attributes(self, changes: Mapping[str, str], *, confirm: bool = True) -> None:
+        """Set some of your attributes; a value of "" deletes the key. Other keys are untouched.
+
+        Validated first (string keys and values, the 64 KiB limit on the merged set). With `confirm`, waits until
+        the server echoes the change and raises UpdateRefusedError if it does not within `confirm_timeout`. A key
+        that another writer (the server API) changes meanwhile counts as answered: last write wins, and the model
+        shows the server's value. (A refusal that coincides with such a write cannot be told apart: the SDK never
+        reports refusals.)
+        """
+        self._require_open("set attributes")
+        local = self.state.local
+        current = local.attributes if local is not None else {}
+        clean = limits.check_attributes(current, changes)
+        if not clean:
+            return
+        self._require_metadata_permission("attributes")
+        # What the server will hold once the writes in flight land; a change to that is a no-op. (Against the
+        # model alone, deleting a key whose unconfirmed write has not echoed yet would be dropped as a no-op.)
+        expected = limits.merged_attributes(current, self._pending_attributes)
+        if limits.merged_attributes(expected, clean) == expected:
+            return  # the server sends no event for a no-op, so there is nothing to wait for
+        # Keys the server reports changed for us from now on. Needed because a concurrent write to the same key
+        # may land after ours (our value is shown for a moment, or never, when the server coalesces the two
+        # updates into one): waiting for our value would then report a refusal that did not happen.
+        answered: set[str] = set()
+
+        def note(event: object) -> None:
+            if isinstance(event, AttributesChanged) and event.identity == self.identity:
+                answered.update(event.changed)
+
+        unsubscribe = self.state.subscribe(note)
+        try:
+            self._pending_attributes.update(clean)
+            await self.room.local_participant.set_attributes(clean)
+            if confirm:
+                # Only the keys we changed: someone else may change other keys at the same time.
+                await self._confirm(
+                    lambda p: all(k in answered or p.attributes.get(k, "") == v for k, v in clean.items()),
+                    "attributes",
+                )
+        except BaseException:
+            for key in clean:  # refused or not sent: nothing of it is in flight any more
+                self._pending_attributes.pop(key, None)
+            raise
+        finally:
+            unsubscribe()
+
+    async def set_metadata(self, metadata: str, *, confirm: bool = True) -> None:
+        """Set your metadata (an opaque string; JSON is common). See `set_attributes` for `confirm`."""
+        self._require_open("set metadata")
+        value = limits.check_metadata(metadata)
+        if value == "":
+            raise InvalidInputError(
+                'LiveKit ignores empty metadata (the server treats "" as \'no change\'); set "{}" or " " to clear it.'
+            )
+        self._require_metadata_permission("metadata")
+        local = self.state.local
+        if local is not None and local.metadata == value:
+            return
+        await self.room.local_participant.set_metadata(value)
+        if confirm:
+            await self._confirm(lambda p: p.metadata == value, "metadata")
+
+    async def set_name(self, name: str, *, confirm: bool = True) -> None:
+        """Set your display name. See `set_attributes` for `confirm`."""
+        self._require_open("set name")
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError("name must be a non-empty string")
+        self._require_metadata_permission("name")
+        local = self.state.local
+        if local is not None and local.name == name:
+            return
+        await self.room.local_participant.set_name(name)
+        if confirm:
+            await self._confirm(lambda p: p.name == name, "name")
+
+    async def _confirm(self, applied: Callable[[ParticipantInfo], bool], what: str) -> None:
+        def check(state: RoomState) -> bool:
+            local = state.local
+            return local is not None and applied(local)
+
+        if not await self.wait_for(check, timeout=self.confirm_timeout):
+            status = self.state.status
+            if status is not ConnectionStatus.CONNECTED:
+                # Not a refusal to blame on permissions: the change may never have reached the server.
+                why = f"the connection is {status.value}, so the change may not have reached the server"
+            else:
+                why = (
+                    "it refuses changes over its size limits or without canUpdateOwnMetadata; the SDK does not "
+                    "report why"
+                )
+            raise UpdateRefusedError(
+                f"the server did not apply the {what} change of {self.identity!r} within "
+                f"{self.confirm_timeout:g} s: {why}. Your state is unchanged.",
+                identity=self.identity,
+                what=what,
+            )
