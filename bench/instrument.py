@@ -17,9 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/inspect.py shadows the standard library's inspect for scripts run from bench/ (their folder is
-# sys.path[0]), and the engine's spawned workers inherit that path: drop the folder before anything imports inspect.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.jsclient: the anchor launches Chromium exactly as the test suite does
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -32,18 +31,7 @@ from lk_notebook.config import Credentials  # noqa: E402
 from lk_notebook.lab import Lab  # noqa: E402
 from lk_notebook.lab.engine import measure_parallel  # noqa: E402
 from lk_notebook.server import LocalServer  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-UMD_BUNDLE = ROOT / "tests" / "peers" / "node" / "node_modules" / "livekit-client" / "dist" / "livekit-client.umd.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [  # as tests/jsclient.py: loopback server from a blank page needs the private-network checks off
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,"
-    "PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults",
-]
+from tests.jsclient import CHROMIUM, CHROMIUM_ARGS, UMD_BUNDLE  # noqa: E402
 
 _JS_RUN = """
 async ([url, tokenA, tokenB, seconds, size, reliable]) => {
