@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from .config import Credentials
-from .errors import ServerExitedError, ServerStartError
+from .errors import PortInUseError, ServerExitedError, ServerStartError
 from .install import find_server, install_server
 from .redis_server import RedisServer
 from .server import LocalServer, RelayLayout, _free_port
@@ -92,6 +92,10 @@ def placement(url: str, room: str) -> Placement | None:
         return None
     room_index = cluster.node_ids.index(room_id) + 1 if room_id in cluster.node_ids else None
     return Placement(index + 1, cluster.node_ids[index], room_index, room_id)
+
+
+_PORT_ATTEMPTS = 3
+"""Starts of one node on fresh ports before a port collision is reported."""
 
 
 def _node_config(redis: RedisServer, extra: dict[str, Any], *, relay: bool) -> dict[str, Any]:
@@ -247,17 +251,25 @@ class LocalCluster:
 
     def _start_node(self, binary: Path, log_dir: Path, timeout: float) -> LocalServer:
         # One after another: a node is ready in well under a second here, so a 2-node cluster starts in ~1 s.
-        node = LocalServer(
-            binary=binary,
-            api_key=self.api_key,
-            api_secret=self._api_secret or None,
-            log_dir=log_dir,
-            relay=self.relay,
-            config=_node_config(self._redis(), self._extra_config, relay=self.relay),
-            install=False,
-        )
-        self._api_secret = node.api_secret  # the first node generates it; the others share it
-        return node.start(timeout=timeout)  # retries a port collision on new ports itself
+        for attempt in range(_PORT_ATTEMPTS):
+            node = LocalServer(
+                binary=binary,
+                api_key=self.api_key,
+                api_secret=self._api_secret or None,
+                log_dir=log_dir,
+                relay=self.relay,
+                config=_node_config(self._redis(), self._extra_config, relay=self.relay),
+                install=False,
+            )
+            self._api_secret = node.api_secret  # the first node generates it; the others share it
+            try:
+                return node.start(timeout=timeout, attempts=1)
+            except PortInUseError:
+                # A node's extra ports (metrics, debug, ICE/TCP) are in its config, which start()'s own retry
+                # would reuse: a collision needs a fresh config, so the retry is here.
+                if attempt == _PORT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _read_node_id(node: LocalServer, timeout: float) -> str:

@@ -40,9 +40,6 @@ class OwnState:
     def _require_open(self, action: str) -> None:
         raise NotImplementedError
 
-    async def wait_for(self, predicate: Callable[[RoomState], bool], *, timeout: float = 5.0) -> bool:
-        raise NotImplementedError
-
     def _require_metadata_permission(self, what: str) -> None:
         if not self.room.local_participant.permissions.can_update_metadata:
             raise UpdateRefusedError(
@@ -134,7 +131,7 @@ class OwnState:
             local = state.local
             return local is not None and applied(local)
 
-        if not await self.wait_for(check, timeout=self.confirm_timeout):
+        if not await self.state.wait_until(check, timeout=self.confirm_timeout):
             status = self.state.status
             if status is not ConnectionStatus.CONNECTED:
                 # Not a refusal to blame on permissions: the change may never have reached the server.

@@ -80,11 +80,10 @@ class ClientEvidence:
 
 
 _SNMP = Path("/proc/net/snmp")
-
-
 _UDP_TABLE = Path("/proc/net/udp")
 
 Address = tuple[str, int]
+"""A socket's local (IPv4 address, port)."""
 
 
 def udp_socket_drops() -> dict[Address, int]:

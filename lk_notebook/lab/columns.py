@@ -7,9 +7,10 @@ Example::
 
     row: ResultRow = {
         **settings_columns(run_id, mode, size, rate, send_s, impairment),
-        **delivery_columns(stats, sent=sent, due=sent, send_s=send_s, send_end=send_end, t0=t0, ...),
+        **delivery_columns(stats, sent=sent, due=sent, errors=0, backpressure=0, drained=True, t0=t0,
+                           send_end=send_end),
         **latency_columns(stats.latency, clock="monotonic"),
-        **evidence_columns(evidence, send_ratio=1.0, held_by_path_s=0.0),
+        **evidence_columns(evidence, send_ratio=1.0, held_by_path_s=0.0, send_s=send_s),
         ...                                   # the mode's own path and shape columns
     }
 """
