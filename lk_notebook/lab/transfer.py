@@ -29,14 +29,14 @@ from livekit.rtc.participant import PublishDataError
 
 from ..errors import LkNotebookError, PublishError
 from ..events import StreamRecord, StreamState
-from .calibration import ClientEvidence, ClientMonitor
+from .calibration import ClientEvidence
 from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
+from .pacing import SendCounters
+from .packets import RunResult
 from .probe import Mode, ProbeClock, new_run_id
 from .relay import Impairment
 from .rig import Rig
 from .rows import RelayColumns, ResultRow
-from .run import RunResult
-from .sending import SendCounters
 from .stats import ReceiverStats
 from .theory import datagrams_per_message
 
@@ -153,25 +153,15 @@ class TransferRun:
                     now = time.monotonic_ns()
                     stats.record(self.size, p.seq, now - p.started_ns, now)
 
-        unsubscribe_streams = receiver.on_stream(on_stream)
-        unsubscribe_chunks = receiver.add_raw_handler(CHUNK_TOPIC, on_chunk)
-
-        def unsubscribe() -> None:
-            unsubscribe_streams()
-            unsubscribe_chunks()
-
         if self.mode is Mode.RPC and RPC_METHOD not in receiver.router.rpc_methods:
             receiver.register_rpc_method(RPC_METHOD, lambda call: "ok")
         sender.rpc_payload_limit = max(sender.rpc_payload_limit, TRANSFER_MAX_BYTES)
-        relay = rig.relay
-        await rig.check_paths()
-        if relay is not None:
-            relay.set_impairment(self.impairment)
         payload = os.urandom(self.size)
         text = payload.hex()[: self.size]
-        monitor = ClientMonitor().start()
         c = self.counters
-        try:
+        async with rig.window(self.impairment, drain=lambda: self._drain(pending)) as w:
+            w.callback(receiver.on_stream(on_stream))
+            w.callback(receiver.add_raw_handler(CHUNK_TOPIC, on_chunk))
             limit = self.count if self.count is not None else 2**62
             deadline = time.monotonic() + self.duration if self.duration is not None else math.inf
             start = time.monotonic()
@@ -192,16 +182,8 @@ class TransferRun:
                     pending.pop(str(seq), None)
                     c.errors += 1
                     c.first_error = c.first_error or str(exc)
-            send_end = time.monotonic_ns()
-            evidence = await monitor.stop()
-            await self._drain(pending)
-            evidence = monitor.with_host_drops(evidence, rig.udp_owners())  # drops while draining count too
-        finally:
-            await monitor.stop()
-            unsubscribe()
-            if relay is not None:
-                relay.clear()
-        row = self._row(stats, t0, send_end, evidence)
+            send_end = await w.end_sending(c.sent)
+        row = self._row(stats, t0, send_end, w.evidence)
         series = stats.bins.series(until=(send_end - t0) / 1e9)
         return RunResult(row=row, series=series, bin_width=self.bin_width, stats=stats)
 
