@@ -112,7 +112,7 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], *, timeout: fl
         await asyncio.sleep(0.02)
 
 
-# -- the delivery lab behind its relay (tests/test_lab_*.py) ------------------------------------------------------------
+# -- the delivery lab behind its relay (tests/test_lab_*.py) ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def relay_server() -> Iterator[LocalServer]:
     """A livekit-server in relay layout (its media only through the lab's relay), one per test module."""

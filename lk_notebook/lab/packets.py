@@ -33,7 +33,7 @@ from .pacing import SendCounters, send_data, send_track
 from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
 from .relay import Impairment, RelayStats
 from .rig import TOPIC, Rig
-from .rows import RelayColumns, ResultRow
+from .rows import SERIES_COLUMNS, RelayColumns, ResultRow, SeriesRow
 from .stats import ReceiverStats
 from .theory import datagrams_per_message, expected_loss, expected_loss_legs, smallest_fragment
 
@@ -98,12 +98,13 @@ class RunResult:
     def series_frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        frame: pd.DataFrame = pd.DataFrame(self.series, columns=["t", "msgs", "bytes"])
-        frame["msgs_s"] = frame["msgs"] / self.bin_width
-        frame["bytes_s"] = frame["bytes"] / self.bin_width
-        row = self.row
-        frame["run_id"], frame["mode"], frame["size"] = row["run_id"], row["mode"], row["size"]
-        frame["rate"], frame["impairment"] = row["rate"], row["impairment"]
+        row, width = self.row, self.bin_width
+        rows: list[SeriesRow] = [
+            {"t": t, "msgs": n, "bytes": b, "msgs_s": n / width, "bytes_s": b / width, "run_id": row["run_id"],
+             "mode": row["mode"], "size": row["size"], "rate": row["rate"], "impairment": row["impairment"]}
+            for t, n, b in self.series
+        ]  # fmt: skip
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=list(SERIES_COLUMNS))
         return frame
 
 

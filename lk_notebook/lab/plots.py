@@ -19,14 +19,47 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from matplotlib.figure import Figure
 
-from .packets import RunResult
+from .packets import PeerStats, RunResult
+from .rows import ResultRow, SeriesRow, columns
 from .theory import expected_loss, mathis_msgs_s
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MODE_COLORS", "fan_out", "knee", "latency_cdf", "loss_vs_size", "mode_color", "new_figure", "save_all",
-           "throughput_over_time"]
+__all__ = [
+    "MODE_COLORS",
+    "fan_out",
+    "knee",
+    "latency_cdf",
+    "loss_vs_size",
+    "mode_color",
+    "new_figure",
+    "save_all",
+    "throughput_over_time",
+]
+
+(MODE, SIZE, RATE, IMPAIRMENT, LOSS_SETTING, DELAY_SETTING, LOSS_RATE, LEGS, OFFERED, P50, P99, BOUND, RECEIVERS) = (
+    columns(
+        ResultRow,
+        "mode",
+        "size",
+        "rate",
+        "impairment",
+        "loss_setting",
+        "delay_setting",
+        "loss_rate",
+        "legs",
+        "offered_msgs_s",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "bound",
+        "receivers",
+    )
+)
+T, MSGS_S, RUN_ID = columns(SeriesRow, "t", "msgs_s", "run_id")
+(ROLE,) = columns(PeerStats, "role")
+"""The columns the plots read, named once here and checked against the row types at import."""
+
 
 MODE_COLORS = {"lossy": "tab:orange", "reliable": "tab:blue", "data_track": "tab:green"}
 
@@ -44,14 +77,14 @@ def new_figure(
 
 
 def _lowest_rate(frame: pd.DataFrame) -> float | None:
-    rates = [float(r) for r in frame["rate"].dropna().unique()] if "rate" in frame else []
+    rates = [float(r) for r in frame[RATE].dropna().unique()] if RATE in frame else []
     return min(rates) if rates else None
 
 
 def _at_rate(frame: pd.DataFrame, rate: float | None) -> pd.DataFrame:
     if rate is None:
-        return frame[frame["rate"].isna()] if frame["rate"].isna().any() else frame
-    sel: pd.DataFrame = frame[frame["rate"] == rate]
+        return frame[frame[RATE].isna()] if frame[RATE].isna().any() else frame
+    sel: pd.DataFrame = frame[frame[RATE] == rate]
     return sel
 
 
@@ -63,19 +96,19 @@ def loss_vs_size(frame: pd.DataFrame, *, rate: float | str | None = "lowest", ti
     assert not isinstance(chosen, str)
     sub = _at_rate(frame, chosen)
     styles = ["o-", "s--", "^-.", "d:"]
-    impairments = [i for i in dict.fromkeys(sub["impairment"]) if i != "none"]
+    impairments = [i for i in dict.fromkeys(sub[IMPAIRMENT]) if i != "none"]
     drawn: set[tuple[str, float]] = set()
-    for key, g in sub.groupby(["mode", "loss_setting", "impairment"], sort=True):
+    for key, g in sub.groupby([MODE, LOSS_SETTING, IMPAIRMENT], sort=True):
         mode, loss, label = cast(tuple[str, float, str], key)
-        g = g.groupby("size", as_index=False).agg({"loss_rate": "mean", "legs": "max"})
+        g = g.groupby(SIZE, as_index=False).agg({LOSS_RATE: "mean", LEGS: "max"})
         style = "x:" if label == "none" else styles[impairments.index(label) % len(styles)]
-        ax.plot(g["size"], g["loss_rate"], style, color=mode_color(mode), label=f"{mode} measured ({label})")
+        ax.plot(g[SIZE], g[LOSS_RATE], style, color=mode_color(mode), label=f"{mode} measured ({label})")
         # reliable: theory is 0 at any p (retransmitted until delivered); one theory line per mode and p
         if loss > 0 and mode != "reliable" and (mode, loss) not in drawn:
             drawn.add((mode, loss))
-            sizes = sorted(set(g["size"]))
+            sizes = sorted(set(g[SIZE]))
             dense = sorted(set(sizes) | set(_dense(min(sizes), max(sizes))))
-            legs = int(g["legs"].max()) if len(g) else 2
+            legs = int(g[LEGS].max()) if len(g) else 2
             theory = [expected_loss(loss, s, mode, legs=legs) for s in dense]
             ax.plot(dense, theory, color=mode_color(mode), alpha=0.35, lw=3, label=f"{mode} theory (p={loss:g})")
     ax.set_xlabel("message size (bytes)")
@@ -138,20 +171,20 @@ def knee(frame: pd.DataFrame, *, size: int | str | None = "smallest", title: str
     """Loss and latency (p50 solid, p99 dashed) vs offered send rate, per mode and impairment, at one size
     (default: the smallest measured; None for all): where delivery stops keeping up."""
     fig, (ax_loss, ax_lat) = new_figure(2, width=5.5, height=4.5)
-    want = (int(frame["size"].min()) if len(frame) else None) if size == "smallest" else size
-    sub = frame if want is None else frame[frame["size"] == want]
-    for key, g in sub.groupby(["mode", "size", "impairment"], sort=True):
+    want = (int(frame[SIZE].min()) if len(frame) else None) if size == "smallest" else size
+    sub = frame if want is None else frame[frame[SIZE] == want]
+    for key, g in sub.groupby([MODE, SIZE, IMPAIRMENT], sort=True):
         mode, sz, imp = cast(tuple[str, int, str], key)
-        g = g.sort_values("offered_msgs_s")
+        g = g.sort_values(OFFERED)
         c = mode_color(mode)
         style = "o-" if imp == "none" else "s--"
         label = f"{mode} {sz}B {imp}"
-        ax_loss.plot(g["offered_msgs_s"], g["loss_rate"], style, color=c, label=label)
-        ax_lat.plot(g["offered_msgs_s"], g["latency_p50_ms"], style, color=c, label=f"{label} p50")
-        ax_lat.plot(g["offered_msgs_s"], g["latency_p99_ms"], style, color=c, alpha=0.35)
-        loss_p = float(g["loss_setting"].max()) if "loss_setting" in g else 0.0
+        ax_loss.plot(g[OFFERED], g[LOSS_RATE], style, color=c, label=label)
+        ax_lat.plot(g[OFFERED], g[P50], style, color=c, label=f"{label} p50")
+        ax_lat.plot(g[OFFERED], g[P99], style, color=c, alpha=0.35)
+        loss_p = float(g[LOSS_SETTING].max()) if LOSS_SETTING in g else 0.0
         if loss_p > 0:
-            delay = float(g["delay_setting"].max()) if "delay_setting" in g else 0.0
+            delay = float(g[DELAY_SETTING].max()) if DELAY_SETTING in g else 0.0
             ceiling = mathis_msgs_s(int(sz), loss=loss_p, delay_ms=delay, mode=mode)
             for ax in (ax_loss, ax_lat):
                 ax.axvline(ceiling, color=c, linestyle=":", linewidth=1)
@@ -177,17 +210,17 @@ def fan_out(results: Any, *, title: str | None = None) -> Figure:
     fig, (ax_lat, ax_loss) = new_figure(2, width=5.5, height=4.5)
     frame = results.frame
     peers = results.per_receiver_frame()
-    for mode, g in frame.groupby("mode", sort=True):
-        g = g.sort_values("receivers")
+    for mode, g in frame.groupby(MODE, sort=True):
+        g = g.sort_values(RECEIVERS)
         c = mode_color(str(mode))
-        ax_lat.plot(g["receivers"], g["latency_p50_ms"], "o-", color=c, label=f"{mode} p50 (all deliveries)")
-        ax_lat.plot(g["receivers"], g["latency_p99_ms"], "s--", color=c, alpha=0.6, label=f"{mode} p99")
-        ax_loss.plot(g["receivers"], g["loss_rate"], "o-", color=c, label=f"{mode} (all deliveries)")
+        ax_lat.plot(g[RECEIVERS], g[P50], "o-", color=c, label=f"{mode} p50 (all deliveries)")
+        ax_lat.plot(g[RECEIVERS], g[P99], "s--", color=c, alpha=0.6, label=f"{mode} p99")
+        ax_loss.plot(g[RECEIVERS], g[LOSS_RATE], "o-", color=c, label=f"{mode} (all deliveries)")
         if len(peers):
-            p = peers[(peers["mode"] == mode) & (peers["role"] == "receiver")]
-            ax_lat.scatter(p["receivers"], p["latency_p99_ms"], s=8, color=c, alpha=0.35)
-            ax_loss.scatter(p["receivers"], p["loss_rate"], s=8, color=c, alpha=0.35)
-    _shade_client_bound(frame.assign(offered_msgs_s=frame["receivers"]), (ax_lat, ax_loss))
+            p = peers[(peers[MODE] == mode) & (peers[ROLE] == "receiver")]
+            ax_lat.scatter(p[RECEIVERS], p[P99], s=8, color=c, alpha=0.35)
+            ax_loss.scatter(p[RECEIVERS], p[LOSS_RATE], s=8, color=c, alpha=0.35)
+    _shade_client_bound(frame.assign(**{OFFERED: frame[RECEIVERS]}), (ax_lat, ax_loss))
     for ax in (ax_lat, ax_loss):
         ax.set_xlabel("receivers in the room (each gets every message)")
         ax.grid(True, alpha=0.3)
@@ -205,12 +238,12 @@ def _shade_client_bound(frame: pd.DataFrame, axes: Iterable[Any]) -> None:
     more about the instrument than about LiveKit. The region starts at the lowest such rate on an unimpaired path
     (the instrument's own ceiling; under impairment the path slows the client's calls too), or on any path when
     only impaired rows were client-bound."""
-    if "bound" not in frame or not (frame["bound"] == "client").any():
+    if BOUND not in frame or not (frame[BOUND] == "client").any():
         return
-    client = frame[frame["bound"] == "client"]
-    clean = client[client["impairment"] == "none"] if "impairment" in client else client
-    lo = float((clean if len(clean) else client)["offered_msgs_s"].min())
-    hi = float(frame["offered_msgs_s"].max()) * 1.5
+    client = frame[frame[BOUND] == "client"]
+    clean = client[client[IMPAIRMENT] == "none"] if IMPAIRMENT in client else client
+    lo = float((clean if len(clean) else client)[OFFERED].min())
+    hi = float(frame[OFFERED].max()) * 1.5
     for ax in axes:
         ax.axvspan(lo, hi, color="0.85", alpha=0.6, zorder=0, label="client-bound (the lab's own limit)")
 
@@ -229,23 +262,23 @@ def throughput_over_time(
     fig, (ax,) = new_figure()
     sub = series
     if size == "smallest" and len(sub):
-        size = int(sub["size"].min())
+        size = int(sub[SIZE].min())
     if size is not None:
-        sub = sub[sub["size"] == size]
+        sub = sub[sub[SIZE] == size]
     if rate == "highest" and len(sub):
-        rate = None if sub["rate"].isna().any() else float(sub["rate"].max())
-        sub = sub[sub["rate"].isna()] if rate is None else sub[sub["rate"] == rate]
+        rate = None if sub[RATE].isna().any() else float(sub[RATE].max())
+        sub = sub[sub[RATE].isna()] if rate is None else sub[sub[RATE] == rate]
     elif rate is not None and rate != "highest":
-        sub = sub[sub["rate"] == rate]
-    for _run_id, g in sub.groupby("run_id", sort=False):
-        mode = str(g["mode"].iloc[0])
-        imp = str(g["impairment"].iloc[0])
-        width = float(g["t"].diff().median()) if len(g) > 1 else 0.1
+        sub = sub[sub[RATE] == rate]
+    for _run_id, g in sub.groupby(RUN_ID, sort=False):
+        mode = str(g[MODE].iloc[0])
+        imp = str(g[IMPAIRMENT].iloc[0])
+        width = float(g[T].diff().median()) if len(g) > 1 else 0.1
         window = max(1, round(smooth / width)) if width > 0 else 1
-        ys = g["msgs_s"].rolling(window, min_periods=1).mean()
-        r = g["rate"].iloc[0]
+        ys = g[MSGS_S].rolling(window, min_periods=1).mean()
+        r = g[RATE].iloc[0]
         label = f"{mode} {g['size'].iloc[0]}B {'max' if pd_isna(r) else f'{r:g}/s'} {imp}"
-        ax.plot(g["t"], ys, "-" if imp == "none" else "--", color=mode_color(mode), label=label)
+        ax.plot(g[T], ys, "-" if imp == "none" else "--", color=mode_color(mode), label=label)
     ax.set_xlabel("time since run start (s)")
     ax.set_ylabel(f"goodput (messages/s, {smooth:g} s mean)")
     ax.set_ylim(bottom=0)

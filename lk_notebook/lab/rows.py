@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSON_FIELDS",
+    "SERIES_COLUMNS",
     "SUMMARY_FIELDS",
     "Bound",
     "DeliveryColumns",
@@ -30,6 +31,7 @@ __all__ = [
     "PropagationRow",
     "RatioRow",
     "ResultRow",
+    "SeriesRow",
     "SettingsColumns",
     "ShapeColumns",
     "StateRow",
@@ -211,6 +213,25 @@ def frame_of_rows(rows: Sequence[Any]) -> pd.DataFrame:
 
     frame: pd.DataFrame = pd.DataFrame([dict(r) for r in rows])
     return frame
+
+
+class SeriesRow(TypedDict):
+    """One time bin of a run's goodput (`RunResult.series_frame`, `Results.series`)."""
+
+    t: float
+    """Seconds since the run started (the bin's start)."""
+    msgs: int
+    bytes: int
+    msgs_s: float
+    bytes_s: float
+    run_id: str
+    mode: str
+    size: int
+    rate: float | None
+    impairment: str
+
+
+SERIES_COLUMNS: tuple[str, ...] = tuple(SeriesRow.__annotations__)
 
 
 class StateRow(TypedDict):

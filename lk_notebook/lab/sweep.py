@@ -26,7 +26,7 @@ from ..errors import LabError
 from .lab import Lab, LiveSample, RunResult
 from .probe import Mode
 from .relay import Impairment
-from .rows import COLUMNS, JSON_FIELDS, ResultRow, frame_of
+from .rows import COLUMNS, JSON_FIELDS, SERIES_COLUMNS, ResultRow, frame_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,9 +119,7 @@ class Results:
 
         frames = [r.series_frame() for r in self.runs]
         if not frames:
-            empty: pd.DataFrame = pd.DataFrame(
-                columns=["t", "msgs", "bytes", "msgs_s", "bytes_s", "run_id", "mode", "size"]
-            )
+            empty: pd.DataFrame = pd.DataFrame(columns=list(SERIES_COLUMNS))
             return empty
         out: pd.DataFrame = pd.concat(frames, ignore_index=True)
         return out

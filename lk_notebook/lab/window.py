@@ -34,6 +34,7 @@ __all__ = ["Drain", "Window", "prove_crossed"]
 Drain = Callable[[], Awaitable[None]]
 """Waits, after the last send, for what is still arriving (each run kind knows when it is done)."""
 
+
 def prove_crossed(before: RelayStats, after: RelayStats, sent: int) -> None:
     """The second, independent proof: the run's datagrams crossed the relay (PathError if fewer than
     min(sent, 10) did while `sent` messages were sent)."""

@@ -200,7 +200,6 @@ class LivePlot:
             if self.chart is None:
                 from matplotlib.colors import to_hex
 
-
                 # CSS colours: the browser's canvas ignores matplotlib names such as "tab:orange" (lines went grey).
                 self.chart = LiveChart(colors={m: to_hex(c) for m, c in MODE_COLORS.items()}, window=self.window)
             return self.chart
