@@ -25,7 +25,8 @@ from ..errors import LabError
 from .pacing import SendCounters, send_data
 from .packets import MAX_IN_FLIGHT_BYTES, PeerStats, Recorder, Run, RunResult
 from .probe import HEADER_SIZE, Mode, ProbeCodec, new_run_id
-from .rig import TOPIC, Sink
+from .rig import TOPIC, Rig, Sink
+from .spec import RunSpec
 from .stats import ReceiverStats
 
 __all__ = ["MAX_PARTICIPANTS", "FanRun"]
@@ -47,8 +48,10 @@ def _dispatch(recorders: list[Recorder]) -> Sink:
 class FanRun(Run):
     """A Run with `senders` senders and `receivers` receivers (data-channel modes)."""
 
-    def __init__(self, *args: object, senders: int, receivers: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, rig: Rig, spec: RunSpec, *, window: int, max_in_flight: int | None, senders: int, receivers: int
+    ) -> None:
+        super().__init__(rig, spec, window=window, max_in_flight=max_in_flight)
         if self.mode is Mode.DATA_TRACK:
             raise LabError("fan-out and fan-in runs measure data messages; use mode lossy or reliable")
         if senders < 1 or receivers < 1 or senders + receivers > MAX_PARTICIPANTS:
@@ -70,8 +73,7 @@ class FanRun(Run):
                 [Recorder(rid, ReceiverStats(t0_ns=t0, bin_width=self.bin_width)) for rid in run_ids] for _ in receivers
             ]
             w.receive([recs[0] if len(recs) == 1 else _dispatch(recs) for recs in grid])
-            limit = self.count if self.count is not None else 2**62
-            deadline = time.monotonic() + self.duration if self.duration is not None else math.inf
+            limit, deadline = self.spec.limit(), self.spec.deadline()
             bound = None
             if m is Mode.RELIABLE:
                 bound = self.max_in_flight or max(4, min(512, MAX_IN_FLIGHT_BYTES // self.size))

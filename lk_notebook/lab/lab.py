@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypedDict, TypeVar, cast
 
 from livekit import rtc
 
@@ -34,12 +34,15 @@ from .paths import PathError, check_path
 from .probe import HEADER_SIZE, Mode
 from .relay import NO_IMPAIRMENT, Impairment, ImpairmentRelay
 from .rig import TOPIC, Rig, RigOptions, Sink
+from .spec import RunSpec
 from .transfer import TRANSFER_MAX_BYTES, TransferRun
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["DEFAULT_WINDOW", "TOPIC", "Lab", "LiveSample", "PathError", "RunResult", "check_path", "validate_run"]
+
+T = TypeVar("T")
 
 DATA_TRACK_MAX_BYTES = 60_000
 """Largest data-track frame the lab sends (frames are packetised by the SDK; kept below the data packet limit)."""
@@ -54,6 +57,17 @@ def max_size(mode: Mode, *, identity: str) -> int:
     overhead = limits.packet_size(b"", topic=TOPIC, identity=identity)
     # varint length prefixes grow with the payload; 8 bytes covers them
     return limits.SDK_MAX_PACKET_BYTES - overhead - 8
+
+
+class RunParameters(TypedDict):
+    """One run's parameters as a user gives them (`Lab.run`), before `validate_run` checks them."""
+
+    mode: Mode | str
+    size: int
+    rate: float | None
+    duration: float | None
+    count: int | None
+    impairment: Impairment | None
 
 
 def validate_run(
@@ -102,6 +116,19 @@ def validate_run(
     return m
 
 
+class _FromRig(Generic[T]):
+    """A read-only attribute of the Lab that is its rig's attribute of the same name (what Lab showed as a Rig)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, lab: Lab, owner: type | None = None) -> T:
+        return cast(T, getattr(lab.rig, self.name))
+
+    def __set__(self, lab: Lab, value: T) -> None:
+        raise AttributeError(f"Lab.{self.name} is its rig's: set lab.rig.{self.name}")
+
+
 class Lab:
     """A rig (`lab.rig`: a sender and a receiver joined to one room) and the runs measured between them.
 
@@ -142,49 +169,17 @@ class Lab:
     def __repr__(self) -> str:
         return f"<Lab room={self.rig.room_name!r} path={self.rig.path!r}>"
 
-    @property
-    def relay(self) -> ImpairmentRelay | None:
-        return self.rig.relay
-
-    @property
-    def relays(self) -> list[ImpairmentRelay]:
-        return self.rig.relays
-
-    @property
-    def relay_available(self) -> bool:
-        return self.rig.relay_available
-
-    @property
-    def sender(self) -> Session | None:
-        return self.rig.sender
-
-    @property
-    def receiver(self) -> Session | None:
-        return self.rig.receiver
-
-    @property
-    def path(self) -> str:
-        return self.rig.path
-
-    @property
-    def room_name(self) -> str:
-        return self.rig.room_name
-
-    @property
-    def sender_identity(self) -> str:
-        return self.rig.sender_identity
-
-    @property
-    def foreign(self) -> int:
-        return self.rig.foreign
-
-    @property
-    def tasks(self) -> TaskOwner:
-        return self.rig.tasks
-
-    @property
-    def credentials(self) -> Credentials:
-        return self.rig.credentials
+    relay = _FromRig[ImpairmentRelay | None]()
+    relays = _FromRig[list[ImpairmentRelay]]()
+    relay_available = _FromRig[bool]()
+    sender = _FromRig[Session | None]()
+    receiver = _FromRig[Session | None]()
+    path = _FromRig[str]()
+    room_name = _FromRig[str]()
+    sender_identity = _FromRig[str]()
+    foreign = _FromRig[int]()
+    tasks = _FromRig[TaskOwner]()
+    credentials = _FromRig[Credentials]()
 
     @property
     def sink(self) -> Sink | None:
@@ -210,26 +205,9 @@ class Lab:
         return await self.rig.prepare_data_track()
 
     # -- runs -----------------------------------------------------------------------------------------------------
-    def validate(
-        self,
-        *,
-        mode: Mode | str,
-        size: int,
-        rate: float | None,
-        duration: float | None,
-        count: int | None,
-        impairment: Impairment | None,
-    ) -> Mode:
-        return validate_run(
-            mode=mode,
-            size=size,
-            rate=rate,
-            duration=duration,
-            count=count,
-            impairment=impairment,
-            relay_available=self.rig.relay_available,
-            identity=self.rig.sender_identity,
-        )
+    def validate(self, **run: Unpack[RunParameters]) -> Mode:
+        """`validate_run` for this lab's relay and sender."""
+        return validate_run(**run, relay_available=self.rig.relay_available, identity=self.rig.sender_identity)
 
     async def run(
         self,
@@ -263,21 +241,16 @@ class Lab:
             raise LabError(f"window must be >= 1, got {window}")
         rig = self.rig
         await rig.start()
-        imp = impairment or NO_IMPAIRMENT
+        spec = RunSpec(m, size, rate, duration, count, impairment or NO_IMPAIRMENT, self.bin_width)
         if m.is_transfer:
             if senders != 1 or receivers != 1:
                 raise LabError(f"mode {m.value!r} runs one sender and one receiver; fan-out/in is for packet modes")
-            transfer = TransferRun(rig, mode=m, size=size, rate=rate, duration=duration, count=count,
-                                   impairment=imp, bin_width=self.bin_width)  # fmt: skip
-            return await transfer.execute()
+            return await TransferRun(rig, spec).execute()
         if senders != 1 or receivers != 1:
             from .fan import FanRun
 
-            fan = FanRun(rig, mode=m, size=size, rate=rate, duration=duration, count=count, impairment=imp,
-                         window=window, max_in_flight=max_in_flight, bin_width=self.bin_width, senders=senders,
-                         receivers=receivers)  # fmt: skip
+            fan = FanRun(rig, spec, window=window, max_in_flight=max_in_flight, senders=senders, receivers=receivers)
             return await fan.execute()
-        run = Run(rig, mode=m, size=size, rate=rate, duration=duration, count=count, impairment=imp, window=window,
-                  max_in_flight=max_in_flight, bin_width=self.bin_width, on_sample=on_sample,
+        run = Run(rig, spec, window=window, max_in_flight=max_in_flight, on_sample=on_sample,
                   sample_interval=sample_interval)  # fmt: skip
         return await run.execute()

@@ -9,7 +9,8 @@ kind of run on the same rig) starts clean.
 Example::
 
     rig = await Rig(server=LocalServer(relay=True)).start()
-    result = await Run(rig, mode=Mode.LOSSY, size=200, rate=500, duration=2).execute()
+    spec = RunSpec(Mode.LOSSY, size=200, rate=500, duration=2, count=None, impairment=NO_IMPAIRMENT)
+    result = await Run(rig, spec).execute()
     result.row["loss_rate"], result.row["bound"]
 """
 
@@ -29,11 +30,12 @@ from livekit import rtc
 from ..errors import LabError
 from .calibration import ClientEvidence
 from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
-from .pacing import SendCounters, send_data, send_track
+from .pacing import DEFAULT_WINDOW, SendCounters, send_data, send_track
 from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
-from .relay import Impairment, RelayStats
+from .relay import RelayStats
 from .rig import TOPIC, Rig
 from .rows import SERIES_COLUMNS, RelayColumns, ResultRow, SeriesRow
+from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message, expected_loss, expected_loss_legs, smallest_fragment
 
@@ -153,24 +155,16 @@ class Run:
     def __init__(
         self,
         rig: Rig,
+        spec: RunSpec,
         *,
-        mode: Mode,
-        size: int,
-        rate: float | None,
-        duration: float | None,
-        count: int | None,
-        impairment: Impairment,
-        window: int,
-        max_in_flight: int | None,
-        bin_width: float,
+        window: int = DEFAULT_WINDOW,
+        max_in_flight: int | None = None,
         on_sample: Callable[[LiveSample], None] | None = None,
         sample_interval: float = 0.25,
     ) -> None:
-        self.rig = rig
-        self.mode, self.size, self.rate = mode, size, rate
-        self.duration, self.count, self.impairment = duration, count, impairment
-        self.window, self.bin_width = window, bin_width
-        self.max_in_flight = max_in_flight
+        self.rig, self.spec = rig, spec
+        self.mode, self.size, self.rate, self.impairment = spec.mode, spec.size, spec.rate, spec.impairment
+        self.bin_width, self.window, self.max_in_flight = spec.bin_width, window, max_in_flight
         self.on_sample, self.sample_interval = on_sample, sample_interval
         self.run_id = new_run_id()
         self.counters = SendCounters()
@@ -191,8 +185,7 @@ class Run:
             w.receive([recorder])
             if self.on_sample is not None:
                 w.callback(rig.tasks.spawn(self._sample(stats, t0, self.on_sample), name="live samples").cancel)
-            limit = self.count if self.count is not None else 2**62
-            deadline = time.monotonic() + self.duration if self.duration is not None else math.inf
+            limit, deadline = self.spec.limit(), self.spec.deadline()
             if track is not None:
                 await send_track(track, codec, rate=self.rate, deadline=deadline, limit=limit, counters=counters)
             else:

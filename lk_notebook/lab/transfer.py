@@ -12,8 +12,8 @@ time. Sends are sequential: each stream is handed over whole before the next sta
 Example::
 
     rig = await Rig(server=LocalServer(relay=True)).start()
-    result = await TransferRun(rig, mode=Mode.BYTE_STREAM, size=1_000_000, rate=None, duration=5, count=None,
-                               impairment=NO_IMPAIRMENT, bin_width=0.1).execute()
+    spec = RunSpec(Mode.BYTE_STREAM, size=1_000_000, rate=None, duration=5, count=None, impairment=NO_IMPAIRMENT)
+    result = await TransferRun(rig, spec).execute()
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from .columns import delivery_columns, evidence_columns, latency_columns, settin
 from .pacing import SendCounters
 from .packets import RunResult
 from .probe import Mode, ProbeClock, new_run_id
-from .relay import Impairment
 from .rig import Rig
 from .rows import RelayColumns, ResultRow
+from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message
 
@@ -104,20 +104,10 @@ _NO_RELAY_COUNTS: RelayColumns = {}
 class TransferRun:
     """One measurement of a stream or RPC mode on a started rig (parameters validated by the Lab)."""
 
-    def __init__(
-        self,
-        rig: Rig,
-        *,
-        mode: Mode,
-        size: int,
-        rate: float | None,
-        duration: float | None,
-        count: int | None,
-        impairment: Impairment,
-        bin_width: float,
-    ) -> None:
-        self.rig, self.mode, self.size, self.rate = rig, mode, size, rate
-        self.duration, self.count, self.impairment, self.bin_width = duration, count, impairment, bin_width
+    def __init__(self, rig: Rig, spec: RunSpec) -> None:
+        self.rig, self.spec = rig, spec
+        self.mode, self.size, self.rate, self.impairment = spec.mode, spec.size, spec.rate, spec.impairment
+        self.bin_width = spec.bin_width
         self.run_id = new_run_id()
         self.counters = SendCounters()
         self._arrivals = 0
@@ -162,8 +152,7 @@ class TransferRun:
         async with rig.window(self.impairment, drain=lambda: self._drain(pending)) as w:
             w.callback(receiver.on_stream(on_stream))
             w.callback(receiver.add_raw_handler(CHUNK_TOPIC, on_chunk))
-            limit = self.count if self.count is not None else 2**62
-            deadline = time.monotonic() + self.duration if self.duration is not None else math.inf
+            limit, deadline = self.spec.limit(), self.spec.deadline()
             start = time.monotonic()
             while c.sent < limit and time.monotonic() < deadline:
                 if self.rate is not None:
