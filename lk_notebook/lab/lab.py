@@ -173,6 +173,8 @@ class Lab:
     relays = _FromRig[list[ImpairmentRelay]]()
     relay_available = _FromRig[bool]()
     sender = _FromRig[Session | None]()
+    senders = _FromRig[list[Session]]()
+    receivers = _FromRig[list[Session]]()
     receiver = _FromRig[Session | None]()
     path = _FromRig[str]()
     room_name = _FromRig[str]()
