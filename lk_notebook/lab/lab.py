@@ -122,7 +122,9 @@ class _FromRig(Generic[T]):
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, lab: Lab, owner: type | None = None) -> T:
+    def __get__(self, lab: Lab | None, owner: type | None = None) -> T:
+        if lab is None:  # on the class (help(), inspect): the descriptor itself
+            return cast(T, self)
         return cast(T, getattr(lab.rig, self.name))
 
     def __set__(self, lab: Lab, value: T) -> None:

@@ -79,7 +79,12 @@ class Window:
             if self.impairment is not None:
                 relay.set_impairment(self.impairment)
             self.before = relay.stats()
-        self._monitor.start()
+        try:
+            self._monitor.start()
+        except BaseException:
+            if relay is not None:
+                relay.clear()
+            raise
         return self
 
     def receive(self, sinks: Sequence[Sink]) -> None:
