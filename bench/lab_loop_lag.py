@@ -14,9 +14,9 @@ import asyncio
 import time
 
 from lk_notebook.lab import Lab
-from lk_notebook.lab.plots import LivePlot
 from lk_notebook.lab.stats import LatencyHistogram
 from lk_notebook.server import LocalServer
+from lk_notebook.widgets.liveplot import LivePlot
 
 
 async def lag_probe(hist: LatencyHistogram, stop: asyncio.Event, period: float = 0.005) -> None:

@@ -16,8 +16,8 @@ import psutil
 
 from lk_notebook.events import DataKind
 from lk_notebook.lab import Lab, Mode
+from lk_notebook.lab.packets import Recorder
 from lk_notebook.lab.probe import ProbeCodec, new_run_id
-from lk_notebook.lab.run import Recorder
 from lk_notebook.lab.stats import ReceiverStats
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     for i in range(args.messages):
         # a few reorders (swapped pairs) and duplicates, as a network would make
         seq = i + 1 if i % 1000 == 7 else i - 1 if i % 1000 == 8 else i - 5 if i % 1000 == 20 else i
-        lab._on_data(codec.encode(seq), "sender", DataKind.LOSSY, 0.0)
+        lab.rig._on_data(codec.encode(seq), "sender", DataKind.LOSSY, 0.0)
         if i % 100_000 == 0:
             peak = max(peak, proc.memory_info().rss)
     elapsed = time.perf_counter() - t0

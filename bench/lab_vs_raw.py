@@ -19,7 +19,7 @@ import time
 from livekit import api, rtc
 
 from lk_notebook.lab import Lab
-from lk_notebook.lab.runner import DEFAULT_WINDOW
+from lk_notebook.lab.lab import DEFAULT_WINDOW
 from lk_notebook.server import LocalServer
 
 

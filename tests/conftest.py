@@ -14,12 +14,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lk_notebook.config import Credentials
+from lk_notebook.lab import Lab
 from lk_notebook.server import LocalServer
 
 from .jsclient import JsPeerFactory, js_peers
@@ -109,3 +110,24 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], *, timeout: fl
         if time.monotonic() - start > timeout:
             pytest.fail(f"not true within {timeout} s: {what or check}")
         await asyncio.sleep(0.02)
+
+
+# -- the delivery lab behind its relay (tests/test_lab_*.py) ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def relay_server() -> Iterator[LocalServer]:
+    """A livekit-server in relay layout (its media only through the lab's relay), one per test module."""
+    server = LocalServer(relay=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+async def lab(relay_server: LocalServer, request: pytest.FixtureRequest) -> AsyncIterator[Lab]:
+    """A started Lab on `relay_server`; the module's LAB_SEED (default 1234) seeds the relay's loss draws."""
+    lab = await Lab(server=relay_server, seed=getattr(request.module, "LAB_SEED", 1234)).start()
+    try:
+        yield lab
+    finally:
+        await lab.aclose()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +29,9 @@ from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, check_p
 from lk_notebook.server import LocalServer, RelayLayout
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
+
+LAB_SEED = 1234
+"""Seeds the relay of the `lab` fixture (tests/conftest.py)."""
 
 
 def tolerance(q: float, n: int) -> float:
@@ -49,24 +51,6 @@ def measured_k(row: dict[str, Any]) -> tuple[float, float, float]:
     q = (1 - row["leg_loss_up"]) ** round(k_up)
     k_down = row["relay_data_datagrams_down"] / (n * q)
     return k_up, k_down, 4 * k_down * math.sqrt((1 - q) / (n * q))
-
-
-@pytest.fixture(scope="module")
-def relay_server() -> Iterator[LocalServer]:
-    server = LocalServer(relay=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-async def lab(relay_server: LocalServer) -> AsyncIterator[Lab]:
-    lab = await Lab(server=relay_server, seed=1234).start()
-    try:
-        yield lab
-    finally:
-        await lab.aclose()
 
 
 async def test_lab_path_goes_through_the_relay(lab: Lab) -> None:
@@ -162,13 +146,13 @@ async def test_path_check_fails_when_traffic_bypasses_the_relay(lab: Lab, relay_
     with pytest.raises(PathError, match="bypasses the relay"):
         await check_path(lab.sender, wrong)
     real = lab.relay
-    lab.relay = wrong
+    lab.rig.relay = wrong
     try:
         before = real.stats().received[0]
         with pytest.raises(PathError, match="bypasses the relay"):
             await lab.run(mode="lossy", size=200, rate=100, count=50, impairment=Impairment(loss=0.1))
     finally:
-        lab.relay = real
+        lab.rig.relay = real
     # the refused run sent no probes (warm-up probes only: a handful of datagrams)
     assert real.stats().received[0] - before < 40
 
@@ -236,7 +220,7 @@ async def test_state_propagation_and_late_joiner(lab: Lab) -> None:
 
 
 async def test_lab_widget_runs_with_live_plot(lab: Lab) -> None:
-    from lk_notebook.lab.widget import LabWidget
+    from lk_notebook.widgets.lab import LabWidget
 
     widget = LabWidget(lab=lab, hz=4)
     widget.modes.value = ("lossy", "reliable")
@@ -265,8 +249,8 @@ def test_plots_return_figures(tmp_path: object) -> None:
 
     from matplotlib.figure import Figure
 
+    from lk_notebook.lab.packets import RunResult
     from lk_notebook.lab.plots import knee, latency_cdf, loss_vs_size, save_all, throughput_over_time
-    from lk_notebook.lab.runner import RunResult
     from lk_notebook.lab.stats import ReceiverStats
     from lk_notebook.lab.sweep import Results
 

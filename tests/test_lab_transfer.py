@@ -3,36 +3,17 @@ in the same row schema as the packet modes, and delay showing up in their latenc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 
 from lk_notebook.errors import LabError
 from lk_notebook.lab import Impairment, Lab
 from lk_notebook.lab.rows import ResultRow
-from lk_notebook.server import LocalServer
 
 pytestmark = pytest.mark.server
 
 DELAY_MS = 40.0
-
-
-@pytest.fixture(scope="module")
-def relay_server() -> Iterator[LocalServer]:
-    server = LocalServer(relay=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-async def lab(relay_server: LocalServer) -> AsyncIterator[Lab]:
-    lab = await Lab(server=relay_server, seed=7).start()
-    try:
-        yield lab
-    finally:
-        await lab.aclose()
+LAB_SEED = 7
+"""Seeds the relay of the `lab` fixture (tests/conftest.py)."""
 
 
 async def test_stream_and_rpc_modes_deliver_whole_in_the_same_schema(lab: Lab) -> None:

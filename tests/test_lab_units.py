@@ -11,8 +11,8 @@ import pytest
 
 from lk_notebook.errors import LabError
 from lk_notebook.lab import Impairment, LatencyHistogram, Mode, ReceiverStats, SequenceWindow, parse
+from lk_notebook.lab.lab import max_size, validate_run
 from lk_notebook.lab.probe import CLOCK_ID, HEADER_SIZE, ProbeCodec, new_run_id
-from lk_notebook.lab.runner import max_size, validate_run
 from lk_notebook.lab.stats import TimeBins
 from lk_notebook.lab.sweep import Results, sweep_plan
 from lk_notebook.lab.theory import datagrams_per_message, expected_loss

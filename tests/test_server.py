@@ -187,7 +187,7 @@ _OWNERS = {
     # The delivery lab starts its own relay-layout server off the event loop (asyncio.to_thread).
     "lab": (
         "import asyncio\nfrom lk_notebook.lab import Lab\n"
-        "async def main():\n    lab = await Lab().start()\n    report(lab._server.pid())\n"
+        "async def main():\n    lab = await Lab().start()\n    report(lab.rig.server.pid())\n"
         "asyncio.run(main())"
     ),
 }

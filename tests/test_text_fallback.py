@@ -17,8 +17,8 @@ from IPython.core.formatters import DisplayFormatter
 import lk_notebook as lk
 import lk_notebook.widgets as views
 from lk_notebook.config import Credentials
-from lk_notebook.lab.widget import LabWidget
 from lk_notebook.widgets._text import TextFallback
+from lk_notebook.widgets.lab import LabWidget
 
 from .conftest import eventually
 

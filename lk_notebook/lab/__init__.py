@@ -13,21 +13,29 @@ can drop and delay datagrams (no root needed); it proves from RTC stats that tra
 reports any impaired result. With LIVEKIT_URL set it measures that server, unimpaired. On a `LocalCluster`,
 `Lab(cluster=..., topology=ClusterTopology(...))` places the sender, the receiver and the room on chosen nodes, and
 `measure_propagation` / `measure_node_failure` compare topologies and time a node failure.
+
+The lab's views (LabWidget, LivePlot, WidgetProgress) live in `lk_notebook.widgets`; `WidgetProgress` and
+`LivePlot` stay importable from here (loaded on first use: the lab itself never imports a widget).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from .cluster_lab import NodeFailure, cross_node_ratios, measure_node_failure, measure_propagation
+from .lab import Lab
+from .packets import LiveSample, RunResult
+from .paths import PathError, check_path
 from .presence import measure_presence
 from .probe import Mode, Probe, ProbeClock, ProbeCodec, parse
 from .relay import Impairment, ImpairmentRelay, RelayStats
-from .rig import ClusterTopology, Rig
+from .rig import TOPIC, ClusterTopology, Rig
 from .rows import ResultRow
-from .runner import TOPIC, Lab, LiveSample, PathError, RunResult, check_path
 from .state_lab import STATE_CHANNELS, measure_state
 from .stats import LatencyHistogram, ReceiverStats, SequenceWindow, TimeBins
-from .sweep import Results, Sweep, TqdmProgress, WidgetProgress, measure
+from .sweep import Results, Sweep, TqdmProgress, measure
 from .theory import datagrams_per_message, expected_loss
+from .window import Window
 
 __all__ = [
     "STATE_CHANNELS",
@@ -55,6 +63,7 @@ __all__ = [
     "TimeBins",
     "TqdmProgress",
     "WidgetProgress",
+    "Window",
     "check_path",
     "cross_node_ratios",
     "datagrams_per_message",
@@ -66,3 +75,19 @@ __all__ = [
     "measure_state",
     "parse",
 ]
+
+_VIEWS = {
+    "LabWidget": "lk_notebook.widgets.lab",
+    "LivePlot": "lk_notebook.widgets.liveplot",
+    "WidgetProgress": "lk_notebook.widgets.lab",
+}
+"""Names that moved to lk_notebook.widgets, still importable from here; imported on first use, so that importing
+the lab never imports ipywidgets (widgets import the lab, not the other way round)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _VIEWS:
+        import importlib
+
+        return getattr(importlib.import_module(_VIEWS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

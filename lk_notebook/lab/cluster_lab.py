@@ -27,61 +27,47 @@ import contextlib
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..admin import ServerAPI
-from ..config import Credentials
 from ..errors import LabError
-from ..events import ConnectionChanged, ConnectionStatus, DataKind
+from ..events import ConnectionChanged, ConnectionStatus
 from ..joining import join
 from ..session import Session
 from ..state import RoomState
+from .propagation import CHANNELS, change_latency, check_channels, wait_sender_seen
+from .rig import ClusterTopology, Rig
+from .rows import PropagationRow, RatioRow, frame_of_rows
 from .stats import LatencyHistogram
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..cluster import LocalCluster
+    from ..config import Credentials
     from ..server import LocalServer
 
 __all__ = [
     "CHANNELS",
     "TOPOLOGIES",
     "NodeFailure",
-    "Topology",
     "cross_node_ratios",
     "measure_node_failure",
     "measure_propagation",
 ]
 
-CHANNELS = ("attributes", "metadata", "room_metadata", "data")
-_TOPIC = "lk_notebook.lab.cluster"
-_KEY = "lk_lab_seq"
-
-
-@dataclass(frozen=True, slots=True)
-class Topology:
-    """Who connects through which node. 0 is the room's node (A), 1 another node (B)."""
-
-    sender: int
-    """Node the sending participant connects through."""
-    receiver: int
-    """Node the receiving participant connects through."""
-    api: int
-    """Node whose server API receives room metadata updates (and every change when `by_api`)."""
-    by_api: bool = False
-    """Every change is a server API call rather than the sender's own."""
-
-
-TOPOLOGIES: dict[str, Topology] = {
-    "same_node": Topology(sender=0, receiver=0, api=0),
-    "sender_relayed": Topology(sender=1, receiver=0, api=1),
-    "receiver_relayed": Topology(sender=0, receiver=1, api=0),
-    "api_same": Topology(sender=0, receiver=0, api=0, by_api=True),
-    "api_remote": Topology(sender=0, receiver=0, api=1, by_api=True),
+TOPOLOGIES: dict[str, ClusterTopology] = {
+    "same_node": ClusterTopology(sender_node=0, receiver_node=0, room_node=0, api_node=0),
+    "sender_relayed": ClusterTopology(sender_node=1, receiver_node=0, room_node=0, api_node=1),
+    "receiver_relayed": ClusterTopology(sender_node=0, receiver_node=1, room_node=0, api_node=0),
+    "api_same": ClusterTopology(sender_node=0, receiver_node=0, room_node=0, api_node=0),
+    "api_remote": ClusterTopology(sender_node=0, receiver_node=0, room_node=0, api_node=1),
 }
+"""Each topology with the room on node 0 ("A"; 1 is "B"); `measure_propagation` turns them to its `room_node`."""
+BY_API = frozenset({"api_same", "api_remote"})
+"""Topologies whose every change is a server API call rather than the sender's own."""
 _BASELINE = {
     "sender_relayed": "same_node",
     "receiver_relayed": "same_node",
@@ -92,13 +78,61 @@ _BASELINE = {
 """Each cross-node topology and the same-node topology it is compared with."""
 
 
-def _node(cluster: LocalCluster, room_node: int, which: int) -> int:
-    """Node index for topology slot `which` (0: the room's node, 1: the next one)."""
-    return (room_node + which) % cluster.size
+def _turned(topo: ClusterTopology, room_node: int, size: int) -> ClusterTopology:
+    """`topo` (room on node 0) with every node moved so that the room is on `room_node`."""
+    return ClusterTopology(
+        sender_node=(topo.sender_node + room_node) % size,
+        receiver_node=(topo.receiver_node + room_node) % size,
+        room_node=room_node,
+        api_node=((topo.api_node or 0) + room_node) % size,
+    )
 
 
-async def _session(c: Credentials, room: str, identity: str) -> Session:
-    return await join(room, identity=identity, url=c.url, api_key=c.api_key, api_secret=c.api_secret)
+@dataclass(frozen=True, slots=True)
+class _Experiment:
+    """One topology's rig, the server API its changes go through, and where its nodes are (for the rows)."""
+
+    name: str
+    rig: Rig
+    api: ServerAPI
+    by_api: bool
+    topology: ClusterTopology | None
+
+
+async def _open(name: str, rig: Rig, by_api: bool, stack: contextlib.AsyncExitStack) -> _Experiment:
+    stack.push_async_callback(_close, rig)
+    await rig.start()
+    await wait_sender_seen(rig)
+    api = await stack.enter_async_context(ServerAPI(rig.api_credentials))
+    return _Experiment(name, rig, api, by_api, rig.topology)
+
+
+async def _close(rig: Rig) -> None:
+    started = rig.started
+    await rig.aclose()
+    if started:  # the room goes at once rather than after the server's empty timeout
+        with contextlib.suppress(Exception):
+            async with ServerAPI(rig.credentials) as api:
+                await api.delete_room(rig.room_name)
+
+
+def _row(e: _Experiment, channel: str, repeats: int, h: LatencyHistogram) -> PropagationRow:
+    t = e.topology
+    nodes = (t.room_node + 1, t.sender_node + 1, t.receiver_node + 1, (t.api_node or 0) + 1) if t else (0, 0, 0, 0)
+    return {
+        "topology": e.name,
+        "channel": channel,
+        "room_node": nodes[0],
+        "sender_node": nodes[1],
+        "receiver_node": nodes[2],
+        "api_node": nodes[3],
+        "by_api": e.by_api,
+        "changes": repeats,
+        "timeouts": repeats - h.count,
+        "p50_ms": h.percentile(50),
+        "p99_ms": h.percentile(99),
+        "max_ms": h.max_ns / 1e6 if h.count else math.nan,
+    }
 
 
 async def measure_propagation(
@@ -113,184 +147,46 @@ async def measure_propagation(
 ) -> pd.DataFrame:
     """Propagation latency (call to the receiver's RoomState or handler) per topology and channel: p50, p99, max.
 
-    One room per topology, pinned to node `room_node`, all live at once. Topologies and channels are interleaved
-    change by change, so a slow moment of the machine is shared by all of them rather than landing on one. With
-    `single` (a LocalServer, no Redis), two more rows per channel, `single_node` and `single_api`: the same
-    exchanges without any cluster, the baseline for what Redis routing itself costs.
+    One rig per topology (`Rig` with a `ClusterTopology`), its room pinned to node `room_node`, all live at once.
+    Topologies and channels are interleaved change by change, so a slow moment of the machine is shared by all of
+    them rather than landing on one. With `single` (a LocalServer, no Redis), two more rows per channel,
+    `single_node` and `single_api`: the same exchanges without any cluster, the baseline for what Redis routing
+    itself costs. One `PropagationRow` per topology and channel.
     """
-    import pandas as pd
-
-    names, chans = list(topologies), list(channels)
-    bad = [t for t in names if t not in TOPOLOGIES] + [c for c in chans if c not in CHANNELS]
+    names = list(topologies)
+    bad = [t for t in names if t not in TOPOLOGIES]
     if bad:
-        raise LabError(f"unknown topology/channel {bad}: topologies {list(TOPOLOGIES)}, channels {list(CHANNELS)}")
+        raise LabError(f"unknown topology {bad}: topologies {list(TOPOLOGIES)}")
+    chans = check_channels(channels)
     if cluster.size < 2:
         raise LabError("cross-node topologies need a cluster of at least 2 nodes")
     if repeats < 1:
         raise LabError(f"repeats must be >= 1, got {repeats}")
-    rigs: list[_Rig] = []
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        experiments: list[_Experiment] = []
         for name in names:
-            rigs.append(await _Rig.on_cluster(name, cluster, room_node))
+            topo = _turned(TOPOLOGIES[name], room_node, cluster.size)
+            rig = Rig(cluster=cluster, topology=topo, room=f"lab-cluster-{name}-{secrets.token_hex(4)}")
+            experiments.append(await _open(name, rig, name in BY_API, stack))
         if single is not None:
             for name, by_api in (("single_node", False), ("single_api", True)):
-                rigs.append(await _Rig.on_server(name, single, by_api))
-        hists = {(r.name, c): LatencyHistogram() for r in rigs for c in chans}
-        timeouts = dict.fromkeys(hists, 0)
+                rig = Rig(server=single, room=f"lab-single-{name}-{secrets.token_hex(4)}")
+                experiments.append(await _open(name, rig, by_api, stack))
+        hists = {(e.name, c): LatencyHistogram() for e in experiments for c in chans}
         tag = secrets.token_hex(3)
         for i in range(repeats):
-            for rig in rigs:
+            for e in experiments:
                 for channel in chans:
-                    ns = await _one(channel, f"{tag}-{i}", rig, timeout)
-                    if ns is None:
-                        timeouts[(rig.name, channel)] += 1
-                    else:
-                        hists[(rig.name, channel)].record(ns)
-    finally:
-        for rig in rigs:
-            await rig.close()
-    rows: list[dict[str, Any]] = []
-    for rig in rigs:
-        for channel in chans:
-            h = hists[(rig.name, channel)]
-            rows.append(
-                {
-                    "topology": rig.name,
-                    "channel": channel,
-                    **rig.where,
-                    "by_api": rig.by_api,
-                    "changes": repeats,
-                    "timeouts": timeouts[(rig.name, channel)],
-                    "p50_ms": h.percentile(50),
-                    "p99_ms": h.percentile(99),
-                    "max_ms": h.max_ns / 1e6 if h.count else math.nan,
-                }
-            )
-    frame: pd.DataFrame = pd.DataFrame(rows)
-    return frame
-
-
-@dataclass
-class _Rig:
-    """One topology's room: its sender, receiver and the server API that changes go through."""
-
-    name: str
-    room: str
-    sender: Session
-    receiver: Session
-    api: ServerAPI
-    host_api: ServerAPI
-    by_api: bool
-    where: dict[str, int]
-
-    @classmethod
-    async def on_cluster(cls, name: str, cluster: LocalCluster, room_node: int) -> _Rig:
-        topo = TOPOLOGIES[name]
-        room = f"lab-cluster-{name}-{secrets.token_hex(4)}"
-        sender_node, receiver_node = _node(cluster, room_node, topo.sender), _node(cluster, room_node, topo.receiver)
-        api_node = _node(cluster, room_node, topo.api)
-        host_api = ServerAPI(cluster.credentials_for(room_node))
-        api = ServerAPI(cluster.credentials_for(api_node))
-        await host_api.create_room(room, node_id=cluster.node_ids[room_node])
-        if cluster.room_node(room) != cluster.node_ids[room_node]:
-            raise LabError(f"room {room} was not placed on node {room_node + 1} as asked")
-        sender = await _session(cluster.credentials_for(sender_node), room, "lab-sender")
-        receiver = await _session(cluster.credentials_for(receiver_node), room, "lab-receiver")
-        where = {"room_node": room_node, "sender_node": sender_node, "receiver_node": receiver_node}
-        where = {k: v + 1 for k, v in {**where, "api_node": api_node}.items()}  # 1-based, as users count nodes
-        rig = cls(name, room, sender, receiver, api, host_api, topo.by_api, where)
-        await rig.ready()
-        return rig
-
-    @classmethod
-    async def on_server(cls, name: str, server: LocalServer, by_api: bool) -> _Rig:
-        room = f"lab-single-{name}-{secrets.token_hex(4)}"
-        creds = Credentials(server.url, server.api_key, server.api_secret, "local server")
-        api = ServerAPI(creds)
-        await api.create_room(room)
-        sender = await _session(creds, room, "lab-sender")
-        receiver = await _session(creds, room, "lab-receiver")
-        where = {"room_node": 0, "sender_node": 0, "receiver_node": 0, "api_node": 0}
-        rig = cls(name, room, sender, receiver, api, api, by_api, where)
-        await rig.ready()
-        return rig
-
-    async def ready(self) -> None:
-        ok = await self.receiver.wait_for(lambda s: (p := s.get("lab-sender")) is not None and p.active, timeout=10)
-        if not ok:
-            await self.close()
-            raise LabError(f"{self.name}: the receiver never saw the sender become active")
-
-    async def close(self) -> None:
-        await self.sender.leave()
-        await self.receiver.leave()
-        with contextlib.suppress(Exception):
-            await self.host_api.delete_room(self.room)
-        await self.api.aclose()
-        await self.host_api.aclose()
-
-
-async def _one(channel: str, value: str, rig: _Rig, timeout: float) -> int | None:
-    """Nanoseconds from the call to the receiver seeing `value` on `channel`; None on timeout."""
-    sender, receiver, api, room, by_api = rig.sender, rig.receiver, rig.api, rig.room, rig.by_api
-    loop = asyncio.get_running_loop()
-    seen: asyncio.Future[int] = loop.create_future()
-    ident = sender.identity
-
-    def arrived(ok: bool) -> None:
-        if ok and not seen.done():
-            seen.set_result(time.monotonic_ns())
-
-    remove: Callable[[], None]
-    if channel == "data":
-
-        def on_data(payload: bytes, who: str, kind: DataKind, at: float) -> None:
-            arrived(payload == value.encode())
-
-        remove = receiver.add_raw_handler(_TOPIC, on_data)
-    else:
-
-        def on_change(_: object) -> None:
-            p = receiver.state.get(ident)
-            if channel == "attributes":
-                arrived(p is not None and p.attributes.get(_KEY) == value)
-            elif channel == "metadata":
-                arrived(p is not None and p.metadata == value)
-            else:
-                arrived(receiver.state.room_metadata == value)
-
-        remove = receiver.state.subscribe(on_change)
-    try:
-        t0 = time.monotonic_ns()
-        if channel == "room_metadata":
-            await api.update_room_metadata(room, value)
-        elif by_api and channel == "attributes":
-            await api.update_participant(room, ident, attributes={_KEY: value})
-        elif by_api and channel == "metadata":
-            await api.update_participant(room, ident, metadata=value)
-        elif by_api:
-            await api.send_data(room, value, topic=_TOPIC)
-        elif channel == "attributes":
-            await sender.set_attributes({_KEY: value}, confirm=False)
-        elif channel == "metadata":
-            await sender.set_metadata(value, confirm=False)
-        else:
-            await sender.room.local_participant.publish_data(value.encode(), reliable=True, topic=_TOPIC)
-        try:
-            t1 = await asyncio.wait_for(seen, timeout)
-        except asyncio.TimeoutError:
-            return None
-        return t1 - t0
-    finally:
-        remove()
+                    ns = await change_latency(e.rig, e.api, channel, f"{tag}-{i}", by_api=e.by_api, timeout=timeout)
+                    if ns is not None:
+                        hists[(e.name, channel)].record(ns)
+    return frame_of_rows([_row(e, c, repeats, hists[(e.name, c)]) for e in experiments for c in chans])
 
 
 def cross_node_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     """Per cross-node topology and channel: its p50/p99 over its same-node baseline's (from one run's frame)."""
-    import pandas as pd
-
-    rows: list[dict[str, Any]] = []
-    records: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+    rows: list[RatioRow] = []
+    records = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
     by = {(str(r["topology"]), str(r["channel"])): r for r in records}
     for (topology, channel), row in by.items():
         base = by.get((_BASELINE.get(topology, ""), channel))
@@ -300,7 +196,7 @@ def cross_node_ratios(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "topology": topology,
-                "baseline": base["topology"],
+                "baseline": str(base["topology"]),
                 "channel": channel,
                 "p50_ms": p50,
                 "same_p50_ms": b50,
@@ -310,8 +206,11 @@ def cross_node_ratios(frame: pd.DataFrame) -> pd.DataFrame:
                 "ratio_p99": p99 / b99,
             }
         )
-    out: pd.DataFrame = pd.DataFrame(rows)
-    return out
+    return frame_of_rows(rows)
+
+
+async def _session(c: Credentials, room: str, identity: str) -> Session:
+    return await join(room, identity=identity, url=c.url, api_key=c.api_key, api_secret=c.api_secret)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ def _worker(url: str, key: str, secret: str, room: str, barrier: Any, run: dict[
     latency histogram's parts and the start time on the host's monotonic clock."""
 
     async def main() -> tuple[Any, ...]:
-        from .runner import Lab
+        from .lab import Lab
 
         async with Lab(url=url, api_key=key, api_secret=secret, room=room) as lab:
             await lab.run(**{**run, "duration": 0.3})  # warm: channels open, first-run costs paid

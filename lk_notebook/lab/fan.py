@@ -22,11 +22,11 @@ import math
 import time
 
 from ..errors import LabError
-from .calibration import ClientMonitor
+from .pacing import SendCounters, send_data
+from .packets import MAX_IN_FLIGHT_BYTES, PeerStats, Recorder, Run, RunResult
 from .probe import HEADER_SIZE, Mode, ProbeCodec, new_run_id
-from .rig import TOPIC, PathError, Sink
-from .run import MAX_IN_FLIGHT_BYTES, PeerStats, Recorder, Run, RunResult
-from .sending import SendCounters, send_data
+from .rig import TOPIC, Rig, Sink
+from .spec import RunSpec
 from .stats import ReceiverStats
 
 __all__ = ["MAX_PARTICIPANTS", "FanRun"]
@@ -48,8 +48,10 @@ def _dispatch(recorders: list[Recorder]) -> Sink:
 class FanRun(Run):
     """A Run with `senders` senders and `receivers` receivers (data-channel modes)."""
 
-    def __init__(self, *args: object, senders: int, receivers: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, rig: Rig, spec: RunSpec, *, window: int, max_in_flight: int | None, senders: int, receivers: int
+    ) -> None:
+        super().__init__(rig, spec, window=window, max_in_flight=max_in_flight)
         if self.mode is Mode.DATA_TRACK:
             raise LabError("fan-out and fan-in runs measure data messages; use mode lossy or reliable")
         if senders < 1 or receivers < 1 or senders + receivers > MAX_PARTICIPANTS:
@@ -63,23 +65,15 @@ class FanRun(Run):
         await rig.ensure(senders=self.n_senders, receivers=self.n_receivers)
         senders, receivers = rig.senders[: self.n_senders], rig.receivers[: self.n_receivers]
         await self._warm_up_all()
-        relay = rig.relay
-        await rig.check_paths()
-        if relay is not None:
-            relay.set_impairment(self.impairment)
-        before = relay.stats() if relay is not None else None
         run_ids = [self.run_id] + [new_run_id() for _ in senders[1:]]
-        t0 = time.monotonic_ns()
-        grid = [
-            [Recorder(rid, ReceiverStats(t0_ns=t0, bin_width=self.bin_width)) for rid in run_ids] for _ in receivers
-        ]
-        for i, recs in enumerate(grid):
-            rig.sinks[i] = recs[0] if len(recs) == 1 else _dispatch(recs)
         per_sender = [SendCounters() for _ in senders]
-        monitor = ClientMonitor().start()
-        try:
-            limit = self.count if self.count is not None else 2**62
-            deadline = time.monotonic() + self.duration if self.duration is not None else math.inf
+        async with rig.window(self.impairment, drain=lambda: self._drain_all(grid, per_sender)) as w:
+            t0 = time.monotonic_ns()
+            grid = [
+                [Recorder(rid, ReceiverStats(t0_ns=t0, bin_width=self.bin_width)) for rid in run_ids] for _ in receivers
+            ]
+            w.receive([recs[0] if len(recs) == 1 else _dispatch(recs) for recs in grid])
+            limit, deadline = self.spec.limit(), self.spec.deadline()
             bound = None
             if m is Mode.RELIABLE:
                 bound = self.max_in_flight or max(4, min(512, MAX_IN_FLIGHT_BYTES // self.size))
@@ -89,28 +83,15 @@ class FanRun(Run):
                           stats=grid[0][j].stats, max_in_flight=bound)
                 for j, (s, rid, c) in enumerate(zip(senders, run_ids, per_sender, strict=True))
             ))  # fmt: skip
-            send_end = time.monotonic_ns()
-            evidence = await monitor.stop()
-            await self._drain_all(grid, per_sender)
-            evidence = monitor.with_host_drops(evidence, rig.udp_owners())  # drops while draining count too
-        finally:
-            await monitor.stop()
-            if relay is not None:
-                relay.clear()
-            for i in range(len(receivers)):
-                rig.sinks[i] = None
-        await rig.check_paths()
-        after = relay.stats() if relay is not None else None
+            send_end = await w.end_sending(sum(c.sent for c in per_sender))
         total = self.counters
         total.sent = sum(c.sent for c in per_sender)
         total.errors = sum(c.errors for c in per_sender)
         total.blocked = sum(c.blocked for c in per_sender)
         total.held_s = max(c.held_s for c in per_sender)
         total.drained = all(c.drained for c in per_sender)
-        if before is not None and after is not None and total.sent and sum(after.received) - sum(before.received) < 10:
-            raise PathError("probes were sent but no datagrams crossed the relay: traffic bypasses it")
         merged = _merge(t0, self.bin_width, [rec.stats for recs in grid for rec in recs])
-        row = self._row(merged, grid[0][0].clock, t0, send_end, evidence, before, after)
+        row = self._row(merged, grid[0][0].clock, t0, send_end, w.evidence, w.before, w.after)
         peers = [_peer(r.identity, "receiver", total.sent, [rec.stats for rec in grid[i]])
                  for i, r in enumerate(receivers)]  # fmt: skip
         if len(senders) > 1:

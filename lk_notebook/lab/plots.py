@@ -8,42 +8,67 @@ Example::
     knee(results.frame)                                  # loss and latency vs send rate
     throughput_over_time(results.series)                 # goodput per mode over time
 
-`LivePlot` draws goodput per mode while a run is going, re-rendered at a fixed rate (coalesced: samples only mark
-it dirty), into an ipywidgets Image in notebooks.
+The live view of a running sweep, `LivePlot`, is in `lk_notebook.widgets.liveplot`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import io
 import math
-import threading
-import time
-from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .._tasks import TaskOwner
-from .run import LiveSample, RunResult
+from .packets import PeerStats, RunResult
+from .rows import ResultRow, SeriesRow, columns
 from .theory import expected_loss, mathis_msgs_s
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LivePlot", "fan_out", "knee", "latency_cdf", "loss_vs_size", "save_all", "throughput_over_time"]
+__all__ = [
+    "MODE_COLORS",
+    "fan_out",
+    "knee",
+    "latency_cdf",
+    "loss_vs_size",
+    "mode_color",
+    "new_figure",
+    "save_all",
+    "throughput_over_time",
+]
 
-_COLORS = {"lossy": "tab:orange", "reliable": "tab:blue", "data_track": "tab:green"}
+(MODE, SIZE, RATE, IMPAIRMENT, LOSS_SETTING, DELAY_SETTING, LOSS_RATE, LEGS, OFFERED, P50, P99, BOUND, RECEIVERS) = (
+    columns(
+        ResultRow,
+        "mode",
+        "size",
+        "rate",
+        "impairment",
+        "loss_setting",
+        "delay_setting",
+        "loss_rate",
+        "legs",
+        "offered_msgs_s",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "bound",
+        "receivers",
+    )
+)
+T, MSGS_S, RUN_ID = columns(SeriesRow, "t", "msgs_s", "run_id")
+(ROLE,) = columns(PeerStats, "role")
+"""The columns the plots read, named once here and checked against the row types at import."""
 
 
-def _color(mode: str) -> str:
-    return _COLORS.get(mode, "tab:gray")
+MODE_COLORS = {"lossy": "tab:orange", "reliable": "tab:blue", "data_track": "tab:green"}
 
 
-def _figure(
+def mode_color(mode: str) -> str:
+    return MODE_COLORS.get(mode, "tab:gray")
+
+
+def new_figure(
     ncols: int = 1, width: float = 6.4, height: float = 4.0, *, layout: Literal["constrained"] | None = "constrained"
 ) -> tuple[Figure, list[Any]]:
     fig = Figure(figsize=(width * ncols, height), layout=layout)
@@ -52,40 +77,40 @@ def _figure(
 
 
 def _lowest_rate(frame: pd.DataFrame) -> float | None:
-    rates = [float(r) for r in frame["rate"].dropna().unique()] if "rate" in frame else []
+    rates = [float(r) for r in frame[RATE].dropna().unique()] if RATE in frame else []
     return min(rates) if rates else None
 
 
 def _at_rate(frame: pd.DataFrame, rate: float | None) -> pd.DataFrame:
     if rate is None:
-        return frame[frame["rate"].isna()] if frame["rate"].isna().any() else frame
-    sel: pd.DataFrame = frame[frame["rate"] == rate]
+        return frame[frame[RATE].isna()] if frame[RATE].isna().any() else frame
+    sel: pd.DataFrame = frame[frame[RATE] == rate]
     return sel
 
 
 def loss_vs_size(frame: pd.DataFrame, *, rate: float | str | None = "lowest", title: str | None = None) -> Figure:
     """Measured loss vs message size at one send rate (default: the lowest in the frame, below the knee), one line
     per mode and impairment, with the theory 1-(1-p)^(k·legs) dashed beside it."""
-    fig, (ax,) = _figure()
+    fig, (ax,) = new_figure()
     chosen = _lowest_rate(frame) if rate == "lowest" else rate
     assert not isinstance(chosen, str)
     sub = _at_rate(frame, chosen)
     styles = ["o-", "s--", "^-.", "d:"]
-    impairments = [i for i in dict.fromkeys(sub["impairment"]) if i != "none"]
+    impairments = [i for i in dict.fromkeys(sub[IMPAIRMENT]) if i != "none"]
     drawn: set[tuple[str, float]] = set()
-    for key, g in sub.groupby(["mode", "loss_setting", "impairment"], sort=True):
+    for key, g in sub.groupby([MODE, LOSS_SETTING, IMPAIRMENT], sort=True):
         mode, loss, label = cast(tuple[str, float, str], key)
-        g = g.groupby("size", as_index=False).agg({"loss_rate": "mean", "legs": "max"})
+        g = g.groupby(SIZE, as_index=False).agg({LOSS_RATE: "mean", LEGS: "max"})
         style = "x:" if label == "none" else styles[impairments.index(label) % len(styles)]
-        ax.plot(g["size"], g["loss_rate"], style, color=_color(mode), label=f"{mode} measured ({label})")
+        ax.plot(g[SIZE], g[LOSS_RATE], style, color=mode_color(mode), label=f"{mode} measured ({label})")
         # reliable: theory is 0 at any p (retransmitted until delivered); one theory line per mode and p
         if loss > 0 and mode != "reliable" and (mode, loss) not in drawn:
             drawn.add((mode, loss))
-            sizes = sorted(set(g["size"]))
+            sizes = sorted(set(g[SIZE]))
             dense = sorted(set(sizes) | set(_dense(min(sizes), max(sizes))))
-            legs = int(g["legs"].max()) if len(g) else 2
+            legs = int(g[LEGS].max()) if len(g) else 2
             theory = [expected_loss(loss, s, mode, legs=legs) for s in dense]
-            ax.plot(dense, theory, color=_color(mode), alpha=0.35, lw=3, label=f"{mode} theory (p={loss:g})")
+            ax.plot(dense, theory, color=mode_color(mode), alpha=0.35, lw=3, label=f"{mode} theory (p={loss:g})")
     ax.set_xlabel("message size (bytes)")
     ax.set_ylabel("messages lost (fraction)")
     ax.set_xscale("log")
@@ -118,7 +143,7 @@ def latency_cdf(
     rates = sorted({r.row["rate"] for r in runs if r.row["rate"] is not None})
     want_size = (sizes[0] if sizes else None) if size == "smallest" else size
     want_rate = (rates[0] if rates else None) if rate == "lowest" else rate
-    fig, (ax,) = _figure()
+    fig, (ax,) = new_figure()
     for r in runs:
         row = r.row
         if want_size is not None and row["size"] != want_size:
@@ -130,7 +155,7 @@ def latency_cdf(
             continue
         style = "-" if row["impairment"] == "none" else "--"
         rate_label = "max" if row["rate"] is None else f"{row['rate']:g}/s"
-        ax.step(xs, ys, style, where="post", color=_color(row["mode"]),
+        ax.step(xs, ys, style, where="post", color=mode_color(row["mode"]),
                 label=f"{row['mode']} {row['size']}B {rate_label} {row['impairment']}")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("one-way latency (ms)")
@@ -145,21 +170,21 @@ def latency_cdf(
 def knee(frame: pd.DataFrame, *, size: int | str | None = "smallest", title: str | None = None) -> Figure:
     """Loss and latency (p50 solid, p99 dashed) vs offered send rate, per mode and impairment, at one size
     (default: the smallest measured; None for all): where delivery stops keeping up."""
-    fig, (ax_loss, ax_lat) = _figure(2, width=5.5, height=4.5)
-    want = (int(frame["size"].min()) if len(frame) else None) if size == "smallest" else size
-    sub = frame if want is None else frame[frame["size"] == want]
-    for key, g in sub.groupby(["mode", "size", "impairment"], sort=True):
+    fig, (ax_loss, ax_lat) = new_figure(2, width=5.5, height=4.5)
+    want = (int(frame[SIZE].min()) if len(frame) else None) if size == "smallest" else size
+    sub = frame if want is None else frame[frame[SIZE] == want]
+    for key, g in sub.groupby([MODE, SIZE, IMPAIRMENT], sort=True):
         mode, sz, imp = cast(tuple[str, int, str], key)
-        g = g.sort_values("offered_msgs_s")
-        c = _color(mode)
+        g = g.sort_values(OFFERED)
+        c = mode_color(mode)
         style = "o-" if imp == "none" else "s--"
         label = f"{mode} {sz}B {imp}"
-        ax_loss.plot(g["offered_msgs_s"], g["loss_rate"], style, color=c, label=label)
-        ax_lat.plot(g["offered_msgs_s"], g["latency_p50_ms"], style, color=c, label=f"{label} p50")
-        ax_lat.plot(g["offered_msgs_s"], g["latency_p99_ms"], style, color=c, alpha=0.35)
-        loss_p = float(g["loss_setting"].max()) if "loss_setting" in g else 0.0
+        ax_loss.plot(g[OFFERED], g[LOSS_RATE], style, color=c, label=label)
+        ax_lat.plot(g[OFFERED], g[P50], style, color=c, label=f"{label} p50")
+        ax_lat.plot(g[OFFERED], g[P99], style, color=c, alpha=0.35)
+        loss_p = float(g[LOSS_SETTING].max()) if LOSS_SETTING in g else 0.0
         if loss_p > 0:
-            delay = float(g["delay_setting"].max()) if "delay_setting" in g else 0.0
+            delay = float(g[DELAY_SETTING].max()) if DELAY_SETTING in g else 0.0
             ceiling = mathis_msgs_s(int(sz), loss=loss_p, delay_ms=delay, mode=mode)
             for ax in (ax_loss, ax_lat):
                 ax.axvline(ceiling, color=c, linestyle=":", linewidth=1)
@@ -182,20 +207,20 @@ def knee(frame: pd.DataFrame, *, size: int | str | None = "smallest", title: str
 def fan_out(results: Any, *, title: str | None = None) -> Figure:
     """Latency (p50, p99) and loss vs the number of receivers, per mode, with every receiver's own p99 and loss as
     dots: how a room's size spreads delivery. `results`: a sweep's Results with fan-out runs."""
-    fig, (ax_lat, ax_loss) = _figure(2, width=5.5, height=4.5)
+    fig, (ax_lat, ax_loss) = new_figure(2, width=5.5, height=4.5)
     frame = results.frame
     peers = results.per_receiver_frame()
-    for mode, g in frame.groupby("mode", sort=True):
-        g = g.sort_values("receivers")
-        c = _color(str(mode))
-        ax_lat.plot(g["receivers"], g["latency_p50_ms"], "o-", color=c, label=f"{mode} p50 (all deliveries)")
-        ax_lat.plot(g["receivers"], g["latency_p99_ms"], "s--", color=c, alpha=0.6, label=f"{mode} p99")
-        ax_loss.plot(g["receivers"], g["loss_rate"], "o-", color=c, label=f"{mode} (all deliveries)")
+    for mode, g in frame.groupby(MODE, sort=True):
+        g = g.sort_values(RECEIVERS)
+        c = mode_color(str(mode))
+        ax_lat.plot(g[RECEIVERS], g[P50], "o-", color=c, label=f"{mode} p50 (all deliveries)")
+        ax_lat.plot(g[RECEIVERS], g[P99], "s--", color=c, alpha=0.6, label=f"{mode} p99")
+        ax_loss.plot(g[RECEIVERS], g[LOSS_RATE], "o-", color=c, label=f"{mode} (all deliveries)")
         if len(peers):
-            p = peers[(peers["mode"] == mode) & (peers["role"] == "receiver")]
-            ax_lat.scatter(p["receivers"], p["latency_p99_ms"], s=8, color=c, alpha=0.35)
-            ax_loss.scatter(p["receivers"], p["loss_rate"], s=8, color=c, alpha=0.35)
-    _shade_client_bound(frame.assign(offered_msgs_s=frame["receivers"]), (ax_lat, ax_loss))
+            p = peers[(peers[MODE] == mode) & (peers[ROLE] == "receiver")]
+            ax_lat.scatter(p[RECEIVERS], p[P99], s=8, color=c, alpha=0.35)
+            ax_loss.scatter(p[RECEIVERS], p[LOSS_RATE], s=8, color=c, alpha=0.35)
+    _shade_client_bound(frame.assign(**{OFFERED: frame[RECEIVERS]}), (ax_lat, ax_loss))
     for ax in (ax_lat, ax_loss):
         ax.set_xlabel("receivers in the room (each gets every message)")
         ax.grid(True, alpha=0.3)
@@ -213,12 +238,12 @@ def _shade_client_bound(frame: pd.DataFrame, axes: Iterable[Any]) -> None:
     more about the instrument than about LiveKit. The region starts at the lowest such rate on an unimpaired path
     (the instrument's own ceiling; under impairment the path slows the client's calls too), or on any path when
     only impaired rows were client-bound."""
-    if "bound" not in frame or not (frame["bound"] == "client").any():
+    if BOUND not in frame or not (frame[BOUND] == "client").any():
         return
-    client = frame[frame["bound"] == "client"]
-    clean = client[client["impairment"] == "none"] if "impairment" in client else client
-    lo = float((clean if len(clean) else client)["offered_msgs_s"].min())
-    hi = float(frame["offered_msgs_s"].max()) * 1.5
+    client = frame[frame[BOUND] == "client"]
+    clean = client[client[IMPAIRMENT] == "none"] if IMPAIRMENT in client else client
+    lo = float((clean if len(clean) else client)[OFFERED].min())
+    hi = float(frame[OFFERED].max()) * 1.5
     for ax in axes:
         ax.axvspan(lo, hi, color="0.85", alpha=0.6, zorder=0, label="client-bound (the lab's own limit)")
 
@@ -234,26 +259,26 @@ def throughput_over_time(
     """Goodput (messages/s) over time per mode and impairment, for one size and rate of a Results.series frame
     (defaults: the smallest size and the highest rate measured, "max" counting as highest; None for all),
     averaged over `smooth` seconds."""
-    fig, (ax,) = _figure()
+    fig, (ax,) = new_figure()
     sub = series
     if size == "smallest" and len(sub):
-        size = int(sub["size"].min())
+        size = int(sub[SIZE].min())
     if size is not None:
-        sub = sub[sub["size"] == size]
+        sub = sub[sub[SIZE] == size]
     if rate == "highest" and len(sub):
-        rate = None if sub["rate"].isna().any() else float(sub["rate"].max())
-        sub = sub[sub["rate"].isna()] if rate is None else sub[sub["rate"] == rate]
+        rate = None if sub[RATE].isna().any() else float(sub[RATE].max())
+        sub = sub[sub[RATE].isna()] if rate is None else sub[sub[RATE] == rate]
     elif rate is not None and rate != "highest":
-        sub = sub[sub["rate"] == rate]
-    for _run_id, g in sub.groupby("run_id", sort=False):
-        mode = str(g["mode"].iloc[0])
-        imp = str(g["impairment"].iloc[0])
-        width = float(g["t"].diff().median()) if len(g) > 1 else 0.1
+        sub = sub[sub[RATE] == rate]
+    for _run_id, g in sub.groupby(RUN_ID, sort=False):
+        mode = str(g[MODE].iloc[0])
+        imp = str(g[IMPAIRMENT].iloc[0])
+        width = float(g[T].diff().median()) if len(g) > 1 else 0.1
         window = max(1, round(smooth / width)) if width > 0 else 1
-        ys = g["msgs_s"].rolling(window, min_periods=1).mean()
-        r = g["rate"].iloc[0]
+        ys = g[MSGS_S].rolling(window, min_periods=1).mean()
+        r = g[RATE].iloc[0]
         label = f"{mode} {g['size'].iloc[0]}B {'max' if pd_isna(r) else f'{r:g}/s'} {imp}"
-        ax.plot(g["t"], ys, "-" if imp == "none" else "--", color=_color(mode), label=label)
+        ax.plot(g[T], ys, "-" if imp == "none" else "--", color=mode_color(mode), label=label)
     ax.set_xlabel("time since run start (s)")
     ax.set_ylabel(f"goodput (messages/s, {smooth:g} s mean)")
     ax.set_ylim(bottom=0)
@@ -265,183 +290,6 @@ def throughput_over_time(
 
 def pd_isna(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-class LivePlot:
-    """Goodput per mode over time, fed LiveSamples, pushed to its view at `hz` (>= 2) only when something changed.
-
-    Example::
-
-        live = LivePlot()
-        live.show()                                   # in a notebook: a browser-drawn chart (see livechart.py)
-        await lab.run(..., on_sample=live.add)
-        live.figure                                   # the same data as a matplotlib Figure, up to date
-
-    `widget("chart")` (default) sends only the numbers and lets the browser draw: the cheapest for the kernel's
-    loop. `widget("png")` shows matplotlib frames instead, rendered in a worker thread.
-    """
-
-    def __init__(self, *, hz: float = 4.0, window: float = 30.0, history: int = 2_000, dpi: int = 72) -> None:
-        if hz < 2:
-            raise ValueError("hz must be at least 2 (updates per second)")
-        self.hz = hz
-        self.dpi = dpi
-        self.window = window
-        self._draw_lock = threading.Lock()
-        # No constrained layout here: solving it on every frame costs more than drawing the lines.
-        self._figure, (self._ax,) = _figure(width=7, height=3.5, layout=None)
-        self._figure.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9)
-        self._figure.set_dpi(dpi)
-        self._canvas = FigureCanvasAgg(self._figure)
-        self._points: dict[str, deque[tuple[float, float]]] = {}
-        self._lines: dict[str, Any] = {}
-        self._history = history
-        self._clock0 = time.monotonic()
-        self._dirty = False
-        self._last_add = 0.0
-        self.renders = 0
-        """Updates pushed to the view (chart or image) so far."""
-        self.image: Any = None
-        self.chart: Any = None
-        self.tasks = TaskOwner("live plot")
-        self._ax.set_xlabel("time (s)")
-        self._ax.set_ylabel("goodput (messages/s)")
-        self._ax.grid(True, alpha=0.3)
-        self._ax.set_title("Live goodput per mode")
-
-    def reset(self) -> None:
-        """Start a new time axis (a new sweep): forget the points, count time from now."""
-        self._points.clear()
-        self._clock0 = time.monotonic()
-        self._last_add = 0.0
-        self._dirty = True
-
-    def add(self, sample: LiveSample) -> None:
-        """Record a sample; cheap (marks the plot dirty, the view is updated at most `hz` times a second)."""
-        now = time.monotonic() - self._clock0
-        pts = self._points.setdefault(sample.mode, deque(maxlen=self._history))
-        pts.append((now, sample.msgs_s))
-        self._dirty = True
-        self._last_add = now
-        if (self.image is not None or self.chart is not None) and not self.tasks:
-            with contextlib.suppress(RuntimeError):  # no running loop: render() on demand instead
-                self.tasks.spawn(self._render_loop(), name="render")
-
-    @property
-    def figure(self) -> Figure:
-        """The matplotlib Figure, brought up to date with every sample so far."""
-        self._update_artists(self._snapshot())
-        return self._figure
-
-    def render(self) -> None:
-        """Push the current data to the view now, on this thread."""
-        self._dirty = False
-        data = self._snapshot()
-        if self.chart is not None:
-            self._push_chart(data)
-        if self.image is not None:
-            self.image.value = self._draw(data)
-        elif self.chart is None:
-            self._update_artists(data)
-            self.renders += 1
-
-    def _snapshot(self) -> dict[str, list[tuple[float, float]]]:
-        return {mode: list(pts) for mode, pts in self._points.items()}
-
-    def _push_chart(self, data: dict[str, list[tuple[float, float]]]) -> None:
-        latest = max((pts[-1][0] for pts in data.values() if pts), default=0.0)
-        keep = latest - self.window
-        self.chart.series = {m: [[round(t, 3), round(v, 1)] for t, v in pts if t >= keep] for m, pts in data.items()}
-        self.renders += 1
-
-    def _update_artists(self, data: dict[str, list[tuple[float, float]]]) -> None:
-        with self._draw_lock:
-            latest = 0.0
-            top = 0.0
-            for mode, pts in data.items():
-                xs = [p[0] for p in pts]
-                ys = [p[1] for p in pts]
-                if xs:
-                    latest = max(latest, xs[-1])
-                    top = max(top, max(ys))
-                line = self._lines.get(mode)
-                if line is None:
-                    (line,) = self._ax.plot(xs, ys, color=_color(mode), label=mode)
-                    self._lines[mode] = line
-                    self._ax.legend(fontsize="small", loc="upper left")
-                else:
-                    line.set_data(xs, ys)
-            self._ax.set_xlim(max(0.0, latest - self.window), max(self.window, latest))
-            self._ax.set_ylim(0, max(10.0, top * 1.1) if not math.isnan(top) else 10.0)
-
-    def _draw(self, data: dict[str, list[tuple[float, float]]]) -> bytes:
-        """Update the artists and render a PNG (from a worker thread in the render loop)."""
-        self._update_artists(data)
-        with self._draw_lock:
-            self.renders += 1
-            return self.png()
-
-    def png(self) -> bytes:
-        """The figure as PNG: Agg draw plus Pillow with light compression. Measured from a worker thread against
-        the loop's lag: savefig() holds the GIL in long stretches (loop lag p99 9-11 ms, max 60 ms), this way
-        much less (p99 ~5 ms, max ~14 ms) for the same picture."""
-        from PIL import Image
-
-        canvas = self._canvas
-        canvas.draw()  # type: ignore[no-untyped-call]
-        width, height = canvas.get_width_height(physical=True)
-        rgba = canvas.buffer_rgba()  # type: ignore[no-untyped-call]
-        image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
-        out = io.BytesIO()
-        image.save(out, format="PNG", compress_level=1)
-        return out.getvalue()
-
-    async def _render_loop(self) -> None:
-        period = 1.0 / self.hz
-        while True:
-            started = time.monotonic()
-            if self._dirty:
-                self._dirty = False
-                data = self._snapshot()
-                if self.chart is not None:
-                    self._push_chart(data)  # a few KB of JSON: cheap enough for the loop itself
-                if self.image is not None:
-                    # Agg takes 50-150 ms on a busy 2-core machine: on the loop that would stall every SDK event.
-                    png = await asyncio.to_thread(self._draw, data)
-                    self.image.value = png  # widget traits are set on the loop thread only
-            elif started - self._clock0 - self._last_add > 2.0:
-                return  # idle: the next sample starts a new render loop
-            # a fixed rate, not a fixed pause: a slow render does not stretch the period further
-            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
-
-    def widget(self, kind: str = "chart") -> Any:
-        """The live view: "chart" (browser-drawn, default) or "png" (matplotlib frames). Created once."""
-        if kind == "chart":
-            if self.chart is None:
-                from matplotlib.colors import to_hex
-
-                from .livechart import LiveChart
-
-                # CSS colours: the browser's canvas ignores matplotlib names such as "tab:orange" (lines went grey).
-                self.chart = LiveChart(colors={m: to_hex(c) for m, c in _COLORS.items()}, window=self.window)
-            return self.chart
-        if kind == "png":
-            if self.image is None:
-                import ipywidgets as w
-
-                self.image = w.Image(format="png", value=self.png())
-            return self.image
-        raise ValueError(f"kind must be 'chart' or 'png', got {kind!r}")
-
-    def show(self, kind: str = "chart") -> Any:
-        from .sweep import _display
-
-        view = self.widget(kind)
-        _display(view)
-        return view
-
-    async def aclose(self) -> None:
-        await self.tasks.aclose()
 
 
 def save_all(results: Any, directory: str, *, prefix: str = "lab") -> dict[str, str]:

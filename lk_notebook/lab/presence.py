@@ -29,13 +29,14 @@ import asyncio
 import math
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from livekit import rtc
 
 from ..errors import LabError
 from ..events import DataKind
-from .rig import Rig
+from .rig import HasRig, Rig, rig_of
+from .rows import PresenceRow, frame_of_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +54,7 @@ async def _publish_silent_track(room: rtc.Room) -> None:
     await room.local_participant.publish_track(track, options)
 
 
-async def _one(rig: Rig, kind: str, identity: str, timeout: float) -> dict[str, Any]:
+async def _one(rig: Rig, kind: str, identity: str, timeout: float) -> PresenceRow:
     observer = rig.receiver
     assert observer is not None
     seen: dict[str, int] = {}
@@ -125,11 +126,11 @@ async def _align_to_batch(rig: Rig, identity: str, timeout: float) -> None:
 
 
 async def measure_presence(
-    rig: Rig, *, kinds: tuple[str, ...] = PRESENCE_KINDS, repeats: int = 3, timeout: float = 10.0
+    lab: Rig | HasRig, *, kinds: tuple[str, ...] = PRESENCE_KINDS, repeats: int = 3, timeout: float = 10.0
 ) -> pd.DataFrame:
-    """Join and leave visibility per kind of participant; one row per join (see the module docstring)."""
-    import pandas as pd
-
+    """Join and leave visibility per kind of participant; one `PresenceRow` per join (see the module docstring).
+    `lab` is a Lab or a Rig."""
+    rig = rig_of(lab)
     unknown = [k for k in kinds if k not in PRESENCE_KINDS]
     if unknown:
         raise LabError(f"unknown participant kind(s) {unknown}: use some of {', '.join(PRESENCE_KINDS)}")
@@ -139,9 +140,8 @@ async def measure_presence(
     tag = secrets.token_hex(3)
     if "data_only" in kinds:
         await _align_to_batch(rig, f"lab-presence-align-{tag}", timeout)
-    rows = []
+    rows: list[PresenceRow] = []
     for i in range(repeats):
         for kind in kinds:  # interleaved, so that load and the server's timer phase hit both kinds alike
             rows.append(await _one(rig, kind, f"lab-presence-{kind}-{tag}-{i}", timeout))
-    frame: pd.DataFrame = pd.DataFrame(rows)
-    return frame
+    return frame_of_rows(rows)

@@ -1,8 +1,10 @@
 """The lab's rig: a server, the impairment relay in front of it, the participants, and proof of the path.
 
-A rig knows nothing of probes or statistics; a run (`lk_notebook.lab.run`) borrows it. The rig's receiver hands
-every payload on the lab's topic (data messages and data-track frames alike) to the rig's current `sink`, so a run
-installs its recorder there and removes it when done.
+A rig knows nothing of probes or statistics; a run (`lk_notebook.lab.packets`, `.fan`, `.transfer`) borrows it and
+measures inside the rig's measurement window (`rig.window(impairment)`, `lk_notebook.lab.window`). The rig's
+receiver hands every payload on the lab's topic (data messages and data-track frames alike) to the rig's current
+`sink`, so a run installs its recorder there and removes it when done. Where the rig runs (server, cluster nodes,
+relays) is its `placement` (`lk_notebook.lab.placement`).
 
 Example::
 
@@ -26,30 +28,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from livekit import rtc
 
 from .._tasks import TaskOwner
-from ..admin import ServerAPI
-from ..config import Credentials, resolve_credentials
+from ..config import Credentials
 from ..errors import LabError
 from ..events import DataKind
 from ..joining import join
 from ..server import LocalServer
 from ..session import Session
-from .relay import ImpairmentRelay
+from .datatrack import DataTrackLink, require_data_track_sdk
+from .paths import PathError, check_path
+from .placement import ClusterTopology, Placement, RigOptions
+from .relay import Impairment, ImpairmentRelay
+from .window import Drain, Window
 
 if TYPE_CHECKING:
-    from ..cluster import LocalCluster
+    from typing_extensions import Unpack
 
-__all__ = ["TOPIC", "ClusterTopology", "PathError", "Rig", "Sink", "check_path", "require_data_track_sdk"]
+__all__ = [
+    "TOPIC",
+    "ClusterTopology",
+    "HasRig",
+    "PathError",
+    "Rig",
+    "RigOptions",
+    "Sink",
+    "check_path",
+    "require_data_track_sdk",
+    "rig_of",
+]
 
 TOPIC = "lk_notebook.lab"
 """Data topic the lab's probes travel on (anything else on it is ignored by the receiver)."""
@@ -62,79 +76,6 @@ Sink = Callable[[bytes, int], bool]
 """Takes (payload, arrival `time.monotonic_ns()`); returns False for a payload it does not recognise."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterTopology:
-    """Where a rig's participants join and its room lives, as 0-based node indexes of a LocalCluster."""
-
-    sender_node: int = 0
-    """Node the sender connects through (its signal is relayed when this is not the room's node)."""
-    receiver_node: int = 1
-    """Node the receiver (and later joiners) connect through."""
-    room_node: int = 0
-    """Node the room is pinned to (CreateRoomRequest.node_id): all media and data flow through it."""
-
-    def describe(self) -> str:
-        sender, receiver, room = self.sender_node + 1, self.receiver_node + 1, self.room_node + 1
-        return f"sender via node {sender}, receiver via node {receiver}, room on node {room}"
-
-
-class PathError(LabError):
-    """Traffic does not cross the impairment relay, so impaired results would be false."""
-
-
-def require_data_track_sdk() -> None:
-    if not hasattr(rtc.LocalParticipant, "publish_data_track") or not hasattr(rtc, "DataTrackFrame"):
-        raise LabError(
-            "this livekit SDK has no data tracks (LocalParticipant.publish_data_track); upgrade livekit (>= 1.2), "
-            "or leave data_track out of the modes."
-        )
-
-
-async def check_path(session: Session, relay: ImpairmentRelay) -> str:
-    """Prove from the SDK's RTC stats that every selected ICE pair of `session` ends at the relay.
-
-    Returns a description of the path. Raises PathError when a transport's selected pair bypasses it.
-    """
-    try:
-        stats = await session.room.get_rtc_stats()
-    except RuntimeError as exc:
-        raise PathError(f"cannot read RTC stats of {session.identity!r} to check the path: {exc}") from exc
-    host, port = relay.address
-    checked = []
-    for group in (stats.publisher_stats, stats.subscriber_stats):
-        # Each stat is a oneof; its member holds `rtc` (the id) and a same-named body, e.g. s.transport.transport.
-        by_id: dict[str, Any] = {}
-        for s in group:
-            kind = s.WhichOneof("stats")
-            if kind is not None:
-                member = getattr(s, kind)
-                by_id[member.rtc.id] = (kind, member)
-        for kind, member in list(by_id.values()):
-            if kind != "transport":
-                continue
-            pair_id = member.transport.selected_candidate_pair_id
-            if not pair_id:
-                continue
-            pair = by_id.get(pair_id)
-            if pair is None or pair[0] != "candidate_pair":
-                continue
-            remote = by_id.get(pair[1].candidate_pair.remote_candidate_id)
-            if remote is None or remote[0] != "remote_candidate":
-                continue
-            cand = remote[1].candidate
-            where = f"{cand.address}:{cand.port}/{cand.protocol}"
-            if (cand.address, cand.port, cand.protocol) != (host, port, "udp"):
-                raise PathError(
-                    f"traffic of {session.identity!r} bypasses the relay: its selected ICE pair ends at {where}, "
-                    f"the relay listens on {host}:{port}/udp. Impaired results would be false, so none are reported. "
-                    f"Use a server started with LocalServer(relay=True) and the relay on its relay_layout."
-                )
-            checked.append(where)
-    if not checked:
-        raise PathError(f"no selected ICE pair in the RTC stats of {session.identity!r}; cannot prove the path")
-    return f"relay {host}:{port} ({len(checked)} transports)"
-
-
 class Rig:
     """A sender and a receiver joined to one room, with an impairment relay when the server is local.
 
@@ -144,36 +85,19 @@ class Rig:
     the rig.
     """
 
-    def __init__(
-        self,
-        *,
-        server: LocalServer | None = None,
-        cluster: LocalCluster | None = None,
-        topology: ClusterTopology | None = None,
-        url: str | None = None,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-        room: str | None = None,
-        seed: int | None = None,
-    ) -> None:
-        if topology is not None and cluster is None:
-            raise LabError("a topology places participants on a cluster's nodes: pass cluster=LocalCluster(...) too")
-        if cluster is not None and (server is not None or url is not None):
-            raise LabError("pass one of server=, cluster= or url=, not several")
-        self._server = server
-        self._cluster = cluster
-        self.topology = topology or (ClusterTopology() if cluster is not None else None)
+    def __init__(self, **options: Unpack[RigOptions]) -> None:
+        self.placement = Placement(options)
+        """Where the rig runs: its server or cluster nodes, their credentials, the relays."""
+        self.topology = self.placement.topology
         self.relays: list[ImpairmentRelay] = []
         """On a cluster in relay layout: one relay per node (`relay` is the room node's)."""
-        self._owns_server = False
-        self._explicit = (url, api_key, api_secret) if url is not None else None
-        self._credentials: Credentials | None = None
+        self.relay: ImpairmentRelay | None = None
+        """The relay that impairs (None: the server is remote, or not in relay layout)."""
         tag = secrets.token_hex(4)
-        self.room_name = room or f"lk-lab-{tag}"
+        self.room_name = options.get("room") or f"lk-lab-{tag}"
         self.sender_identity = f"lab-sender-{tag}"
         self.receiver_identity = f"lab-receiver-{tag}"
-        self.seed = seed
-        self.relay: ImpairmentRelay | None = None
+        self.seed = options.get("seed")
         self.senders: list[Session] = []
         """Sending participants: the first joins on start(), more through ensure() (fan-in)."""
         self.receivers: list[Session] = []
@@ -188,11 +112,7 @@ class Rig:
         """Payloads on the lab's topic no sink recognised (other runs' late probes, other publishers)."""
         self._remove_handlers: list[Callable[[], None]] = []
         self._tag = tag
-        self._track: rtc.LocalDataTrack | None = None
-        self._track_ready: asyncio.Event | None = None
-        self._remote_tracks: dict[str, rtc.RemoteDataTrack] = {}
-        self._track_seen = asyncio.Event()
-        self._track_error: str | None = None
+        self._track = DataTrackLink(lambda payload, now: self._deliver(0, payload, now), self.tasks)
         self._started = False
 
     # -- what the rig is made of -----------------------------------------------------------------------------------
@@ -216,6 +136,11 @@ class Rig:
         self.sinks[0] = value
 
     @property
+    def server(self) -> LocalServer | None:
+        """The local server the rig runs on (its own when it started one), if any."""
+        return self.placement.server
+
+    @property
     def remote(self) -> bool:
         """True when the rig runs against a server it cannot impair."""
         return self.relay is None
@@ -227,33 +152,29 @@ class Rig:
     @property
     def relay_available(self) -> bool:
         """Whether impairment is possible: the relay runs, or will once `start()` runs."""
-        if self._started:
-            return self.relay is not None
-        if self._server is not None:
-            return self._server.relay
-        if self._cluster is not None:
-            return self._cluster.relay
-        return self._explicit is None and not os.environ.get("LIVEKIT_URL")
+        return self.relay is not None if self._started else self.placement.relay_possible()
 
     def udp_owners(self) -> dict[tuple[str, int], str]:
         """Names for this host's UDP sockets in the lab's path: the relays' and the local livekit-servers'."""
-        owners: dict[tuple[str, int], str] = {}
-        servers = list(self._cluster.nodes) if self._cluster is not None else []
-        if self._server is not None:
-            servers.append(self._server)
-        for server in servers:
-            if server.udp_port:
-                owners[("127.0.0.1", server.udp_port)] = "livekit-server"
-        for relay in {*self.relays, *([self.relay] if self.relay is not None else [])}:
-            owners.update(dict.fromkeys(relay.local_addresses(), "relay"))
-        return owners
+        return self.placement.udp_owners()
 
     @property
     def credentials(self) -> Credentials:
         """The server this rig joins (after `start()`); its secret is never shown by repr."""
-        if self._credentials is None:
-            raise LabError("the lab has not started: await lab.start() first")
-        return self._credentials
+        return self.placement.credentials_for(None)
+
+    @property
+    def api_credentials(self) -> Credentials:
+        """The server API the lab's own changes go through: on a cluster the topology's `api_node` (by default
+        the sender's node), else the rig's server."""
+        topo = self.topology
+        if topo is None:
+            return self.credentials
+        return self.placement.credentials_for(topo.sender_node if topo.api_node is None else topo.api_node)
+
+    def window(self, impairment: Impairment | None = None, *, drain: Drain | None = None) -> Window:
+        """The measurement window of one run: `async with rig.window(impairment) as w:` (see `Window`)."""
+        return Window(self, impairment, drain=drain)
 
     def participants(self) -> list[Session]:
         return [*self.senders, *self.receivers, *self.extra]
@@ -263,10 +184,8 @@ class Rig:
         if self._started:
             return self
         try:
-            if self._cluster is not None:
-                await self._start_on_cluster(self._cluster)
-            else:
-                await self._start_on_server()
+            await self.placement.start(self.room_name)
+            self.relays, self.relay = list(self.placement.relays), self.placement.relay
             topo = self.topology
             self.senders.append(await self._join(self.sender_identity, topo.sender_node if topo else None))
             receiver = await self._join(self.receiver_identity, topo.receiver_node if topo else None)
@@ -274,7 +193,7 @@ class Rig:
             if not self.sinks:
                 self.sinks.append(None)
             self._remove_handlers.append(receiver.add_raw_handler(TOPIC, self._on_data))
-            receiver.room.on("data_track_published", self._on_track_published)
+            self._track.watch(receiver)
             await self._wait_active(self.senders, [self.receiver_identity])
             self._started = True
             await self.check_paths()
@@ -282,23 +201,6 @@ class Rig:
             await self.aclose()
             raise
         return self
-
-    async def _start_on_server(self) -> None:
-        server = self._server
-        if server is None and self._explicit is None and not os.environ.get("LIVEKIT_URL"):
-            server = LocalServer(relay=True)
-            await asyncio.to_thread(server.start)
-            self._server = server
-            self._owns_server = True
-        if server is not None:
-            if not server.running:
-                await asyncio.to_thread(server.start)
-            self._credentials = Credentials(server.url, server.api_key, server.api_secret, source="local server")
-            if server.relay:
-                self.relay = ImpairmentRelay(server.relay_layout, seed=self.seed).start()
-        else:
-            url, key, secret = self._explicit or (None, None, None)
-            self._credentials = resolve_credentials(url, key, secret, start_local=False)
 
     async def _wait_active(self, senders: list[Session], identities: list[str], timeout: float = 30.0) -> None:
         """Until every sender sees every one of `identities` active: lossy data to a receiver not yet active is
@@ -335,35 +237,12 @@ class Rig:
         self.sinks.append(None)
 
         def on_data(payload: bytes, sender: str, kind: DataKind, arrival: float) -> None:
-            now = time.monotonic_ns()
-            sink = self.sinks[index]
-            if sink is None or not sink(payload, now):
-                self.foreign += 1
+            self._deliver(index, payload, time.monotonic_ns())
 
         self._remove_handlers.append(session.add_raw_handler(TOPIC, on_data))
 
-    async def _start_on_cluster(self, cluster: LocalCluster) -> None:
-        topo = self.topology
-        assert topo is not None
-        if not cluster.running:
-            await asyncio.to_thread(cluster.start)
-        bad = [n for n in (topo.sender_node, topo.receiver_node, topo.room_node) if not 0 <= n < cluster.size]
-        if bad:
-            raise LabError(f"topology names node(s) {bad} of a {cluster.size}-node cluster (nodes are 0-based)")
-        self._credentials = cluster.credentials_for(topo.room_node)
-        if cluster.relay:
-            self.relays = [ImpairmentRelay(layout, seed=self.seed).start() for layout in cluster.relay_layouts]
-            self.relay = self.relays[topo.room_node]  # every participant's media goes to the room's node
-        async with ServerAPI(self._credentials) as api:
-            await api.create_room(self.room_name, node_id=cluster.node_ids[topo.room_node])
-        if cluster.room_node(self.room_name) != cluster.node_ids[topo.room_node]:
-            raise LabError(f"room {self.room_name} is not on node {topo.room_node + 1} as the topology asks")
-
     async def _join(self, identity: str, node: int | None = None) -> Session:
-        c = self._credentials
-        if self._cluster is not None and node is not None:
-            c = self._cluster.credentials_for(node)
-        assert c is not None
+        c = self.placement.credentials_for(node)
         return await join(self.room_name, identity=identity, url=c.url, api_key=c.api_key, api_secret=c.api_secret)
 
     async def join(self, identity: str, *, node: int | None = None) -> Session:
@@ -405,11 +284,8 @@ class Rig:
         self.senders.clear()
         self.receivers.clear()
         self.sinks.clear()
-        for relay in {*self.relays, *([self.relay] if self.relay is not None else [])}:
-            relay.stop()
-        self.relays = []
-        if self._owns_server and self._server is not None:
-            await asyncio.to_thread(self._server.stop)
+        await self.placement.close()
+        self.relays, self.relay = [], None
         self._started = False
 
     async def __aenter__(self) -> Rig:
@@ -424,67 +300,28 @@ class Rig:
         return f"<{type(self).__name__} room={self.room_name!r} path={self.path!r}>"
 
     # -- receiving ----------------------------------------------------------------------------------------------
-    def _on_data(self, payload: bytes, sender: str, kind: DataKind, arrival: float) -> None:
-        now = time.monotonic_ns()
-        sink = self.sinks[0]
+    def _deliver(self, index: int, payload: bytes, now: int) -> None:
+        sink = self.sinks[index] if index < len(self.sinks) else None
         if sink is None or not sink(payload, now):
             self.foreign += 1
 
-    def _on_track_published(self, track: rtc.RemoteDataTrack) -> None:
-        # May fire before publish_data_track() returns to the sender side: keep it by name for prepare_data_track.
-        self._remote_tracks[track.info.name] = track
-        self._track_seen.set()
-
-    async def _read_track(self, track: rtc.RemoteDataTrack) -> None:
-        try:
-            # A large buffer, so that frames are lost on the network or in the SFU, not in our reader.
-            stream = track.subscribe(buffer_size=4096)
-        except Exception as exc:
-            self._track_error = f"subscribing to the data track failed: {exc}"
-            if self._track_ready is not None:
-                self._track_ready.set()
-            raise
-        if self._track_ready is not None:
-            self._track_ready.set()
-        try:
-            async for frame in stream:
-                sink = self.sink
-                if sink is None or not sink(bytes(frame.payload), time.monotonic_ns()):
-                    self.foreign += 1
-        except rtc.SubscribeDataTrackError as exc:
-            self._track_error = f"the data track subscription ended: {exc.message}"
-        finally:
-            stream.close()
+    def _on_data(self, payload: bytes, sender: str, kind: DataKind, arrival: float) -> None:
+        self._deliver(0, payload, time.monotonic_ns())
 
     async def prepare_data_track(self) -> rtc.LocalDataTrack:
         """Publish the lab's data track and subscribe the receiver (once). LabError if the server or SDK
         cannot: call it before sending anything when a sweep includes data tracks."""
-        if self._track is not None:
-            return self._track
         await self.start()
         assert self.sender is not None
-        lp = self.sender.room.local_participant
-        require_data_track_sdk()
-        self._track_ready = asyncio.Event()
-        try:
-            self._track = await asyncio.wait_for(lp.publish_data_track(name=f"{TOPIC}.{self.room_name}"), 10)
-        except (asyncio.TimeoutError, Exception) as exc:
-            raise LabError(
-                f"the server or SDK refused to publish a data track ({exc!r}). Data tracks need livekit-server "
-                f">= 1.13 with enable_data_tracks (on by default) and a livekit SDK with data tracks; leave "
-                f"data_track out of the modes otherwise."
-            ) from exc
-        name = self._track.info.name
-        deadline = time.monotonic() + 10
-        while name not in self._remote_tracks:
-            self._track_seen.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LabError("the receiver never saw the lab's data track published (10 s); data tracks unusable")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._track_seen.wait(), left)
-        self.tasks.spawn(self._read_track(self._remote_tracks[name]), name="data track reader")
-        await asyncio.wait_for(self._track_ready.wait(), 10)
-        if self._track_error:
-            raise LabError(self._track_error)
-        return self._track
+        return await self._track.prepare(self.sender, f"{TOPIC}.{self.room_name}")
+
+
+class HasRig(Protocol):
+    """Anything that holds a rig (a `Lab`): the experiments take it or a bare Rig."""
+
+    @property
+    def rig(self) -> Rig: ...
+
+
+def rig_of(holder: Rig | HasRig) -> Rig:
+    return holder if isinstance(holder, Rig) else holder.rig

@@ -1,19 +1,25 @@
 """The one schema of a lab result row, shared by the runner, sweeps, the CLI's JSON/CSV and the plots.
 
-A row is a `ResultRow` (a TypedDict, so mypy checks every key a module reads or writes). DataFrames built from rows
-keep the schema's column order (`frame_of`), and the CLI's JSON contract (`JSON_FIELDS`) and summary table
-(`SUMMARY_FIELDS`) name their columns through the `Field` literal type, so a misspelt column is a type error.
+A row is a `ResultRow` (a TypedDict, so mypy checks every key a module reads or writes); each column name is
+written once, in the TypedDicts. DataFrames built from rows keep the schema's column order (`frame_of`), and whoever
+names columns outside a row (the CLI's JSON contract `JSON_FIELDS`, its summary `SUMMARY_FIELDS`, the plots) names
+them through `columns()`, so a misspelt column fails at import.
+
+The other experiments' rows are typed too: `StateRow` (measure_state), `PresenceRow` (measure_presence),
+`PropagationRow` and `RatioRow` (the cluster lab).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, TypedDict, get_args
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "JSON_FIELDS",
+    "SERIES_COLUMNS",
     "SUMMARY_FIELDS",
     "Bound",
     "DeliveryColumns",
@@ -21,10 +27,17 @@ __all__ = [
     "Field",
     "LatencyColumns",
     "PathColumns",
+    "PresenceRow",
+    "PropagationRow",
+    "RatioRow",
     "ResultRow",
+    "SeriesRow",
     "SettingsColumns",
     "ShapeColumns",
+    "StateRow",
+    "columns",
     "frame_of",
+    "frame_of_rows",
 ]
 
 Bound = Literal["path", "client"]
@@ -42,11 +55,11 @@ class RelayColumns(TypedDict, total=False):
     """Datagrams of at least DATA_DATAGRAM_BYTES (probe-bearing: SACKs, STUN and heartbeats are smaller)."""
     relay_data_datagrams_down: int
     relay_data_dropped_up: int
+    relay_data_dropped_down: int
     wire_ratio: float
     """Messages that left the sender (counted by the relay: datagrams, bundles of small messages counted by size)
     per message sent: below 1 the sender's SDK accepted messages it never put on the wire (NaN when a fragment is
     too small to count)."""
-    relay_data_dropped_down: int
     leg_loss_up: float
     """Measured drop fraction of probe-bearing datagrams on the sender -> server leg (the p probes met)."""
     leg_loss_down: float
@@ -153,32 +166,31 @@ class ResultRow(
     Built from its parts (`lab/columns.py` builds the shared ones), so every mode fills them the same way."""
 
 
-Field = Literal[
-    "run_id", "mode", "size", "rate", "duration_s", "impairment", "loss_setting", "delay_setting", "jitter_setting",
-    "bandwidth_kbps_setting", "sent", "send_errors", "backpressure", "received", "lost", "drained", "loss_rate",
-    "duplicates", "out_of_order", "too_old", "offered_msgs_s", "throughput_msgs_s", "throughput_bytes_s",
-    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_mean_ms", "clock",
-    "datagrams_up", "datagrams_down", "legs", "expected_loss", "path", "bound", "bound_reason", "send_ratio",
-    "held_by_path_s", "loop_lag_p99_ms", "loop_cpu", "process_cpu", "host_cpu", "host_udp_drops", "udp_drops_where",
-    "senders",
-    "receivers",
-    "relay_datagrams_up",
-    "relay_datagrams_down", "relay_dropped_up", "relay_dropped_down", "relay_data_datagrams_up",
-    "relay_data_datagrams_down", "relay_data_dropped_up", "relay_data_dropped_down", "wire_ratio", "leg_loss_up",
-    "leg_loss_down", "expected_loss_measured",
-]  # fmt: skip
-"""Every column name of a ResultRow (a unit test keeps it equal to the TypedDict's keys, in order)."""
+Field = str
+"""A column name of a ResultRow (checked where named: `columns`)."""
 
-COLUMNS: tuple[Field, ...] = get_args(Field)
+COLUMNS: tuple[str, ...] = tuple(ResultRow.__annotations__)
+"""Every column name of a ResultRow, in schema order: the TypedDicts above are the one place they are written."""
 
-JSON_FIELDS: tuple[Field, ...] = (
+
+def columns(row_type: type, *names: str) -> tuple[str, ...]:
+    """`names`, each a key of the TypedDict `row_type` (ValueError at import for a misspelt column)."""
+    unknown = [n for n in names if n not in row_type.__annotations__]
+    if unknown:
+        raise ValueError(f"not columns of {row_type.__name__}: {unknown}")
+    return names
+
+
+JSON_FIELDS = columns(
+    ResultRow,
     "mode", "size", "rate", "loss_setting", "delay_setting", "sent", "received", "loss_rate", "duplicates",
     "out_of_order", "throughput_msgs_s", "throughput_bytes_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
     "bound",
 )  # fmt: skip
 """Columns every JSON row carries first (the CLI's contract); the rest follow in schema order."""
 
-SUMMARY_FIELDS: tuple[Field, ...] = (
+SUMMARY_FIELDS = columns(
+    ResultRow,
     "mode", "size", "rate", "impairment", "sent", "received", "loss_rate", "expected_loss", "duplicates",
     "out_of_order", "offered_msgs_s", "throughput_msgs_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
     "bound", "senders", "receivers",
@@ -193,3 +205,90 @@ def frame_of(rows: list[ResultRow]) -> pd.DataFrame:
     present = [c for c in COLUMNS if any(c in r for r in rows)]
     frame: pd.DataFrame = pd.DataFrame([dict(r) for r in rows], columns=present or list(COLUMNS))
     return frame
+
+
+def frame_of_rows(rows: Sequence[Any]) -> pd.DataFrame:
+    """A DataFrame of typed rows of any kind (columns in the order each row was written)."""
+    import pandas as pd
+
+    frame: pd.DataFrame = pd.DataFrame([dict(r) for r in rows])
+    return frame
+
+
+class SeriesRow(TypedDict):
+    """One time bin of a run's goodput (`RunResult.series_frame`, `Results.series`)."""
+
+    t: float
+    """Seconds since the run started (the bin's start)."""
+    msgs: int
+    bytes: int
+    msgs_s: float
+    bytes_s: float
+    run_id: str
+    mode: str
+    size: int
+    rate: float | None
+    impairment: str
+
+
+SERIES_COLUMNS: tuple[str, ...] = tuple(SeriesRow.__annotations__)
+
+
+class StateRow(TypedDict):
+    """One channel of `measure_state`: how fast a change reaches another participant, and a late joiner."""
+
+    channel: str
+    """attributes, metadata, room_metadata, data; or join:/leave: + a presence kind."""
+    kind: str
+    """"state", "message" or "presence"."""
+    changes: int
+    timeouts: int
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_max_ms: float
+    reaches_late_joiner: bool
+    impairment: str
+
+
+class PresenceRow(TypedDict):
+    """One join and leave of `measure_presence`."""
+
+    kind: str
+    """"data_only" or "publisher"."""
+    identity: str
+    join_visible_ms: float
+    leave_visible_ms: float
+    data_arrived: bool
+    data_before_visible: bool
+    data_sender: str
+
+
+class PropagationRow(TypedDict):
+    """One topology x channel of the cluster lab's `measure_propagation` (nodes 1-based; 0 on a single server)."""
+
+    topology: str
+    channel: str
+    room_node: int
+    sender_node: int
+    receiver_node: int
+    api_node: int
+    by_api: bool
+    changes: int
+    timeouts: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+class RatioRow(TypedDict):
+    """A cross-node topology's latency over its same-node baseline's (`cross_node_ratios`)."""
+
+    topology: str
+    baseline: str
+    channel: str
+    p50_ms: float
+    same_p50_ms: float
+    ratio_p50: float
+    p99_ms: float
+    same_p99_ms: float
+    ratio_p99: float

@@ -197,7 +197,7 @@ class TimeBins:
 
 
 @dataclass(slots=True)
-class Snapshot:
+class ReceiverCounts:
     """Counters of a receiver at one moment (cheap to take; what the live plots poll)."""
 
     received: int
@@ -239,6 +239,6 @@ class ReceiverStats:
         self.latency.record(latency_ns)
         self.bins.add((arrival_ns - self.t0_ns) / 1e9, nbytes)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> ReceiverCounts:
         s = self.seq
-        return Snapshot(self.received, s.unique, s.duplicates, s.out_of_order, self.bytes)
+        return ReceiverCounts(self.received, s.unique, s.duplicates, s.out_of_order, self.bytes)

@@ -14,7 +14,6 @@ its task, or `Sweep.cancel()`); the rows measured so far stay in `results`. Prog
 from __future__ import annotations
 
 import asyncio
-import importlib
 import itertools
 import json
 import math
@@ -24,19 +23,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LabError
+from .lab import Lab, LiveSample, RunResult
 from .probe import Mode
 from .relay import Impairment
-from .rows import COLUMNS, JSON_FIELDS, ResultRow, frame_of
-from .runner import Lab, LiveSample, RunResult
+from .rows import COLUMNS, JSON_FIELDS, SERIES_COLUMNS, ResultRow, frame_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Progress", "Results", "Sweep", "TqdmProgress", "WidgetProgress", "measure", "sweep_plan"]
+__all__ = ["Results", "Sweep", "SweepProgress", "TqdmProgress", "measure", "sweep_plan"]
 
 
-class Progress(Protocol):
-    """What a sweep reports to: `TqdmProgress` (a widget in notebooks, text in terminals), or the LabWidget's bar."""
+class SweepProgress(Protocol):
+    """What a sweep reports its progress to: `TqdmProgress` (a widget in notebooks, text in terminals), or the
+    LabWidget's bar (`lk_notebook.widgets.lab.WidgetProgress`)."""
 
     def start(self, total: int) -> None: ...
     def step(self, done: int, label: str) -> None: ...
@@ -69,31 +69,6 @@ class TqdmProgress:
             self.bar.close()
 
 
-class WidgetProgress:
-    """An ipywidgets IntProgress with a label, for a form that places the bar itself (the LabWidget)."""
-
-    def __init__(self) -> None:
-        import ipywidgets as w
-
-        self.bar = w.IntProgress(min=0, max=1, value=0, description="sweep")
-        self.label = w.Label("")
-        self.box = w.HBox([self.bar, self.label])
-
-    def start(self, total: int) -> None:
-        self.bar.max = max(1, total)
-        self.bar.value = 0
-
-    def step(self, done: int, label: str) -> None:
-        self.bar.value = done
-        self.label.value = f"{done}/{self.bar.max}: {label}"
-
-    def close(self) -> None:
-        self.bar.bar_style = "success" if self.bar.value >= self.bar.max else "warning"
-
-    def _ipython_display_(self) -> None:
-        _display(self.box)
-
-
 class _NoProgress:
     def start(self, total: int) -> None:
         pass
@@ -103,11 +78,6 @@ class _NoProgress:
 
     def close(self) -> None:
         pass
-
-
-def _display(obj: Any) -> None:
-    display: Callable[[Any], None] = importlib.import_module("IPython.display").display
-    display(obj)
 
 
 def _no_nan(value: Any) -> Any:
@@ -121,7 +91,7 @@ def _no_nan(value: Any) -> Any:
     return value
 
 
-def default_progress() -> Progress:
+def default_progress() -> SweepProgress:
     return TqdmProgress()
 
 
@@ -149,9 +119,7 @@ class Results:
 
         frames = [r.series_frame() for r in self.runs]
         if not frames:
-            empty: pd.DataFrame = pd.DataFrame(
-                columns=["t", "msgs", "bytes", "msgs_s", "bytes_s", "run_id", "mode", "size"]
-            )
+            empty: pd.DataFrame = pd.DataFrame(columns=list(SERIES_COLUMNS))
             return empty
         out: pd.DataFrame = pd.concat(frames, ignore_index=True)
         return out
@@ -162,7 +130,8 @@ class Results:
         for run in self.runs:
             row = run.row
             ordered: dict[str, Any] = {k: row.get(k) for k in JSON_FIELDS}
-            ordered.update({k: row[k] for k in COLUMNS if k in row and k not in ordered})
+            full: dict[str, Any] = dict(row)
+            ordered.update({k: full[k] for k in COLUMNS if k in full and k not in ordered})
             if run.per_receiver:
                 ordered["per_receiver"] = [dict(p) for p in run.per_receiver]
             out.append(_no_nan(ordered))
@@ -249,7 +218,7 @@ class Sweep:
     """A running sweep; `await sweep` (or `await sweep.task`) for its Results, `cancel()` to stop early."""
 
     def __init__(self, lab: Lab, plan: Sequence[Point], *, duration: float | None, count: int | None,
-                 progress: Progress, on_sample: Callable[[LiveSample], None] | None,
+                 progress: SweepProgress, on_sample: Callable[[LiveSample], None] | None,
                  on_result: Callable[[RunResult], None] | None, senders: int = 1,
                  receivers: int = 1) -> None:  # fmt: skip
         self.lab = lab
@@ -327,7 +296,7 @@ async def measure(
     duration: float | None = 2.0,
     count: int | None = None,
     lab: Lab | None = None,
-    progress: Progress | bool = True,
+    progress: SweepProgress | bool = True,
     on_sample: Callable[[LiveSample], None] | None = None,
     on_result: Callable[[RunResult], None] | None = None,
     senders: int = 1,
@@ -346,7 +315,7 @@ async def measure(
     own = lab is None
     the_lab = lab or Lab()
     plan = sweep_plan(modes=modes, sizes=sizes, rates=rates, impairments=impairments, rounds=rounds)
-    prog: Progress = default_progress() if progress is True else (progress or _NoProgress())
+    prog: SweepProgress = default_progress() if progress is True else (progress or _NoProgress())
     sweep = Sweep(the_lab, plan, duration=duration, count=count, progress=prog, on_sample=on_sample,
                   on_result=on_result, senders=senders, receivers=receivers)  # fmt: skip
     sweep.validate()  # before starting a server or sending anything

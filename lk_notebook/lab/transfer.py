@@ -12,8 +12,8 @@ time. Sends are sequential: each stream is handed over whole before the next sta
 Example::
 
     rig = await Rig(server=LocalServer(relay=True)).start()
-    result = await TransferRun(rig, mode=Mode.BYTE_STREAM, size=1_000_000, rate=None, duration=5, count=None,
-                               impairment=NO_IMPAIRMENT, bin_width=0.1).execute()
+    spec = RunSpec(Mode.BYTE_STREAM, size=1_000_000, rate=None, duration=5, count=None, impairment=NO_IMPAIRMENT)
+    result = await TransferRun(rig, spec).execute()
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from livekit.rtc.participant import PublishDataError
 
 from ..errors import LkNotebookError, PublishError
 from ..events import StreamRecord, StreamState
-from .calibration import ClientEvidence, ClientMonitor
+from .calibration import ClientEvidence
 from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
+from .pacing import SendCounters
+from .packets import RunResult
 from .probe import Mode, ProbeClock, new_run_id
-from .relay import Impairment
 from .rig import Rig
 from .rows import RelayColumns, ResultRow
-from .run import RunResult
-from .sending import SendCounters
+from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message
 
@@ -104,20 +104,10 @@ _NO_RELAY_COUNTS: RelayColumns = {}
 class TransferRun:
     """One measurement of a stream or RPC mode on a started rig (parameters validated by the Lab)."""
 
-    def __init__(
-        self,
-        rig: Rig,
-        *,
-        mode: Mode,
-        size: int,
-        rate: float | None,
-        duration: float | None,
-        count: int | None,
-        impairment: Impairment,
-        bin_width: float,
-    ) -> None:
-        self.rig, self.mode, self.size, self.rate = rig, mode, size, rate
-        self.duration, self.count, self.impairment, self.bin_width = duration, count, impairment, bin_width
+    def __init__(self, rig: Rig, spec: RunSpec) -> None:
+        self.rig, self.spec = rig, spec
+        self.mode, self.size, self.rate, self.impairment = spec.mode, spec.size, spec.rate, spec.impairment
+        self.bin_width = spec.bin_width
         self.run_id = new_run_id()
         self.counters = SendCounters()
         self._arrivals = 0
@@ -153,27 +143,16 @@ class TransferRun:
                     now = time.monotonic_ns()
                     stats.record(self.size, p.seq, now - p.started_ns, now)
 
-        unsubscribe_streams = receiver.on_stream(on_stream)
-        unsubscribe_chunks = receiver.add_raw_handler(CHUNK_TOPIC, on_chunk)
-
-        def unsubscribe() -> None:
-            unsubscribe_streams()
-            unsubscribe_chunks()
-
         if self.mode is Mode.RPC and RPC_METHOD not in receiver.router.rpc_methods:
             receiver.register_rpc_method(RPC_METHOD, lambda call: "ok")
         sender.rpc_payload_limit = max(sender.rpc_payload_limit, TRANSFER_MAX_BYTES)
-        relay = rig.relay
-        await rig.check_paths()
-        if relay is not None:
-            relay.set_impairment(self.impairment)
         payload = os.urandom(self.size)
         text = payload.hex()[: self.size]
-        monitor = ClientMonitor().start()
         c = self.counters
-        try:
-            limit = self.count if self.count is not None else 2**62
-            deadline = time.monotonic() + self.duration if self.duration is not None else math.inf
+        async with rig.window(self.impairment, drain=lambda: self._drain(pending)) as w:
+            w.callback(receiver.on_stream(on_stream))
+            w.callback(receiver.add_raw_handler(CHUNK_TOPIC, on_chunk))
+            limit, deadline = self.spec.limit(), self.spec.deadline()
             start = time.monotonic()
             while c.sent < limit and time.monotonic() < deadline:
                 if self.rate is not None:
@@ -192,16 +171,8 @@ class TransferRun:
                     pending.pop(str(seq), None)
                     c.errors += 1
                     c.first_error = c.first_error or str(exc)
-            send_end = time.monotonic_ns()
-            evidence = await monitor.stop()
-            await self._drain(pending)
-            evidence = monitor.with_host_drops(evidence, rig.udp_owners())  # drops while draining count too
-        finally:
-            await monitor.stop()
-            unsubscribe()
-            if relay is not None:
-                relay.clear()
-        row = self._row(stats, t0, send_end, evidence)
+            send_end = await w.end_sending(c.sent)
+        row = self._row(stats, t0, send_end, w.evidence)
         series = stats.bins.series(until=(send_end - t0) / 1e9)
         return RunResult(row=row, series=series, bin_width=self.bin_width, stats=stats)
 

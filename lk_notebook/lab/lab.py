@@ -6,8 +6,9 @@ Example::
         result = await lab.run(mode="lossy", size=200, rate=500, duration=2, impairment=Impairment(loss=0.1))
         result.row["loss_rate"], result.row["expected_loss"], result.row["bound"]
 
-`Lab` is a `Rig` (`lk_notebook.lab.rig`: the server, the relay, the participants, the path checks) that validates
-run parameters and measures each run with a fresh `Run` (`lk_notebook.lab.run`: codec, statistics, counters, clock).
+`Lab` holds a `Rig` (`lab.rig`, `lk_notebook.lab.rig`: the server, the relay, the participants, the path checks and
+the measurement window), validates run parameters and measures each run with a fresh run of its kind: `Run`
+(`lk_notebook.lab.packets`: lossy, reliable, data tracks), `FanRun` (`lab.fan`) or `TransferRun` (`lab.transfer`).
 With no arguments the lab starts its own `LocalServer(relay=True)` and relay, unless `LIVEKIT_URL` is set: then it
 runs against that server and refuses any impairment (it cannot put a relay in front of a remote server).
 """
@@ -16,19 +17,32 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Generic, TypedDict, TypeVar, cast
+
+from livekit import rtc
 
 from .. import limits
-from ..cluster import LocalCluster
+from .._tasks import TaskOwner
+from ..config import Credentials
 from ..errors import LabError
-from ..server import LocalServer
+from ..session import Session
+from .datatrack import require_data_track_sdk
+from .pacing import DEFAULT_WINDOW
+from .packets import LiveSample, Run, RunResult
+from .paths import PathError, check_path
 from .probe import HEADER_SIZE, Mode
-from .relay import NO_IMPAIRMENT, Impairment
-from .rig import TOPIC, ClusterTopology, PathError, Rig, check_path, require_data_track_sdk
-from .run import LiveSample, Run, RunResult
-from .sending import DEFAULT_WINDOW
+from .relay import NO_IMPAIRMENT, Impairment, ImpairmentRelay
+from .rig import TOPIC, Rig, RigOptions, Sink
+from .spec import RunSpec
 from .transfer import TRANSFER_MAX_BYTES, TransferRun
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = ["DEFAULT_WINDOW", "TOPIC", "Lab", "LiveSample", "PathError", "RunResult", "check_path", "validate_run"]
+
+T = TypeVar("T")
 
 DATA_TRACK_MAX_BYTES = 60_000
 """Largest data-track frame the lab sends (frames are packetised by the SDK; kept below the data packet limit)."""
@@ -43,6 +57,17 @@ def max_size(mode: Mode, *, identity: str) -> int:
     overhead = limits.packet_size(b"", topic=TOPIC, identity=identity)
     # varint length prefixes grow with the payload; 8 bytes covers them
     return limits.SDK_MAX_PACKET_BYTES - overhead - 8
+
+
+class RunParameters(TypedDict):
+    """One run's parameters as a user gives them (`Lab.run`), before `validate_run` checks them."""
+
+    mode: Mode | str
+    size: int
+    rate: float | None
+    duration: float | None
+    count: int | None
+    impairment: Impairment | None
 
 
 def validate_run(
@@ -91,8 +116,23 @@ def validate_run(
     return m
 
 
-class Lab(Rig):
-    """A sender and a receiver joined to one room (the rig), and the runs measured between them.
+class _FromRig(Generic[T]):
+    """A read-only attribute of the Lab that is its rig's attribute of the same name (what Lab showed as a Rig)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, lab: Lab | None, owner: type | None = None) -> T:
+        if lab is None:  # on the class (help(), inspect): the descriptor itself
+            return cast(T, self)
+        return cast(T, getattr(lab.rig, self.name))
+
+    def __set__(self, lab: Lab, value: T) -> None:
+        raise AttributeError(f"Lab.{self.name} is its rig's: set lab.rig.{self.name}")
+
+
+class Lab:
+    """A rig (`lab.rig`: a sender and a receiver joined to one room) and the runs measured between them.
 
     Example::
 
@@ -102,61 +142,76 @@ class Lab(Rig):
 
     `server`: a LocalServer to use (in relay layout for impairment). `url`/`api_key`/`api_secret`: a remote server
     (no impairment). `cluster` + `topology`: a LocalCluster, participants and room on chosen nodes (see
-    `ClusterTopology`). Neither: LIVEKIT_URL if set, else a fresh LocalServer(relay=True) owned by the lab.
+    `ClusterTopology`). Neither: LIVEKIT_URL if set, else a fresh LocalServer(relay=True) owned by the lab. Or a
+    `rig` made beforehand (then the other arguments are not given).
     """
 
-    def __init__(
-        self,
-        *,
-        server: LocalServer | None = None,
-        cluster: LocalCluster | None = None,
-        topology: ClusterTopology | None = None,
-        url: str | None = None,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-        room: str | None = None,
-        seed: int | None = None,
-        bin_width: float = 0.1,
-    ) -> None:
-        super().__init__(
-            server=server,
-            cluster=cluster,
-            topology=topology,
-            url=url,
-            api_key=api_key,
-            api_secret=api_secret,
-            room=room,
-            seed=seed,
-        )
+    def __init__(self, *, rig: Rig | None = None, bin_width: float = 0.1, **options: Unpack[RigOptions]) -> None:
+        if rig is not None and options:
+            raise LabError(f"pass a rig or the rig's options ({', '.join(options)}), not both")
+        self.rig = rig if rig is not None else Rig(**options)
         self.bin_width = bin_width
 
+    # -- the rig's lifecycle and parts, as Lab showed them when it was a Rig ----------------------------------------
     async def start(self) -> Lab:
-        await super().start()
+        await self.rig.start()
         return self
+
+    async def aclose(self) -> None:
+        await self.rig.aclose()
 
     async def __aenter__(self) -> Lab:
         return await self.start()
 
-    def validate(
-        self,
-        *,
-        mode: Mode | str,
-        size: int,
-        rate: float | None,
-        duration: float | None,
-        count: int | None,
-        impairment: Impairment | None,
-    ) -> Mode:
-        return validate_run(
-            mode=mode,
-            size=size,
-            rate=rate,
-            duration=duration,
-            count=count,
-            impairment=impairment,
-            relay_available=self.relay_available,
-            identity=self.sender_identity,
-        )
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Lab room={self.rig.room_name!r} path={self.rig.path!r}>"
+
+    relay = _FromRig[ImpairmentRelay | None]()
+    relays = _FromRig[list[ImpairmentRelay]]()
+    relay_available = _FromRig[bool]()
+    sender = _FromRig[Session | None]()
+    senders = _FromRig[list[Session]]()
+    receivers = _FromRig[list[Session]]()
+    receiver = _FromRig[Session | None]()
+    path = _FromRig[str]()
+    room_name = _FromRig[str]()
+    sender_identity = _FromRig[str]()
+    foreign = _FromRig[int]()
+    tasks = _FromRig[TaskOwner]()
+    credentials = _FromRig[Credentials]()
+
+    @property
+    def sink(self) -> Sink | None:
+        return self.rig.sink
+
+    @sink.setter
+    def sink(self, value: Sink | None) -> None:
+        self.rig.sink = value
+
+    async def join(self, identity: str, *, node: int | None = None) -> Session:
+        return await self.rig.join(identity, node=node)
+
+    async def leave(self, session: Session) -> None:
+        await self.rig.leave(session)
+
+    async def ensure(self, *, senders: int = 1, receivers: int = 1) -> None:
+        await self.rig.ensure(senders=senders, receivers=receivers)
+
+    async def check_paths(self) -> str:
+        return await self.rig.check_paths()
+
+    async def prepare_data_track(self) -> rtc.LocalDataTrack:
+        return await self.rig.prepare_data_track()
+
+    # -- runs -----------------------------------------------------------------------------------------------------
+    def validate(self, **run: Unpack[RunParameters]) -> Mode:
+        """`validate_run` for this lab's relay and sender."""
+        return validate_run(**run, relay_available=self.rig.relay_available, identity=self.rig.sender_identity)
 
     async def run(
         self,
@@ -188,21 +243,18 @@ class Lab(Rig):
         m = self.validate(mode=mode, size=size, rate=rate, duration=duration, count=count, impairment=impairment)
         if window < 1:
             raise LabError(f"window must be >= 1, got {window}")
-        await self.start()
+        rig = self.rig
+        await rig.start()
+        spec = RunSpec(m, size, rate, duration, count, impairment or NO_IMPAIRMENT, self.bin_width)
         if m.is_transfer:
             if senders != 1 or receivers != 1:
                 raise LabError(f"mode {m.value!r} runs one sender and one receiver; fan-out/in is for packet modes")
-            transfer = TransferRun(self, mode=m, size=size, rate=rate, duration=duration, count=count,
-                                   impairment=impairment or NO_IMPAIRMENT, bin_width=self.bin_width)  # fmt: skip
-            return await transfer.execute()
+            return await TransferRun(rig, spec).execute()
         if senders != 1 or receivers != 1:
             from .fan import FanRun
 
-            fan = FanRun(self, mode=m, size=size, rate=rate, duration=duration, count=count,
-                         impairment=impairment or NO_IMPAIRMENT, window=window, max_in_flight=max_in_flight,
-                         bin_width=self.bin_width, senders=senders, receivers=receivers)  # fmt: skip
+            fan = FanRun(rig, spec, window=window, max_in_flight=max_in_flight, senders=senders, receivers=receivers)
             return await fan.execute()
-        run = Run(self, mode=m, size=size, rate=rate, duration=duration, count=count,
-                  impairment=impairment or NO_IMPAIRMENT, window=window, max_in_flight=max_in_flight,
-                  bin_width=self.bin_width, on_sample=on_sample, sample_interval=sample_interval)  # fmt: skip
+        run = Run(rig, spec, window=window, max_in_flight=max_in_flight, on_sample=on_sample,
+                  sample_interval=sample_interval)  # fmt: skip
         return await run.execute()

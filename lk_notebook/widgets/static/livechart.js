@@ -1,41 +1,26 @@
-"""A live line chart drawn by the browser (anywidget, no JS build): the kernel only sends the numbers.
-
-Why not a matplotlib PNG per update: rendering and encoding a figure costs 50-150 ms of CPU per frame on a busy
-2-core machine, and a good part of it holds the GIL, so even from a worker thread it showed as 15-120 ms p99
-event-loop lag while the lab received at full rate. Sending ~2 x 120 points of JSON at 4 Hz costs well under a
-millisecond. The matplotlib Figure of the same data stays available (`LivePlot.figure`).
-"""
-
-from __future__ import annotations
-
-from typing import Any
-
-import anywidget
-import traitlets
-
-__all__ = ["LiveChart"]
-
-_ESM = """
+// The lab's live chart (widgets/livechart.py): lines per mode over time, drawn on a canvas. Its traits and
+// constants are declared in widgets/protocol.py ("the live chart"); nothing here re-declares them.
 function render({ model, el }) {
+  const constants = model.get("constants");
   const canvas = document.createElement("canvas");
-  canvas.width = 640;
-  canvas.height = 260;
+  canvas.width = constants.width;
+  canvas.height = constants.height;
   canvas.style.maxWidth = "100%";
   // Observable hooks for tests (the pixels are not): draws so far, and points drawn by the last draw.
-  canvas.className = "lk-live-chart";
+  canvas.className = constants.css_class;
   canvas.dataset.draws = "0";
   canvas.dataset.points = "0";
   el.appendChild(canvas);
   let draws = 0;
   const ctx = canvas.getContext("2d");
   function draw() {
-    const series = model.get("series") || {};
-    const colors = model.get("colors") || {};
-    const win = model.get("window") || 30;
+    const series = model.get("series");
+    const colors = model.get("colors");
+    const win = model.get("window");
     const L = 56, R = 12, T = 24, B = 32;
     const W = canvas.width - L - R, H = canvas.height - T - B;
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    let tmax = 0, vmax = 10;
+    let tmax = 0, vmax = constants.min_value;
     for (const pts of Object.values(series)) {
       for (const [t, v] of pts) { if (t > tmax) tmax = t; if (v > vmax) vmax = v; }
     }
@@ -56,7 +41,7 @@ function render({ model, el }) {
     ctx.fillText(model.get("title"), L, 14);
     let ly = T + 14, drawn = 0;
     for (const [mode, pts] of Object.entries(series)) {
-      const color = colors[mode] || "#666";
+      const color = colors[mode] || constants.other_color;
       ctx.strokeStyle = color;
       ctx.lineWidth = 1.5;
       ctx.beginPath();
@@ -70,20 +55,7 @@ function render({ model, el }) {
     canvas.dataset.points = String(drawn);
   }
   model.on("change:series", draw);
+  model.on("change:window", draw);
   draw();
 }
 export default { render };
-"""
-
-
-class LiveChart(anywidget.AnyWidget):
-    """Lines per mode over time; set `series` ({mode: [[t, value], ...]}) to redraw in the browser."""
-
-    _esm = _ESM
-    series = traitlets.Dict({}).tag(sync=True)
-    colors = traitlets.Dict({}).tag(sync=True)
-    window = traitlets.Float(30.0).tag(sync=True)
-    title = traitlets.Unicode("goodput per mode (messages/s)").tag(sync=True)
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)

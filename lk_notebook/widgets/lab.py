@@ -2,7 +2,7 @@
 
 Example::
 
-    from lk_notebook.lab.widget import LabWidget
+    from lk_notebook.widgets.lab import LabWidget
     w = LabWidget()          # a local server with the relay starts on the first run (or pass lab=Lab(...))
     w                        # controls: modes, sizes, rate, duration, loss, delay; Run / Cancel; live plot
     ...
@@ -23,13 +23,39 @@ import ipywidgets as w
 
 from .._tasks import TaskOwner
 from ..errors import LkNotebookError
-from .plots import LivePlot, latency_cdf, loss_vs_size
-from .probe import Mode
-from .relay import Impairment
-from .runner import Lab, RunResult
-from .sweep import Results, WidgetProgress, measure
+from ..lab.lab import Lab
+from ..lab.packets import RunResult
+from ..lab.plots import latency_cdf, loss_vs_size
+from ..lab.probe import Mode
+from ..lab.relay import Impairment
+from ..lab.sweep import Results, measure
+from .liveplot import LivePlot, display_view
 
-__all__ = ["LabWidget"]
+__all__ = ["LabWidget", "WidgetProgress"]
+
+
+class WidgetProgress:
+    """A sweep's progress (`lk_notebook.lab.sweep.SweepProgress`) as an ipywidgets IntProgress with a label, for a
+    form that places the bar itself (the LabWidget)."""
+
+    def __init__(self) -> None:
+        self.bar = w.IntProgress(min=0, max=1, value=0, description="sweep")
+        self.label = w.Label("")
+        self.box = w.HBox([self.bar, self.label])
+
+    def start(self, total: int) -> None:
+        self.bar.max = max(1, total)
+        self.bar.value = 0
+
+    def step(self, done: int, label: str) -> None:
+        self.bar.value = done
+        self.label.value = f"{done}/{self.bar.max}: {label}"
+
+    def close(self) -> None:
+        self.bar.bar_style = "success" if self.bar.value >= self.bar.max else "warning"
+
+    def _ipython_display_(self) -> None:
+        display_view(self.box)
 
 
 def _png(fig: Any) -> bytes:
@@ -143,6 +169,9 @@ class LabWidget:
         params = params or self.parameters()
         self.results = Results()
         self.live.reset()  # the chart's time axis starts with this run, not when the widget was made
+        duration = params.get("duration")
+        if isinstance(duration, int | float) and duration > 0:
+            self.live.set_window(float(duration))  # a 1.5 s run fills the chart, not 1.5 s of a 30 s axis
         self.run_button.disabled = True
         self.cancel_button.disabled = False
         try:

@@ -1,13 +1,16 @@
-"""One measurement on a rig: the probe codec, the receiver's statistics, the send counters, the clock, the row.
+"""The packet run kind (lossy, reliable, data track) on a rig: the probe codec, the receiver's statistics, the send
+counters, the clock, the row.
 
-A `Run` borrows a started `Rig`: it installs its `Recorder` as the rig's sink, sends, drains, takes the relay's
-counters before and after, and builds the `ResultRow`. Nothing of it outlives the run, so the next run (or another
+A `Run` borrows a started `Rig`: in the rig's measurement window (`Rig.window`: path checks, impairment, relay
+counters, client evidence, the relay proof) it installs its `Recorder` as the rig's sink, sends, drains, and builds
+the `ResultRow`. Nothing of it outlives the run, so the next run (or another
 kind of run on the same rig) starts clean.
 
 Example::
 
     rig = await Rig(server=LocalServer(relay=True)).start()
-    result = await Run(rig, mode=Mode.LOSSY, size=200, rate=500, duration=2).execute()
+    spec = RunSpec(Mode.LOSSY, size=200, rate=500, duration=2, count=None, impairment=NO_IMPAIRMENT)
+    result = await Run(rig, spec).execute()
     result.row["loss_rate"], result.row["bound"]
 """
 
@@ -25,13 +28,14 @@ from typing import TYPE_CHECKING, TypedDict
 from livekit import rtc
 
 from ..errors import LabError
-from .calibration import ClientEvidence, ClientMonitor
+from .calibration import ClientEvidence
 from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
+from .pacing import DEFAULT_WINDOW, SendCounters, send_data, send_track
 from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
-from .relay import Impairment, RelayStats
-from .rig import TOPIC, PathError, Rig
-from .rows import RelayColumns, ResultRow
-from .sending import SendCounters, send_data, send_track
+from .relay import RelayStats
+from .rig import TOPIC, Rig
+from .rows import SERIES_COLUMNS, RelayColumns, ResultRow, SeriesRow
+from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message, expected_loss, expected_loss_legs, smallest_fragment
 
@@ -96,12 +100,13 @@ class RunResult:
     def series_frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        frame: pd.DataFrame = pd.DataFrame(self.series, columns=["t", "msgs", "bytes"])
-        frame["msgs_s"] = frame["msgs"] / self.bin_width
-        frame["bytes_s"] = frame["bytes"] / self.bin_width
-        row = self.row
-        frame["run_id"], frame["mode"], frame["size"] = row["run_id"], row["mode"], row["size"]
-        frame["rate"], frame["impairment"] = row["rate"], row["impairment"]
+        row, width = self.row, self.bin_width
+        rows: list[SeriesRow] = [
+            {"t": t, "msgs": n, "bytes": b, "msgs_s": n / width, "bytes_s": b / width, "run_id": row["run_id"],
+             "mode": row["mode"], "size": row["size"], "rate": row["rate"], "impairment": row["impairment"]}
+            for t, n, b in self.series
+        ]  # fmt: skip
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=list(SERIES_COLUMNS))
         return frame
 
 
@@ -150,24 +155,16 @@ class Run:
     def __init__(
         self,
         rig: Rig,
+        spec: RunSpec,
         *,
-        mode: Mode,
-        size: int,
-        rate: float | None,
-        duration: float | None,
-        count: int | None,
-        impairment: Impairment,
-        window: int,
-        max_in_flight: int | None,
-        bin_width: float,
+        window: int = DEFAULT_WINDOW,
+        max_in_flight: int | None = None,
         on_sample: Callable[[LiveSample], None] | None = None,
         sample_interval: float = 0.25,
     ) -> None:
-        self.rig = rig
-        self.mode, self.size, self.rate = mode, size, rate
-        self.duration, self.count, self.impairment = duration, count, impairment
-        self.window, self.bin_width = window, bin_width
-        self.max_in_flight = max_in_flight
+        self.rig, self.spec = rig, spec
+        self.mode, self.size, self.rate, self.impairment = spec.mode, spec.size, spec.rate, spec.impairment
+        self.bin_width, self.window, self.max_in_flight = spec.bin_width, window, max_in_flight
         self.on_sample, self.sample_interval = on_sample, sample_interval
         self.run_id = new_run_id()
         self.counters = SendCounters()
@@ -179,24 +176,16 @@ class Run:
         assert rig.sender is not None
         track = await rig.prepare_data_track() if m is Mode.DATA_TRACK else None
         await self._warm_up(track)
-        relay = rig.relay
-        await rig.check_paths()
-        if relay is not None:
-            relay.set_impairment(self.impairment)  # only now: ICE and DTLS under loss are slow, and not measured
-        before = relay.stats() if relay is not None else None
         codec = ProbeCodec(run_id=self.run_id, mode=m, size=self.size)
-        t0 = time.monotonic_ns()
-        stats = ReceiverStats(t0_ns=t0, bin_width=self.bin_width)
-        recorder = Recorder(self.run_id, stats)
-        rig.sink = recorder
         counters = self.counters
-        sampler = None
-        if self.on_sample is not None:
-            sampler = rig.tasks.spawn(self._sample(stats, t0, self.on_sample), name="live samples")
-        monitor = ClientMonitor().start()
-        try:
-            limit = self.count if self.count is not None else 2**62
-            deadline = time.monotonic() + self.duration if self.duration is not None else math.inf
+        async with rig.window(self.impairment, drain=lambda: self._drain(stats)) as w:
+            t0 = time.monotonic_ns()
+            stats = ReceiverStats(t0_ns=t0, bin_width=self.bin_width)
+            recorder = Recorder(self.run_id, stats)
+            w.receive([recorder])
+            if self.on_sample is not None:
+                w.callback(rig.tasks.spawn(self._sample(stats, t0, self.on_sample), name="live samples").cancel)
+            limit, deadline = self.spec.limit(), self.spec.deadline()
             if track is not None:
                 await send_track(track, codec, rate=self.rate, deadline=deadline, limit=limit, counters=counters)
             else:
@@ -206,29 +195,8 @@ class Run:
                 await send_data(rig.sender, codec, reliable=m is Mode.RELIABLE, rate=self.rate, deadline=deadline,
                                 limit=limit, window=self.window, counters=counters, stats=stats,
                                 max_in_flight=bound)  # fmt: skip
-            send_end = time.monotonic_ns()
-            evidence = await monitor.stop()
-            await self._drain(stats)
-            evidence = monitor.with_host_drops(evidence, rig.udp_owners())  # drops while draining count too
-        finally:
-            await monitor.stop()
-            if sampler is not None:
-                sampler.cancel()
-            if relay is not None:
-                relay.clear()
-            rig.sink = None
-        # The path must still be the relay at the end: an ICE switch mid-run would void the impairment.
-        await rig.check_paths()
-        after = relay.stats() if relay is not None else None
-        if before is not None and after is not None and counters.sent:
-            # Second, independent proof: the probes' datagrams crossed the relay during the run.
-            crossed = sum(after.received) - sum(before.received)
-            if crossed < min(counters.sent, 10):
-                raise PathError(
-                    f"{counters.sent} probes were sent but only {crossed} datagrams crossed the relay: traffic "
-                    f"bypasses it, so these results are not reported."
-                )
-        row = self._row(stats, recorder.clock, t0, send_end, evidence, before, after)
+            send_end = await w.end_sending(counters.sent)
+        row = self._row(stats, recorder.clock, t0, send_end, w.evidence, w.before, w.after)
         series = stats.bins.series(until=(send_end - t0) / 1e9)
         return RunResult(row=row, series=series, bin_width=self.bin_width, stats=stats)
 

@@ -1,0 +1,123 @@
+"""The lab's measurement window and the names it declares, without a server: a fake rig and relay record what the
+window does, in which order (pure unit tests; the real path is checked by test_lab_delivery/test_lab_transfer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lk_notebook.lab import Impairment, Lab, PathError, RelayStats
+from lk_notebook.lab.window import Window, prove_crossed
+
+
+def stats(received: int) -> RelayStats:
+    return RelayStats(received=[received, 0])
+
+
+def test_relay_proof_needs_min_sent_10_datagrams() -> None:
+    prove_crossed(stats(100), stats(110), sent=500)  # 10 datagrams for 500 messages: enough
+    prove_crossed(stats(0), stats(3), sent=3)  # a few messages: as many datagrams
+    prove_crossed(stats(0), stats(0), sent=0)  # nothing sent, nothing to prove
+    with pytest.raises(PathError, match="only 9 datagrams crossed"):
+        prove_crossed(stats(100), stats(109), sent=500)
+    with pytest.raises(PathError, match="only 2 datagrams crossed"):
+        prove_crossed(stats(0), stats(2), sent=3)
+
+
+class FakeRelay:
+    def __init__(self, log: list[str], crossing: int) -> None:
+        self.log, self.crossing, self.received = log, crossing, 0
+
+    def set_impairment(self, impairment: Impairment) -> None:
+        self.log.append(f"impair {impairment.label()}")
+
+    def clear(self) -> None:
+        self.log.append("clear")
+
+    def stats(self) -> RelayStats:
+        self.log.append("stats")
+        s = stats(self.received)
+        self.received += self.crossing
+        return s
+
+
+class FakeRig:
+    def __init__(self, crossing: int) -> None:
+        self.log: list[str] = []
+        self.relay = FakeRelay(self.log, crossing)
+        self.sinks: list[Any] = [None, None]
+
+    async def check_paths(self) -> str:
+        self.log.append("check")
+        return "relay"
+
+    def udp_owners(self) -> dict[tuple[str, int], str]:
+        return {}
+
+
+async def test_window_order_and_proof() -> None:
+    rig = FakeRig(crossing=50)
+
+    async def drain() -> None:
+        rig.log.append("drain")
+
+    sink = object()
+    async with Window(rig, Impairment(loss=0.1), drain=drain) as w:  # type: ignore[arg-type]
+        w.receive([sink])  # type: ignore[list-item]
+        assert rig.sinks == [sink, None]
+        w.callback(lambda: rig.log.append("callback"))
+        rig.log.append("send")
+        await w.end_sending(20)
+    # the impairment only after the path check; clear after the drain and the run's own cleanup; checked again
+    assert rig.log == ["check", "impair loss=0.1", "stats", "send", "drain", "callback", "clear", "check", "stats"]
+    assert rig.sinks == [None, None]
+    assert w.before is not None and w.after is not None and w.evidence.wall_s > 0
+
+
+async def test_window_refuses_a_run_whose_datagrams_did_not_cross_the_relay() -> None:
+    rig = FakeRig(crossing=2)
+    with pytest.raises(PathError, match="bypasses"):
+        async with Window(rig, None) as w:  # type: ignore[arg-type]
+            await w.end_sending(20)
+    assert "clear" in rig.log
+
+
+async def test_window_failing_run_clears_without_checking_again() -> None:
+    rig = FakeRig(crossing=50)
+    with pytest.raises(RuntimeError, match="boom"):
+        async with Window(rig, Impairment(delay_ms=5)) as w:  # type: ignore[arg-type]
+            w.callback(lambda: rig.log.append("callback"))
+            raise RuntimeError("boom")
+    assert rig.log == ["check", "impair delay=5ms", "stats", "callback", "clear"]
+
+
+def test_lab_holds_a_rig_and_shows_its_parts_read_only() -> None:
+    lab = Lab(url="ws://unused", api_key="k", api_secret="s")
+    assert lab.relay is None and lab.sender is None and lab.room_name == lab.rig.room_name
+    with pytest.raises(AttributeError, match=r"lab\.rig\.relay"):
+        lab.relay = None
+    lab.sink = lambda payload, now: True
+    assert lab.rig.sink is not None
+    with pytest.raises(TypeError, match="unknown rig option"):
+        Lab(sever=None)  # type: ignore[call-arg]
+
+
+def test_columns_are_checked_against_the_row_types() -> None:
+    from lk_notebook.lab.rows import COLUMNS, ResultRow, columns
+
+    assert columns(ResultRow, "mode", "loss_rate") == ("mode", "loss_rate")
+    with pytest.raises(ValueError, match="loss_rat"):
+        columns(ResultRow, "loss_rat")
+    assert COLUMNS[:3] == ("run_id", "mode", "size") and COLUMNS[-1] == "expected_loss_measured"
+
+
+def test_live_chart_window_follows_the_run() -> None:
+    from lk_notebook.widgets.livechart import CHART_CONSTANTS
+    from lk_notebook.widgets.liveplot import LivePlot
+
+    live = LivePlot()
+    chart = live.widget()
+    assert chart.constants == CHART_CONSTANTS and chart.window == live.window
+    live.set_window(1.5)
+    assert (live.window, chart.window) == (1.5, 1.5)
