@@ -49,7 +49,8 @@ ErrorCallback = Callable[[JournalError], None]
 class Journal:
     """Writes one recording file. Append from one thread (the asyncio loop); read it back with `Recording`.
 
-    A full disk or another write failure stops the journal: `error` is set, `on_error(error)` is called (on the
+    `max_bytes` caps the file's size (reaching it stops the journal like a full disk). A full disk or another write
+    failure stops the journal: `error` is set, `on_error(error)` is called (on the
     loop that created the journal, if there was one), later appends are counted in `dropped`, and everything
     committed before stays readable.
     """
@@ -64,6 +65,7 @@ class Journal:
         keep_stream_bytes: bool = False,
         commit_interval: float = 0.25,
         snapshot_every: int = 5_000,
+        max_bytes: int | None = None,
         on_error: ErrorCallback | None = None,
     ) -> None:
         self.path = Path(path)
@@ -89,6 +91,10 @@ class Journal:
             "snapshot_every": str(snapshot_every),
         }
         self._conn = create(self.path, meta)
+        if max_bytes is not None:
+            # SQLite then fails a commit that would grow the file past it exactly as a full disk does.
+            page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+            self._conn.execute(f"PRAGMA max_page_count={max(1, max_bytes // page_size)}")
         self._state = RoomState(room, history_limit=1)
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
