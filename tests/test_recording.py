@@ -42,7 +42,7 @@ from lk_notebook.recording import (
     WebhookRecord,
     replay,
 )
-from lk_notebook.state import RoomState, participant
+from lk_notebook.state import participant
 
 T0 = 1_700_000_000.0
 
@@ -116,7 +116,8 @@ def test_frames(path: Path) -> None:
     write_sample(path)
     with Recording(path) as rec:
         messages = rec.messages_frame()
-        assert messages["text"].iloc[0] == "hello" and messages["text"].isna().iloc[1] and list(messages["size"]) == [5, 1024]
+        assert messages["text"].iloc[0] == "hello" and messages["text"].isna().iloc[1]
+        assert list(messages["size"]) == [5, 1024]
         hooks = rec.webhooks_frame()
         assert list(hooks["event"]) == ["participant_left"] and hooks["server_at"].dt.tz is not None
         assert list(rec.streams_frame()["state"]) == ["finished"]
@@ -199,9 +200,8 @@ def test_a_cut_closed_file_is_refused_clearly(path: Path) -> None:
     write_sample(path)
     cut = path.with_name("cut.lkrec")
     cut.write_bytes(path.read_bytes()[:4096])  # the header page survives, the tables' pages do not
-    with pytest.raises(RecordingError, match=r"cut\.lkrec"):
-        with Recording(cut) as rec:
-            list(rec.events())
+    with pytest.raises(RecordingError, match=r"cut\.lkrec"), Recording(cut) as rec:
+        list(rec.events())
 
 
 # -- a full disk -------------------------------------------------------------------------------------------------------
