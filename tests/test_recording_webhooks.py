@@ -63,7 +63,10 @@ async def test_verified_events_are_journaled_and_forged_ones_refused(tmp_path: P
     journal = Journal(path, room="demo", commit_interval=0.05)
     good, forged_body = event_body("participant_joined"), event_body("participant_left", identity="mallory")
     try:
-        async with WebhookServer(KEY, SECRET, on_event=journal.append_webhook) as receiver, aiohttp.ClientSession() as s:
+        async with (
+            WebhookServer(KEY, SECRET, on_event=journal.append_webhook) as receiver,
+            aiohttp.ClientSession() as s,
+        ):
             assert SECRET not in repr(receiver)
             assert await post(s, receiver.url, good, signed(good)) == 200
             assert await post(s, receiver.url, forged_body, signed(forged_body, secret="x" * 40)) == 401
@@ -85,6 +88,7 @@ async def test_verified_events_are_journaled_and_forged_ones_refused(tmp_path: P
     assert SECRET.encode() not in data and not JWT.search(data)
 
 
+@pytest.mark.server
 async def test_a_real_livekit_server_posts_its_webhooks_to_the_receiver(tmp_path: Path) -> None:
     path = tmp_path / "server.lkrec"
     journal = Journal(path, commit_interval=0.05)
