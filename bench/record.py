@@ -71,7 +71,7 @@ async def record(path: Path, duration: float, rate: int) -> None:
     lags: list[float] = []
     stop = asyncio.Event()
     probe = asyncio.ensure_future(lag_probe(lags, stop))
-    tick, per_tick = 0.01, max(1, int(rate * 0.01))
+    per_tick = max(1, rate // 100)  # every 10 ms
     payload = bytes(100)
     sent, n = 0, 0
     start = time.perf_counter()
@@ -89,6 +89,10 @@ async def record(path: Path, duration: float, rate: int) -> None:
     await probe
     behind = journal.appended - journal.written
     await asyncio.to_thread(journal.close)
+    await asyncio.to_thread(report, path, sent, elapsed, rate, lags, base, behind)
+
+
+def report(path: Path, sent: int, elapsed: float, rate: int, lags: list[float], base: list[float], behind: int) -> None:
     size = path.stat().st_size
     with Recording(path) as rec:
         records = len(rec)
