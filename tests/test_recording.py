@@ -4,6 +4,7 @@ disk (a size limit, and a real 1 MB tmpfs when this process may mount one). Pure
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -263,3 +264,36 @@ def test_wire_format_is_compact_json(path: Path) -> None:
     assert kind == "attributes"
     assert body == '{"identity":"ann","changed":{"role":"guest"},"attributes":{"role":"guest"},"at":%r}' % (T0 + 3)
     assert json.loads(body)["at"] == T0 + 3
+
+
+def test_the_error_callback_runs_on_the_owners_loop(path: Path) -> None:
+    async def main() -> tuple[JournalError, bool]:
+        loop = asyncio.get_running_loop()
+        told: asyncio.Future[tuple[JournalError, bool]] = loop.create_future()
+
+        def on_error(error: JournalError) -> None:
+            told.set_result((error, asyncio.get_running_loop() is loop))
+
+        journal = Journal(path, commit_interval=0.05, max_bytes=200_000, on_error=on_error)
+        fill(journal, 2000)
+        try:
+            return await asyncio.wait_for(told, 10)
+        finally:
+            await asyncio.to_thread(journal.close)
+
+    error, on_loop = asyncio.run(main())
+    assert isinstance(error, DiskFullError) and on_loop
+    assert str(path) in str(error) and "stays readable" in str(error)
+
+
+def test_stream_bytes_are_kept_only_when_asked(tmp_path: Path) -> None:
+    record = dataclasses.replace(stream("", T0), is_text=False, text=None, sha256="ab" * 32)
+    for keep in (False, True):
+        path = tmp_path / f"keep-{keep}.lkrec"
+        with Journal(path, keep_stream_bytes=keep) as j:
+            j.append_stream(record, data=b"secret-ish bytes")
+        with Recording(path) as rec:
+            (entry,) = rec.events()
+        assert isinstance(entry.value, StreamRecord) and entry.value.sha256 == "ab" * 32
+        assert entry.value.head == (b"secret-ish bytes" if keep else b"")
+        assert (b"secret-ish bytes" in path.read_bytes()) is keep
