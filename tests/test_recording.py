@@ -164,6 +164,8 @@ def test_appending_after_close_is_an_error(path: Path) -> None:
         j.append_event(joined("ann", T0))
     with pytest.raises(JournalError, match="already exists"):
         Journal(path)
+    with pytest.raises(JournalError, match="no directory"):
+        Journal(path.parent / "missing" / "x.lkrec")
 
 
 # -- the reader's errors ---------------------------------------------------------------------------------------------

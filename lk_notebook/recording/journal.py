@@ -71,6 +71,8 @@ class Journal:
         self.path = Path(path)
         if self.path.exists():
             raise JournalError(f"{self.path} already exists: record into a new file", path=str(self.path))
+        if not self.path.parent.is_dir():
+            raise JournalError(f"cannot record to {self.path}: no directory {self.path.parent}", path=str(self.path))
         if not 0 < commit_interval <= 1:
             raise ValueError("commit_interval must be in (0, 1] seconds: SIGKILL loses at most one interval")
         self.payload_limit = payload_limit
