@@ -151,7 +151,7 @@ def test_appends_on_the_loop_commit_from_the_writer_thread(path: Path) -> None:
         await j.aflush()
         with Recording(path) as rec:  # readable while the journal is still open
             count = len(rec)
-        j.close()
+        await j.aclose()
         return count
 
     assert asyncio.run(main()) == 1000

@@ -193,6 +193,10 @@ class Journal:
             self._cond.notify_all()
         self._thread.join()
 
+    async def aclose(self) -> None:
+        """`close` without blocking the loop (the last commit and the checkpoint run in a thread)."""
+        await asyncio.to_thread(self.close)
+
     def __enter__(self) -> Journal:
         return self
 
