@@ -39,12 +39,12 @@ def signed(body: str, *, key: str = KEY, secret: str = SECRET) -> str:
     return api.AccessToken(key, secret).with_sha256(digest).to_jwt()
 
 
-def event_body(name: str, identity: str = "ann") -> str:
+def event_body(name: str, identity: str = "ann", room: str = "demo") -> str:
     event = WebhookEvent(
         event=name,
         id=f"EV_{secrets.token_hex(4)}",
         created_at=int(time.time()) - 2,
-        room=ProtoRoom(name="demo", sid="RM_1"),
+        room=ProtoRoom(name=room, sid="RM_1"),
         participant=ProtoParticipant(identity=identity, sid="PA_1", metadata="hello"),
     )
     return MessageToJson(event, indent=None)
@@ -64,7 +64,7 @@ async def test_verified_events_are_journaled_and_forged_ones_refused(tmp_path: P
     good, forged_body = event_body("participant_joined"), event_body("participant_left", identity="mallory")
     try:
         async with (
-            WebhookServer(KEY, SECRET, on_event=journal.append_webhook) as receiver,
+            WebhookServer(KEY, SECRET, on_event=journal.append_webhook, room="demo") as receiver,
             aiohttp.ClientSession() as s,
         ):
             assert SECRET not in repr(receiver)
@@ -74,6 +74,8 @@ async def test_verified_events_are_journaled_and_forged_ones_refused(tmp_path: P
             assert await post(s, receiver.url, forged_body, signed(good)) == 401  # a real token for another body
             assert await post(s, receiver.url, forged_body, signed(forged_body, key="other-key")) == 401
             assert await post(s, receiver.url, good, "Bearer " + signed(good)) == 200
+            other = event_body("participant_joined", identity="olga", room="elsewhere")
+            assert await post(s, receiver.url, other, signed(other)) == 200  # verified, another room: not kept
             assert (receiver.received, receiver.refused) == (2, 4)
         await journal.aflush()
     finally:
@@ -84,7 +86,7 @@ async def test_verified_events_are_journaled_and_forged_ones_refused(tmp_path: P
     assert list(hooks["participant"]) == ["ann", "ann"] and list(hooks["room"]) == ["demo", "demo"]
     assert (hooks["at"] - hooks["server_at"]).dt.total_seconds().min() > 1  # both clocks kept: created 2 s before
     data = path.read_bytes()
-    assert b"mallory" not in data and b"participant_left" not in data
+    assert b"mallory" not in data and b"participant_left" not in data and b"olga" not in data
     assert SECRET.encode() not in data and not JWT.search(data)
 
 

@@ -60,6 +60,7 @@ class WebhookServer:
         host: str = "127.0.0.1",
         port: int = 0,
         path: str = "/webhook",
+        room: str | None = None,
     ) -> None:
         # Only the verifier holds the secret; this object's repr and attributes do not.
         self._receiver = api.WebhookReceiver(api.TokenVerifier(api_key, api_secret))
@@ -67,6 +68,8 @@ class WebhookServer:
         self._host = host
         self._port = port
         self._path = path
+        # A server posts every room's events to every URL: a recorder of one room passes its name.
+        self._room = room
         self._runner: web.AppRunner | None = None
         self.received = 0
         """Verified events handed on."""
@@ -120,9 +123,12 @@ class WebhookServer:
             log.warning("refused a webhook: %s", type(exc).__name__)
             return web.Response(status=401, text="invalid webhook signature\n")
         created_at = float(event.created_at) if event.created_at else None
+        record = webhook_record(event, body)
+        if self._room is not None and record.room != self._room:
+            return web.Response(status=200)  # verified, but about another room: acknowledged, not handed on
         self.received += 1
         try:
-            self._on_event(webhook_record(event, body), created_at, received_at)
+            self._on_event(record, created_at, received_at)
         except Exception:
             log.exception("the webhook callback failed on %s", event.event)
         return web.Response(status=200)
