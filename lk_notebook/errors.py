@@ -237,3 +237,49 @@ class SizeWarning(LkNotebookWarning):
 
 class UnknownDestinationWarning(LkNotebookWarning):
     """A destination identity is not in the room now; the server silently drops data for it."""
+
+
+# -- recordings (lk_notebook.recording) ------------------------------------------------------------------------------
+# Kept in one block at the end of the file so that other work on the hierarchy above does not collide with it.
+#
+#   LkNotebookError
+#   └── RecordingError                a recording file cannot be written or read as asked
+#       ├── NotARecordingError        the file is not an lk_notebook recording (says what it found)
+#       ├── NewerRecordingError       written by a newer schema version than this lk_notebook reads
+#       └── JournalError              the journal (writer) stopped: closed, or a write failed
+#           └── DiskFullError         the disk (or the database's size limit) is full
+
+__all__ += ["DiskFullError", "JournalError", "NewerRecordingError", "NotARecordingError", "RecordingError"]
+
+
+class RecordingError(LkNotebookError):
+    """A recording file cannot be written or read as asked."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class NotARecordingError(RecordingError):
+    """The file is not an lk_notebook recording (not SQLite, or SQLite without a recording's meta table)."""
+
+    def __init__(self, message: str, *, path: str, found: str) -> None:
+        super().__init__(message, path=path)
+        self.found = found
+
+
+class NewerRecordingError(RecordingError):
+    """The recording's schema is newer than this version of lk_notebook reads: upgrade lk_notebook."""
+
+    def __init__(self, message: str, *, path: str, version: int, supported: int) -> None:
+        super().__init__(message, path=path)
+        self.version = version
+        self.supported = supported
+
+
+class JournalError(RecordingError):
+    """The journal stopped writing: it was closed, or a write failed (what was committed before stays readable)."""
+
+
+class DiskFullError(JournalError):
+    """The disk, or the database's size limit, is full; the journal stopped and the file stays readable."""

@@ -1,0 +1,289 @@
+"""The journal: an append-only, crash-safe recording writer that never blocks the asyncio loop.
+
+`append_*` only puts the object on a queue (well under a microsecond on the loop); a writer thread encodes, inserts
+and commits one transaction per batch at least every `commit_interval` seconds, so SIGKILL loses at most that much.
+The thread also keeps a RoomState of the recorded state events and stores it as a snapshot every `snapshot_every`
+state records (what makes `Recording.state_at` fast).
+
+Example::
+
+    journal = Journal("room.lkrec", room="demo", on_error=print)
+    state.subscribe(journal.append_event)        # every RoomState event
+    session.on_message(journal.append_packet)    # ... packets, streams, RPC, webhooks
+    journal.close()                              # flushes, and leaves one self-contained file
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import functools
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import DiskFullError, JournalError
+from ..events import Event, Message, ParticipantInfo, ParticipantJoined, RpcRecord, StreamRecord
+from ..state import RoomState
+from . import entries
+from .entries import Encoded, StatValue, WebhookRecord
+from .schema import create
+from .wire import dumps, encode_event, encode_room_state
+
+__all__ = ["Journal"]
+
+WRITER_VERSION = "lk_notebook 0.1.0"
+_MAX_BATCH = 20_000
+"""Records per transaction: bounds the time the writer holds the GIL in one go and the size of a lost batch."""
+
+# (local time or None for "now", server time, the object, its encoder or None for a room-state event)
+_Pending = tuple[float | None, float | None, Any, Callable[[Any], Encoded] | None]
+ErrorCallback = Callable[[JournalError], None]
+
+
+class Journal:
+    """Writes one recording file. Append from one thread (the asyncio loop); read it back with `Recording`.
+
+    `max_bytes` caps the file's size (reaching it stops the journal like a full disk). A full disk or another write
+    failure stops the journal: `error` is set, `on_error(error)` is called (on the
+    loop that created the journal, if there was one), later appends are counted in `dropped`, and everything
+    committed before stays readable.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        room: str = "",
+        payload_limit: int = 16_384,
+        text_limit: int = 16_384,
+        keep_stream_bytes: bool = False,
+        commit_interval: float = 0.25,
+        snapshot_every: int = 2_000,
+        max_bytes: int | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise JournalError(f"{self.path} already exists: record into a new file", path=str(self.path))
+        if not self.path.parent.is_dir():
+            raise JournalError(f"cannot record to {self.path}: no directory {self.path.parent}", path=str(self.path))
+        if not 0 < commit_interval <= 1:
+            raise ValueError("commit_interval must be in (0, 1] seconds: SIGKILL loses at most one interval")
+        self.payload_limit = payload_limit
+        self.text_limit = text_limit
+        self.keep_stream_bytes = keep_stream_bytes
+        self._interval = commit_interval
+        self._snapshot_every = snapshot_every
+        self._on_error = on_error
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        meta = {
+            "room": room,
+            "writer_version": WRITER_VERSION,
+            "payload_limit": str(payload_limit),
+            "text_limit": str(text_limit),
+            "snapshot_every": str(snapshot_every),
+        }
+        self._conn = create(self.path, meta)
+        if max_bytes is not None:
+            # SQLite then fails a commit that would grow the file past it exactly as a full disk does.
+            page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+            self._conn.execute(f"PRAGMA max_page_count={max(1, max_bytes // page_size)}")
+        self._state = RoomState(room, history_limit=1)
+        self._queue: deque[_Pending] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._seq = 0
+        self._last_at = 0.0
+        self._since_snapshot = 0
+        self.appended = 0
+        """Records handed to the journal (accepted, not necessarily committed yet)."""
+        self.written = 0
+        """Records committed to the file."""
+        self.dropped = 0
+        """Records refused because the journal had stopped on an error."""
+        self.error: JournalError | None = None
+        self._thread = threading.Thread(target=self._run, name=f"lk-journal:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        state = "failed" if self.error else "closed" if self._closing else "open"
+        return f"Journal({str(self.path)!r}, {state}, written={self.written}, pending={len(self._queue)})"
+
+    # -- appending (on the loop: queue only) -----------------------------------------------------------------------
+    def _put(self, item: _Pending) -> None:
+        if self.error is not None:
+            self.dropped += 1
+            return
+        if self._closing:
+            raise JournalError(f"the journal of {self.path} is closed", path=str(self.path))
+        self._queue.append(item)
+        self.appended += 1
+
+    def append_event(self, event: Event, *, at: float | None = None) -> None:
+        """A RoomState event (usable as a `RoomState.subscribe` callback). `at` defaults to the event's time."""
+        server_at = event.participant.joined_at if isinstance(event, ParticipantJoined) else None
+        self._put((event.at if at is None else at, server_at, event, None))
+
+    def append_packet(self, message: Message) -> None:
+        """A data packet: payload up to `payload_limit` bytes, size and sha256 of all of it."""
+        encoder = functools.partial(entries.encode_packet, limit=self.payload_limit)
+        self._put((message.received_at, None, message, encoder))
+
+    def append_stream(self, record: StreamRecord, *, data: bytes | None = None) -> None:
+        """A text or byte stream record: text up to `text_limit`; `data` (the bytes) kept only if
+        `keep_stream_bytes`, otherwise the record's size and sha256 say what it was."""
+        kept = data if self.keep_stream_bytes else None
+        encoder = functools.partial(entries.encode_stream, text_limit=self.text_limit, data=kept)
+        self._put((record.updated_at, None, record, encoder))
+
+    def append_rpc(self, record: RpcRecord) -> None:
+        at = record.finished_at if record.finished_at is not None else record.started_at
+        self._put((at, None, record, functools.partial(entries.encode_rpc, text_limit=self.text_limit)))
+
+    def append_datatrack_stats(
+        self, publisher: str, track: str, stats: Mapping[str, StatValue], *, at: float | None = None
+    ) -> None:
+        self._put((at, None, (publisher, track, dict(stats)), lambda a: entries.encode_datatrack_stats(*a)))
+
+    def append_agent_message(self, sender: str, topic: str, payload: bytes, *, at: float | None = None) -> None:
+        """An agent session message, opaque for now: topic and bytes (up to `payload_limit`)."""
+        limit = self.payload_limit
+        self._put((at, None, (sender, topic, payload), lambda a: entries.encode_agent_message(*a, limit=limit)))
+
+    def append_server_participants(
+        self, room: str, participants: Sequence[ParticipantInfo], *, at: float | None = None
+    ) -> None:
+        """A `list_participants` answer from the server API."""
+        self._put((at, None, (room, tuple(participants)), lambda a: entries.encode_server_participants(*a)))
+
+    def append_webhook(self, record: WebhookRecord, created_at: float | None, at: float | None = None) -> None:
+        """A verified webhook (a `WebhookServer` callback); `created_at` is the server's time of the event, `at`
+        the local receive time."""
+        self._put((at, created_at, record, entries.encode_webhook))
+
+    # -- flushing and closing --------------------------------------------------------------------------------------
+    def flush(self, timeout: float | None = 10.0) -> None:
+        """Block until everything appended so far is committed (or the journal failed: then raise its error)."""
+        target = self.appended
+        with self._cond:
+            self._cond.notify_all()
+            done = self._cond.wait_for(lambda: self.written + self.dropped >= target or self.error, timeout)
+        if self.error is not None:
+            raise self.error
+        if not done:
+            raise JournalError(f"the journal of {self.path} did not commit within {timeout} s", path=str(self.path))
+
+    async def aflush(self) -> None:
+        """`flush` without blocking the loop."""
+        await asyncio.to_thread(self.flush)
+
+    def close(self) -> None:
+        """Commit what is pending and close: the file becomes one self-contained SQLite file (no -wal beside it)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    async def aclose(self) -> None:
+        """`close` without blocking the loop (the last commit and the checkpoint run in a thread)."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the writer thread -----------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._closing:
+                    self._cond.wait(self._interval)
+                closing = self._closing
+            while self._queue and self.error is None:
+                self._write_batch()
+            with self._cond:
+                self._cond.notify_all()
+            if closing or self.error is not None:
+                break
+        self._finish()
+
+    def _write_batch(self) -> None:
+        queue = self._queue
+        rows: list[tuple[int, float, float | None, str, str, bytes | None]] = []
+        snapshots: list[tuple[int, float, str]] = []
+        now = time.time()
+        while queue and len(rows) < _MAX_BATCH:
+            at, server_at, obj, encoder = queue.popleft()
+            if encoder is None:
+                kind, body = encode_event(obj)
+                data = None
+                self._state.apply(obj)
+                self._since_snapshot += 1
+            else:
+                kind, body, data = encoder(obj)
+            # `at` never decreases along the journal, so "the records up to t" is a prefix (one index lookup).
+            self._last_at = max(self._last_at, now if at is None else at)
+            self._seq += 1
+            rows.append((self._seq, self._last_at, server_at, kind, dumps(body), data))
+            if len(rows) % 256 == 0:
+                # Let the loop's thread take the GIL now rather than at the end of the 5 ms switch interval.
+                time.sleep(0)
+            if self._since_snapshot >= self._snapshot_every:
+                snapshots.append((self._seq, self._last_at, dumps(encode_room_state(self._state))))
+                self._since_snapshot = 0
+        try:
+            self._conn.execute("BEGIN")
+            self._conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._conn.executemany("INSERT INTO snapshots VALUES (?, ?, ?)", snapshots)
+            self._conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(exc, lost=len(rows) + len(queue))
+        else:
+            self.written += len(rows)
+
+    def _fail(self, exc: sqlite3.Error | OSError, *, lost: int) -> None:
+        if self._conn.in_transaction:
+            # SQLite may have rolled back already (it does on SQLITE_FULL); the file is consistent either way.
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+        full = "full" in str(exc) if isinstance(exc, sqlite3.Error) else exc.errno == errno.ENOSPC
+        cls = DiskFullError if full else JournalError
+        why = "the disk (or the database's size limit) is full" if full else "a write failed"
+        error = cls(
+            f"recording to {self.path} stopped: {why} ({exc}); the last {lost} records are lost, everything "
+            f"committed before ({self.written} records) stays readable",
+            path=str(self.path),
+        )
+        error.__cause__ = exc
+        self.dropped += lost
+        self._queue.clear()
+        self.error = error
+        if self._on_error is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._on_error, error)
+            else:
+                self._on_error(error)
+
+    def _finish(self) -> None:
+        try:
+            if self.error is None:
+                # DELETE mode: checkpoint the WAL into the file and remove it, so the file alone is the recording
+                # (and opens read-only where -wal/-shm cannot be created, e.g. a read-only Binder checkout).
+                self._conn.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error:
+            pass  # still a valid WAL-mode recording; readers open it as it is
+        finally:
+            self._conn.close()
+            with self._cond:
+                self._cond.notify_all()
