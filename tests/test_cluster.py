@@ -27,6 +27,7 @@ from lk_notebook.lab.rig import ClusterTopology
 from lk_notebook.lab.state_lab import measure_state
 from lk_notebook.widgets import RoomPanel
 
+from .cli_server import start_cli_server
 from .conftest import ARTIFACTS, env_without_livekit, eventually
 
 pytestmark = pytest.mark.server
@@ -269,13 +270,7 @@ def test_cluster_stops_at_interpreter_exit_and_when_its_owner_dies(how: str) -> 
 
 
 def test_cli_server_nodes_json_prints_one_line_then_stops_everything_on_sigterm() -> None:
-    env = {**env_without_livekit(), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lk_notebook.cli", "server", "--nodes", "2", "--json"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = start_cli_server("--nodes", "2", "--json")
     assert proc.stdout is not None
     try:
         line = json.loads(proc.stdout.readline())
