@@ -32,7 +32,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Generic, Protocol, TypeVar
 
-from .errors import PortInUseError, ServerStartError
+from .errors import PortInUseError, ServerExitedError, ServerStartError
 
 __all__ = [
     "PICK_FROM",
@@ -45,6 +45,7 @@ __all__ = [
     "retry_port_collisions",
     "spawn",
     "terminate",
+    "wait_ready",
 ]
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,39 @@ def spawn(
         )
 
     return _spawner.popen(start)
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    *,
+    name: str,
+    where: str,
+    port: int,
+    log_tail: Callable[[], str],
+    timeout: float,
+    interval: float,
+) -> None:
+    """Return once `ready()` (a probe that may raise OSError: not yet). Raise PortInUseError if `proc` exits
+    saying a port is in use (its owner retries that on new ports), ServerExitedError if it exits otherwise,
+    ServerStartError after `timeout` seconds. `log_tail()` gives the child's last log lines for the message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            tail = log_tail()
+            if "address already in use" in tail.lower():
+                raise PortInUseError(f"{name} could not bind its ports on {where} (in use):\n{tail}", port=port)
+            raise ServerExitedError(
+                f"{name} exited with code {code} before it was ready. Last log lines:\n{tail}",
+                returncode=code,
+                log_tail=tail,
+            )
+        with contextlib.suppress(OSError):
+            if ready():
+                return
+        time.sleep(interval)
+    raise ServerStartError(f"{name} did not answer on {where} within {timeout:.0f} s. Last log lines:\n{log_tail()}")
 
 
 # -- stopping ------------------------------------------------------------------------------------------------------

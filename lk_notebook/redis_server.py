@@ -14,20 +14,18 @@ Python Redis dependency.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from .errors import PortInUseError, RedisMissingError, ServerExitedError, ServerStartError
-from .process import StopAtExit, free_port, retry_port_collisions, spawn, terminate
+from .errors import RedisMissingError
+from .process import StopAtExit, free_port, retry_port_collisions, spawn, terminate, wait_ready
 
 __all__ = ["REDIS_PACKAGE", "RedisServer", "find_redis", "resp_command"]
 
@@ -172,25 +170,17 @@ class RedisServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self._proc
-            assert proc is not None
-            code = proc.poll()
-            if code is not None:
-                tail = self.log_tail()
-                if "Address already in use" in tail:
-                    raise PortInUseError(f"redis-server could not bind 127.0.0.1:{self.port}", port=self.port)
-                raise ServerExitedError(
-                    f"redis-server exited with code {code} before it was ready. Last log lines:\n{tail}",
-                    returncode=code,
-                    log_tail=tail,
-                )
-            with contextlib.suppress(OSError):
-                if self.command("PING") == "PONG":
-                    return
-            time.sleep(0.02)
-        raise ServerStartError(f"redis-server did not answer on 127.0.0.1:{self.port} within {timeout:.0f} s")
+        assert self._proc is not None
+        wait_ready(
+            self._proc,
+            lambda: self.command("PING") == "PONG",
+            name="redis-server",
+            where=f"127.0.0.1:{self.port}",
+            port=self.port,
+            log_tail=self.log_tail,
+            timeout=timeout,
+            interval=0.02,
+        )
 
     def command(self, *args: str | bytes | int) -> Reply:
         """Run one Redis command (authenticated) and return its reply."""

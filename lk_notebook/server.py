@@ -22,8 +22,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,9 +31,18 @@ from typing import Any
 
 from . import install
 from ._logging import copy_scrubbed
-from .errors import PortInUseError, ServerExitedError, ServerInstallError, ServerStartError
+from .errors import ServerExitedError, ServerInstallError
 from .install import Progress, find_server, install_server
-from .process import StopAtExit, check_free, free_port, free_shared_port, retry_port_collisions, spawn, terminate
+from .process import (
+    StopAtExit,
+    check_free,
+    free_port,
+    free_shared_port,
+    retry_port_collisions,
+    spawn,
+    terminate,
+    wait_ready,
+)
 
 __all__ = ["LocalServer", "RelayLayout", "running_server"]
 
@@ -237,32 +244,27 @@ class LocalServer:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self._proc
-            assert proc is not None
-            code = proc.poll()
-            if code is not None:
-                if self._log_copy is not None:
-                    self._log_copy.join(5)  # the last lines, up to the exit
-                tail = self.log_tail()
-                if "address already in use" in tail:
-                    raise PortInUseError(f"livekit-server could not bind its ports (in use):\n{tail}", port=self.port)
-                raise ServerExitedError(
-                    f"livekit-server exited with code {code} before it was ready. Last log lines:\n{tail}",
-                    returncode=code,
-                    log_tail=tail,
-                )
-            try:
-                with urllib.request.urlopen(self.http_url + "/", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise ServerStartError(
-            f"livekit-server did not answer on {self.http_url} within {timeout:.0f} s. Last log lines:\n"
-            f"{self.log_tail()}"
+        proc = self._proc
+        assert proc is not None
+
+        def answers() -> bool:
+            with urllib.request.urlopen(self.http_url + "/", timeout=1) as resp:  # URLError is an OSError
+                return bool(resp.status == 200)
+
+        def log_tail() -> str:
+            if proc.poll() is not None and self._log_copy is not None:
+                self._log_copy.join(5)  # the last lines, up to the exit
+            return self.log_tail()
+
+        wait_ready(
+            proc,
+            answers,
+            name="livekit-server",
+            where=self.http_url,
+            port=self.port,
+            log_tail=log_tail,
+            timeout=timeout,
+            interval=0.05,
         )
 
     def log_tail(self, lines: int = 20) -> str:

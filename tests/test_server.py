@@ -238,6 +238,15 @@ def test_cli_install_server_prints_path() -> None:
     assert path.is_file() and os.access(path, os.X_OK)
 
 
+async def _node_peer(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """tests/peers/node/peer.mjs ARGS (Node's livekit-server-sdk), which must succeed."""
+    node = await asyncio.to_thread(
+        subprocess.run, ["node", "peer.mjs", *args], cwd=NODE_PEER, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert node.returncode == 0, node.stderr
+    return node
+
+
 async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) -> None:
     env = env_without_livekit()
     start = time.monotonic()
@@ -257,16 +266,7 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
         peer_env = dict(
             env, LIVEKIT_URL=info["url"], LIVEKIT_API_KEY=info["api_key"], LIVEKIT_API_SECRET=info["api_secret"]
         )
-        node = await asyncio.to_thread(
-            subprocess.run,
-            ["node", "peer.mjs", room_name],
-            cwd=NODE_PEER,
-            env=peer_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert node.returncode == 0, node.stderr
+        node = await _node_peer(room_name, env=peer_env)
         # The server accepts Node's token for the room (and refuses the same claims signed with another secret).
         assert json.loads(node.stdout) == {
             "rooms": [[room_name, "made-by-node"]],
@@ -281,16 +281,7 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
             assert room.metadata == "made-by-node"
             got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
             room.on("data_received", lambda p: got.done() or got.set_result(p.data))
-            node = await asyncio.to_thread(
-                subprocess.run,
-                ["node", "peer.mjs", room_name, "send"],
-                cwd=NODE_PEER,
-                env=peer_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert node.returncode == 0, node.stderr
+            await _node_peer(room_name, "send", env=peer_env)
             assert await asyncio.wait_for(got, 5) == b"hello from node"
         finally:
             await room.disconnect()
