@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, TypedDict, get_args, get_origin, get
 
 from ..events import AGENT_STATE_ATTRIBUTE, ParticipantKind
 
+# -- the participants table (widgets/table.py <-> static/table.js) ---------------------------------------------------
 # Every field is `Annotated[type, "label"]`: the key is short (bytes per render are measured in bench/table.py),
 # the label is the name the front end reads it by. `schema()` turns a message type into {label: key} for the JS.
 
@@ -25,7 +26,6 @@ def schema(message: type) -> dict[str, str]:
     return out
 
 
-# -- the participants table (widgets/table.py <-> static/table.js) ---------------------------------------------------
 class TableRow(TypedDict, total=False):
     """One participant (a delta carries only the keys that changed; in `a`, None means the key was deleted)."""
 
