@@ -19,38 +19,32 @@ and a node failure: the room's node is killed and the survivors' detection, reco
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import os
-import signal
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pandas as pd
-
-from lk_notebook.cluster import LocalCluster
-from lk_notebook.lab.cluster_lab import cross_node_ratios, measure_node_failure, measure_propagation
-from lk_notebook.server import LocalServer
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # for tests.cli_server: the CLI is started exactly as the test suite starts it
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from lk_notebook.cluster import LocalCluster  # noqa: E402
+from lk_notebook.lab.cluster_lab import cross_node_ratios, measure_node_failure, measure_propagation  # noqa: E402
+from lk_notebook.server import LocalServer  # noqa: E402
+from tests.cli_server import start_cli_server  # noqa: E402
 
 
 def cli_start_seconds(rounds: int) -> list[float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
-    env["PYTHONPATH"] = str(REPO)
     times: list[float] = []
     for _ in range(rounds):
         t = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lk_notebook.cli", "server", "--nodes", "2", "--json"],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        proc = start_cli_server("--nodes", "2", "--json")
         assert proc.stdout is not None
         line = json.loads(proc.stdout.readline())
         times.append(time.perf_counter() - t)

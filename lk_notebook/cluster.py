@@ -18,7 +18,6 @@ RTC UDP, RTC TCP, prometheus and debug ports, so clusters and single servers can
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import re
@@ -27,7 +26,6 @@ import socket
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,28 +33,22 @@ from types import TracebackType
 from typing import Any
 
 from .config import Credentials
-from .errors import PortInUseError, ServerExitedError, ServerStartError
+from .errors import ServerExitedError, ServerStartError
 from .install import find_server, install_server
+from .process import StopAtExit, free_port, retry_port_collisions
 from .redis_server import RedisServer
-from .server import LocalServer, RelayLayout, _free_port
+from .server import LocalServer, RelayLayout
 
 __all__ = ["LocalCluster", "Placement", "cluster_for_url", "placement"]
 
 _NODE_ID = re.compile(r'"nodeID":\s*"(ND_[A-Za-z0-9]+)"')
 
-_running: weakref.WeakSet[LocalCluster] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for cluster in list(_running):
-        with contextlib.suppress(Exception):
-            cluster.stop()
+_running = StopAtExit["LocalCluster"]()
 
 
 def cluster_for_url(url: str) -> tuple[LocalCluster, int] | None:
     """The running local cluster that has a node at `url`, and that node's index; None for anything else."""
-    for cluster in list(_running):
+    for cluster in _running:
         if url.rstrip("/") in cluster.urls:
             return cluster, cluster.urls.index(url.rstrip("/"))
     return None
@@ -102,13 +94,13 @@ def _node_config(redis: RedisServer, extra: dict[str, Any], *, relay: bool) -> d
     """What a node adds to LocalServer's single-node configuration: Redis, and ports of its own."""
     config: dict[str, Any] = {
         "redis": redis.config(),
-        "prometheus": {"port": _free_port(socket.SOCK_STREAM)},
-        "debug_handler": {"port": _free_port(socket.SOCK_STREAM)},
+        "prometheus": {"port": free_port(socket.SOCK_STREAM)},
+        "debug_handler": {"port": free_port(socket.SOCK_STREAM)},
     }
     if not relay:
         # ICE/TCP on its own port (the single-node default of 0 disables it; two nodes must not share 7881). Not in
         # relay layout, where TCP candidates would bypass the impairment relay.
-        config["rtc"] = {"tcp_port": _free_port(socket.SOCK_STREAM)}
+        config["rtc"] = {"tcp_port": free_port(socket.SOCK_STREAM)}
     for key, value in extra.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
     return config
@@ -251,7 +243,9 @@ class LocalCluster:
 
     def _start_node(self, binary: Path, log_dir: Path, timeout: float) -> LocalServer:
         # One after another: a node is ready in well under a second here, so a 2-node cluster starts in ~1 s.
-        for attempt in range(_PORT_ATTEMPTS):
+        def start_on_fresh_ports() -> LocalServer:
+            # A node's extra ports (metrics, debug, ICE/TCP) are in its config, which start()'s own retry would
+            # reuse: a collision needs a fresh config, so each attempt makes a new node.
             node = LocalServer(
                 binary=binary,
                 api_key=self.api_key,
@@ -262,14 +256,9 @@ class LocalCluster:
                 install=False,
             )
             self._api_secret = node.api_secret  # the first node generates it; the others share it
-            try:
-                return node.start(timeout=timeout, attempts=1)
-            except PortInUseError:
-                # A node's extra ports (metrics, debug, ICE/TCP) are in its config, which start()'s own retry
-                # would reuse: a collision needs a fresh config, so the retry is here.
-                if attempt == _PORT_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+            return node.start(timeout=timeout, attempts=1)
+
+        return retry_port_collisions(start_on_fresh_ports, attempts=_PORT_ATTEMPTS)
 
     @staticmethod
     def _read_node_id(node: LocalServer, timeout: float) -> str:

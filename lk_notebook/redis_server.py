@@ -14,23 +14,18 @@ Python Redis dependency.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
-import time
-import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from .errors import PortInUseError, RedisMissingError, ServerExitedError, ServerStartError
-from .server import _free_port, _pdeathsig, _spawner, terminate
+from .errors import RedisMissingError
+from .process import StopAtExit, free_port, retry_port_collisions, spawn, terminate, wait_ready
 
 __all__ = ["REDIS_PACKAGE", "RedisServer", "find_redis", "resp_command"]
 
@@ -39,14 +34,7 @@ REDIS_PACKAGE = "redis-server"
 
 Reply = str | int | bytes | list["Reply"] | None
 
-_running: weakref.WeakSet[RedisServer] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for redis in list(_running):
-        with contextlib.suppress(Exception):
-            redis.stop()
+_running = StopAtExit["RedisServer"]()
 
 
 def find_redis() -> Path:
@@ -140,20 +128,12 @@ class RedisServer:
     def start(self, *, timeout: float = 10.0, attempts: int = 3) -> RedisServer:
         """Start Redis on a free loopback port and wait until it answers PING. Returns self."""
         binary = self._binary or find_redis()
-        for attempt in range(attempts):
-            try:
-                self._start_once(binary, timeout)
-                return self
-            except PortInUseError:
-                # Another process took the free port between our probe and Redis's bind: pick another.
-                self.stop()
-                if attempt == attempts - 1:
-                    raise
+        retry_port_collisions(lambda: self._start_once(binary, timeout), attempts=attempts)
         return self
 
     def _start_once(self, binary: Path, timeout: float) -> None:
         with self._lock:
-            self.port = _free_port(socket.SOCK_STREAM)
+            self.port = free_port(socket.SOCK_STREAM)
             log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="lk_notebook-redis-"))
             log_dir.mkdir(parents=True, exist_ok=True)
             self.log_path = log_dir / f"redis-{self.port}.log"
@@ -171,25 +151,17 @@ class RedisServer:
                     f'logfile "{self.log_path}"',
                 ]
             )
-            argv, owner = [str(binary), "-"], os.getpid()
-
-            def start() -> subprocess.Popen[bytes]:
-                return subprocess.Popen(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                    preexec_fn=_pdeathsig(owner),
-                )
-
-            # Spawned like every server: from the one long-lived thread, so Redis dies with its owner process.
-            self._proc = _spawner.popen(start)
+            # Spawned like every server, so Redis dies with its owner process.
+            self._proc = spawn([str(binary), "-"], stdin=subprocess.PIPE)
             assert self._proc.stdin is not None
             self._proc.stdin.write(conf.encode())
             self._proc.stdin.close()
             _running.add(self)
-        self._wait_ready(timeout)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:  # a port collision (retried on a new port), a timeout, an early exit
+            self.stop()
+            raise
 
     def log_tail(self, lines: int = 10) -> str:
         """The last lines of Redis's log (which never contains the password)."""
@@ -198,26 +170,17 @@ class RedisServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self._proc
-            assert proc is not None
-            code = proc.poll()
-            if code is not None:
-                tail = self.log_tail()
-                if "Address already in use" in tail:
-                    raise PortInUseError(f"redis-server could not bind 127.0.0.1:{self.port}", port=self.port)
-                raise ServerExitedError(
-                    f"redis-server exited with code {code} before it was ready. Last log lines:\n{tail}",
-                    returncode=code,
-                    log_tail=tail,
-                )
-            with contextlib.suppress(OSError):
-                if self.command("PING") == "PONG":
-                    return
-            time.sleep(0.02)
-        self.stop()
-        raise ServerStartError(f"redis-server did not answer on 127.0.0.1:{self.port} within {timeout:.0f} s")
+        assert self._proc is not None
+        wait_ready(
+            self._proc,
+            lambda: self.command("PING") == "PONG",
+            name="redis-server",
+            where=f"127.0.0.1:{self.port}",
+            port=self.port,
+            log_tail=self.log_tail,
+            timeout=timeout,
+            interval=0.02,
+        )
 
     def command(self, *args: str | bytes | int) -> Reply:
         """Run one Redis command (authenticated) and return its reply."""

@@ -14,58 +14,47 @@ address, so nothing ever waits on the internet. With `relay=True` it is laid out
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import ctypes
 import json
-import logging
 import os
-import queue
-import random
 import secrets
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
-import time
-import urllib.error
 import urllib.request
-import weakref
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import install
 from ._logging import copy_scrubbed
-from .errors import PortInUseError, ServerExitedError, ServerInstallError, ServerStartError
-
-# Installing moved to install.py; these names stay importable from here for existing code.
-from .install import (
-    GO_MODULE,
-    SERVER_VERSION,
-    Progress,
-    cache_dir,
-    find_server,
-    install_server,
-    release_asset_names,
-    server_version,
+from .errors import ServerExitedError, ServerInstallError
+from .install import Progress, find_server, install_server
+from .process import (
+    StopAtExit,
+    check_free,
+    free_port,
+    free_shared_port,
+    retry_port_collisions,
+    spawn,
+    terminate,
+    wait_ready,
 )
 
-__all__ = [
-    "GO_MODULE",
-    "SERVER_VERSION",
-    "LocalServer",
-    "RelayLayout",
-    "cache_dir",
-    "find_server",
-    "install_server",
-    "release_asset_names",
-    "server_version",
-]
+__all__ = ["LocalServer", "RelayLayout", "running_server"]
+
+_MOVED_TO_INSTALL = frozenset({"GO_MODULE", "SERVER_VERSION", "cache_dir", "release_asset_names", "server_version"})
+
+
+def __getattr__(name: str) -> Any:
+    # The old import path of what moved to install.py (`from lk_notebook.server import SERVER_VERSION`).
+    if name in _MOVED_TO_INSTALL:
+        return getattr(install, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 RELAY_HOST = "127.0.0.2"
 """Address the server advertises in relay layout; the lab's UDP relay listens here."""
@@ -84,175 +73,7 @@ class RelayLayout:
     upstream: tuple[str, int]
 
 
-log = logging.getLogger(__name__)
-
-# Ports we pick for servers come from below the kernel's ephemeral range. A port from inside it (what bind(0)
-# gives) can be taken by the kernel for any client socket between our probe and the server's bind, or, for the
-# relay's 127.0.0.2 twin of the UDP port, at any time before the lab starts the relay: every WebRTC client binds
-# ephemeral UDP ports on 0.0.0.0. Below the range only an explicit bind can collide, and start() retries that.
-_PICK_FROM = 20_000
-_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-_pick = random.Random()
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(_EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0  # not Linux, or unreadable: no safe range known
-
-
-def _free_port(kind: int, host: str = "127.0.0.1") -> int:
-    """A port free on `host` now, from below the ephemeral range when it leaves room, else from the kernel."""
-    low = _ephemeral_low()
-    if low - _PICK_FROM >= 1_000:
-        for _ in range(100):
-            port = _pick.randrange(_PICK_FROM, low)
-            try:
-                _check_free(port, kind, host)
-            except PortInUseError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        chosen: int = s.getsockname()[1]
-        return chosen
-
-
-def _check_free(port: int, kind: int, host: str) -> None:
-    with socket.socket(socket.AF_INET, kind) as s:
-        if kind == socket.SOCK_STREAM:
-            # As the server's own listener does (Go sets SO_REUSEADDR): connections of a server that just died
-            # linger in TIME_WAIT for a minute and must not stop a restart on the same port. A live listener still
-            # makes the bind fail.
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            proto = "TCP" if kind == socket.SOCK_STREAM else "UDP"
-            raise PortInUseError(
-                f"{proto} port {host}:{port} is already in use; pick another port or pass none to get a free one.",
-                port=port,
-            ) from exc
-
-
-def _free_udp_pair() -> int:
-    """A UDP port free on both 127.0.0.1 (server) and 127.0.0.2 (relay), as the relay layout needs both."""
-    for _ in range(50):
-        port = _free_port(socket.SOCK_DGRAM)
-        try:
-            _check_free(port, socket.SOCK_DGRAM, RELAY_HOST)
-        except PortInUseError:
-            continue
-        return port
-    raise ServerStartError("no UDP port free on both 127.0.0.1 and 127.0.0.2")
-
-
-_running: weakref.WeakSet[LocalServer] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for server in list(_running):
-        with contextlib.suppress(Exception):
-            server.stop()
-
-
-def _pdeathsig(parent: int) -> Callable[[], None] | None:
-    """A preexec function that has Linux kill the server when the thread that spawns it dies. None where
-    unavailable. `parent` is the spawning process's pid: if it died before prctl() took effect, the child exits.
-
-    SIGKILL, not SIGTERM: livekit-server's graceful shutdown can hang when SIGTERM lands during its startup, and a
-    server whose owner is gone has no one left to drain rooms for."""
-    if sys.platform != "linux":
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGKILL))
-        if os.getppid() != parent:  # the owner died between fork() and prctl(): nobody would signal us
-            os._exit(1)
-
-    return preexec
-
-
-class _Spawner:
-    """Starts every server from one long-lived thread, so the parent-death signal means "the process died".
-
-    Linux delivers PR_SET_PDEATHSIG when the *thread* that forked the child exits, not the process. A server
-    spawned from a short-lived thread (`asyncio.to_thread`, an executor, the lab starting its server off the event
-    loop) would be killed as soon as that thread finished; skipping the signal there instead (as this module once
-    did) leaves an orphan when the kernel is SIGKILLed, since no atexit handler runs then. This daemon thread only
-    ends with the process (daemon threads are never joined at exit), so every server's death is tied to its
-    owner process's, whichever thread asked for it. A forked child (e.g. a lab worker) gets its own thread.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]]
-        self._jobs = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-
-    def popen(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-        """Run `start` (which calls Popen) on the spawner thread and return its process."""
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._jobs = queue.SimpleQueue()  # after fork(), the parent's queue has no reader here
-                self._thread = threading.Thread(
-                    target=self._run, args=(self._jobs,), name="lk_notebook-server-spawner", daemon=True
-                )
-                self._pid = os.getpid()
-                self._thread.start()
-            jobs = self._jobs
-        done: Future[subprocess.Popen[bytes]] = Future()
-        jobs.put((start, done))
-        return done.result()
-
-    @staticmethod
-    def _run(
-        jobs: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]],
-    ) -> None:
-        while True:
-            start, done = jobs.get()
-            try:
-                done.set_result(start())
-            except BaseException as exc:  # handed to the caller, who raises it
-                done.set_exception(exc)
-
-
-_spawner = _Spawner()
-
-
-_TERM_REPEAT_S = 0.25
-"""How often terminate() repeats SIGTERM while it waits."""
-
-
-def terminate(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
-    """SIGTERM, then SIGKILL if `proc` has not exited within `timeout`; returns once it is gone."""
-    if proc.poll() is not None:
-        return
-    # Repeated: livekit-server answers HTTP ~100 ms before it marks itself running, and Stop() returns at once
-    # when not running, so a SIGTERM in that window is lost (measured: stopped right after start(), it sat out the
-    # whole 10 s timeout every time; 0.5 s later, it exits at once). A later SIGTERM forces the stop, which also
-    # ends the wait a graceful stop makes for connected participants to leave (it would otherwise wait for them
-    # until the SIGKILL).
-    deadline = time.monotonic() + timeout
-    while True:
-        proc.terminate()
-        try:
-            proc.wait(timeout=max(0.0, min(_TERM_REPEAT_S, deadline - time.monotonic())))
-            return
-        except subprocess.TimeoutExpired:
-            if time.monotonic() >= deadline:
-                break
-    proc.kill()
-    proc.wait(timeout=timeout)
+_running = StopAtExit["LocalServer"]()
 
 
 class LocalServer:
@@ -376,15 +197,8 @@ class LocalServer:
         ports) can take one in between. With ports left to us, that collision is retried on new ports, up to
         `attempts` starts; a port you asked for is never swapped for another.
         """
-        for attempt in range(attempts):
-            try:
-                return self._start_once(timeout)
-            except PortInUseError as exc:
-                chosen_by_us = self._requested_port is None and self._requested_udp_port is None
-                if not chosen_by_us or attempt == attempts - 1:
-                    raise
-                log.info("port %s was taken between probe and bind; starting again on new ports", exc.port)
-        raise AssertionError("unreachable")
+        chosen_by_us = self._requested_port is None and self._requested_udp_port is None
+        return retry_port_collisions(lambda: self._start_once(timeout), attempts=attempts if chosen_by_us else 1)
 
     def _start_once(self, timeout: float) -> LocalServer:
         with self._lock:
@@ -399,16 +213,16 @@ class LocalServer:
                     )
                 binary = install_server(progress=self._progress)
             self.binary_path = binary
-            self.port = self._requested_port or _free_port(socket.SOCK_STREAM)
-            _check_free(self.port, socket.SOCK_STREAM, "127.0.0.1")
+            self.port = self._requested_port or free_port(socket.SOCK_STREAM)
+            check_free(self.port, socket.SOCK_STREAM, "127.0.0.1")
+            udp_hosts = ("127.0.0.1", RELAY_HOST) if self.relay else ("127.0.0.1",)
             if self._requested_udp_port:
                 self.udp_port = self._requested_udp_port
-                _check_free(self.udp_port, socket.SOCK_DGRAM, "127.0.0.1")
-                if self.relay:
-                    _check_free(self.udp_port, socket.SOCK_DGRAM, RELAY_HOST)
+                for host in udp_hosts:
+                    check_free(self.udp_port, socket.SOCK_DGRAM, host)
             else:
-                self.udp_port = _free_udp_pair() if self.relay else _free_port(socket.SOCK_DGRAM)
-            self._stun_port = _free_port(socket.SOCK_DGRAM)
+                self.udp_port = free_shared_port(socket.SOCK_DGRAM, udp_hosts)
+            self._stun_port = free_port(socket.SOCK_DGRAM)
             log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="lk_notebook-server-"))
             log_dir.mkdir(parents=True, exist_ok=True)
             self.log_path = log_dir / f"livekit-server-{self.port}.log"
@@ -417,20 +231,8 @@ class LocalServer:
             env = dict(os.environ, LIVEKIT_CONFIG=json.dumps(self.config_dict()))
             for var in ("LIVEKIT_KEYS", "NODE_IP", "UDP_PORT", "REDIS_HOST", "REDIS_PASSWORD"):
                 env.pop(var, None)
-            argv = [str(binary)]
-
-            def start() -> subprocess.Popen[bytes]:
-                return subprocess.Popen(
-                    argv,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,  # through copy_scrubbed: the server logs refused tokens in full
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_pdeathsig(os.getpid()),
-                )
-
-            self._proc = _spawner.popen(start)
+            # stdout through copy_scrubbed: the server logs refused tokens in full.
+            self._proc = spawn([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             assert self._proc.stdout is not None
             self._log_copy = copy_scrubbed(self._proc.stdout, self.log_path)
             _running.add(self)
@@ -442,32 +244,27 @@ class LocalServer:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self._proc
-            assert proc is not None
-            code = proc.poll()
-            if code is not None:
-                if self._log_copy is not None:
-                    self._log_copy.join(5)  # the last lines, up to the exit
-                tail = self.log_tail()
-                if "address already in use" in tail:
-                    raise PortInUseError(f"livekit-server could not bind its ports (in use):\n{tail}", port=self.port)
-                raise ServerExitedError(
-                    f"livekit-server exited with code {code} before it was ready. Last log lines:\n{tail}",
-                    returncode=code,
-                    log_tail=tail,
-                )
-            try:
-                with urllib.request.urlopen(self.http_url + "/", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise ServerStartError(
-            f"livekit-server did not answer on {self.http_url} within {timeout:.0f} s. Last log lines:\n"
-            f"{self.log_tail()}"
+        proc = self._proc
+        assert proc is not None
+
+        def answers() -> bool:
+            with urllib.request.urlopen(self.http_url + "/", timeout=1) as resp:  # URLError is an OSError
+                return bool(resp.status == 200)
+
+        def log_tail() -> str:
+            if proc.poll() is not None and self._log_copy is not None:
+                self._log_copy.join(5)  # the last lines, up to the exit
+            return self.log_tail()
+
+        wait_ready(
+            proc,
+            answers,
+            name="livekit-server",
+            where=self.http_url,
+            port=self.port,
+            log_tail=log_tail,
+            timeout=timeout,
+            interval=0.05,
         )
 
     def log_tail(self, lines: int = 20) -> str:

@@ -13,11 +13,13 @@ Missing Chromium or the npm package fails the test with what to install: nothing
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import lk_notebook as lk
 from lk_notebook.config import Credentials, Grants
 
 NODE_MODULES = Path(__file__).resolve().parent / "peers" / "node" / "node_modules"
@@ -127,3 +129,27 @@ async def js_peers(credentials: Credentials) -> AsyncIterator[JsPeerFactory]:
             yield make
         finally:
             await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def session_and_js_peer(
+    credentials: Credentials,
+    room: str,
+    js_peer: JsPeerFactory,
+    *,
+    identity: str,
+    peer_identity: str = "js",
+    peer_attributes: dict[str, str] | None = None,
+) -> AsyncIterator[tuple[lk.Session, JsPeer]]:
+    """A Session joined as `identity` and a JS peer in `room`, yielded once the peer is in the session's state.
+    The session leaves however the block ends (the JS peer closes with the `js_peer` fixture)."""
+    session = await lk.join(
+        room, identity=identity, url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
+    )
+    try:
+        peer = await js_peer(room, peer_identity, attributes=peer_attributes)
+        seen = await session.state.wait_until(lambda state: peer_identity in state, timeout=10)
+        assert seen, f"the JS peer {peer_identity!r} not in the session's state within 10 s"
+        yield session, peer
+    finally:
+        await session.leave()

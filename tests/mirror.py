@@ -15,15 +15,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from lk_notebook import server as srvmod
+from lk_notebook import install
 
 
 def make_release(root: Path, binary: Path) -> Path:
     """Lay out `root/vX.Y.Z/` like the official release (archive with LICENSE, README and the binary; a checksums
     file listing another asset too). Returns that folder."""
-    folder = root / f"v{srvmod.SERVER_VERSION}"
+    folder = root / f"v{install.SERVER_VERSION}"
     folder.mkdir(parents=True)
-    archive_name, sums_name = srvmod.release_asset_names()
+    archive_name, sums_name = install.release_asset_names()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
         for name, data in (("LICENSE", b"Apache-2.0\n"), ("README.md", b"livekit\n")):
@@ -33,7 +33,7 @@ def make_release(root: Path, binary: Path) -> Path:
         tar.add(binary, arcname="livekit-server")
     (folder / archive_name).write_bytes(buf.getvalue())
     digest = hashlib.sha256(buf.getvalue()).hexdigest()
-    other = f"livekit_{srvmod.SERVER_VERSION}_other.tar.gz"
+    other = f"livekit_{install.SERVER_VERSION}_other.tar.gz"
     (folder / sums_name).write_text(f"{'0' * 64}  {other}\n{digest}  {archive_name}\n")
     return folder
 

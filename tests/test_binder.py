@@ -29,7 +29,7 @@ import pytest
 from livekit import rtc
 
 import lk_notebook as lk
-from lk_notebook import server as srvmod
+from lk_notebook import install
 from lk_notebook.config import Credentials
 
 from .mirror import make_release, serve
@@ -216,10 +216,10 @@ async def test_post_build_and_start_give_kernels_a_working_server(
     b = binder_env
     built = await asyncio.to_thread(_run_post_build, b)
     assert built.returncode == 0, built.stdout + built.stderr
-    installed = b.cache / f"livekit-server-{srvmod.SERVER_VERSION}" / "livekit-server"
+    installed = b.cache / f"livekit-server-{install.SERVER_VERSION}" / "livekit-server"
     assert installed.is_file() and os.access(installed, os.X_OK)
     assert f"installed at {installed}" in built.stdout
-    assert srvmod.SERVER_VERSION in built.stdout  # `livekit-server --version` of what was installed
+    assert install.SERVER_VERSION in built.stdout  # `livekit-server --version` of what was installed
     assert "verified" in built.stderr  # the checksum was checked
 
     proc = subprocess.Popen(  # noqa: ASYNC220 - waited for off the loop below

@@ -27,6 +27,7 @@ from lk_notebook.lab.rig import ClusterTopology
 from lk_notebook.lab.state_lab import measure_state
 from lk_notebook.widgets import RoomPanel
 
+from .cli_server import start_cli_server
 from .conftest import ARTIFACTS, env_without_livekit, eventually
 
 pytestmark = pytest.mark.server
@@ -242,6 +243,7 @@ import json, os, sys, time
 from lk_notebook.cluster import LocalCluster
 c = LocalCluster(nodes=2).start()
 print(json.dumps([n.pid() for n in c.nodes] + [c.redis.pid()]), flush=True)
+sys.stdin.readline()  # until the test has seen the children alive (exiting at once raced its check)
 if sys.argv[1] == "exit":
     sys.exit(0)      # atexit stops the cluster
 time.sleep(600)      # killed by the test: Linux kills the children (PR_SET_PDEATHSIG)
@@ -251,11 +253,15 @@ time.sleep(600)      # killed by the test: Linux kills the children (PR_SET_PDEA
 @pytest.mark.parametrize("how", ["exit", "killed"])
 def test_cluster_stops_at_interpreter_exit_and_when_its_owner_dies(how: str) -> None:
     env = {**env_without_livekit(), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", _OWNER, how], stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _OWNER, how], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None and proc.stdin is not None
     try:
         pids = json.loads(proc.stdout.readline())
         assert len(pids) == 3 and all(_alive(p) for p in pids)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
         if how == "killed":
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -269,13 +275,7 @@ def test_cluster_stops_at_interpreter_exit_and_when_its_owner_dies(how: str) -> 
 
 
 def test_cli_server_nodes_json_prints_one_line_then_stops_everything_on_sigterm() -> None:
-    env = {**env_without_livekit(), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lk_notebook.cli", "server", "--nodes", "2", "--json"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = start_cli_server("--nodes", "2", "--json")
     assert proc.stdout is not None
     try:
         line = json.loads(proc.stdout.readline())

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import lk_notebook as lk
 from lk_notebook.config import Credentials
 
 from .conftest import eventually
-from .jsclient import JsPeerFactory
+from .jsclient import JsPeerFactory, session_and_js_peer
 
 
 async def test_js_peer_and_session_exchange_state_and_data(
     credentials: Credentials, room_name: str, js_peer: JsPeerFactory
 ) -> None:
-    session = await lk.join(
-        room_name, identity="py", url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
-    )
-    try:
-        peer = await js_peer(room_name, "js", attributes={"stack": "livekit-client"})
+    async with session_and_js_peer(
+        credentials, room_name, js_peer, identity="py", peer_attributes={"stack": "livekit-client"}
+    ) as (session, peer):
         # The notebook sees the JS peer's initial attributes, then a change it makes.
-        await eventually(lambda: "js" in session.state, timeout=10, what="the JS peer in the session's state")
         assert session.state.participants["js"].attributes["stack"] == "livekit-client"
         await peer.evaluate("async () => { await window.room.localParticipant.setAttributes({mood: 'fine'}) }")
         await eventually(
@@ -52,5 +48,3 @@ async def test_js_peer_and_session_exchange_state_and_data(
             lambda: [(m.sender, m.topic, m.text) for m in session.inbox if not m.sent] == [("js", "chat", "hello py")],
             what="the JS peer's message in the notebook",
         )
-    finally:
-        await session.leave()

@@ -19,9 +19,11 @@ import pytest
 from livekit import rtc
 
 import lk_notebook as lk
+from lk_notebook import install, process
 from lk_notebook import server as srvmod
 from lk_notebook.config import Credentials
 
+from .cli_server import start_cli_server
 from .conftest import env_without_livekit
 from .mirror import make_release, serve
 
@@ -49,9 +51,9 @@ def test_archive_install_verifies_checksum_and_runs(
     monkeypatch.delenv("LIVEKIT_SERVER_BIN", raising=False)
     messages: list[str] = []
     path = lk.install_server(method="archive", release_base_url=base, progress=messages.append)
-    assert path == tmp_path / "cache" / f"livekit-server-{srvmod.SERVER_VERSION}" / "livekit-server"
+    assert path == tmp_path / "cache" / f"livekit-server-{install.SERVER_VERSION}" / "livekit-server"
     assert any("verified" in m for m in messages)
-    assert srvmod.server_version(path) == srvmod.SERVER_VERSION
+    assert install.server_version(path) == install.SERVER_VERSION
     with lk.LocalServer(binary=path) as s:  # the installed binary really runs
         assert s.running
 
@@ -60,7 +62,7 @@ def test_archive_checksum_mismatch_installs_nothing(
     release_mirror: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, folder = release_mirror
-    archive_name, sums_name = srvmod.release_asset_names()
+    archive_name, sums_name = install.release_asset_names()
     bad = tmp_path / "bad"
     shutil.copytree(folder, bad / folder.name)
     (bad / folder.name / sums_name).write_text(f"{'f' * 64}  {archive_name}\n")
@@ -77,10 +79,10 @@ def test_archive_checksum_mismatch_installs_nothing(
 def test_find_server_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: lk.LocalServer) -> None:
     monkeypatch.setenv("LIVEKIT_SERVER_BIN", str(tmp_path / "missing"))
     with pytest.raises(lk.ServerInstallError, match="LIVEKIT_SERVER_BIN"):
-        srvmod.find_server()
+        install.find_server()
     assert server.binary_path is not None
     monkeypatch.setenv("LIVEKIT_SERVER_BIN", str(server.binary_path))
-    assert srvmod.find_server() == server.binary_path
+    assert install.find_server() == server.binary_path
 
 
 # -- starting and stopping ---------------------------------------------------------------------------------------
@@ -96,11 +98,12 @@ def test_port_in_use_is_a_clear_error() -> None:
 
 def test_ports_we_pick_are_below_the_ephemeral_range() -> None:
     # Inside it, any client socket could take the relay's 127.0.0.2 twin of the UDP port before the lab binds it.
-    low = srvmod._ephemeral_low()
+    low = process.ephemeral_low()
     assert low >= 21_000, f"this test needs Linux's ip_local_port_range to leave room below it (low end {low})"
-    picks = [srvmod._free_port(socket.SOCK_DGRAM) for _ in range(20)] + [srvmod._free_udp_pair()]
-    picks += [srvmod._free_port(socket.SOCK_STREAM) for _ in range(20)]
-    assert all(srvmod._PICK_FROM <= p < low for p in picks), picks
+    picks = [process.free_port(socket.SOCK_DGRAM) for _ in range(20)]
+    picks += [process.free_shared_port(socket.SOCK_DGRAM, ("127.0.0.1", srvmod.RELAY_HOST))]
+    picks += [process.free_port(socket.SOCK_STREAM) for _ in range(20)]
+    assert all(process.PICK_FROM <= p < low for p in picks), picks
     assert len(set(picks)) > 20  # picked at random, not one fixed port
 
 
@@ -114,12 +117,12 @@ def test_a_port_taken_between_probe_and_bind_is_retried_on_new_ports(
         taken.listen()
         port = taken.getsockname()[1]
         picks = iter([port])
-        real_free_port = srvmod._free_port
+        real_free_port = process.free_port
         monkeypatch.setattr(
-            srvmod, "_free_port", lambda kind, host="127.0.0.1": next(picks, None) or real_free_port(kind, host)
+            srvmod, "free_port", lambda kind, host="127.0.0.1": next(picks, None) or real_free_port(kind, host)
         )
-        monkeypatch.setattr(srvmod, "_check_free", lambda port, kind, host: None)
-        with caplog.at_level(logging.INFO, logger="lk_notebook.server"):
+        monkeypatch.setattr(srvmod, "check_free", lambda port, kind, host: None)
+        with caplog.at_level(logging.INFO, logger="lk_notebook.process"):
             server = lk.LocalServer().start()
         try:
             assert server.running and server.port != port
@@ -235,16 +238,19 @@ def test_cli_install_server_prints_path() -> None:
     assert path.is_file() and os.access(path, os.X_OK)
 
 
+async def _node_peer(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """tests/peers/node/peer.mjs ARGS (Node's livekit-server-sdk), which must succeed."""
+    node = await asyncio.to_thread(
+        subprocess.run, ["node", "peer.mjs", *args], cwd=NODE_PEER, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert node.returncode == 0, node.stderr
+    return node
+
+
 async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) -> None:
     env = env_without_livekit()
     start = time.monotonic()
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started once; its output is read off the loop below
-        [sys.executable, "-m", "lk_notebook.cli", "server", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = start_cli_server("--json", stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
@@ -260,16 +266,7 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
         peer_env = dict(
             env, LIVEKIT_URL=info["url"], LIVEKIT_API_KEY=info["api_key"], LIVEKIT_API_SECRET=info["api_secret"]
         )
-        node = await asyncio.to_thread(
-            subprocess.run,
-            ["node", "peer.mjs", room_name],
-            cwd=NODE_PEER,
-            env=peer_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert node.returncode == 0, node.stderr
+        node = await _node_peer(room_name, env=peer_env)
         # The server accepts Node's token for the room (and refuses the same claims signed with another secret).
         assert json.loads(node.stdout) == {
             "rooms": [[room_name, "made-by-node"]],
@@ -284,16 +281,7 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
             assert room.metadata == "made-by-node"
             got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
             room.on("data_received", lambda p: got.done() or got.set_result(p.data))
-            node = await asyncio.to_thread(
-                subprocess.run,
-                ["node", "peer.mjs", room_name, "send"],
-                cwd=NODE_PEER,
-                env=peer_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert node.returncode == 0, node.stderr
+            await _node_peer(room_name, "send", env=peer_env)
             assert await asyncio.wait_for(got, 5) == b"hello from node"
         finally:
             await room.disconnect()
@@ -303,14 +291,7 @@ async def test_cli_server_json_is_usable_by_sdk_and_node_peer(room_name: str) ->
 
 
 def test_cli_server_export_lines() -> None:
-    env = env_without_livekit()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lk_notebook.cli", "server"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
+    proc = start_cli_server(stderr=subprocess.DEVNULL)
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline().strip() for _ in range(3)]

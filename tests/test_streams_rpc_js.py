@@ -12,7 +12,7 @@ import lk_notebook as lk
 from lk_notebook.config import Credentials
 
 from .conftest import eventually
-from .jsclient import JsPeerFactory
+from .jsclient import JsPeerFactory, session_and_js_peer
 
 pytestmark = pytest.mark.server
 
@@ -59,14 +59,9 @@ async (blobB64) => {
 async def test_streams_and_rpc_with_livekit_client_both_ways(
     credentials: Credentials, room_name: str, js_peer: JsPeerFactory
 ) -> None:
-    session = await lk.join(
-        room_name, identity="nb", url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
-    )
-    try:
+    async with session_and_js_peer(credentials, room_name, js_peer, identity="nb") as (session, peer):
         session.register_rpc_method("shout", lambda call: f"{call.caller_identity}: {call.payload.upper()}")
-        peer = await js_peer(room_name, "js")
         await peer.evaluate(JS_RECEIVE)
-        await eventually(lambda: "js" in session.state, timeout=10, what="the JS peer in the session's state")
         await eventually(lambda: peer.identities(), what="the notebook in the JS peer")
 
         # JS -> notebook: a text stream on a topic the notebook never registered, a byte stream, an RPC.
@@ -100,5 +95,3 @@ async def test_streams_and_rpc_with_livekit_client_both_ways(
         got = {g["kind"]: g for g in await peer.evaluate("() => window.got")}
         assert got["text"]["from"] == "nb" and got["text"]["text"] == "hello js"
         assert got["bytes"]["name"] == "nb.bin" and base64.b64decode(got["bytes"]["b64"]) == sent_blob
-    finally:
-        await session.leave()

@@ -9,9 +9,8 @@ publisher counts are the server's, which it refreshes about every 5 s; the inspe
 from __future__ import annotations
 
 import datetime
-import pathlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import anywidget
 import ipywidgets as w
@@ -22,16 +21,16 @@ from ..admin import RoomSummary, ServerAPI, metadata_preview
 from ..inspector import inspector_identity
 from ..poll import Poller
 from ._live import describe_error
+from ._static import STATIC, es_module
 from ._text import TextFallback
 from .dashboard import Dashboard, show
+from .protocol import ROOMS_WIRE, RoomOpen, RoomRefresh, RoomRow
 
 __all__ = ["RoomBrowser", "RoomList", "room_rows"]
 
-_STATIC = pathlib.Path(__file__).parent / "static"
 
-
-def room_rows(rooms: list[RoomSummary]) -> list[dict[str, Any]]:
-    """The wire form of the list: name, participants, publishers, created (ms since epoch), metadata preview."""
+def room_rows(rooms: list[RoomSummary]) -> list[RoomRow]:
+    """The wire form of the list (`protocol.RoomRow`), sorted by room name."""
     return [
         {
             "name": r.name,
@@ -47,14 +46,24 @@ def room_rows(rooms: list[RoomSummary]) -> list[dict[str, Any]]:
 class RoomList(anywidget.AnyWidget):
     """The front-end list of rooms (sortable, filterable, clickable). Rows are plain data; no credentials."""
 
-    _esm = _STATIC / "rooms.js"
-    _css = _STATIC / "rooms.css"
+    _esm = es_module("rooms.js")
+    _css = STATIC / "rooms.css"
 
-    rows: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
-    """[{name, participants, publishers, created, metadata}] (see `room_rows`); not validated per row (200+ rooms)."""
+    rows: traitlets.List[RoomRow] = traitlets.List().tag(sync=True)
+    """`protocol.RoomRow`s (see `room_rows`); not validated per row (200+ rooms)."""
     status = traitlets.Unicode("").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
+    wire = traitlets.Dict(ROOMS_WIRE).tag(sync=True)
+    """How the front end reads rows and writes messages (`protocol.ROOMS_WIRE`)."""
+
+
+def _is_open(content: object) -> TypeGuard[RoomOpen]:
+    return isinstance(content, Mapping) and content.get("t") == "open" and isinstance(content.get("room"), str)
+
+
+def _is_refresh(content: object) -> TypeGuard[RoomRefresh]:
+    return isinstance(content, Mapping) and content.get("t") == "refresh"
 
 
 class RoomBrowser(TextFallback, w.VBox):  # type: ignore[misc]
@@ -123,9 +132,9 @@ class RoomBrowser(TextFallback, w.VBox):  # type: ignore[misc]
 
     # -- opening a room -----------------------------------------------------------------------------------------
     def _on_front_end(self, _widget: object, content: Mapping[str, Any], _buffers: object) -> None:
-        if isinstance(content, Mapping) and content.get("t") == "open" and isinstance(content.get("room"), str):
+        if _is_open(content):
             self.inspect(content["room"])
-        elif isinstance(content, Mapping) and content.get("t") == "refresh":
+        elif _is_refresh(content):
             self.refresh()
 
     def inspect(self, room: str) -> Dashboard:

@@ -5,6 +5,7 @@ Missing Chromium or JupyterLab fails the test (assertions here): nothing is skip
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -15,10 +16,11 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..conftest import ARTIFACTS
+from ..conftest import ARTIFACTS, eventually
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
@@ -178,3 +180,46 @@ async def run_all_cells(page: Any, ready: str, *, ready_timeout: float = 60_000)
             with RETRY_LOG.open("a") as f:
                 f.write(line + "\n")
     await page.locator(ready).first.wait_for(timeout=ready_timeout)
+
+
+@dataclass(frozen=True)
+class LabSetup:
+    """What a browser test module serves: `LAB = LabSetup(...)` at its top, read by the `jupyterlab` fixture."""
+
+    name: str
+    """Names the scratch folder and starts the room name the kernels get in LK_BROWSER_ROOM."""
+    notebooks: tuple[str, ...]
+    log_name: str = "jupyterlab.log"
+    app: str = "lab"
+    """"lab" (JupyterLab) or "notebook" (Notebook 7)."""
+
+
+@dataclass(frozen=True)
+class RunningLab:
+    """A started server of a LabSetup (the `jupyterlab` fixture)."""
+
+    url: str
+    root: Path
+    """Where the notebooks are: a test reads a saved notebook here."""
+    room: str
+    """The room the notebooks join (LK_BROWSER_ROOM in their kernels)."""
+    app: str
+
+    async def run(self, page: object, notebook: str, *, ready: str) -> Any:
+        """Open `notebook` in `page`, run every cell, and wait for `ready` (a selector); returns the Page."""
+        from playwright.async_api import Page
+
+        assert isinstance(page, Page)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await open_notebook(page, self.url, notebook, app=self.app)
+        await run_all_cells(page, ready)
+        return page
+
+
+async def save_with_widget_state(page: Any, notebook: Path) -> str:
+    """Save the open notebook (Ctrl+S: JupyterLab saves widget state with it) and return the saved text."""
+    await page.keyboard.press("Control+s")
+    await eventually(
+        lambda: "application/vnd.jupyter.widget-state+json" in notebook.read_text(), timeout=20, what="saved state"
+    )
+    return await asyncio.to_thread(notebook.read_text)

@@ -12,10 +12,6 @@ Missing Chromium or JupyterLab fails the test: nothing here is skipped.
 from __future__ import annotations
 
 import json
-import os
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,37 +19,19 @@ import lk_notebook as lk
 from lk_notebook.config import Credentials
 
 from ..conftest import eventually
-from ._jupyter import SCREENSHOTS, jupyterlab_server, open_notebook, run_all_cells
+from ._jupyter import SCREENSHOTS, LabSetup, RunningLab, save_with_widget_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
-
-@pytest.fixture(scope="module")
-def browser_room() -> str:
-    return f"browser-{os.getpid()}-{int(time.time())}"
+LAB = LabSetup("browser", ("dashboard.ipynb",))
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory: pytest.TempPathFactory, browser_room: str) -> Iterator[tuple[str, Path]]:
-    """A JupyterLab server (no token, loopback) serving a scratch copy of dashboard.ipynb; yields (url, dir)."""
-    assert "LIVEKIT_URL" in os.environ, "conftest did not export LIVEKIT_* (no test server?)"
-    root = tmp_path_factory.mktemp("lab")
-    env = {**os.environ, "LK_BROWSER_ROOM": browser_room}
-    with jupyterlab_server(root, ["dashboard.ipynb"], env=env) as url:
-        yield url, root
+async def test_dashboard_in_jupyterlab(jupyterlab: RunningLab, page: object, credentials: Credentials) -> None:
+    from playwright.async_api import expect
 
-
-async def test_dashboard_in_jupyterlab(
-    jupyterlab: tuple[str, Path], page: object, browser_room: str, credentials: Credentials
-) -> None:
-    from playwright.async_api import Page, expect
-
-    assert isinstance(page, Page)
-    url, root = jupyterlab
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser_room, root = jupyterlab.room, jupyterlab.root
     # Wait for the notebook and an idle kernel, then run every cell.
-    await open_notebook(page, url, "dashboard.ipynb")
-    await run_all_cells(page, ".lk-room-panel")
+    page = await jupyterlab.run(page, "dashboard.ipynb", ready=".lk-room-panel")
 
     table = page.locator(".lk-table")
     await expect(table.locator('tr[data-identity="notebook-user"]')).to_be_visible(timeout=60_000)
@@ -123,12 +101,7 @@ async def test_dashboard_in_jupyterlab(
         secret_input = page.locator(".lk-room-panel input.lk-secret")
         await page.locator(".lk-room-panel").get_by_text("join form").first.click()
         await secret_input.fill(token)
-        await page.keyboard.press("Control+s")
-        saved = root / "dashboard.ipynb"
-        await eventually(
-            lambda: "application/vnd.jupyter.widget-state+json" in saved.read_text(), timeout=20, what="saved state"
-        )
-        text = saved.read_text()
+        text = await save_with_widget_state(page, root / "dashboard.ipynb")
         assert credentials.api_secret not in text, "the API secret is in the saved notebook"
         assert token not in text, "the pasted token is in the saved notebook"
         assert "eyJ" not in text, "something token-shaped is in the saved notebook"

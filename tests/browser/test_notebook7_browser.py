@@ -11,40 +11,25 @@ Screenshots go to artifacts/screenshots/notebook7-*.png. Missing Chromium or Not
 
 from __future__ import annotations
 
-import os
 import re
-import time
-from collections.abc import Iterator
 
 import pytest
 
 import lk_notebook as lk
 
-from ._jupyter import SCREENSHOTS, jupyterlab_server, open_notebook, run_all_cells
+from ._jupyter import SCREENSHOTS, LabSetup, RunningLab
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
-
-@pytest.fixture(scope="module")
-def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """A Notebook 7 server (no token, loopback) with copies of both test notebooks; yields (url, room)."""
-    assert "LIVEKIT_URL" in os.environ, "conftest did not export LIVEKIT_* (no test server?)"
-    room = f"nb7-{os.getpid()}-{int(time.time())}"
-    root = tmp_path_factory.mktemp("notebook7")
-    env = {**os.environ, "LK_BROWSER_ROOM": room}
-    notebooks = ["dashboard.ipynb", "lab_widget.ipynb"]
-    with jupyterlab_server(root, notebooks, env=env, log_name="notebook7.log", app="notebook") as url:
-        yield url, room
+LAB = LabSetup("nb7", ("dashboard.ipynb", "lab_widget.ipynb"), log_name="notebook7.log", app="notebook")
+"""A Notebook 7 server (no token, loopback) with copies of both test notebooks."""
 
 
-async def test_dashboard_in_notebook7(notebook7: tuple[str, str], page: object) -> None:
-    from playwright.async_api import Page, expect
+async def test_dashboard_in_notebook7(jupyterlab: RunningLab, page: object) -> None:
+    from playwright.async_api import expect
 
-    assert isinstance(page, Page)
-    url, room = notebook7
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await open_notebook(page, url, "dashboard.ipynb", app="notebook")
-    await run_all_cells(page, ".lk-room-panel")
+    room = jupyterlab.room
+    page = await jupyterlab.run(page, "dashboard.ipynb", ready=".lk-room-panel")
     table = page.locator(".lk-table")
     await expect(table.locator('tr[data-identity="notebook-user"]')).to_be_visible(timeout=60_000)
 
@@ -70,14 +55,10 @@ async def test_dashboard_in_notebook7(notebook7: tuple[str, str], page: object) 
         await peer.leave()
 
 
-async def test_lab_widget_in_notebook7(notebook7: tuple[str, str], page: object) -> None:
-    from playwright.async_api import Page, expect
+async def test_lab_widget_in_notebook7(jupyterlab: RunningLab, page: object) -> None:
+    from playwright.async_api import expect
 
-    assert isinstance(page, Page)
-    url, _room = notebook7
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await open_notebook(page, url, "lab_widget.ipynb", app="notebook")
-    await run_all_cells(page, "canvas.lk-live-chart")
+    page = await jupyterlab.run(page, "lab_widget.ipynb", ready="canvas.lk-live-chart")
     chart = page.locator("canvas.lk-live-chart")
     run = page.locator("button.jupyter-button", has_text=re.compile(r"^\W*Run$"))
     await expect(run).to_be_enabled()

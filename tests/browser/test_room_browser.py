@@ -11,38 +11,26 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import lk_notebook as lk
 from lk_notebook.config import Credentials, Grants
 
-from ..conftest import eventually
-from ._jupyter import SCREENSHOTS, jupyterlab_server, open_notebook, run_all_cells
+from ._jupyter import SCREENSHOTS, LabSetup, RunningLab, save_with_widget_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
-
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    assert "LIVEKIT_URL" in os.environ, "conftest did not export LIVEKIT_* (no test server?)"
-    root = tmp_path_factory.mktemp("rooms")
-    with jupyterlab_server(root, ["room_browser.ipynb"], env=dict(os.environ), log_name="jupyterlab-rooms.log") as url:
-        yield url, root
+LAB = LabSetup("rooms", ("room_browser.ipynb",), log_name="jupyterlab-rooms.log")
 
 
 async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
-    jupyterlab: tuple[str, Path], page: object, credentials: Credentials
+    jupyterlab: RunningLab, page: object, credentials: Credentials
 ) -> None:
-    from playwright.async_api import Page, expect
+    from playwright.async_api import expect
 
-    assert isinstance(page, Page)
-    url, root = jupyterlab
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await open_notebook(page, url, "room_browser.ipynb")
-    await run_all_cells(page, ".lk-rooms")
+    root = jupyterlab.root
+    page = await jupyterlab.run(page, "room_browser.ipynb", ready=".lk-rooms")
     rooms = page.locator(".lk-rooms")
     await expect(rooms.locator(".lk-rooms-status")).to_contain_text("room(s)", timeout=30_000)
 
@@ -96,12 +84,7 @@ async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
         assert [p.identity for p in agent.state] == ["helper-agent"]
 
         # Saved with widget state: no secret, no token.
-        await page.keyboard.press("Control+s")
-        saved = root / "room_browser.ipynb"
-        await eventually(
-            lambda: "application/vnd.jupyter.widget-state+json" in saved.read_text(), timeout=20, what="saved state"
-        )
-        text = saved.read_text()
+        text = await save_with_widget_state(page, root / "room_browser.ipynb")
         assert room in text  # the state was saved (room names are not secret)
         assert credentials.api_secret not in text, "the API secret is in the saved notebook"
         assert "eyJ" not in text, "something token-shaped is in the saved notebook"

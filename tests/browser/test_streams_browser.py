@@ -7,46 +7,24 @@ short window), then finished, and the RPC request/response pair. Screenshots go 
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 import lk_notebook as lk
 from lk_notebook.config import Credentials
 
 from ..conftest import eventually
-from ._jupyter import SCREENSHOTS, jupyterlab_server, open_notebook, run_all_cells
+from ._jupyter import SCREENSHOTS, LabSetup, RunningLab, save_with_widget_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
-
-@pytest.fixture(scope="module")
-def streams_room() -> str:
-    return f"browser-streams-{os.getpid()}-{int(time.time())}"
+LAB = LabSetup("browser-streams", ("streams.ipynb",), log_name="jupyterlab-streams.log")
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory: pytest.TempPathFactory, streams_room: str) -> Iterator[tuple[str, Path]]:
-    assert "LIVEKIT_URL" in os.environ, "conftest did not export LIVEKIT_* (no test server?)"
-    root = tmp_path_factory.mktemp("lab-streams")
-    env = {**os.environ, "LK_BROWSER_ROOM": streams_room}
-    with jupyterlab_server(root, ["streams.ipynb"], env=env, log_name="jupyterlab-streams.log") as url:
-        yield url, root
+async def test_streams_and_rpc_in_the_dashboard(jupyterlab: RunningLab, page: object, credentials: Credentials) -> None:
+    from playwright.async_api import expect
 
-
-async def test_streams_and_rpc_in_the_dashboard(
-    jupyterlab: tuple[str, Path], page: object, streams_room: str, credentials: Credentials
-) -> None:
-    from playwright.async_api import Page, expect
-
-    assert isinstance(page, Page)
-    url, root = jupyterlab
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await open_notebook(page, url, "streams.ipynb")
-    await run_all_cells(page, ".lk-room-panel")
+    streams_room, root = jupyterlab.room, jupyterlab.root
+    page = await jupyterlab.run(page, "streams.ipynb", ready=".lk-room-panel")
     await expect(page.locator('.lk-table tr[data-identity="notebook-user"]')).to_be_visible(timeout=60_000)
 
     peer = await lk.join(streams_room, identity="browser-peer")
@@ -95,12 +73,7 @@ async def test_streams_and_rpc_in_the_dashboard(
         await page.screenshot(path=str(SCREENSHOTS / "streams-rpc-pair.png"), full_page=True)
 
         # Saved with widget state, the notebook holds no secret or token.
-        await page.keyboard.press("Control+s")
-        saved = root / "streams.ipynb"
-        await eventually(
-            lambda: "application/vnd.jupyter.widget-state+json" in saved.read_text(), timeout=20, what="saved state"
-        )
-        text = saved.read_text()
+        text = await save_with_widget_state(page, root / "streams.ipynb")
         assert credentials.api_secret not in text, "the API secret is in the saved notebook"
         assert "eyJ" not in text, "something token-shaped is in the saved notebook"
     finally:

@@ -1,15 +1,8 @@
 // RoomBrowser front end (anywidget ES module, no build step).
 //
-// `rows` (synced): [{name, participants, publishers, created (ms), metadata (preview)}]. Sorting and filtering
-// happen here; clicking a row sends {t: "open", room} and the kernel opens a hidden inspector below the list.
-
-const COLUMNS = [
-  ["name", "room"],
-  ["participants", "participants"],
-  ["publishers", "publishers"],
-  ["created", "created"],
-  ["metadata", "metadata"],
-];
+// `rows` (synced): one object a room. Its keys, and the messages this sends (open a room, refresh now), are declared
+// in widgets/protocol.py and arrive in the `wire` trait; a row key's label is its column header. Sorting and
+// filtering happen here; clicking a row asks the kernel to open a hidden inspector below the list.
 
 function fmtCreated(ms) {
   if (!ms) return "";
@@ -20,50 +13,32 @@ function fmtCreated(ms) {
 }
 
 function render({ model, el }) {
-  let sortCol = "name";
+  const W = model.get("wire");
+  const ROW = W.row; // label -> key
+  const COLUMNS = Object.entries(ROW); // [label, key], in the declared order
+  const TEXT_COLUMNS = [ROW.room, ROW.metadata]; // sorted a to z first; the counts and times largest first
+  let sortCol = ROW.room;
   let sortDir = 1;
   let filter = "";
 
-  el.classList.add("lk-rooms");
-  const head = document.createElement("div");
-  head.className = "lk-rooms-head";
-  const title = document.createElement("b");
-  title.textContent = "rooms";
-  const status = document.createElement("span");
-  status.className = "lk-rooms-status";
-  const error = document.createElement("span");
-  error.className = "lk-rooms-error";
-  const filterInput = document.createElement("input");
-  filterInput.type = "search";
-  filterInput.placeholder = "filter rooms";
-  filterInput.className = "lk-rooms-filter";
-  const refresh = document.createElement("button");
-  refresh.textContent = "↻";
-  refresh.title = "refresh now";
-  refresh.className = "lk-rooms-refresh";
-  refresh.onclick = () => model.send({ t: "refresh" });
+  const { head, status, error, filterInput, scroller, thead, tbody } = listView(el, "lk-rooms", "filter rooms");
+  const title = element("b", "", { textContent: "rooms" });
+  const refresh = element("button", "lk-rooms-refresh", { textContent: "↻", title: "refresh now" });
+  refresh.onclick = () => model.send({ [W.refresh.tag]: W.refresh.is });
   head.append(title, status, error, filterInput, refresh);
-  const scroller = document.createElement("div");
-  scroller.className = "lk-rooms-scroll";
-  const table = document.createElement("table");
-  const thead = document.createElement("thead");
-  const tbody = document.createElement("tbody");
-  table.append(thead, tbody);
-  scroller.append(table);
   el.append(head, scroller);
 
   function buildHeader() {
     thead.textContent = "";
     const tr = document.createElement("tr");
-    for (const [col, label] of COLUMNS) {
-      const th = document.createElement("th");
+    for (const [label, col] of COLUMNS) {
+      const th = element("th", "", { textContent: sortLabel(label, col, sortCol, sortDir) });
       th.dataset.col = col;
-      th.textContent = label + (col === sortCol ? (sortDir > 0 ? " ▲" : " ▼") : "");
       th.onclick = () => {
         if (sortCol === col) sortDir = -sortDir;
         else {
           sortCol = col;
-          sortDir = col === "name" || col === "metadata" ? 1 : -1;
+          sortDir = TEXT_COLUMNS.includes(col) ? 1 : -1;
         }
         buildHeader();
         renderRows();
@@ -75,28 +50,28 @@ function render({ model, el }) {
 
   function renderRows() {
     const selected = model.get("selected");
+    const name = (r) => r[ROW.room];
     const rows = (model.get("rows") || []).filter(
-      (r) => !filter || r.name.toLowerCase().includes(filter) || (r.metadata || "").toLowerCase().includes(filter),
+      (r) =>
+        !filter || name(r).toLowerCase().includes(filter) || (r[ROW.metadata] || "").toLowerCase().includes(filter),
     );
     rows.sort((a, b) => {
       const va = a[sortCol];
       const vb = b[sortCol];
       const c = typeof va === "number" && typeof vb === "number" ? va - vb : String(va).localeCompare(String(vb));
-      return (c || a.name.localeCompare(b.name)) * sortDir;
+      return (c || name(a).localeCompare(name(b))) * sortDir;
     });
     const frag = document.createDocumentFragment();
     for (const r of rows) {
-      const tr = document.createElement("tr");
-      tr.dataset.room = r.name;
-      tr.title = `inspect ${r.name} (hidden)`;
-      if (r.name === selected) tr.classList.add("lk-selected");
-      for (const [col] of COLUMNS) {
-        const td = document.createElement("td");
+      const tr = element("tr", "", { title: `inspect ${name(r)} (hidden)` });
+      tr.dataset.room = name(r);
+      if (name(r) === selected) tr.classList.add("lk-selected");
+      for (const [, col] of COLUMNS) {
+        const td = element("td", "", { textContent: col === ROW.created ? fmtCreated(r[col]) : String(r[col] ?? "") });
         td.dataset.col = col;
-        td.textContent = col === "created" ? fmtCreated(r.created) : String(r[col] ?? "");
         tr.append(td);
       }
-      tr.onclick = () => model.send({ t: "open", room: r.name });
+      tr.onclick = () => model.send({ [W.open.tag]: W.open.is, [W.open.room]: name(r) });
       frag.append(tr);
     }
     tbody.textContent = "";
@@ -105,27 +80,23 @@ function render({ model, el }) {
 
   function syncStatus() {
     status.textContent = model.get("status") || "";
-    const e = model.get("error") || "";
-    error.textContent = e ? "⚠ " + e : "";
+    showError(error, model.get("error"));
   }
 
   filterInput.addEventListener("input", () => {
     filter = filterInput.value.trim().toLowerCase();
     renderRows();
   });
-  model.on("change:rows", renderRows);
-  model.on("change:selected", renderRows);
-  model.on("change:status", syncStatus);
-  model.on("change:error", syncStatus);
+  const stop = listen(model, [
+    ["change:rows", renderRows],
+    ["change:selected", renderRows],
+    ["change:status", syncStatus],
+    ["change:error", syncStatus],
+  ]);
   buildHeader();
   renderRows();
   syncStatus();
-  return () => {
-    model.off("change:rows", renderRows);
-    model.off("change:selected", renderRows);
-    model.off("change:status", syncStatus);
-    model.off("change:error", syncStatus);
-  };
+  return stop;
 }
 
 export default { render };

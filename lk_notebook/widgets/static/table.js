@@ -1,7 +1,9 @@
 // ParticipantsTable front end (anywidget ES module, no build step).
 //
-// The kernel sends {t:"reset", cols, rows} once per view, then {t:"delta", up, rm, cols} with only what changed.
-// Rows: n=name, k=kind, j=joined (ms), m=metadata, l=local, v=active, a={attribute: value | null (deleted)}.
+// The kernel sends a reset (columns, rows) once per view, then deltas (upserts, removed, columns) with only what
+// changed. The messages, their short keys, the participant kinds and the agent-state key are declared in
+// widgets/protocol.py and arrive in the `wire` trait: nothing here re-declares them. Rows are kept by their labels
+// (name, kind, joined, metadata, local, active, attributes).
 //
 // Kept cheap for 500 rows x 20 attributes at 1,000 changes/s: every row lives in a plain JS model, but only the
 // rows inside the scrolled viewport exist in the DOM (fixed row height, spacer rows above and below), the table
@@ -9,8 +11,6 @@
 
 const FIXED = ["identity", "kind", "name", "joined", "metadata"];
 const WIDTHS = { identity: 170, kind: 130, name: 130, joined: 80, metadata: 260 };
-const KINDS = ["standard", "agent", "sip", "egress", "ingress", "connector", "bridge"];
-const AGENT_STATE = "lk.agent.state";
 const ATTR_WIDTH = 120;
 const ROW_HEIGHT = 22;
 const OVERSCAN = 8;
@@ -35,7 +35,9 @@ function prettyMetadata(text) {
 }
 
 function render({ model, el }) {
-  const rows = new Map(); // identity -> {n, j, m, l, v, a}
+  const W = model.get("wire");
+  const LABEL = labelsByKey(W.row); // wire key -> label
+  const rows = new Map(); // identity -> {name, kind, joined, metadata, local, active, attributes}
   let attrCols = [];
   let sortCol = "identity";
   let sortDir = 1;
@@ -48,39 +50,20 @@ function render({ model, el }) {
   let frameQueued = false;
   const fresh = new Set(); // identities that joined since the last window render: flashed when first shown
 
-  el.classList.add("lk-table");
-  const head = document.createElement("div");
-  head.className = "lk-table-head";
-  const status = document.createElement("span");
-  status.className = "lk-table-status";
-  const count = document.createElement("span");
-  count.className = "lk-table-count";
-  const error = document.createElement("span");
-  error.className = "lk-table-error";
-  const filterInput = document.createElement("input");
-  filterInput.type = "search";
-  filterInput.placeholder = "filter (text, or key=value)";
-  filterInput.className = "lk-table-filter";
-  const kindSelect = document.createElement("select");
-  kindSelect.className = "lk-table-kind";
-  kindSelect.title = "show one kind of participant";
-  for (const k of [""].concat(KINDS)) {
-    const opt = document.createElement("option");
-    opt.value = k;
-    opt.textContent = k || "every kind";
-    kindSelect.append(opt);
+  const { head, status, error, filterInput, scroller, table, thead, tbody } = listView(
+    el,
+    "lk-table",
+    "filter (text, or key=value)",
+  );
+  const count = element("span", "lk-table-count");
+  const kindSelect = element("select", "lk-table-kind", { title: "show one kind of participant" });
+  for (const k of [""].concat(W.kinds)) {
+    kindSelect.append(element("option", "", { value: k, textContent: k || "every kind" }));
   }
   head.append(status, count, error, kindSelect, filterInput);
-  const scroller = document.createElement("div");
-  scroller.className = "lk-table-scroll";
-  const table = document.createElement("table");
-  const colgroup = document.createElement("colgroup");
-  const thead = document.createElement("thead");
-  const tbody = document.createElement("tbody");
-  table.append(colgroup, thead, tbody);
-  scroller.append(table);
-  const detail = document.createElement("div");
-  detail.className = "lk-table-detail";
+  const colgroup = element("colgroup");
+  table.prepend(colgroup);
+  const detail = element("div", "lk-table-detail");
   el.append(head, scroller, detail);
 
   function spacer() {
@@ -108,18 +91,17 @@ function render({ model, el }) {
       case "identity":
         return identity;
       case "kind": {
-        const k = r.k || "standard";
-        const state = r.a[AGENT_STATE];
-        return state ? `${k} · ${state}` : k;
+        const state = r.attributes[W.agent_state];
+        return state ? `${r.kind} · ${state}` : r.kind;
       }
       case "name":
-        return r.n || "";
+        return r.name;
       case "joined":
-        return r.j === null || r.j === undefined ? "" : r.j;
+        return r.joined === null ? "" : r.joined;
       case "metadata":
-        return r.m || "";
+        return r.metadata;
       default: {
-        const v = r.a[col.slice(2)];
+        const v = r.attributes[col.slice(2)];
         return v === undefined || v === null ? "" : v;
       }
     }
@@ -129,8 +111,8 @@ function render({ model, el }) {
     const r = rows.get(identity);
     if (col === "identity") {
       td.textContent = identity;
-      td.title = identity + (r && r.v === false ? " (not yet active: lossy data to it is dropped)" : "");
-      if (r && r.l) {
+      td.title = identity + (r && r.active === false ? " (not yet active: lossy data to it is dropped)" : "");
+      if (r && r.local) {
         const badge = document.createElement("span");
         badge.className = "lk-local";
         badge.textContent = "you";
@@ -140,11 +122,11 @@ function render({ model, el }) {
       return;
     }
     if (col === "joined") {
-      td.textContent = fmtTime(r ? r.j : null);
+      td.textContent = fmtTime(r ? r.joined : null);
       return;
     }
     if (col === "metadata") {
-      const meta = prettyMetadata(r ? r.m : "");
+      const meta = prettyMetadata(r ? r.metadata : "");
       td.textContent = "";
       td.classList.toggle("lk-json", meta.json);
       td.title = meta.short.slice(0, 500);
@@ -168,7 +150,7 @@ function render({ model, el }) {
       td.append(toggle, span);
       return;
     }
-    if (col === "kind") td.dataset.kind = (r && r.k) || "standard";
+    if (col === "kind") td.dataset.kind = r ? r.kind : W.default_kind;
     const text = String(cellValue(identity, col));
     td.textContent = text;
     td.title = text.length > 14 ? text.slice(0, 500) : "";
@@ -194,7 +176,7 @@ function render({ model, el }) {
     };
     title.append(" ", close);
     const pre = document.createElement("pre");
-    pre.textContent = prettyMetadata(rows.get(detailIdentity).m).full;
+    pre.textContent = prettyMetadata(rows.get(detailIdentity).metadata).full;
     detail.append(title, pre);
   }
 
@@ -217,7 +199,7 @@ function render({ model, el }) {
       colgroup.append(c);
       const th = document.createElement("th");
       const label = col.startsWith("a:") ? col.slice(2) : col;
-      th.textContent = label + (col === sortCol ? (sortDir > 0 ? " ▲" : " ▼") : "");
+      th.textContent = sortLabel(label, col, sortCol, sortDir);
       th.title = `sort by ${label}`;
       th.dataset.col = col;
       if (col.startsWith("a:")) th.classList.add("lk-attr");
@@ -238,14 +220,14 @@ function render({ model, el }) {
   }
 
   function matches(identity) {
-    if (kindFilter && (rows.get(identity)?.k || "standard") !== kindFilter) return false;
+    if (kindFilter && rows.get(identity)?.kind !== kindFilter) return false;
     if (!filter) return true;
     const eq = filter.indexOf("=");
     if (eq > 0) {
       const key = filter.slice(0, eq).trim();
       const want = filter.slice(eq + 1).trim();
       const r = rows.get(identity);
-      const v = r ? (key === "kind" ? r.k || "standard" : r.a[key]) : undefined;
+      const v = r ? (key === "kind" ? r.kind : r.attributes[key]) : undefined;
       return v !== undefined && v !== null && String(v).toLowerCase().includes(want);
     }
     for (const col of allCols()) {
@@ -258,7 +240,7 @@ function render({ model, el }) {
     const ra = rows.get(a);
     const rb = rows.get(b);
     // the local participant first, as in RoomState.to_frame()
-    if (sortCol === "identity" && ra && rb && ra.l !== rb.l) return ra.l ? -1 : 1;
+    if (sortCol === "identity" && ra && rb && ra.local !== rb.local) return ra.local ? -1 : 1;
     const va = cellValue(a, sortCol);
     const vb = cellValue(b, sortCol);
     let c;
@@ -272,7 +254,7 @@ function render({ model, el }) {
     const tr = document.createElement("tr");
     tr.dataset.identity = identity;
     const r = rows.get(identity);
-    if (r && r.l) tr.classList.add("lk-local-row");
+    if (r && r.local) tr.classList.add("lk-local-row");
     const cells = new Map();
     for (const col of allCols()) {
       const td = document.createElement("td");
@@ -355,13 +337,34 @@ function render({ model, el }) {
     };
   }
 
+  // A row as the kernel sends it in full (short keys; attributes deleted since are null) -> a row kept here.
+  function fromWire(wireRow) {
+    const r = {
+      name: "",
+      kind: W.default_kind,
+      joined: null,
+      metadata: "",
+      local: false,
+      active: true,
+      attributes: {},
+    };
+    for (const [key, value] of Object.entries(wireRow)) {
+      const field = LABEL[key];
+      if (field === "attributes") {
+        for (const [k, v] of Object.entries(value)) if (v !== null) r.attributes[k] = v;
+      } else if (field) r[field] = value;
+    }
+    return r;
+  }
+
   function applyDelta(msg) {
+    const D = W.delta;
     let structural = false;
-    if (msg.cols) {
-      attrCols = msg.cols;
+    if (msg[D.columns]) {
+      attrCols = msg[D.columns];
       structural = true;
     }
-    for (const identity of msg.rm || []) {
+    for (const identity of msg[D.removed] || []) {
       rows.delete(identity);
       const entry = shown.get(identity);
       if (entry) entry.tr.remove();
@@ -370,31 +373,31 @@ function render({ model, el }) {
       orderDirty = true;
     }
     const changed = []; // [identity, col] of cells to refresh and flash
-    for (const [identity, d] of Object.entries(msg.up || {})) {
+    for (const [identity, d] of Object.entries(msg[D.upserts] || {})) {
       const existing = rows.get(identity);
       if (!existing) {
-        const r = { n: "", j: null, m: "", l: false, v: true, ...d, a: {} };
-        for (const [k, v] of Object.entries(d.a || {})) if (v !== null) r.a[k] = v;
-        rows.set(identity, r);
+        rows.set(identity, fromWire(d));
         fresh.add(identity);
         orderDirty = true;
         continue;
       }
-      for (const [field, value] of Object.entries(d)) {
-        if (field === "a") {
+      for (const [key, value] of Object.entries(d)) {
+        const field = LABEL[key];
+        if (field === "attributes") {
           for (const [k, v] of Object.entries(value)) {
-            if (v === null) delete existing.a[k];
-            else existing.a[k] = v;
+            if (v === null) delete existing.attributes[k];
+            else existing.attributes[k] = v;
             changed.push([identity, "a:" + k]);
-            if (k === AGENT_STATE) changed.push([identity, "kind"]);
+            if (k === W.agent_state) changed.push([identity, "kind"]);
             if (sortCol === "a:" + k) orderDirty = true;
           }
-        } else {
+        } else if (field) {
           existing[field] = value;
-          const col = { n: "name", k: "kind", j: "joined", m: "metadata", l: "identity", v: "identity" }[field];
-          if (col) changed.push([identity, col]);
-          if (col === sortCol || field === "l") orderDirty = true;
-          if (field === "m" && identity === detailIdentity) renderDetail();
+          // local and active show in the identity cell; every other field has a column of its own name
+          const col = field === "local" || field === "active" ? "identity" : field;
+          changed.push([identity, col]);
+          if (col === sortCol || field === "local") orderDirty = true;
+          if (field === "metadata" && identity === detailIdentity) renderDetail();
         }
       }
     }
@@ -417,18 +420,17 @@ function render({ model, el }) {
 
   function onMessage(msg) {
     if (!msg || typeof msg !== "object") return;
-    if (msg.t === "reset") {
+    const R = W.reset;
+    if (msg[R.tag] === R.is) {
       rows.clear();
-      attrCols = msg.cols || [];
-      for (const [identity, r] of Object.entries(msg.rows || {})) {
-        rows.set(identity, { ...r, a: { ...(r.a || {}) } });
-      }
+      attrCols = msg[R.columns] || [];
+      for (const [identity, r] of Object.entries(msg[R.rows] || {})) rows.set(identity, fromWire(r));
       clearShown();
       buildHeader();
       orderDirty = true;
       renderDetail();
       schedule();
-    } else if (msg.t === "delta") {
+    } else if (msg[W.delta.tag] === W.delta.is) {
       applyDelta(msg);
     }
   }
@@ -440,8 +442,7 @@ function render({ model, el }) {
   }
 
   function syncError() {
-    const e = model.get("error") || "";
-    error.textContent = e ? "⚠ " + e : "";
+    showError(error, model.get("error"));
   }
 
   kindSelect.addEventListener("change", () => {
@@ -457,20 +458,17 @@ function render({ model, el }) {
     schedule();
   });
   scroller.addEventListener("scroll", schedule, { passive: true });
-  model.on("msg:custom", onMessage);
-  model.on("change:status", syncStatus);
-  model.on("change:room", syncStatus);
-  model.on("change:error", syncError);
+  const stop = listen(model, [
+    ["msg:custom", onMessage],
+    ["change:status", syncStatus],
+    ["change:room", syncStatus],
+    ["change:error", syncError],
+  ]);
   syncStatus();
   syncError();
   buildHeader();
-  model.send({ t: "hello" });
-  return () => {
-    model.off("msg:custom", onMessage);
-    model.off("change:status", syncStatus);
-    model.off("change:room", syncStatus);
-    model.off("change:error", syncError);
-  };
+  model.send({ [W.hello.tag]: W.hello.is });
+  return stop;
 }
 
 export default { render };
