@@ -10,14 +10,12 @@ Missing Chromium or JupyterLab fails the test: nothing here is skipped.
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from ._jupyter import SCREENSHOTS, jupyterlab_server, open_notebook, run_all_cells
+from ._jupyter import SCREENSHOTS, LabSetup, RunningLab
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
@@ -26,19 +24,11 @@ SIZE = 200
 RATE = 500  # the form's default rate (messages/s)
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A JupyterLab server (no token, loopback) serving a scratch copy of lab_widget.ipynb; yields its URL."""
-    # The kernel inherits LIVEKIT_* from tests/conftest.py, so the lab runs against the test's livekit-server
-    # (unimpaired, which is all this test needs) instead of starting its own LocalServer + relay in the kernel.
-    # That is the more robust choice here: the test server is already up and proven; a second server started in
-    # the kernel would cost seconds, more ports and processes that must be cleaned up when JupyterLab stops the
-    # kernel. The relay path is covered by tests/test_lab_relay.py.
-    assert "LIVEKIT_URL" in os.environ, "conftest did not export LIVEKIT_* (no test server?)"
-    root = tmp_path_factory.mktemp("lab-widget")
-    log_name = "jupyterlab-lab-widget.log"
-    with jupyterlab_server(root, ["lab_widget.ipynb"], env=dict(os.environ), log_name=log_name) as url:
-        yield url
+# The kernel inherits LIVEKIT_* from tests/conftest.py, so the lab runs against the test's livekit-server
+# (unimpaired, which is all this test needs) instead of starting its own LocalServer + relay in the kernel: the test
+# server is already up and proven, and a second server in the kernel would cost seconds, ports and processes to clean
+# up when JupyterLab stops the kernel. The relay path is covered by tests/test_lab_relay.py.
+LAB = LabSetup("lab-widget", ("lab_widget.ipynb",), log_name="jupyterlab-lab-widget.log")
 
 
 # Pixels of the canvas within a small distance of each [r, g, b] in the argument (antialiasing blends the edges).
@@ -62,13 +52,11 @@ def _labelled(page: object, label: str) -> object:
     return page.locator(f'.widget-inline-hbox:has(> label.widget-label:text-is("{label}"))')
 
 
-async def test_lab_widget_runs_in_jupyterlab(jupyterlab: str, page: object) -> None:
+async def test_lab_widget_runs_in_jupyterlab(jupyterlab: RunningLab, page: object) -> None:
     from playwright.async_api import Locator, Page, expect
 
     assert isinstance(page, Page)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await open_notebook(page, jupyterlab, "lab_widget.ipynb")
-    await run_all_cells(page, "canvas.lk-live-chart")
+    await jupyterlab.run(page, "lab_widget.ipynb", ready="canvas.lk-live-chart")
 
     chart = page.locator("canvas.lk-live-chart")
     error = page.locator(".lk-lab-error")
