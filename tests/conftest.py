@@ -114,6 +114,11 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], *, timeout: fl
         await asyncio.sleep(0.02)
 
 
+def join_args(credentials: Credentials) -> dict[str, Any]:
+    """The server arguments of `lk.join` / `lk.inspect` for `credentials`."""
+    return {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
+
+
 class Sessions:
     """Joins that always leave: every session joined (or kept) here is left when the test ends, pass or fail.
 
@@ -131,8 +136,7 @@ class Sessions:
         return await self.stack.enter_async_context(session)
 
     async def join(self, room: str, identity: str, *, creds: Credentials | None = None, **kwargs: Any) -> lk.Session:
-        c = creds or self.credentials
-        options = {"url": c.url, "api_key": c.api_key, "api_secret": c.api_secret, **kwargs}
+        options = {**join_args(creds or self.credentials), **kwargs}
         return await self.keep(await lk.join(room, identity=identity, **options))
 
     async def two(

@@ -17,14 +17,10 @@ import lk_notebook as lk
 from lk_notebook.config import Credentials, Grants
 from lk_notebook.widgets import DataTracksView, ObserverView, ParticipantsTable, RoomBrowser, RoomPanel
 
-from .conftest import Sessions, eventually
+from .conftest import Sessions, eventually, join_args
 from .jsclient import JsPeerFactory
 
 pytestmark = pytest.mark.server
-
-
-def kw(credentials: Credentials) -> dict[str, Any]:
-    return {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
 
 
 @pytest.fixture
@@ -47,7 +43,7 @@ async def test_hidden_inspector_sees_peers_and_is_not_seen(
     await raw.connect(credentials.url, credentials.token(room_name, "raw-peer"))
     sessions.stack.push_async_callback(raw.disconnect)
     js = await js_peer(room_name, "js-peer", attributes={"client": "browser"})  # livekit-client in Chromium
-    inspector = await sessions.keep(await lk.inspect(room_name, **kw(credentials)))
+    inspector = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
     try:
         assert inspector.hidden and "(hidden)" in repr(inspector)
         everyone = {"ann", "bot", "raw-peer", "js-peer"}
@@ -119,7 +115,9 @@ async def test_data_track_listed_and_subscribing_shows_its_rate(
             await asyncio.sleep(0.02)
 
     pumping = asyncio.create_task(pump())
-    inspector = await sessions.keep(await lk.inspect(room_name, **kw(credentials)))  # after the track's publication
+    inspector = await sessions.keep(
+        await lk.inspect(room_name, **join_args(credentials))
+    )  # after the track's publication
     view = DataTracksView(inspector)
     try:
         await eventually(lambda: len(inspector.data_tracks.published) == 1, what="track listed")
@@ -165,8 +163,10 @@ async def test_no_permission_to_subscribe_is_a_clear_error_in_the_view(
 ) -> None:
     publisher = await sessions.join(room_name, "sensor")
     track = await publisher.room.local_participant.publish_data_track(name="imu")  # unpublished if collected
-    allowed = await sessions.keep(await lk.inspect(room_name, **kw(credentials)))
-    inspector = await sessions.keep(await lk.inspect(room_name, grants=Grants(can_subscribe=False), **kw(credentials)))
+    allowed = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
+    inspector = await sessions.keep(
+        await lk.inspect(room_name, grants=Grants(can_subscribe=False), **join_args(credentials))
+    )
     view = DataTracksView(inspector)
     try:
         # The track exists (an inspector with the permission lists it); without it, the server announces none.
@@ -235,7 +235,7 @@ async def test_room_deleted_under_the_inspector_is_shown_in_its_panel(
     credentials: Credentials, sessions: Sessions, room_name: str
 ) -> None:
     ann = await sessions.join(room_name, "ann")
-    inspector = await sessions.keep(await lk.inspect(room_name, **kw(credentials)))
+    inspector = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
     panel = RoomPanel(inspector)
     try:
         await ann.admin.delete_room(room_name)
@@ -298,7 +298,7 @@ async def test_dashboard_offers_the_api_observer_when_udp_does_not_reach_the_ser
             await admin.create_room(room)
             await admin.update_room_metadata(room, '{"seen": "through the API"}')
             panel = RoomPanel(room=room, identity="wants-in")
-            panel.extra_join_arguments = {**kw(c), "timeout": 4.0}
+            panel.extra_join_arguments = {**join_args(c), "timeout": 4.0}
             dash = lk.Dashboard(panel=panel)
             failures: list[BaseException] = []
             panel.on_join_failed(failures.append)
@@ -321,7 +321,7 @@ async def test_inspector_dashboard_shows_an_agents_text_stream(
     peers: tuple[lk.Session, lk.Session], credentials: Credentials, sessions: Sessions, room_name: str
 ) -> None:
     _ann, bot = peers
-    inspector = await sessions.keep(await lk.inspect(room_name, **kw(credentials)))
+    inspector = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
     dash = lk.Dashboard(inspector)
     try:
         assert dash.composer is None and dash.messages is not None and dash.data_tracks is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import json
 from collections.abc import Sequence
 
@@ -13,7 +12,7 @@ from .. import limits
 from ..errors import InvalidInputError
 from .editor import meter_html
 
-__all__ = ["MODES", "code_html", "code_snippets", "parse_payload", "publish_meter_html"]
+__all__ = ["MODES", "code_snippets", "parse_payload", "publish_meter_html"]
 
 MODES = ("text", "JSON", "hex", "base64")
 
@@ -129,14 +128,4 @@ def publish_meter_html(check: limits.PublishCheck) -> str:
         f'<span style="font-size:11px;color:#666">encoded packet ≤ {check.packet:,} B (the SDK refuses over '
         f"{limits.SDK_MAX_PACKET_BYTES:,}); advice: lossy ≤ {limits.LOSSY_ADVISED_BYTES:,} B, reliable ≤ "
         f"{limits.RELIABLE_ADVISED_BYTES:,} B</span>"
-    )
-
-
-def code_html(snippets: dict[str, str]) -> str:
-    """Each language's snippet, selectable as a whole."""
-    return "".join(
-        f'<div class="lk-code" data-lang="{html.escape(lang)}"><b>{html.escape(lang)}</b>'
-        f'<pre style="user-select:all;background:#f6f8fa;padding:4px;margin:2px 0 8px 0">'
-        f"{html.escape(code)}</pre></div>"
-        for lang, code in snippets.items()
     )

@@ -17,7 +17,8 @@ from ..errors import InvalidInputError
 from ..events import ConnectionChanged, Event, Message, ParticipantJoined, ParticipantLeft, Snapshot
 from ..session import Session
 from ._live import ErrorLine, Live
-from ._message_code import MODES, code_html, code_snippets, parse_payload, publish_meter_html
+from ._message_code import MODES, code_snippets, parse_payload, publish_meter_html
+from ._stream_code import code_html
 from ._text import TextFallback, session_line
 from .streams_rpc import StreamComposer
 
