@@ -18,24 +18,24 @@ from collections.abc import Callable, Iterable, Mapping
 from . import limits
 from .errors import InvalidInputError, UpdateRefusedError
 from .events import AttributesChanged, ConnectionStatus, ParticipantInfo
-from .messaging import SendContext
+from .own_participant import OwnParticipant
 from .state import RoomState
 
 __all__ = ["OwnStateWriter"]
 
 
 class OwnStateWriter:
-    """Writes one participant's own state through `ctx.local()` (the current room's local participant: a rejoin
-    replaces the room) and confirms each change by its echo in `ctx.state`.
+    """Writes one participant's own state through `me.local()` (the current room's local participant: a rejoin
+    replaces the room) and confirms each change by its echo in `me.state`.
 
     Example::
 
-        writer = OwnStateWriter(SendContext(lambda: room.local_participant, "ann", "demo", state, router, guard))
+        writer = OwnStateWriter(OwnParticipant(lambda: room.local_participant, "ann", "demo", state, router, guard))
         await writer.set_attributes({"status": "away"})
     """
 
-    def __init__(self, ctx: SendContext, *, confirm_timeout: float = 5.0) -> None:
-        self.ctx = ctx
+    def __init__(self, me: OwnParticipant, *, confirm_timeout: float = 5.0) -> None:
+        self.me = me
         self.confirm_timeout = confirm_timeout
         """Seconds to wait for the server to echo a state change before calling it refused."""
         self._pending_attributes: dict[str, str] = {}
@@ -47,12 +47,12 @@ class OwnStateWriter:
             self._pending_attributes.pop(key, None)
 
     def _require_metadata_permission(self, what: str) -> None:
-        if not self.ctx.local().permissions.can_update_metadata:
+        if not self.me.local().permissions.can_update_metadata:
             raise UpdateRefusedError(
-                f"cannot set {what}: the token of {self.ctx.identity!r} lacks canUpdateOwnMetadata, so the server "
+                f"cannot set {what}: the token of {self.me.identity!r} lacks canUpdateOwnMetadata, so the server "
                 f"would refuse it (the SDK would not tell you). Mint a token with "
                 f"Grants(can_update_own_metadata=True), or change it through the server API (session.admin).",
-                identity=self.ctx.identity,
+                identity=self.me.identity,
                 what=what,
             )
 
@@ -65,8 +65,8 @@ class OwnStateWriter:
         shows the server's value. (A refusal that coincides with such a write cannot be told apart: the SDK never
         reports refusals.)
         """
-        self.ctx.guard.require_open("set attributes")
-        local = self.ctx.state.local
+        self.me.guard.require_open("set attributes")
+        local = self.me.state.local
         current = local.attributes if local is not None else {}
         clean = limits.check_attributes(current, changes)
         if not clean:
@@ -83,13 +83,13 @@ class OwnStateWriter:
         answered: set[str] = set()
 
         def note(event: object) -> None:
-            if isinstance(event, AttributesChanged) and event.identity == self.ctx.identity:
+            if isinstance(event, AttributesChanged) and event.identity == self.me.identity:
                 answered.update(event.changed)
 
-        unsubscribe = self.ctx.state.subscribe(note)
+        unsubscribe = self.me.state.subscribe(note)
         try:
             self._pending_attributes.update(clean)
-            await self.ctx.local().set_attributes(clean)
+            await self.me.local().set_attributes(clean)
             if confirm:
                 # Only the keys we changed: someone else may change other keys at the same time.
                 await self._confirm(
@@ -105,30 +105,30 @@ class OwnStateWriter:
 
     async def set_metadata(self, metadata: str, *, confirm: bool = True) -> None:
         """Set your metadata (an opaque string; JSON is common). See `set_attributes` for `confirm`."""
-        self.ctx.guard.require_open("set metadata")
+        self.me.guard.require_open("set metadata")
         value = limits.check_metadata(metadata)
         if value == "":
             raise InvalidInputError(
                 'LiveKit ignores empty metadata (the server treats "" as \'no change\'); set "{}" or " " to clear it.'
             )
         self._require_metadata_permission("metadata")
-        local = self.ctx.state.local
+        local = self.me.state.local
         if local is not None and local.metadata == value:
             return
-        await self.ctx.local().set_metadata(value)
+        await self.me.local().set_metadata(value)
         if confirm:
             await self._confirm(lambda p: p.metadata == value, "metadata")
 
     async def set_name(self, name: str, *, confirm: bool = True) -> None:
         """Set your display name. See `set_attributes` for `confirm`."""
-        self.ctx.guard.require_open("set name")
+        self.me.guard.require_open("set name")
         if not isinstance(name, str) or not name:
             raise InvalidInputError("name must be a non-empty string")
         self._require_metadata_permission("name")
-        local = self.ctx.state.local
+        local = self.me.state.local
         if local is not None and local.name == name:
             return
-        await self.ctx.local().set_name(name)
+        await self.me.local().set_name(name)
         if confirm:
             await self._confirm(lambda p: p.name == name, "name")
 
@@ -137,8 +137,8 @@ class OwnStateWriter:
             local = state.local
             return local is not None and applied(local)
 
-        if not await self.ctx.state.wait_until(check, timeout=self.confirm_timeout):
-            status = self.ctx.state.status
+        if not await self.me.state.wait_until(check, timeout=self.confirm_timeout):
+            status = self.me.state.status
             if status is not ConnectionStatus.CONNECTED:
                 # Not a refusal to blame on permissions: the change may never have reached the server.
                 why = f"the connection is {status.value}, so the change may not have reached the server"
@@ -148,8 +148,8 @@ class OwnStateWriter:
                     "report why"
                 )
             raise UpdateRefusedError(
-                f"the server did not apply the {what} change of {self.ctx.identity!r} within "
+                f"the server did not apply the {what} change of {self.me.identity!r} within "
                 f"{self.confirm_timeout:g} s: {why}. Your state is unchanged.",
-                identity=self.ctx.identity,
+                identity=self.me.identity,
                 what=what,
             )

@@ -30,7 +30,7 @@ from . import limits
 from ._logging import scrub
 from .errors import AlreadyRegisteredError, InvalidInputError, RpcError
 from .events import RpcRecord
-from .messaging import SendContext
+from .own_participant import OwnParticipant
 from .routing import Router, RpcCallback, RpcHandler
 
 __all__ = ["CALL_IDS", "RpcCalls", "RpcRecorder", "wrap_handler"]
@@ -143,26 +143,26 @@ def wrap_handler(method: str, handler: RpcHandler) -> RpcHandler:
 
 
 class RpcCalls:
-    """A session's RPC: calls made as its participant (`ctx`), methods it answers
+    """A session's RPC: calls made as its participant (`me`), methods it answers
     (kept on the router, so that a rejoin's new room answers them too: `attach`), and their records.
 
     Example::
 
-        rpc = RpcCalls(SendContext(lambda: room.local_participant, "ann", "demo", state, router, guard))
+        rpc = RpcCalls(OwnParticipant(lambda: room.local_participant, "ann", "demo", state, router, guard))
         rpc.attach(room.local_participant)
         result = await rpc.perform_rpc("bob", "echo", "hi")
     """
 
-    def __init__(self, ctx: SendContext) -> None:
-        self.ctx = ctx
+    def __init__(self, me: OwnParticipant) -> None:
+        self.me = me
         self.payload_limit = limits.RPC_MAX_PAYLOAD_BYTES
         """Largest RPC payload `perform_rpc` sends (bytes). LiveKit's documented 15 KiB, which every SDK accepts;
         the SDKs measured here accept much more (see limits.py), so raise it when every peer runs a recent SDK."""
 
     def attach(self, local: rtc.LocalParticipant) -> None:
         """Record a (new) room's RPC and answer the registered methods there."""
-        local.add_rpc_interceptor(RpcRecorder(self.ctx.router, identity=self.ctx.identity))
-        for method, handler in self.ctx.router.rpc_methods.items():
+        local.add_rpc_interceptor(RpcRecorder(self.me.router, identity=self.me.identity))
+        for method, handler in self.me.router.rpc_methods.items():
             local.register_rpc_method(method, wrap_handler(method, handler))  # type: ignore[arg-type]
 
     async def perform_rpc(
@@ -171,15 +171,15 @@ class RpcCalls:
         """Call `method` on participant `destination`; returns the finished record (`response`, `latency`, the
         round trip in seconds). Raises RpcError with LiveKit's code (1400 unsupported method, 1500 the handler
         raised, 1502 no answer within `timeout`...), TooLargeError over the payload limit."""
-        self.ctx.guard.require_open("perform an RPC")
+        self.me.guard.require_open("perform an RPC")
         body = limits.check_rpc(destination, method, payload, limit=self.payload_limit)
         if not isinstance(timeout, int | float) or timeout <= 0:
             raise InvalidInputError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        self.ctx.warn_unknown([destination], stacklevel=2)
+        self.me.warn_unknown([destination], stacklevel=2)
         ids: list[int] = []
         token = CALL_IDS.set(ids)
         try:
-            await self.ctx.local().perform_rpc(
+            await self.me.local().perform_rpc(
                 destination_identity=destination, method=method, payload=body, response_timeout=float(timeout)
             )
         except rtc.RpcError as exc:
@@ -192,32 +192,32 @@ class RpcCalls:
             ) from exc
         finally:
             CALL_IDS.reset(token)
-        return self.ctx.router.rpc_record(ids[0])
+        return self.me.router.rpc_record(ids[0])
 
     def register_rpc_method(self, method: str, handler: RpcHandler) -> RpcHandler:
         """Answer calls of `method` with `handler(invocation)` (sync or async; `invocation.payload`,
         `.caller_identity`). Its str result is the response; an exception reaches the caller as LiveKit's
         application error (1500) and shows in `session.errors`. Registering a method twice: AlreadyRegisteredError."""
-        self.ctx.guard.require_open("register an RPC method")
+        self.me.guard.require_open("register an RPC method")
         if not isinstance(method, str) or not method:
             raise InvalidInputError(f"an RPC method name must be a non-empty string, not {method!r}")
         if not callable(handler):
             raise InvalidInputError(f"an RPC handler must be callable, not {type(handler).__name__}")
-        if method in self.ctx.router.rpc_methods:
+        if method in self.me.router.rpc_methods:
             raise AlreadyRegisteredError(
                 f"RPC method {method!r} is already registered in this session; unregister_rpc_method first.",
                 what="RPC method",
                 name=method,
             )
-        self.ctx.router.rpc_methods[method] = handler
-        self.ctx.local().register_rpc_method(method, wrap_handler(method, handler))  # type: ignore[arg-type]
+        self.me.router.rpc_methods[method] = handler
+        self.me.local().register_rpc_method(method, wrap_handler(method, handler))  # type: ignore[arg-type]
         return handler
 
     def unregister_rpc_method(self, method: str) -> None:
         """Stop answering `method` (callers then get 1400 unsupported method)."""
-        if self.ctx.router.rpc_methods.pop(method, None) is not None:
-            self.ctx.local().unregister_rpc_method(method)
+        if self.me.router.rpc_methods.pop(method, None) is not None:
+            self.me.local().unregister_rpc_method(method)
 
     def on_rpc(self, callback: RpcCallback) -> Callable[[], None]:
         """Call `callback(record)` when an RPC call (made or answered) starts and when it ends."""
-        return self.ctx.router.on_rpc(callback)
+        return self.me.router.on_rpc(callback)

@@ -32,7 +32,8 @@ from .errors import CredentialsError, JoinError, JoinTimeoutError, SessionClosed
 from .events import ConnectionChanged, ConnectionStatus, Message, ParticipantInfo, RpcRecord, StreamRecord
 from .join_errors import classify_join_error
 from .lifecycle import DUPLICATE_IDENTITY, Lifecycle, LifecycleGuard, ended_by_server
-from .messaging import Messaging, SendContext
+from .messaging import Messaging
+from .own_participant import OwnParticipant
 from .own_state import OwnStateWriter
 from .rejoin import Rejoiner, RejoinStatus
 from .room_events import SERVER_SENDER, RoomEvents
@@ -95,11 +96,11 @@ class Session(AbstractAsyncContextManager["Session"]):
         def local() -> rtc.LocalParticipant:  # the current room's: a rejoin replaces the room
             return self.room.local_participant
 
-        ctx = SendContext(local, identity, room_name, self.state, self.router, self.lifecycle)
-        self._own = OwnStateWriter(ctx, confirm_timeout=confirm_timeout)
-        self._messaging = Messaging(ctx, hidden=hidden)
-        self._sender = StreamSender(ctx)
-        self._rpc = RpcCalls(ctx)
+        me = OwnParticipant(local, identity, room_name, self.state, self.router, self.lifecycle)
+        self._own = OwnStateWriter(me, confirm_timeout=confirm_timeout)
+        self._messaging = Messaging(me, hidden=hidden)
+        self._sender = StreamSender(me)
+        self._rpc = RpcCalls(me)
         self._receiver = StreamReceiver(self.router, spawn=self.tasks.spawn)
         self._events = RoomEvents(
             identity, self.state, self.router, self.lifecycle, own_echo=self._own.echoed, on_disconnected=self._lost

@@ -29,7 +29,7 @@ from . import limits
 from ._logging import scrub
 from .errors import InvalidInputError, StreamError
 from .events import StreamRecord, StreamState
-from .messaging import SendContext
+from .own_participant import OwnParticipant
 from .routing import Router
 from .streams import new_record
 
@@ -106,35 +106,35 @@ class StreamWriter:
 
 
 class StreamSender:
-    """Sends streams as the session's participant (`ctx`), recording each one.
+    """Sends streams as the session's participant (`me`), recording each one.
 
     Example::
 
-        sender = StreamSender(SendContext(lambda: room.local_participant, "ann", "demo", state, router, guard))
+        sender = StreamSender(OwnParticipant(lambda: room.local_participant, "ann", "demo", state, router, guard))
         await sender.send_text("hello", topic="lk.chat")
     """
 
-    def __init__(self, ctx: SendContext) -> None:
-        self.ctx = ctx
+    def __init__(self, me: OwnParticipant) -> None:
+        self.me = me
 
     def _sent(
         self, info: Any, *, is_text: bool, data: bytes, dests: list[str], started: float, **extra: Any
     ) -> StreamRecord:
         record = new_record(
             info,
-            sender=self.ctx.identity,
+            sender=self.me.identity,
             is_text=is_text,
             started=started,
             size=info.size or len(data),
             received=len(data),
             state=StreamState.FINISHED,
             sha256="" if is_text else hashlib.sha256(data).hexdigest(),
-            head=b"" if is_text else data[: self.ctx.router.head_bytes],
+            head=b"" if is_text else data[: self.me.router.head_bytes],
             destinations=tuple(dests),
             sent=True,
             **extra,
         )
-        self.ctx.router.update_stream(record)
+        self.me.router.update_stream(record)
         return record
 
     # -- streams: send ------------------------------------------------------------------------------------------
@@ -148,21 +148,21 @@ class StreamSender:
         reply_to_id: str | None = None,
     ) -> StreamRecord:
         """Send `text` as one text stream (chunked by the SDK, any length). Returns the sent stream's record."""
-        self.ctx.guard.require_open("send text")
+        self.me.guard.require_open("send text")
         if not isinstance(text, str):
             raise InvalidInputError(f"text must be a str, not {type(text).__name__}; use send_bytes for bytes")
         attrs = limits.check_stream(topic, attributes)
-        dests = self.ctx.destinations(destinations, stacklevel=2)
+        dests = self.me.destinations(destinations, stacklevel=2)
         started = time.time()
         try:
-            info = await self.ctx.local().send_text(
+            info = await self.me.local().send_text(
                 text, topic=topic, destination_identities=dests, attributes=attrs, reply_to_id=reply_to_id
             )
         except rtc.StreamError as exc:
             raise StreamError(f"the SDK could not send the text stream: {scrub(str(exc))}", topic=topic) from exc
         data = text.encode("utf-8")
         return self._sent(
-            info, is_text=True, data=data, dests=dests, started=started, text=text[: self.ctx.router.text_limit]
+            info, is_text=True, data=data, dests=dests, started=started, text=text[: self.me.router.text_limit]
         )
 
     async def stream_text(
@@ -174,11 +174,11 @@ class StreamSender:
         total_size: int | None = None,
     ) -> StreamWriter:
         """Open a text stream to write incrementally (as an agent streams a transcription). Close it when done."""
-        self.ctx.guard.require_open("open a text stream")
+        self.me.guard.require_open("open a text stream")
         attrs = limits.check_stream(topic, attributes)
-        dests = self.ctx.destinations(destinations, stacklevel=2)
+        dests = self.me.destinations(destinations, stacklevel=2)
         started = time.time()
-        writer = await self.ctx.local().stream_text(
+        writer = await self.me.local().stream_text(
             topic=topic, destination_identities=dests, attributes=attrs, total_size=total_size
         )
         return self._open_writer(writer, is_text=True, dests=dests, started=started, text="")
@@ -194,15 +194,15 @@ class StreamSender:
         attributes: Mapping[str, str] | None = None,
     ) -> StreamRecord:
         """Send `data` as one byte stream (any size: the SDK chunks it). Returns the sent stream's record."""
-        self.ctx.guard.require_open("send bytes")
+        self.me.guard.require_open("send bytes")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidInputError(f"data must be bytes, not {type(data).__name__}; use send_text for text")
         payload = bytes(data)
         attrs = limits.check_stream(topic, attributes)
-        dests = self.ctx.destinations(destinations, stacklevel=2)
+        dests = self.me.destinations(destinations, stacklevel=2)
         started = time.time()
         try:
-            info = await self.ctx.local().send_bytes(
+            info = await self.me.local().send_bytes(
                 payload, topic=topic, name=name, mime_type=mime_type, destination_identities=dests, attributes=attrs
             )
         except rtc.StreamError as exc:
@@ -220,13 +220,13 @@ class StreamSender:
         attributes: Mapping[str, str] | None = None,
     ) -> StreamWriter:
         """Open a byte stream to write in chunks (a file as it is produced). Close it when done."""
-        self.ctx.guard.require_open("open a byte stream")
+        self.me.guard.require_open("open a byte stream")
         if not isinstance(name, str) or not name:
             raise InvalidInputError("a byte stream needs a non-empty name (the receiver sees it as the file name)")
         attrs = limits.check_stream(topic, attributes)
-        dests = self.ctx.destinations(destinations, stacklevel=2)
+        dests = self.me.destinations(destinations, stacklevel=2)
         started = time.time()
-        writer = await self.ctx.local().stream_bytes(
+        writer = await self.me.local().stream_bytes(
             name,
             total_size=total_size,
             mime_type=mime_type,
@@ -248,15 +248,15 @@ class StreamSender:
         info = writer.info
         record = new_record(
             info,
-            sender=self.ctx.identity,
+            sender=self.me.identity,
             is_text=is_text,
             started=started,
             text=text,
             destinations=tuple(dests),
             sent=True,
         )
-        self.ctx.router.update_stream(record)
-        return StreamWriter(writer, self.ctx.router, record)
+        self.me.router.update_stream(record)
+        return StreamWriter(writer, self.me.router, record)
 
     async def send_file(
         self,
@@ -267,13 +267,13 @@ class StreamSender:
         attributes: Mapping[str, str] | None = None,
     ) -> StreamRecord:
         """Send a file as a byte stream (name and MIME type from the path). A missing file: MissingFileError."""
-        self.ctx.guard.require_open("send a file")
+        self.me.guard.require_open("send a file")
         file = limits.check_file(path)
         attrs = limits.check_stream(topic, attributes)
-        dests = self.ctx.destinations(destinations, stacklevel=2)
+        dests = self.me.destinations(destinations, stacklevel=2)
         started = time.time()
         try:
-            info = await self.ctx.local().send_file(
+            info = await self.me.local().send_file(
                 str(file), topic=topic, destination_identities=dests, attributes=attrs
             )
         except rtc.StreamError as exc:

@@ -39,7 +39,7 @@ def test_widget_names_are_the_widget_objects_and_load_lazily() -> None:
 def test_every_public_attribute_is_exported() -> None:
     modules = {"admin", "config", "errors", "events", "limits", "server", "session", "state", "cli", "widgets", "lab"}
     modules |= {"routing", "rpc", "stream_sender", "streams", "messaging", "lifecycle", "room_events"}
-    modules |= {"joining", "join_errors"}
+    modules |= {"own_participant", "joining", "join_errors"}
     modules |= {"install", "cluster", "redis_server"}
     modules |= {"datatracks", "inspector", "observer", "poll"}
     modules |= {"blocking", "rejoin", "own_state"}
