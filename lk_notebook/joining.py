@@ -13,7 +13,8 @@ from .config import Credentials, Grants, hidden_grants, resolve_credentials
 from .errors import CredentialsError, InvalidInputError, LkNotebookWarning
 from .events import ParticipantInfo
 from .install import find_server, install_server
-from .session import DUPLICATE_IDENTITY, Session, TokenFactory
+from .lifecycle import DUPLICATE_IDENTITY
+from .session import Session, TokenFactory
 
 __all__ = ["join"]
 

@@ -13,13 +13,14 @@ Numbers from LiveKit's code (livekit-facts.md), not only its docs:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from livekit.protocol import models
 
-from .errors import InvalidInputError, MissingFileError, TooLargeError
+from .errors import InvalidInputError, MissingFileError, SizeWarning, TooLargeError, UnknownDestinationWarning
 
 __all__ = [
     "LOSSY_ADVISED_BYTES",
@@ -29,16 +30,19 @@ __all__ = [
     "RPC_MAX_PAYLOAD_BYTES",
     "SDK_MAX_PACKET_BYTES",
     "Payload",
+    "PublishCheck",
     "attributes_size",
     "check_attributes",
     "check_destinations",
     "check_file",
     "check_metadata",
+    "check_publish",
     "check_rpc",
     "check_stream",
     "encode_payload",
     "merged_attributes",
     "packet_size",
+    "unknown_destinations",
 ]
 
 SDK_MAX_PACKET_BYTES = 64_000
@@ -126,14 +130,13 @@ def check_attributes(
             )
         clean[key] = value
     size = attributes_size(merged_attributes(current, clean))
-    if size > limit:
-        raise TooLargeError(
-            f"attributes would total {size} bytes (keys plus values), over the server's {limit}-byte limit. "
-            f'Delete keys (value "") or keep large data in metadata or a data message.',
-            size=size,
-            limit=limit,
-            what="attributes",
-        )
+    _within(
+        size,
+        limit,
+        "attributes",
+        f"attributes would total {size} bytes (keys plus values), over the server's {limit}-byte limit. "
+        f'Delete keys (value "") or keep large data in metadata or a data message.',
+    )
     return clean
 
 
@@ -144,13 +147,7 @@ def check_metadata(metadata: object, *, limit: int = MAX_METADATA_BYTES) -> str:
             f"metadata must be a str, not {type(metadata).__name__}; use json.dumps(...) for structured data."
         )
     size = len(metadata.encode("utf-8"))
-    if size > limit:
-        raise TooLargeError(
-            f"metadata is {size} bytes, over the server's {limit}-byte limit.",
-            size=size,
-            limit=limit,
-            what="metadata",
-        )
+    _within(size, limit, "metadata", f"metadata is {size} bytes, over the server's {limit}-byte limit.")
     return metadata
 
 
@@ -160,13 +157,88 @@ def check_destinations(destinations: object) -> tuple[str, ...]:
         return ()
     if isinstance(destinations, str):
         raise InvalidInputError("destinations must be a list of identities, not a single string")
-    if not isinstance(destinations, Sequence | set | frozenset):
+    if not isinstance(destinations, Iterable) or isinstance(destinations, bytes):
         raise InvalidInputError(f"destinations must be a list of identities, not {type(destinations).__name__}")
     dests = tuple(destinations)
     for d in dests:
         if not isinstance(d, str) or not d:
             raise InvalidInputError(f"destination identities must be non-empty strings; got {d!r}")
     return dests
+
+
+def unknown_destinations(
+    destinations: Sequence[str], present: Container[str], *, room: str
+) -> UnknownDestinationWarning | None:
+    """The warning for destinations not in the room now (the server drops their data silently), or None."""
+    unknown = [d for d in destinations if d not in present]
+    if not unknown:
+        return None
+    return UnknownDestinationWarning(
+        f"{', '.join(map(repr, unknown))} not in room {room!r} now; the server drops data for absent identities "
+        f"without telling anyone."
+    )
+
+
+@dataclass(frozen=True)
+class PublishCheck:
+    """What `check_publish` found about one data message: its sizes against the limits of its mode."""
+
+    size: int
+    """Payload bytes."""
+    packet: int
+    """Upper bound of the encoded packet (what the SDK's 64000-byte limit applies to)."""
+    reliable: bool
+    topic: str
+    destinations: tuple[str, ...]
+    """Empty: the whole room."""
+
+    @property
+    def mode(self) -> str:
+        return "reliable" if self.reliable else "lossy"
+
+    @property
+    def advised(self) -> int:
+        """LiveKit's advised largest payload for this mode."""
+        return RELIABLE_ADVISED_BYTES if self.reliable else LOSSY_ADVISED_BYTES
+
+    def too_large(self) -> TooLargeError | None:
+        """The error when the SDK would refuse the packet, else None."""
+        if self.packet <= SDK_MAX_PACKET_BYTES:
+            return None
+        return TooLargeError(
+            f"{self.mode} message of {self.size} bytes encodes to {self.packet} bytes, over the SDK's "
+            f"{SDK_MAX_PACKET_BYTES}-byte limit; nothing was sent. Split it, or use a data stream "
+            f"(room.local_participant.send_bytes / stream_text), which chunks large payloads.",
+            size=self.packet,
+            limit=SDK_MAX_PACKET_BYTES,
+            what=f"{self.mode} message",
+        )
+
+    def over_advice(self) -> SizeWarning | None:
+        """The warning when the payload is over LiveKit's advice for its mode, else None."""
+        if self.size <= self.advised:
+            return None
+        why = (
+            "large reliable messages delay every message behind them (head-of-line blocking)"
+            if self.reliable
+            else "a lossy message spread over several datagrams is lost if any one of them is"
+        )
+        return SizeWarning(
+            f"{self.mode} message of {self.size} bytes is over LiveKit's advice of {self.advised}: {why}."
+        )
+
+
+def check_publish(
+    data: bytes, *, reliable: bool = True, topic: object = None, destinations: object = None, identity: str = ""
+) -> PublishCheck:
+    """The one check of a data message (for `Session.publish` and the Composer's meter): topic and destinations
+    validated (InvalidInputError), sizes measured. Raises nothing for size: see `too_large()`, `over_advice()`."""
+    if topic is not None and not isinstance(topic, str):
+        raise InvalidInputError(f"topic must be a string, not {type(topic).__name__}")
+    dests = check_destinations(destinations)
+    top = topic or ""
+    packet = packet_size(data, topic=top, destinations=dests, identity=identity)
+    return PublishCheck(size=len(data), packet=packet, reliable=reliable, topic=top, destinations=dests)
 
 
 def check_stream(topic: object, attributes: object) -> dict[str, str]:
@@ -189,17 +261,21 @@ def check_rpc(destination: object, method: object, payload: object, *, limit: in
             f"an RPC payload is a str, not {type(payload).__name__}; use json.dumps(...) for structured data"
         )
     size = len(payload.encode("utf-8"))
-    if size > limit:
-        raise TooLargeError(
-            f"RPC payload of {size} bytes is over the {limit}-byte limit (LiveKit's documented 15 KiB unless raised "
-            f"with session.rpc_payload_limit; SDKs with the first RPC protocol refuse more with error 1402); nothing "
-            f"was sent. Send large data as a byte stream and pass its stream id, or raise the limit if every peer "
-            f"runs a recent SDK.",
-            size=size,
-            limit=limit,
-            what="RPC payload",
-        )
+    _within(
+        size,
+        limit,
+        "RPC payload",
+        f"RPC payload of {size} bytes is over the {limit}-byte limit (LiveKit's documented 15 KiB unless raised "
+        f"with session.rpc_payload_limit; SDKs with the first RPC protocol refuse more with error 1402); nothing "
+        f"was sent. Send large data as a byte stream and pass its stream id, or raise the limit if every peer "
+        f"runs a recent SDK.",
+    )
     return payload
+
+
+def _within(size: int, limit: int, what: str, message: str) -> None:
+    if size > limit:
+        raise TooLargeError(message, size=size, limit=limit, what=what)
 
 
 def check_file(path: object) -> Path:

@@ -1,6 +1,6 @@
 """Setting your own attributes, metadata and name from a `Session`: checked first, then confirmed by the echo.
 
-`Session` inherits these methods from `OwnState`, so `session.py` stays about the room and its connection. The
+`Session` holds an `OwnStateWriter` and its `set_attributes`, `set_metadata` and `set_name` are the writer's. The
 SDK never reports a refused change (a missing canUpdateOwnMetadata, a size limit of the server): the only sign is
 that the server's echo never comes, so each change waits for it (`confirm`) and says why it may not have come.
 
@@ -13,40 +13,46 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
-
-from livekit import rtc
+from collections.abc import Callable, Iterable, Mapping
 
 from . import limits
 from .errors import InvalidInputError, UpdateRefusedError
 from .events import AttributesChanged, ConnectionStatus, ParticipantInfo
+from .own_participant import OwnParticipant
+from .state import RoomState
 
-if TYPE_CHECKING:
-    from .state import RoomState
-
-__all__ = ["OwnState"]
+__all__ = ["OwnStateWriter"]
 
 
-class OwnState:
-    """The own-state part of `Session` (see the module docstring)."""
+class OwnStateWriter:
+    """Writes one participant's own state through `me.local()` (the current room's local participant: a rejoin
+    replaces the room) and confirms each change by its echo in `me.state`.
 
-    room: rtc.Room
-    identity: str
-    state: RoomState
-    confirm_timeout: float
-    _pending_attributes: dict[str, str]
+    Example::
 
-    def _require_open(self, action: str) -> None:
-        raise NotImplementedError
+        writer = OwnStateWriter(OwnParticipant(lambda: room.local_participant, "ann", "demo", state, router, guard))
+        await writer.set_attributes({"status": "away"})
+    """
+
+    def __init__(self, me: OwnParticipant, *, confirm_timeout: float = 5.0) -> None:
+        self.me = me
+        self.confirm_timeout = confirm_timeout
+        """Seconds to wait for the server to echo a state change before calling it refused."""
+        self._pending_attributes: dict[str, str] = {}
+        """Own attribute values sent but not echoed yet (e.g. after confirm=False): the no-op check needs them."""
+
+    def echoed(self, keys: Iterable[str]) -> None:
+        """The server reported our attributes `keys` changed: its value is the truth for them now."""
+        for key in keys:
+            self._pending_attributes.pop(key, None)
 
     def _require_metadata_permission(self, what: str) -> None:
-        if not self.room.local_participant.permissions.can_update_metadata:
+        if not self.me.local().permissions.can_update_metadata:
             raise UpdateRefusedError(
-                f"cannot set {what}: the token of {self.identity!r} lacks canUpdateOwnMetadata, so the server "
+                f"cannot set {what}: the token of {self.me.identity!r} lacks canUpdateOwnMetadata, so the server "
                 f"would refuse it (the SDK would not tell you). Mint a token with "
                 f"Grants(can_update_own_metadata=True), or change it through the server API (session.admin).",
-                identity=self.identity,
+                identity=self.me.identity,
                 what=what,
             )
 
@@ -59,8 +65,8 @@ class OwnState:
         shows the server's value. (A refusal that coincides with such a write cannot be told apart: the SDK never
         reports refusals.)
         """
-        self._require_open("set attributes")
-        local = self.state.local
+        self.me.guard.require_open("set attributes")
+        local = self.me.state.local
         current = local.attributes if local is not None else {}
         clean = limits.check_attributes(current, changes)
         if not clean:
@@ -77,13 +83,13 @@ class OwnState:
         answered: set[str] = set()
 
         def note(event: object) -> None:
-            if isinstance(event, AttributesChanged) and event.identity == self.identity:
+            if isinstance(event, AttributesChanged) and event.identity == self.me.identity:
                 answered.update(event.changed)
 
-        unsubscribe = self.state.subscribe(note)
+        unsubscribe = self.me.state.subscribe(note)
         try:
             self._pending_attributes.update(clean)
-            await self.room.local_participant.set_attributes(clean)
+            await self.me.local().set_attributes(clean)
             if confirm:
                 # Only the keys we changed: someone else may change other keys at the same time.
                 await self._confirm(
@@ -99,30 +105,30 @@ class OwnState:
 
     async def set_metadata(self, metadata: str, *, confirm: bool = True) -> None:
         """Set your metadata (an opaque string; JSON is common). See `set_attributes` for `confirm`."""
-        self._require_open("set metadata")
+        self.me.guard.require_open("set metadata")
         value = limits.check_metadata(metadata)
         if value == "":
             raise InvalidInputError(
                 'LiveKit ignores empty metadata (the server treats "" as \'no change\'); set "{}" or " " to clear it.'
             )
         self._require_metadata_permission("metadata")
-        local = self.state.local
+        local = self.me.state.local
         if local is not None and local.metadata == value:
             return
-        await self.room.local_participant.set_metadata(value)
+        await self.me.local().set_metadata(value)
         if confirm:
             await self._confirm(lambda p: p.metadata == value, "metadata")
 
     async def set_name(self, name: str, *, confirm: bool = True) -> None:
         """Set your display name. See `set_attributes` for `confirm`."""
-        self._require_open("set name")
+        self.me.guard.require_open("set name")
         if not isinstance(name, str) or not name:
             raise InvalidInputError("name must be a non-empty string")
         self._require_metadata_permission("name")
-        local = self.state.local
+        local = self.me.state.local
         if local is not None and local.name == name:
             return
-        await self.room.local_participant.set_name(name)
+        await self.me.local().set_name(name)
         if confirm:
             await self._confirm(lambda p: p.name == name, "name")
 
@@ -131,8 +137,8 @@ class OwnState:
             local = state.local
             return local is not None and applied(local)
 
-        if not await self.state.wait_until(check, timeout=self.confirm_timeout):
-            status = self.state.status
+        if not await self.me.state.wait_until(check, timeout=self.confirm_timeout):
+            status = self.me.state.status
             if status is not ConnectionStatus.CONNECTED:
                 # Not a refusal to blame on permissions: the change may never have reached the server.
                 why = f"the connection is {status.value}, so the change may not have reached the server"
@@ -142,8 +148,8 @@ class OwnState:
                     "report why"
                 )
             raise UpdateRefusedError(
-                f"the server did not apply the {what} change of {self.identity!r} within "
+                f"the server did not apply the {what} change of {self.me.identity!r} within "
                 f"{self.confirm_timeout:g} s: {why}. Your state is unchanged.",
-                identity=self.identity,
+                identity=self.me.identity,
                 what=what,
             )

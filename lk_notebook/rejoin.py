@@ -20,12 +20,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import AuthenticationError, CredentialsError, JoinError, LkNotebookError
-from .events import ConnectionChanged, ConnectionStatus
+from .events import ConnectionChanged, ConnectionStatus, ParticipantInfo
 from .state import RoomState
 
-__all__ = ["NO_REJOIN_REASONS", "RejoinStatus", "backoff", "should_rejoin"]
+__all__ = ["NO_REJOIN_REASONS", "RejoinStatus", "Rejoiner", "backoff", "should_rejoin"]
 
 log = logging.getLogger("lk_notebook")
 
@@ -130,3 +131,58 @@ async def rejoin_loop(
     status.rejoins += 1
     status.last_gap = gap
     state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time(), gap=gap))
+
+
+class Rejoiner:
+    """Decides, when the SDK gives a room up, whether to rejoin, and runs `rejoin_loop` as an owned task.
+
+    `connect(token)` connects a new room with a token from `token_factory(last_local_info)` (None: this session
+    cannot get a token again); `give_up(reason, error)` ends the session.
+
+    Example::
+
+        rejoiner = Rejoiner(state, RejoinStatus(enabled=True), token_factory, spawn=tasks.spawn,
+                            connect=connect_new_room, give_up=end)
+        if not rejoiner.lost("SIGNAL_CLOSE", closed=False):
+            end("SIGNAL_CLOSE", None)
+    """
+
+    def __init__(
+        self,
+        state: RoomState,
+        status: RejoinStatus,
+        token_factory: Callable[[ParticipantInfo | None], str] | None,
+        *,
+        spawn: Callable[..., asyncio.Task[Any]],
+        connect: Callable[[str], Awaitable[None]],
+        give_up: Callable[[str, BaseException], None],
+    ) -> None:
+        self.state = state
+        self.status = status
+        self._token_factory = token_factory
+        self._spawn = spawn
+        self._connect = connect
+        self._give_up = give_up
+        self._task: asyncio.Task[Any] | None = None
+
+    def lost(self, reason: str, *, closed: bool) -> bool:
+        """The SDK gave a room up (`reason`: a `DisconnectReason` name). True when a rejoin handles it."""
+        if self.status.active:
+            return True  # a failed attempt's room: the loop goes on
+        if closed or not self.status.enabled or not should_rejoin(reason):
+            return False
+        self._task = self._spawn(
+            rejoin_loop(self.state, self.status, reason, self._attempt, self._give_up), name="rejoin"
+        )
+        return True
+
+    async def _attempt(self) -> None:
+        if self._token_factory is None:
+            raise CredentialsError("this session has no way to get a token again; join again by hand")
+        await self._connect(self._token_factory(self.state.local))
+
+    async def stop(self) -> None:
+        """Cancel a rejoin in progress (before leaving, so that no attempt connects a new room afterwards)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

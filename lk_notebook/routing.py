@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -30,7 +32,9 @@ from .events import DataKind, Message, RpcRecord, StreamRecord, StreamState
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ErrorCallback", "MessageCallback", "RawDataHandler", "Router", "RpcCallback", "StreamCallback"]
+__all__ = ["ErrorCallback", "ErrorLog", "MessageCallback", "RawDataHandler", "Router", "RpcCallback", "StreamCallback"]
+
+log = logging.getLogger("lk_notebook")
 
 RawDataHandler = Callable[[bytes, str, DataKind, float], None]
 """`handler(payload, sender, kind, arrival_time)`: the fast path the lab uses for its own topic."""
@@ -57,6 +61,29 @@ class _Subscription:
             self.queue.get_nowait()
             self.dropped += 1
         self.queue.put_nowait(item)
+
+
+class ErrorLog:
+    """A session's background failures: the last `maxlen` kept in `entries` as (time, where, exception), each
+    logged and told to the `on_error` callbacks. Its `report` is what tasks, the router and handlers call."""
+
+    def __init__(self, *, maxlen: int = 100) -> None:
+        self.entries: deque[tuple[float, str, BaseException]] = deque(maxlen=maxlen)
+        self._callbacks: list[ErrorCallback] = []
+
+    def report(self, where: str, exc: BaseException) -> None:
+        self.entries.append((time.time(), where, exc))
+        log.warning("%s: %s", where, exc)
+        for cb in tuple(self._callbacks):
+            try:
+                cb(where, exc)
+            except Exception:
+                log.exception("error callback failed")
+
+    def on_error(self, callback: ErrorCallback) -> Callable[[], None]:
+        """Be told of background failures (`callback(where, exception)`). Returns an unsubscribe function."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
 
 
 class Router:

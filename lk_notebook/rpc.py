@@ -1,5 +1,8 @@
 """RPC in and out: every call this session makes or answers becomes an `RpcRecord` on the router.
 
+`Session.perform_rpc`, `register_rpc_method`, `unregister_rpc_method`, `on_rpc`, `rpc_calls` and
+`rpc_payload_limit` are its `RpcCalls` helper's; `RpcRecorder` records both directions.
+
 The SDK's own interceptor hook (`LocalParticipant.add_rpc_interceptor`) sees both directions, so nothing of the
 SDK is replaced. One limit, measured: a call to a method this session never registered is answered "unsupported
 method" (1400) by the SDK's native core before any Python code runs, so such attempts cannot be recorded on the
@@ -7,8 +10,8 @@ receiving side; the caller's side records them (and `perform_rpc` raises `RpcErr
 
 Example::
 
-    recorder = RpcRecorder(router, identity="ann")
-    room.local_participant.add_rpc_interceptor(recorder)
+    session.register_rpc_method("echo", lambda call: call.payload)
+    result = await session.perform_rpc("bob", "echo", "hi")   # result.response, result.latency
 """
 
 from __future__ import annotations
@@ -18,14 +21,19 @@ import contextvars
 import dataclasses
 import inspect
 import time
+from collections.abc import Callable
 from typing import Any
 
 from livekit import rtc
 
+from . import limits
+from ._logging import scrub
+from .errors import AlreadyRegisteredError, InvalidInputError, RpcError
 from .events import RpcRecord
-from .routing import Router, RpcHandler
+from .own_participant import OwnParticipant
+from .routing import Router, RpcCallback, RpcHandler
 
-__all__ = ["CALL_IDS", "RpcRecorder", "wrap_handler"]
+__all__ = ["CALL_IDS", "RpcCalls", "RpcRecorder", "wrap_handler"]
 
 APPLICATION_ERROR = 1500
 CALL_IDS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("lk_notebook_rpc_call", default=None)
@@ -43,74 +51,77 @@ class RpcRecorder(rtc.RpcInterceptor):
     def _cut(self, text: str) -> str:
         return text[: self.router.text_limit]
 
-    async def intercept_outgoing(self, call: rtc.RpcCallInfo, next: Any) -> str:
+    def _begin(self, *, outgoing: bool, method: str, caller: str, callee: str, payload: str) -> RpcRecord:
         record = RpcRecord(
             call_id=self.router.next_call_id(),
+            outgoing=outgoing,
+            method=method,
+            caller=caller,
+            callee=callee,
+            payload=self._cut(payload),
+            started_at=time.time(),
+        )
+        self.router.update_rpc(record)
+        return record
+
+    def _end(self, record: RpcRecord, **outcome: Any) -> None:
+        self.router.update_rpc(dataclasses.replace(record, finished_at=time.time(), **outcome))
+
+    async def intercept_outgoing(self, call: rtc.RpcCallInfo, next: Any) -> str:
+        record = self._begin(
             outgoing=True,
             method=call.method,
             caller=self.identity,
             callee=call.destination_identity,
-            payload=self._cut(call.payload),
-            started_at=time.time(),
+            payload=call.payload,
         )
-        self.router.update_rpc(record)
         ids = CALL_IDS.get()
         if ids is not None:
             ids.append(record.call_id)
         try:
             response: str = await next(call)
-        except rtc.RpcError as exc:
-            self.router.update_rpc(
-                dataclasses.replace(record, error_code=int(exc.code), error=exc.message, finished_at=time.time())
-            )
-            raise
         except BaseException as exc:
-            self.router.update_rpc(dataclasses.replace(record, error=repr(exc), finished_at=time.time()))
+            self._end(record, **_failure(exc))
             raise
-        self.router.update_rpc(dataclasses.replace(record, response=self._cut(response), finished_at=time.time()))
+        self._end(record, response=self._cut(response))
         return response
 
     async def intercept_incoming(self, invocation: rtc.RpcInvocationData, next: Any) -> str | None:
-        record = RpcRecord(
-            call_id=self.router.next_call_id(),
+        record = self._begin(
             outgoing=False,
             method=invocation.method,
             caller=invocation.caller_identity,
             callee=self.identity,
-            payload=self._cut(invocation.payload),
-            started_at=time.time(),
+            payload=invocation.payload,
         )
-        self.router.update_rpc(record)
         try:
             response: str | None = await next(invocation)
-        except rtc.RpcError as exc:
-            self.router.update_rpc(
-                dataclasses.replace(record, error_code=int(exc.code), error=exc.message, finished_at=time.time())
-            )
-            raise
         except asyncio.CancelledError:
             # The SDK cancels the chain at the caller's deadline (1502) or on disconnect (1503) and says which.
             code = invocation.cancel_reason
-            self.router.update_rpc(
-                dataclasses.replace(
-                    record,
-                    error_code=int(code) if code is not None else APPLICATION_ERROR,
-                    error="handler cancelled: " + (code.name.lower() if code is not None else "cancelled"),
-                    finished_at=time.time(),
-                )
+            self._end(
+                record,
+                error_code=int(code) if code is not None else APPLICATION_ERROR,
+                error="handler cancelled: " + (code.name.lower() if code is not None else "cancelled"),
             )
             raise
         except Exception as exc:
+            if isinstance(exc, rtc.RpcError):  # the handler answered with an error code of its choice
+                self._end(record, **_failure(exc))
+                raise
             # The SDK answers the caller with APPLICATION_ERROR (1500) and would only log it: show it.
-            self.router.update_rpc(
-                dataclasses.replace(
-                    record, error_code=APPLICATION_ERROR, error=f"{type(exc).__name__}: {exc}", finished_at=time.time()
-                )
-            )
+            self._end(record, error_code=APPLICATION_ERROR, error=f"{type(exc).__name__}: {exc}")
             self.router.report(f"RPC handler for {invocation.method!r} (called by {invocation.caller_identity!r})", exc)
             raise
-        self.router.update_rpc(dataclasses.replace(record, response=self._cut(response or ""), finished_at=time.time()))
+        self._end(record, response=self._cut(response or ""))
         return response
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    """An RPC record's outcome fields for a call that raised `exc`."""
+    if isinstance(exc, rtc.RpcError):
+        return {"error_code": int(exc.code), "error": exc.message}
+    return {"error": repr(exc)}
 
 
 def wrap_handler(method: str, handler: RpcHandler) -> RpcHandler:
@@ -129,3 +140,84 @@ def wrap_handler(method: str, handler: RpcHandler) -> RpcHandler:
         return result
 
     return call
+
+
+class RpcCalls:
+    """A session's RPC: calls made as its participant (`me`), methods it answers
+    (kept on the router, so that a rejoin's new room answers them too: `attach`), and their records.
+
+    Example::
+
+        rpc = RpcCalls(OwnParticipant(lambda: room.local_participant, "ann", "demo", state, router, guard))
+        rpc.attach(room.local_participant)
+        result = await rpc.perform_rpc("bob", "echo", "hi")
+    """
+
+    def __init__(self, me: OwnParticipant) -> None:
+        self.me = me
+        self.payload_limit = limits.RPC_MAX_PAYLOAD_BYTES
+        """Largest RPC payload `perform_rpc` sends (bytes). LiveKit's documented 15 KiB, which every SDK accepts;
+        the SDKs measured here accept much more (see limits.py), so raise it when every peer runs a recent SDK."""
+
+    def attach(self, local: rtc.LocalParticipant) -> None:
+        """Record a (new) room's RPC and answer the registered methods there."""
+        local.add_rpc_interceptor(RpcRecorder(self.me.router, identity=self.me.identity))
+        for method, handler in self.me.router.rpc_methods.items():
+            local.register_rpc_method(method, wrap_handler(method, handler))  # type: ignore[arg-type]
+
+    async def perform_rpc(
+        self, destination: str, method: str, payload: str = "", *, timeout: float = 10.0
+    ) -> RpcRecord:
+        """Call `method` on participant `destination`; returns the finished record (`response`, `latency`, the
+        round trip in seconds). Raises RpcError with LiveKit's code (1400 unsupported method, 1500 the handler
+        raised, 1502 no answer within `timeout`...), TooLargeError over the payload limit."""
+        self.me.guard.require_open("perform an RPC")
+        body = limits.check_rpc(destination, method, payload, limit=self.payload_limit)
+        if not isinstance(timeout, int | float) or timeout <= 0:
+            raise InvalidInputError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        self.me.warn_unknown([destination], stacklevel=2)
+        ids: list[int] = []
+        token = CALL_IDS.set(ids)
+        try:
+            await self.me.local().perform_rpc(
+                destination_identity=destination, method=method, payload=body, response_timeout=float(timeout)
+            )
+        except rtc.RpcError as exc:
+            raise RpcError(
+                f"RPC {method!r} to {destination!r} failed: {exc.code} {scrub(exc.message)}",
+                code=int(exc.code),
+                method=method,
+                destination=destination,
+                sdk_message=exc.message,
+            ) from exc
+        finally:
+            CALL_IDS.reset(token)
+        return self.me.router.rpc_record(ids[0])
+
+    def register_rpc_method(self, method: str, handler: RpcHandler) -> RpcHandler:
+        """Answer calls of `method` with `handler(invocation)` (sync or async; `invocation.payload`,
+        `.caller_identity`). Its str result is the response; an exception reaches the caller as LiveKit's
+        application error (1500) and shows in `session.errors`. Registering a method twice: AlreadyRegisteredError."""
+        self.me.guard.require_open("register an RPC method")
+        if not isinstance(method, str) or not method:
+            raise InvalidInputError(f"an RPC method name must be a non-empty string, not {method!r}")
+        if not callable(handler):
+            raise InvalidInputError(f"an RPC handler must be callable, not {type(handler).__name__}")
+        if method in self.me.router.rpc_methods:
+            raise AlreadyRegisteredError(
+                f"RPC method {method!r} is already registered in this session; unregister_rpc_method first.",
+                what="RPC method",
+                name=method,
+            )
+        self.me.router.rpc_methods[method] = handler
+        self.me.local().register_rpc_method(method, wrap_handler(method, handler))  # type: ignore[arg-type]
+        return handler
+
+    def unregister_rpc_method(self, method: str) -> None:
+        """Stop answering `method` (callers then get 1400 unsupported method)."""
+        if self.me.router.rpc_methods.pop(method, None) is not None:
+            self.me.local().unregister_rpc_method(method)
+
+    def on_rpc(self, callback: RpcCallback) -> Callable[[], None]:
+        """Call `callback(record)` when an RPC call (made or answered) starts and when it ends."""
+        return self.me.router.on_rpc(callback)

@@ -1,5 +1,8 @@
 """Incoming text and byte streams on ANY topic: each one recorded, and fanned out to the session's per-topic handlers.
 
+`Session.register_text_stream_handler` and the rest of the receive side (`keep_streams_in`, `on_stream`, `streams`)
+are the `StreamReceiver`'s methods. The send side is `stream_sender.py`.
+
 Why the room's handler table is replaced: `rtc.Room._handle_text_stream_opened` (and its byte twin) looks the
 topic up in `room._text_stream_handlers` and, when no handler is there, logs "ignoring text stream ... no callback
 attached" and disposes the stream. So a stream on a topic nobody registered (an agent's `lk.transcription`) would
@@ -29,9 +32,9 @@ from livekit import rtc
 
 from .errors import InvalidInputError
 from .events import StreamRecord, StreamState, frozen_map
-from .routing import Router, StreamHandler
+from .routing import Router, StreamCallback, StreamHandler
 
-__all__ = ["StreamReceiver", "TeeReader"]
+__all__ = ["StreamReceiver", "TeeReader", "new_record"]
 
 Spawn = Callable[..., "asyncio.Task[Any]"]
 _END = object()
@@ -88,12 +91,58 @@ class TeeReader:
         return "".join(parts) if self.is_text else b"".join(parts)
 
 
+def new_record(info: Any, *, sender: str, is_text: bool, started: float, **fields: Any) -> StreamRecord:
+    """A stream's first record from the SDK's stream `info` (sent or received); `fields` set the rest."""
+    fields.setdefault("size", info.size or None)
+    fields.setdefault("received", 0)
+    fields.setdefault("state", StreamState.STARTED)
+    return StreamRecord(
+        stream_id=info.stream_id,
+        sender=sender,
+        topic=info.topic,
+        is_text=is_text,
+        name="" if is_text else getattr(info, "name", ""),
+        mime_type=info.mime_type,
+        attributes=frozen_map(info.attributes),
+        started_at=started,
+        updated_at=time.time(),
+        **fields,
+    )
+
+
 class StreamReceiver:
     """Reads every incoming stream into `StreamRecord`s on the router, and feeds per-topic handlers."""
 
     def __init__(self, router: Router, *, spawn: Spawn) -> None:
         self.router = router
         self._spawn = spawn
+
+    # -- what a session registers -------------------------------------------------------------------------------
+    def register_text_stream_handler(self, topic: str, handler: StreamHandler) -> Callable[[], None]:
+        """Call `handler(reader, sender_identity)` for each text stream on `topic` (as the SDK's, but alongside
+        the session's own recording: every stream is recorded whether or not a handler is registered). One
+        handler per topic; returns an unregister function."""
+        return self.router.register_stream_handler(topic, handler, text=True)
+
+    def register_byte_stream_handler(self, topic: str, handler: StreamHandler) -> Callable[[], None]:
+        """As `register_text_stream_handler`, for byte streams."""
+        return self.router.register_stream_handler(topic, handler, text=False)
+
+    def unregister_text_stream_handler(self, topic: str) -> None:
+        self.router.text_handlers.pop(topic, None)
+
+    def unregister_byte_stream_handler(self, topic: str) -> None:
+        self.router.byte_handlers.pop(topic, None)
+
+    def keep_streams_in(self, folder: str | Path | None) -> None:
+        """Save every received byte stream under `folder` (None: keep only size, sha256 and the first bytes)."""
+        self.router.save_dir = check_save_dir(folder)
+
+    def on_stream(self, callback: StreamCallback) -> Callable[[], None]:
+        """Call `callback(record)` as each stream (received or sent) starts, progresses and ends."""
+        return self.router.on_stream(callback)
+
+    # -- the SDK's side -----------------------------------------------------------------------------------------
 
     def attach(self, room: rtc.Room) -> None:
         for name, dispatch in (("_text_stream_handlers", self._on_text), ("_byte_stream_handlers", self._on_bytes)):
@@ -124,22 +173,7 @@ class StreamReceiver:
 
     async def _read(self, reader: rtc.TextStreamReader | rtc.ByteStreamReader, identity: str, *, is_text: bool) -> None:
         info = reader.info
-        now = time.time()
-        record = StreamRecord(
-            stream_id=info.stream_id,
-            sender=identity,
-            topic=info.topic,
-            is_text=is_text,
-            name="" if is_text else getattr(info, "name", ""),
-            mime_type=info.mime_type,
-            size=info.size or None,
-            attributes=frozen_map(info.attributes),
-            received=0,
-            state=StreamState.STARTED,
-            started_at=now,
-            updated_at=now,
-            text="" if is_text else None,
-        )
+        record = new_record(info, sender=identity, is_text=is_text, started=time.time(), text="" if is_text else None)
         self.router.update_stream(record)
         tee = self._start_handler(info, identity, is_text=is_text)
         sink = _Sink(self.router, record)

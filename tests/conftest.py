@@ -8,6 +8,7 @@ the run fails: nothing that claims LiveKit behaviour is ever skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,9 +17,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import lk_notebook as lk
 from lk_notebook.config import Credentials
 from lk_notebook.lab import Lab
 from lk_notebook.server import LocalServer
@@ -110,6 +113,48 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], *, timeout: fl
         if time.monotonic() - start > timeout:
             pytest.fail(f"not true within {timeout} s: {what or check}")
         await asyncio.sleep(0.02)
+
+
+def join_args(credentials: Credentials) -> dict[str, Any]:
+    """The server arguments of `lk.join` / `lk.inspect` for `credentials`."""
+    return {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
+
+
+class Sessions:
+    """Joins that always leave: every session joined (or kept) here is left when the test ends, pass or fail.
+
+    `join` uses the test server's credentials unless `url`/`api_key`/`api_secret` (or `creds`) say otherwise;
+    `two` joins alice (name "Alice", role "host") and bob and waits until alice sees bob active. `stack` ends
+    anything else the test opens with them (`sessions.stack.push_async_callback(peer.disconnect)`).
+    """
+
+    def __init__(self, stack: contextlib.AsyncExitStack, credentials: Credentials) -> None:
+        self.stack = stack
+        self.credentials = credentials
+
+    async def keep(self, session: lk.Session) -> lk.Session:
+        """Leave `session` (joined some other way: a token, lk.inspect) when the test ends."""
+        return await self.stack.enter_async_context(session)
+
+    async def join(self, room: str, identity: str, *, creds: Credentials | None = None, **kwargs: Any) -> lk.Session:
+        options = {**join_args(creds or self.credentials), **kwargs}
+        return await self.keep(await lk.join(room, identity=identity, **options))
+
+    async def two(
+        self, room: str, *, a: Credentials | None = None, b: Credentials | None = None, **b_kwargs: Any
+    ) -> tuple[lk.Session, lk.Session]:
+        alice = await self.join(room, "alice", creds=a, name="Alice", attributes={"role": "host"})
+        bob = await self.join(room, "bob", creds=b, **b_kwargs)
+        # alice learns of bob when the server marks him active (after his media transport is up), not at his join.
+        await eventually(lambda: (p := alice.state.get("bob")) is not None and p.active, what="alice sees bob active")
+        return alice, bob
+
+
+@pytest.fixture
+async def sessions(credentials: Credentials) -> AsyncIterator[Sessions]:
+    """`a = await sessions.join(room, "a")`, `a, b = await sessions.two(room)`: sessions that always leave."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield Sessions(stack, credentials)
 
 
 # -- the delivery lab behind its relay (tests/test_lab_*.py) ----------------------------------------------------------

@@ -17,7 +17,7 @@ import lk_notebook as lk
 from lk_notebook.cluster import LocalCluster, placement
 from lk_notebook.config import Credentials
 
-from .conftest import ARTIFACTS, eventually
+from .conftest import ARTIFACTS, Sessions, eventually
 
 pytestmark = pytest.mark.server
 
@@ -67,126 +67,87 @@ def where(request: pytest.FixtureRequest, credentials: Credentials) -> Where:
     return Where(c.credentials_for(0), c.credentials_for(1), c.credentials_for(1), pin, check)
 
 
-async def _join(creds: Credentials, room: str, identity: str, **kwargs: object) -> lk.Session:
-    return await lk.join(
-        room, identity=identity, url=creds.url, api_key=creds.api_key, api_secret=creds.api_secret, **kwargs
-    )  # type: ignore[arg-type]
-
-
-async def two(where: Where, room: str, **b_kwargs: object) -> tuple[lk.Session, lk.Session]:
+async def two(sessions: Sessions, where: Where, room: str, **b_kwargs: object) -> tuple[lk.Session, lk.Session]:
     await where.prepare(room)
-    a = await _join(where.a, room, "alice", name="Alice", attributes={"role": "host"})
-    b = await _join(where.b, room, "bob", **b_kwargs)
-    await eventually(lambda: (p := a.state.get("bob")) is not None and p.active, what="alice sees bob active")
+    a, b = await sessions.two(room, a=where.a, b=where.b, **b_kwargs)
     where.check(a, b)
     return a, b
 
 
-async def test_join_sees_each_other_with_initial_state(where: Where, room_name: str) -> None:
-    a, b = await two(where, room_name, metadata='{"team": "blue"}')
-    try:
-        alice = b.state.get("alice")
-        assert alice is not None and alice.name == "Alice" and dict(alice.attributes) == {"role": "host"}
-        bob = a.state.get("bob")
-        assert bob is not None and bob.metadata == '{"team": "blue"}' and not bob.is_local
-    finally:
-        await a.leave()
-        await b.leave()
+async def test_join_sees_each_other_with_initial_state(sessions: Sessions, where: Where, room_name: str) -> None:
+    a, b = await two(sessions, where, room_name, metadata='{"team": "blue"}')
+    alice = b.state.get("alice")
+    assert alice is not None and alice.name == "Alice" and dict(alice.attributes) == {"role": "host"}
+    bob = a.state.get("bob")
+    assert bob is not None and bob.metadata == '{"team": "blue"}' and not bob.is_local
 
 
-async def test_attributes_both_ways(where: Where, room_name: str) -> None:
-    a, b = await two(where, room_name)
-    try:
-        await b.set_attributes({"status": "away", "seat": "12"})
-        assert await a.wait_for(lambda s: (p := s.get("bob")) is not None and p.attributes.get("seat") == "12")
-        await a.set_attributes({"role": "guest"})
-        assert await b.wait_for(lambda s: (p := s.get("alice")) is not None and p.attributes.get("role") == "guest")
-        await b.set_attributes({"seat": ""})  # "" deletes the key, the others stay
-        assert await a.wait_for(lambda s: (p := s.get("bob")) is not None and "seat" not in p.attributes)
-        bob = a.state.get("bob")
-        assert bob is not None and dict(bob.attributes) == {"status": "away"}
-    finally:
-        await a.leave()
-        await b.leave()
+async def test_attributes_both_ways(sessions: Sessions, where: Where, room_name: str) -> None:
+    a, b = await two(sessions, where, room_name)
+    await b.set_attributes({"status": "away", "seat": "12"})
+    assert await a.wait_for(lambda s: (p := s.get("bob")) is not None and p.attributes.get("seat") == "12")
+    await a.set_attributes({"role": "guest"})
+    assert await b.wait_for(lambda s: (p := s.get("alice")) is not None and p.attributes.get("role") == "guest")
+    await b.set_attributes({"seat": ""})  # "" deletes the key, the others stay
+    assert await a.wait_for(lambda s: (p := s.get("bob")) is not None and "seat" not in p.attributes)
+    bob = a.state.get("bob")
+    assert bob is not None and dict(bob.attributes) == {"status": "away"}
 
 
-async def test_metadata_both_ways(where: Where, room_name: str) -> None:
-    a, b = await two(where, room_name)
-    try:
-        await b.set_metadata('{"hand": "raised"}')
-        assert await a.wait_for(lambda s: (p := s.get("bob")) is not None and p.metadata == '{"hand": "raised"}')
-        await a.set_metadata("presenting")
-        assert await b.wait_for(lambda s: (p := s.get("alice")) is not None and p.metadata == "presenting")
-    finally:
-        await a.leave()
-        await b.leave()
+async def test_metadata_both_ways(sessions: Sessions, where: Where, room_name: str) -> None:
+    a, b = await two(sessions, where, room_name)
+    await b.set_metadata('{"hand": "raised"}')
+    assert await a.wait_for(lambda s: (p := s.get("bob")) is not None and p.metadata == '{"hand": "raised"}')
+    await a.set_metadata("presenting")
+    assert await b.wait_for(lambda s: (p := s.get("alice")) is not None and p.metadata == "presenting")
 
 
-async def test_room_metadata_and_participant_updates_through_the_server_api(where: Where, room_name: str) -> None:
-    a, b = await two(where, room_name)
-    try:
-        async with lk.ServerAPI(where.api) as admin:
-            await admin.update_room_metadata(room_name, '{"stage": "live"}')
-            assert await a.wait_for(lambda s: s.room_metadata == '{"stage": "live"}')
-            assert await b.wait_for(lambda s: s.room_metadata == '{"stage": "live"}')
-            await admin.update_participant(room_name, "alice", attributes={"muted": "yes"}, metadata="by admin")
-            assert await b.wait_for(
-                lambda s: (
-                    (p := s.get("alice")) is not None
-                    and p.metadata == "by admin"
-                    and p.attributes.get("muted") == "yes"
-                )
+async def test_room_metadata_and_participant_updates_through_the_server_api(
+    sessions: Sessions, where: Where, room_name: str
+) -> None:
+    a, b = await two(sessions, where, room_name)
+    async with lk.ServerAPI(where.api) as admin:
+        await admin.update_room_metadata(room_name, '{"stage": "live"}')
+        assert await a.wait_for(lambda s: s.room_metadata == '{"stage": "live"}')
+        assert await b.wait_for(lambda s: s.room_metadata == '{"stage": "live"}')
+        await admin.update_participant(room_name, "alice", attributes={"muted": "yes"}, metadata="by admin")
+        assert await b.wait_for(
+            lambda s: (
+                (p := s.get("alice")) is not None and p.metadata == "by admin" and p.attributes.get("muted") == "yes"
             )
-            listed = {p.identity: p for p in await admin.list_participants(room_name)}
-            assert set(listed) == {"alice", "bob"} and listed["alice"].metadata == "by admin"
-            rooms = await admin.list_rooms([room_name])
-            assert [r.metadata for r in rooms] == ['{"stage": "live"}']
-    finally:
-        await a.leave()
-        await b.leave()
+        )
+        listed = {p.identity: p for p in await admin.list_participants(room_name)}
+        assert set(listed) == {"alice", "bob"} and listed["alice"].metadata == "by admin"
+        rooms = await admin.list_rooms([room_name])
+        assert [r.metadata for r in rooms] == ['{"stage": "live"}']
 
 
-async def test_data_both_ways_and_server_sent(where: Where, room_name: str) -> None:
-    a, b = await two(where, room_name)
-    try:
-        await a.publish({"hello": "bob"}, topic="chat")
-        await eventually(lambda: any(m.topic == "chat" and m.sender == "alice" for m in b.inbox), what="a -> b")
-        await b.publish("hi alice", topic="chat", reliable=False)
-        await eventually(lambda: any(m.text == "hi alice" and m.sender == "bob" for m in a.inbox), what="b -> a")
-        async with lk.ServerAPI(where.api) as admin:
-            await admin.send_data(room_name, "from the server", topic="system")
-        for s in (a, b):
-            await eventually(lambda s=s: any(m.text == "from the server" for m in s.inbox), what="server-sent")
-    finally:
-        await a.leave()
-        await b.leave()
+async def test_data_both_ways_and_server_sent(sessions: Sessions, where: Where, room_name: str) -> None:
+    a, b = await two(sessions, where, room_name)
+    await a.publish({"hello": "bob"}, topic="chat")
+    await eventually(lambda: any(m.topic == "chat" and m.sender == "alice" for m in b.inbox), what="a -> b")
+    await b.publish("hi alice", topic="chat", reliable=False)
+    await eventually(lambda: any(m.text == "hi alice" and m.sender == "bob" for m in a.inbox), what="b -> a")
+    async with lk.ServerAPI(where.api) as admin:
+        await admin.send_data(room_name, "from the server", topic="system")
+    for s in (a, b):
+        await eventually(lambda s=s: any(m.text == "from the server" for m in s.inbox), what="server-sent")
 
 
-async def test_late_joiner_gets_state_not_earlier_messages(where: Where, room_name: str) -> None:
-    a, b = await two(where, room_name)
-    try:
-        await a.set_attributes({"score": "7"})
-        await a.publish("before you came", topic="chat")
-        await eventually(lambda: any(m.text == "before you came" for m in b.inbox), what="message delivered")
-        late = await _join(where.b, room_name, "late")
-        try:
-            alice = late.state.get("alice")
-            assert alice is not None and alice.attributes.get("score") == "7"  # state is synchronised at join
-            await asyncio.sleep(0.5)  # a replayed message would have arrived by now (reliable replay is immediate)
-            assert late.inbox == ()  # messages are not
-        finally:
-            await late.leave()
-    finally:
-        await a.leave()
-        await b.leave()
+async def test_late_joiner_gets_state_not_earlier_messages(sessions: Sessions, where: Where, room_name: str) -> None:
+    a, b = await two(sessions, where, room_name)
+    await a.set_attributes({"score": "7"})
+    await a.publish("before you came", topic="chat")
+    await eventually(lambda: any(m.text == "before you came" for m in b.inbox), what="message delivered")
+    late = await sessions.join(room_name, "late", creds=where.b)
+    alice = late.state.get("alice")
+    assert alice is not None and alice.attributes.get("score") == "7"  # state is synchronised at join
+    await asyncio.sleep(0.5)  # a replayed message would have arrived by now (reliable replay is immediate)
+    assert late.inbox == ()  # messages are not
 
 
-async def test_leave_is_seen_by_the_other(where: Where, room_name: str) -> None:
-    a, b = await two(where, room_name)
-    try:
-        await b.leave()
-        await eventually(lambda: "bob" not in a.state, what="alice sees bob leave")
-        assert any(c.kind == "left" and c.identity == "bob" for c in a.state.history)
-    finally:
-        await a.leave()
-        await b.leave()
+async def test_leave_is_seen_by_the_other(sessions: Sessions, where: Where, room_name: str) -> None:
+    a, b = await two(sessions, where, room_name)
+    await b.leave()
+    await eventually(lambda: "bob" not in a.state, what="alice sees bob leave")
+    assert any(c.kind == "left" and c.identity == "bob" for c in a.state.history)

@@ -38,7 +38,8 @@ def test_widget_names_are_the_widget_objects_and_load_lazily() -> None:
 
 def test_every_public_attribute_is_exported() -> None:
     modules = {"admin", "config", "errors", "events", "limits", "server", "session", "state", "cli", "widgets", "lab"}
-    modules |= {"routing", "rpc", "sending", "streams", "joining", "join_errors"}
+    modules |= {"routing", "rpc", "stream_sender", "streams", "messaging", "lifecycle", "room_events"}
+    modules |= {"own_participant", "joining", "join_errors"}
     modules |= {"install", "cluster", "redis_server"}
     modules |= {"datatracks", "inspector", "observer", "poll"}
     modules |= {"blocking", "rejoin", "own_state"}

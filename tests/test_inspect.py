@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,43 +17,33 @@ import lk_notebook as lk
 from lk_notebook.config import Credentials, Grants
 from lk_notebook.widgets import DataTracksView, ObserverView, ParticipantsTable, RoomBrowser, RoomPanel
 
-from .conftest import eventually
+from .conftest import Sessions, eventually, join_args
 from .jsclient import JsPeerFactory
 
 pytestmark = pytest.mark.server
 
 
-def kw(credentials: Credentials) -> dict[str, Any]:
-    return {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
-
-
 @pytest.fixture
-async def peers(credentials: Credentials, room_name: str) -> AsyncIterator[tuple[lk.Session, lk.Session]]:
+async def peers(sessions: Sessions, room_name: str) -> tuple[lk.Session, lk.Session]:
     """Two visible peers with attributes; the second joined as an agent with an agent state."""
-    ann = await lk.join(room_name, identity="ann", attributes={"role": "host"}, **kw(credentials))
-    bot = await lk.join(
-        room_name,
-        identity="bot",
-        attributes={"lk.agent.state": "listening"},
-        grants=Grants(kind="agent"),
-        **kw(credentials),
-    )
-    try:
-        yield ann, bot
-    finally:
-        await bot.leave()
-        await ann.leave()
+    ann = await sessions.join(room_name, "ann", attributes={"role": "host"})
+    bot = await sessions.join(room_name, "bot", attributes={"lk.agent.state": "listening"}, grants=Grants(kind="agent"))
+    return ann, bot
 
 
 async def test_hidden_inspector_sees_peers_and_is_not_seen(
-    peers: tuple[lk.Session, lk.Session], credentials: Credentials, room_name: str, js_peer: JsPeerFactory
+    peers: tuple[lk.Session, lk.Session],
+    credentials: Credentials,
+    sessions: Sessions,
+    room_name: str,
+    js_peer: JsPeerFactory,
 ) -> None:
     ann, bot = peers
     raw = rtc.Room()  # the raw SDK, no lk_notebook in between
     await raw.connect(credentials.url, credentials.token(room_name, "raw-peer"))
+    sessions.stack.push_async_callback(raw.disconnect)
     js = await js_peer(room_name, "js-peer", attributes={"client": "browser"})  # livekit-client in Chromium
-    inspector = await lk.inspect(room_name, **kw(credentials))
-    late: lk.Session | None = None
+    inspector = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
     try:
         assert inspector.hidden and "(hidden)" in repr(inspector)
         everyone = {"ann", "bot", "raw-peer", "js-peer"}
@@ -66,7 +55,7 @@ async def test_hidden_inspector_sees_peers_and_is_not_seen(
         await eventually(lambda: inspector.state.get("bot").agent_state == "thinking", what="agent state")  # type: ignore[union-attr]
         # A visible participant joins after the inspector: the server announces joins in order, so once the
         # peers list "late", they would already list the inspector if it were visible.
-        late = await lk.join(room_name, identity="late", **kw(credentials))
+        await sessions.join(room_name, "late")
         await eventually(lambda: "late" in ann.state and "late" in bot.state, what="sessions see the late one")
         await eventually(lambda: "late" in raw.remote_participants, what="the raw SDK sees the late one")
 
@@ -86,11 +75,7 @@ async def test_hidden_inspector_sees_peers_and_is_not_seen(
         assert "inspecting (hidden)" in panel.status.value
         panel.close()
     finally:
-        if late is not None:
-            await late.leave()
-        await inspector.leave()
         await js.disconnect()
-        await raw.disconnect()
 
 
 async def test_agent_kind_shows_as_agent_with_its_state(peers: tuple[lk.Session, lk.Session]) -> None:
@@ -114,8 +99,10 @@ async def test_agent_kind_shows_as_agent_with_its_state(peers: tuple[lk.Session,
     assert participants["bot"].kind is lk.ParticipantKind.AGENT
 
 
-async def test_data_track_listed_and_subscribing_shows_its_rate(credentials: Credentials, room_name: str) -> None:
-    publisher = await lk.join(room_name, identity="sensor", **kw(credentials))
+async def test_data_track_listed_and_subscribing_shows_its_rate(
+    credentials: Credentials, sessions: Sessions, room_name: str
+) -> None:
+    publisher = await sessions.join(room_name, "sensor")
     track = await publisher.room.local_participant.publish_data_track(name="imu")
     pushed = 0
     start = time.monotonic()
@@ -128,7 +115,9 @@ async def test_data_track_listed_and_subscribing_shows_its_rate(credentials: Cre
             await asyncio.sleep(0.02)
 
     pumping = asyncio.create_task(pump())
-    inspector = await lk.inspect(room_name, **kw(credentials))  # joins after the track was published
+    inspector = await sessions.keep(
+        await lk.inspect(room_name, **join_args(credentials))
+    )  # after the track's publication
     view = DataTracksView(inspector)
     try:
         await eventually(lambda: len(inspector.data_tracks.published) == 1, what="track listed")
@@ -166,18 +155,18 @@ async def test_data_track_listed_and_subscribing_shows_its_rate(credentials: Cre
     finally:
         view.close()
         pumping.cancel()
-        await inspector.leave()
-        await publisher.leave()
     assert time.monotonic() - start < 60
 
 
 async def test_no_permission_to_subscribe_is_a_clear_error_in_the_view(
-    credentials: Credentials, room_name: str
+    credentials: Credentials, sessions: Sessions, room_name: str
 ) -> None:
-    publisher = await lk.join(room_name, identity="sensor", **kw(credentials))
+    publisher = await sessions.join(room_name, "sensor")
     track = await publisher.room.local_participant.publish_data_track(name="imu")  # unpublished if collected
-    allowed = await lk.inspect(room_name, **kw(credentials))
-    inspector = await lk.inspect(room_name, grants=Grants(can_subscribe=False), **kw(credentials))
+    allowed = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
+    inspector = await sessions.keep(
+        await lk.inspect(room_name, grants=Grants(can_subscribe=False), **join_args(credentials))
+    )
     view = DataTracksView(inspector)
     try:
         # The track exists (an inspector with the permission lists it); without it, the server announces none.
@@ -193,16 +182,13 @@ async def test_no_permission_to_subscribe_is_a_clear_error_in_the_view(
         assert "lacks canSubscribe" in view.error.value
     finally:
         view.close()
-        await inspector.leave()
-        await allowed.leave()
-        await publisher.leave()
         del track
 
 
 async def test_api_observer_shows_participants_and_changes_within_its_interval(
-    credentials: Credentials, room_name: str
+    credentials: Credentials, sessions: Sessions, room_name: str
 ) -> None:
-    ann = await lk.join(room_name, identity="ann", attributes={"mood": "calm"}, **kw(credentials))
+    ann = await sessions.join(room_name, "ann", attributes={"mood": "calm"})
     interval = 0.5
     observer = lk.observe(room_name, admin=lk.ServerAPI(credentials), interval=interval)
     view = ObserverView(observer)
@@ -245,9 +231,11 @@ async def test_api_observer_shows_participants_and_changes_within_its_interval(
         await observer.admin.aclose()
 
 
-async def test_room_deleted_under_the_inspector_is_shown_in_its_panel(credentials: Credentials, room_name: str) -> None:
-    ann = await lk.join(room_name, identity="ann", **kw(credentials))
-    inspector = await lk.inspect(room_name, **kw(credentials))
+async def test_room_deleted_under_the_inspector_is_shown_in_its_panel(
+    credentials: Credentials, sessions: Sessions, room_name: str
+) -> None:
+    ann = await sessions.join(room_name, "ann")
+    inspector = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
     panel = RoomPanel(inspector)
     try:
         await ann.admin.delete_room(room_name)
@@ -258,8 +246,6 @@ async def test_room_deleted_under_the_inspector_is_shown_in_its_panel(credential
         assert "disconnected" in panel.status.value
     finally:
         panel.close()
-        await inspector.leave()
-        await ann.leave()
 
 
 async def test_room_browser_lists_rooms_and_a_refusing_server_api_is_shown(
@@ -305,39 +291,37 @@ async def test_room_browser_lists_rooms_and_a_refusing_server_api_is_shown(
 async def test_dashboard_offers_the_api_observer_when_udp_does_not_reach_the_server() -> None:
     # A real server whose only media path is a UDP relay address where nothing listens: signalling works, ICE
     # never completes, exactly what a network without outbound UDP (Binder) does to a join.
-    server = lk.LocalServer(relay=True).start()
-    c = Credentials(server.url, server.api_key, server.api_secret, "explicit")
-    room = f"no-udp-{time.time_ns()}"
-    admin = lk.ServerAPI(c)
-    await admin.create_room(room)
-    await admin.update_room_metadata(room, '{"seen": "through the API"}')
-    panel = RoomPanel(room=room, identity="wants-in")
-    panel.extra_join_arguments = {**kw(c), "timeout": 4.0}
-    dash = lk.Dashboard(panel=panel)
-    failures: list[BaseException] = []
-    panel.on_join_failed(failures.append)
-    try:
-        panel.join()
-        await eventually(lambda: bool(failures), timeout=30, what="the join fails")
-        assert isinstance(failures[0], lk.JoinTimeoutError), failures
-        await eventually(lambda: "JoinTimeoutError" in panel.error.value, what="the error is shown")
-        offer = dash.body.children[0].children[0]
-        assert "server API only" in offer.description.lower() or "server api" in offer.description.lower()
-        offer.click()
-        view = dash.observer_view
-        assert view is not None and "server API only: no messages" in view.label.value
-        await eventually(lambda: view.observer.state.room_metadata == '{"seen": "through the API"}', timeout=10)
-    finally:
-        dash.close()
-        await admin.aclose()
-        server.stop()
+    with lk.LocalServer(relay=True) as server:
+        c = Credentials(server.url, server.api_key, server.api_secret, "explicit")
+        room = f"no-udp-{time.time_ns()}"
+        async with lk.ServerAPI(c) as admin:
+            await admin.create_room(room)
+            await admin.update_room_metadata(room, '{"seen": "through the API"}')
+            panel = RoomPanel(room=room, identity="wants-in")
+            panel.extra_join_arguments = {**join_args(c), "timeout": 4.0}
+            dash = lk.Dashboard(panel=panel)
+            failures: list[BaseException] = []
+            panel.on_join_failed(failures.append)
+            try:
+                panel.join()
+                await eventually(lambda: bool(failures), timeout=30, what="the join fails")
+                assert isinstance(failures[0], lk.JoinTimeoutError), failures
+                await eventually(lambda: "JoinTimeoutError" in panel.error.value, what="the error is shown")
+                offer = dash.body.children[0].children[0]
+                assert "server API only" in offer.description.lower() or "server api" in offer.description.lower()
+                offer.click()
+                view = dash.observer_view
+                assert view is not None and "server API only: no messages" in view.label.value
+                await eventually(lambda: view.observer.state.room_metadata == '{"seen": "through the API"}', timeout=10)
+            finally:
+                dash.close()
 
 
 async def test_inspector_dashboard_shows_an_agents_text_stream(
-    peers: tuple[lk.Session, lk.Session], credentials: Credentials, room_name: str
+    peers: tuple[lk.Session, lk.Session], credentials: Credentials, sessions: Sessions, room_name: str
 ) -> None:
     _ann, bot = peers
-    inspector = await lk.inspect(room_name, **kw(credentials))
+    inspector = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
     dash = lk.Dashboard(inspector)
     try:
         assert dash.composer is None and dash.messages is not None and dash.data_tracks is not None
@@ -353,4 +337,3 @@ async def test_inspector_dashboard_shows_an_agents_text_stream(
         assert "your invoice was paid" in dash.messages.streams_table.value
     finally:
         dash.close()
-        await inspector.leave()

@@ -18,311 +18,244 @@ from lk_notebook.config import Credentials
 from lk_notebook.events import ConnectionChanged, Event, Snapshot
 from lk_notebook.server import LocalServer
 
-from .conftest import eventually
+from .conftest import Sessions, eventually
 
 pytestmark = pytest.mark.server
 
 
-async def two(credentials: Credentials, room: str, **b_kwargs: object) -> tuple[lk.Session, lk.Session]:
-    kw = {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
-    a = await lk.join(room, identity="alice", name="Alice", attributes={"role": "host"}, **kw)  # type: ignore[arg-type]
-    b = await lk.join(room, identity="bob", **{**kw, **b_kwargs})  # type: ignore[arg-type]
-    # A learns of B when the server marks B active (after its media transport is up), not at B's join.
-    await eventually(lambda: (p := a.state.get("bob")) is not None and p.active, what="A sees B active")
-    return a, b
-
-
-async def test_two_clients_see_each_other_with_initial_state(credentials: Credentials, room_name: str) -> None:
-    a, b = await two(credentials, room_name, metadata='{"team": "blue"}')
-    try:
-        # B joined second: its state must be complete the moment join() returns, A's initial attributes included.
-        alice = b.state.get("alice")
-        assert alice is not None and alice.name == "Alice" and dict(alice.attributes) == {"role": "host"}
-        assert b.state.local is not None and b.state.local.identity == "bob"
-        await eventually(lambda: "bob" in a.state, what="A sees B join")
-        bob = a.state.get("bob")
-        assert bob is not None and bob.metadata == '{"team": "blue"}' and not bob.is_local
-        assert a.status is lk.ConnectionStatus.CONNECTED
-    finally:
-        await a.leave()
-        await b.leave()
+async def test_two_clients_see_each_other_with_initial_state(sessions: Sessions, room_name: str) -> None:
+    a, b = await sessions.two(room_name, metadata='{"team": "blue"}')
+    # B joined second: its state must be complete the moment join() returns, A's initial attributes included.
+    alice = b.state.get("alice")
+    assert alice is not None and alice.name == "Alice" and dict(alice.attributes) == {"role": "host"}
+    assert b.state.local is not None and b.state.local.identity == "bob"
+    await eventually(lambda: "bob" in a.state, what="A sees B join")
+    bob = a.state.get("bob")
+    assert bob is not None and bob.metadata == '{"team": "blue"}' and not bob.is_local
+    assert a.status is lk.ConnectionStatus.CONNECTED
+    await a.leave()
+    await b.leave()
     await eventually(lambda: a.closed and b.closed)
 
 
-async def test_attribute_change_reaches_other_frame_within_one_second(credentials: Credentials, room_name: str) -> None:
-    a, b = await two(credentials, room_name)
-    try:
-        await eventually(lambda: "bob" in a.state)
-        a.state.to_frame()  # warm pandas up: its first DataFrame costs ~0.5 s, which is not LiveKit's latency
-        # The clock covers B's send -> A's model -> A's frame. confirm=False: with it, set_attributes would also
-        # wait for B's own echo (up to confirm_timeout) inside the measured second.
-        start = time.monotonic()
-        await b.set_attributes({"status": "away", "seat": "12"}, confirm=False)
-        assert await a.wait_for(
-            lambda s: (p := s.get("bob")) is not None and p.attributes.get("status") == "away", timeout=1.0
-        ), "B's attribute did not reach A's model within 1 s"
-        model_ms = 1000 * (time.monotonic() - start)
-        await eventually(
-            lambda: "status" in a.state.to_frame().columns and a.state.to_frame().loc["bob", "status"] == "away",
-            timeout=max(0.0, 1.0 - model_ms / 1000),
-            what="B's attribute in A's to_frame() within 1 s",
-        )
-        total_ms = 1000 * (time.monotonic() - start)
-        assert total_ms <= 1000, f"B -> A's to_frame() took {total_ms:.0f} ms"  # eventually() checks once past 0
-        print(f"attribute B -> A: model {model_ms:.1f} ms, to_frame {total_ms:.1f} ms")
-        frame = a.state.to_frame()
-        assert frame.loc["bob", "seat"] == "12"
-        assert frame.loc["alice", "role"] == "host"
+async def test_attribute_change_reaches_other_frame_within_one_second(sessions: Sessions, room_name: str) -> None:
+    a, b = await sessions.two(room_name)
+    await eventually(lambda: "bob" in a.state)
+    a.state.to_frame()  # warm pandas up: its first DataFrame costs ~0.5 s, which is not LiveKit's latency
+    # The clock covers B's send -> A's model -> A's frame. confirm=False: with it, set_attributes would also
+    # wait for B's own echo (up to confirm_timeout) inside the measured second.
+    start = time.monotonic()
+    await b.set_attributes({"status": "away", "seat": "12"}, confirm=False)
+    assert await a.wait_for(
+        lambda s: (p := s.get("bob")) is not None and p.attributes.get("status") == "away", timeout=1.0
+    ), "B's attribute did not reach A's model within 1 s"
+    model_ms = 1000 * (time.monotonic() - start)
+    await eventually(
+        lambda: "status" in a.state.to_frame().columns and a.state.to_frame().loc["bob", "status"] == "away",
+        timeout=max(0.0, 1.0 - model_ms / 1000),
+        what="B's attribute in A's to_frame() within 1 s",
+    )
+    total_ms = 1000 * (time.monotonic() - start)
+    assert total_ms <= 1000, f"B -> A's to_frame() took {total_ms:.0f} ms"  # eventually() checks once past 0
+    print(f"attribute B -> A: model {model_ms:.1f} ms, to_frame {total_ms:.1f} ms")
+    frame = a.state.to_frame()
+    assert frame.loc["bob", "seat"] == "12"
+    assert frame.loc["alice", "role"] == "host"
 
-        # "" deletes a key; other keys are untouched (keys are independent).
-        await b.set_attributes({"seat": ""})
-        await eventually(
-            lambda: "seat" not in (a.state.get("bob") or lk.ParticipantInfo("", "", "", "", {})).attributes
-        )
-        bob = a.state.get("bob")
-        assert bob is not None and dict(bob.attributes) == {"status": "away"}
-        changes = [(c.identity, c.key, c.old, c.new) for c in a.state.history if c.kind == "attribute"]
-        assert ("bob", "seat", "12", None) in changes
-    finally:
-        await a.leave()
-        await b.leave()
+    # "" deletes a key; other keys are untouched (keys are independent).
+    await b.set_attributes({"seat": ""})
+    await eventually(lambda: "seat" not in (a.state.get("bob") or lk.ParticipantInfo("", "", "", "", {})).attributes)
+    bob = a.state.get("bob")
+    assert bob is not None and dict(bob.attributes) == {"status": "away"}
+    changes = [(c.identity, c.key, c.old, c.new) for c in a.state.history if c.kind == "attribute"]
+    assert ("bob", "seat", "12", None) in changes
 
 
-async def test_metadata_and_name(credentials: Credentials, room_name: str) -> None:
-    a, b = await two(credentials, room_name)
-    try:
-        await b.set_metadata('{"hand": "raised"}')
-        await b.set_name("Bobby")
-        await eventually(lambda: (p := a.state.get("bob")) is not None and p.name == "Bobby" and "raised" in p.metadata)
-        with pytest.raises(lk.InvalidInputError, match="empty metadata"):
-            await b.set_metadata("")
-        hist = a.state.history_frame()
-        assert {"metadata", "name"} <= set(hist[hist.identity == "bob"].kind)
-    finally:
-        await a.leave()
-        await b.leave()
+async def test_metadata_and_name(sessions: Sessions, room_name: str) -> None:
+    a, b = await sessions.two(room_name)
+    await b.set_metadata('{"hand": "raised"}')
+    await b.set_name("Bobby")
+    await eventually(lambda: (p := a.state.get("bob")) is not None and p.name == "Bobby" and "raised" in p.metadata)
+    with pytest.raises(lk.InvalidInputError, match="empty metadata"):
+        await b.set_metadata("")
+    hist = a.state.history_frame()
+    assert {"metadata", "name"} <= set(hist[hist.identity == "bob"].kind)
 
 
-async def test_server_api_room_metadata_and_participant_updates(credentials: Credentials, room_name: str) -> None:
+async def test_server_api_room_metadata_and_participant_updates(
+    credentials: Credentials, sessions: Sessions, room_name: str
+) -> None:
     async with lk.ServerAPI(credentials) as admin:
         created = await admin.create_room(room_name, metadata='{"stage": "lobby"}')
         assert created.metadata == '{"stage": "lobby"}'
-        a, b = await two(credentials, room_name)
-        try:
-            assert a.state.room_metadata == '{"stage": "lobby"}'  # present at join
-            await admin.update_room_metadata(room_name, '{"stage": "live"}')
-            await eventually(
-                lambda: a.state.room_metadata == '{"stage": "live"}' and b.state.room_metadata == a.state.room_metadata
-            )
-            assert any(c.kind == "room_metadata" and c.new == '{"stage": "live"}' for c in a.state.history)
+        a, b = await sessions.two(room_name)
+        assert a.state.room_metadata == '{"stage": "lobby"}'  # present at join
+        await admin.update_room_metadata(room_name, '{"stage": "live"}')
+        await eventually(
+            lambda: a.state.room_metadata == '{"stage": "live"}' and b.state.room_metadata == a.state.room_metadata
+        )
+        assert any(c.kind == "room_metadata" and c.new == '{"stage": "live"}' for c in a.state.history)
 
-            # Anyone's state through the server API: B's attributes, metadata and name, seen by A and by B itself.
-            await admin.update_participant(
-                room_name, "bob", attributes={"badge": "vip"}, metadata="set-by-admin", name="B."
-            )
-            for s in (a, b):
-                await eventually(
-                    lambda s=s: (
-                        (p := s.state.get("bob")) is not None
-                        and p.attributes.get("badge") == "vip"
-                        and p.metadata == "set-by-admin"
-                        and p.name == "B."
-                    )
+        # Anyone's state through the server API: B's attributes, metadata and name, seen by A and by B itself.
+        await admin.update_participant(
+            room_name, "bob", attributes={"badge": "vip"}, metadata="set-by-admin", name="B."
+        )
+        for s in (a, b):
+            await eventually(
+                lambda s=s: (
+                    (p := s.state.get("bob")) is not None
+                    and p.attributes.get("badge") == "vip"
+                    and p.metadata == "set-by-admin"
+                    and p.name == "B."
                 )
-            listed = {p.identity: p for p in await admin.list_participants(room_name)}
-            assert set(listed) == {"alice", "bob"} and listed["bob"].attributes.get("badge") == "vip"
-            rooms = {r.name for r in await admin.list_rooms()}
-            assert room_name in rooms
-        finally:
-            await a.leave()
-            await b.leave()
+            )
+        listed = {p.identity: p for p in await admin.list_participants(room_name)}
+        assert set(listed) == {"alice", "bob"} and listed["bob"].attributes.get("badge") == "vip"
+        rooms = {r.name for r in await admin.list_rooms()}
+        assert room_name in rooms
+        await a.leave()
+        await b.leave()
         await admin.delete_room(room_name)
         assert room_name not in {r.name for r in await admin.list_rooms()}
         with pytest.raises(lk.AdminError, match="update_participant"):
             await admin.update_participant(room_name, "nobody", metadata="x")
 
 
-async def test_messages_topics_destinations_and_server_sent(credentials: Credentials, room_name: str) -> None:
-    kw = {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
-    a = await lk.join(room_name, identity="a", **kw)  # type: ignore[arg-type]
-    b = await lk.join(room_name, identity="b", **kw)  # type: ignore[arg-type]
-    c = await lk.join(room_name, identity="c", **kw)  # type: ignore[arg-type]
-    try:
-        await eventually(lambda: all(len(s.state) == 3 and all(p.active for p in s.state) for s in (a, b, c)))
-        chat: list[lk.Message] = []
-        a.on_message(chat.append, topic="chat")
-        iterator = b.messages(topic="chat")
+async def test_messages_topics_destinations_and_server_sent(
+    credentials: Credentials, sessions: Sessions, room_name: str
+) -> None:
+    a, b, c = [await sessions.join(room_name, identity) for identity in ("a", "b", "c")]
+    await eventually(lambda: all(len(s.state) == 3 and all(p.active for p in s.state) for s in (a, b, c)))
+    chat: list[lk.Message] = []
+    a.on_message(chat.append, topic="chat")
+    iterator = b.messages(topic="chat")
 
-        await c.publish("to everyone", topic="chat")
-        await c.publish({"only": "a"}, topic="chat", destinations=["a"])
-        await c.publish(b"\x00\x01", topic="other", reliable=False)
-        async with lk.ServerAPI(credentials) as admin:
-            await admin.send_data(room_name, "from the server", topic="chat", destinations=["b"])
+    await c.publish("to everyone", topic="chat")
+    await c.publish({"only": "a"}, topic="chat", destinations=["a"])
+    await c.publish(b"\x00\x01", topic="other", reliable=False)
+    async with lk.ServerAPI(credentials) as admin:
+        await admin.send_data(room_name, "from the server", topic="chat", destinations=["b"])
 
-        await eventually(lambda: len(chat) == 2, what="A gets both chat messages")
-        assert [m.text for m in chat] == ["to everyone", '{"only":"a"}']
-        assert all(m.sender == "c" and m.kind is lk.DataKind.RELIABLE for m in chat)
+    await eventually(lambda: len(chat) == 2, what="A gets both chat messages")
+    assert [m.text for m in chat] == ["to everyone", '{"only":"a"}']
+    assert all(m.sender == "c" and m.kind is lk.DataKind.RELIABLE for m in chat)
 
-        got_b = [await asyncio.wait_for(iterator.__anext__(), 5) for _ in range(2)]
-        # Two senders on two paths (C's data channel, the server API): LiveKit orders neither against the other.
-        assert sorted((m.sender, m.text) for m in got_b) == [("c", "to everyone"), ("server", "from the server")]
-        # The message addressed only to A never reaches B.
-        await asyncio.sleep(0.3)
-        assert all("only" not in (m.text or "") for m in b.inbox)
-        await eventually(lambda: any(m.topic == "other" for m in b.inbox), what="B gets the lossy bytes")
-        other = next(m for m in b.inbox if m.topic == "other")
-        assert other.kind is lk.DataKind.LOSSY and other.payload == b"\x00\x01"
+    got_b = [await asyncio.wait_for(iterator.__anext__(), 5) for _ in range(2)]
+    # Two senders on two paths (C's data channel, the server API): LiveKit orders neither against the other.
+    assert sorted((m.sender, m.text) for m in got_b) == [("c", "to everyone"), ("server", "from the server")]
+    # The message addressed only to A never reaches B.
+    await asyncio.sleep(0.3)
+    assert all("only" not in (m.text or "") for m in b.inbox)
+    await eventually(lambda: any(m.topic == "other" for m in b.inbox), what="B gets the lossy bytes")
+    other = next(m for m in b.inbox if m.topic == "other")
+    assert other.kind is lk.DataKind.LOSSY and other.payload == b"\x00\x01"
 
-        frame = b.messages_frame()
-        assert {"sender", "topic", "kind", "size", "payload", "received_at"} <= set(frame.columns)
-        assert set(frame.sender) == {"c", "server"}
-        sent = c.messages_frame(include_sent=True)
-        assert sent.sent.all() and len(sent) == 3
-    finally:
-        for s in (a, b, c):
-            await s.leave()
+    frame = b.messages_frame()
+    assert {"sender", "topic", "kind", "size", "payload", "received_at"} <= set(frame.columns)
+    assert set(frame.sender) == {"c", "server"}
+    sent = c.messages_frame(include_sent=True)
+    assert sent.sent.all() and len(sent) == 3
 
 
-async def test_late_joiner_gets_state_not_earlier_messages(credentials: Credentials, room_name: str) -> None:
-    a, b = await two(credentials, room_name)
-    try:
-        await a.set_attributes({"score": "7"})
-        await a.publish("before you came", topic="chat")
-        await asyncio.sleep(0.3)
-        late = await lk.join(
-            room_name,
-            identity="late",
-            url=credentials.url,
-            api_key=credentials.api_key,
-            api_secret=credentials.api_secret,
-        )
+async def test_payload_validation_matches_the_sdk_boundary(sessions: Sessions, room_name: str) -> None:
+    _, b = await sessions.two(room_name)
+    # Find the SDK's real limit: the largest payload its encoder accepts (binary search, real SDK).
+    lp = b.room.local_participant
+    lo, hi = 63_000, 64_000
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
         try:
-            alice = late.state.get("alice")
-            assert alice is not None and alice.attributes.get("score") == "7"  # state is synchronised at join
-            await asyncio.sleep(0.5)
-            assert late.inbox == ()  # messages are not
-        finally:
-            await late.leave()
-    finally:
-        await a.leave()
-        await b.leave()
+            await lp.publish_data(b"x" * mid, reliable=True, topic="probe")
+            lo = mid
+        except Exception:
+            hi = mid - 1
+    sdk_max = lo
+    ours = max(
+        n
+        for n in range(sdk_max - 64, sdk_max + 1)
+        if lk.limits.packet_size(b"x" * n, topic="probe", identity="bob") <= lk.limits.SDK_MAX_PACKET_BYTES
+    )
+    print(f"SDK accepts up to {sdk_max} B of payload; lk_notebook allows up to {ours} B")
+    assert ours <= sdk_max, "our check would let through a message the SDK refuses"
+    assert sdk_max - ours <= 32, "our check is needlessly strict"
+
+    with pytest.raises(lk.TooLargeError) as err:
+        await b.publish(b"x" * (sdk_max + 1), topic="probe")
+    assert err.value.limit == lk.limits.SDK_MAX_PACKET_BYTES and "nothing was sent" in str(err.value)
+    with pytest.warns(lk.SizeWarning, match="1300"):
+        await b.publish(b"x" * 2000, reliable=False)
+    with pytest.warns(lk.SizeWarning, match="head-of-line"):
+        await b.publish(b"x" * 20_000)
+    with pytest.warns(lk.UnknownDestinationWarning, match="nobody"):
+        await b.publish("hi", destinations=["nobody"])
+    with pytest.raises(lk.InvalidInputError):
+        await b.publish(3.14)  # type: ignore[arg-type]
+    with pytest.raises(lk.InvalidInputError):
+        await b.publish({"x": {1, 2}})
+    with pytest.raises(lk.InvalidInputError, match="list of identities"):
+        await b.publish("hi", destinations="alice")  # type: ignore[arg-type]
+    # Attributes: non-strings, and the 64 KiB limit counted on the merged set as the server counts it.
+    with pytest.raises(lk.InvalidInputError, match="strings"):
+        await b.set_attributes({"n": 1})  # type: ignore[dict-item]
+    await b.set_attributes({"big": "y" * 60_000})
+    with pytest.raises(lk.TooLargeError, match="65536"):
+        await b.set_attributes({"more": "z" * 6_000})
+    assert b.status is lk.ConnectionStatus.CONNECTED  # nothing broke
 
 
-async def test_payload_validation_matches_the_sdk_boundary(credentials: Credentials, room_name: str) -> None:
-    a, b = await two(credentials, room_name)
-    try:
-        # Find the SDK's real limit: the largest payload its encoder accepts (binary search, real SDK).
-        lp = b.room.local_participant
-        lo, hi = 63_000, 64_000
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            try:
-                await lp.publish_data(b"x" * mid, reliable=True, topic="probe")
-                lo = mid
-            except Exception:
-                hi = mid - 1
-        sdk_max = lo
-        ours = max(
-            n
-            for n in range(sdk_max - 64, sdk_max + 1)
-            if lk.limits.packet_size(b"x" * n, topic="probe", identity="bob") <= lk.limits.SDK_MAX_PACKET_BYTES
-        )
-        print(f"SDK accepts up to {sdk_max} B of payload; lk_notebook allows up to {ours} B")
-        assert ours <= sdk_max, "our check would let through a message the SDK refuses"
-        assert sdk_max - ours <= 32, "our check is needlessly strict"
-
-        with pytest.raises(lk.TooLargeError) as err:
-            await b.publish(b"x" * (sdk_max + 1), topic="probe")
-        assert err.value.limit == lk.limits.SDK_MAX_PACKET_BYTES and "nothing was sent" in str(err.value)
-        with pytest.warns(lk.SizeWarning, match="1300"):
-            await b.publish(b"x" * 2000, reliable=False)
-        with pytest.warns(lk.SizeWarning, match="head-of-line"):
-            await b.publish(b"x" * 20_000)
-        with pytest.warns(lk.UnknownDestinationWarning, match="nobody"):
-            await b.publish("hi", destinations=["nobody"])
-        with pytest.raises(lk.InvalidInputError):
-            await b.publish(3.14)  # type: ignore[arg-type]
-        with pytest.raises(lk.InvalidInputError):
-            await b.publish({"x": {1, 2}})
-        with pytest.raises(lk.InvalidInputError, match="list of identities"):
-            await b.publish("hi", destinations="alice")  # type: ignore[arg-type]
-        # Attributes: non-strings, and the 64 KiB limit counted on the merged set as the server counts it.
-        with pytest.raises(lk.InvalidInputError, match="strings"):
-            await b.set_attributes({"n": 1})  # type: ignore[dict-item]
-        await b.set_attributes({"big": "y" * 60_000})
-        with pytest.raises(lk.TooLargeError, match="65536"):
-            await b.set_attributes({"more": "z" * 6_000})
-        assert b.status is lk.ConnectionStatus.CONNECTED  # nothing broke
-    finally:
-        await a.leave()
-        await b.leave()
-
-
-async def test_refused_updates_are_detected(credentials: Credentials, room_name: str) -> None:
-    kw = {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
-    a = await lk.join(room_name, identity="a", **kw)  # type: ignore[arg-type]
-    ro = await lk.join(room_name, identity="ro", grants=lk.Grants(can_update_own_metadata=False), **kw)  # type: ignore[arg-type]
-    try:
-        with pytest.raises(lk.UpdateRefusedError, match="canUpdateOwnMetadata") as err:
-            await ro.set_attributes({"x": "1"})
-        assert err.value.identity == "ro"
-        await eventually(lambda: "ro" in a.state, what="A sees ro")
-        # The SDK itself says nothing when the server refuses: sending anyway changes nothing anywhere.
-        await ro.room.local_participant.set_attributes({"x": "1"})
-        await asyncio.sleep(1.0)
-        p = a.state.get("ro")
-        assert p is not None and dict(p.attributes) == {}
-    finally:
-        await a.leave()
-        await ro.leave()
+async def test_refused_updates_are_detected(sessions: Sessions, room_name: str) -> None:
+    a = await sessions.join(room_name, "a")
+    ro = await sessions.join(room_name, "ro", grants=lk.Grants(can_update_own_metadata=False))
+    with pytest.raises(lk.UpdateRefusedError, match="canUpdateOwnMetadata") as err:
+        await ro.set_attributes({"x": "1"})
+    assert err.value.identity == "ro"
+    await eventually(lambda: "ro" in a.state, what="A sees ro")
+    # The SDK itself says nothing when the server refuses: sending anyway changes nothing anywhere.
+    await ro.room.local_participant.set_attributes({"x": "1"})
+    await asyncio.sleep(1.0)
+    p = a.state.get("ro")
+    assert p is not None and dict(p.attributes) == {}
 
 
 async def test_refusal_detected_after_sending_when_server_limit_is_lower() -> None:
     # A server with a small metadata limit refuses what our client-side check allows: only the echo tells.
     with LocalServer(config={"limit": {"max_metadata_size": 1000}}) as srv:
-        s = await lk.join("limits", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret)
-        try:
+        async with await lk.join(
+            "limits", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret
+        ) as s:
             s.confirm_timeout = 1.5
             await s.set_metadata("small")
             with pytest.raises(lk.UpdateRefusedError, match="did not apply"):
                 await s.set_metadata("x" * 2000)
             assert s.state.local is not None and s.state.local.metadata == "small"
-        finally:
-            await s.leave()
 
 
 async def test_stopping_the_server_under_a_session_stops_it_without_sigkill() -> None:
     # stop() with a participant connected: livekit-server's graceful stop would wait for every participant to leave
     # (until our SIGKILL, 10 s later); the repeated SIGTERM forces its stop. Whether the session then hears
     # SERVER_SHUTDOWN or just loses the connection varies from run to run, so only the server's exit is asserted.
-    srv = LocalServer().start()
-    s = await lk.join("stopped", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret)
-    try:
-        await asyncio.to_thread(srv.stop, timeout=8)
-        assert srv.returncode is not None and srv.returncode >= 0, f"killed, not stopped: {srv.returncode}"
-        assert "exit requested, shutting down" in srv.log_path.read_text()  # type: ignore[union-attr]
-    finally:
-        await s.leave()
-        srv.stop()
+    with LocalServer() as srv:
+        async with await lk.join("stopped", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret):
+            await asyncio.to_thread(srv.stop, timeout=8)
+            assert srv.returncode is not None and srv.returncode >= 0, f"killed, not stopped: {srv.returncode}"
+            assert "exit requested, shutting down" in srv.log_path.read_text()  # type: ignore[union-attr]
 
 
 async def test_an_unconfirmed_change_on_a_broken_connection_blames_the_connection() -> None:
     # The server crashed: the change cannot be confirmed, and the error must not send the user to check permissions.
     # (SIGKILL: a stopped server would tell its participants SERVER_SHUTDOWN, and the session would be closed.)
-    srv = LocalServer().start()
-    s = await lk.join("gone", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret)
-    try:
-        s.confirm_timeout = 1.5
-        pid = srv.pid()
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        assert await s.wait_for(lambda st: st.status is not lk.ConnectionStatus.CONNECTED, timeout=20)
-        with pytest.raises(lk.UpdateRefusedError, match=r"the connection is (reconnecting|disconnected)") as err:
-            await s.set_attributes({"x": "1"})
-        assert "canUpdateOwnMetadata" not in str(err.value)
-    finally:
-        await s.leave()
-        srv.stop()
+    with LocalServer() as srv:
+        async with await lk.join(
+            "gone", identity="m", url=srv.url, api_key=srv.api_key, api_secret=srv.api_secret
+        ) as s:
+            s.confirm_timeout = 1.5
+            pid = srv.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            assert await s.wait_for(lambda st: st.status is not lk.ConnectionStatus.CONNECTED, timeout=20)
+            with pytest.raises(lk.UpdateRefusedError, match=r"the connection is (reconnecting|disconnected)") as err:
+                await s.set_attributes({"x": "1"})
+            assert "canUpdateOwnMetadata" not in str(err.value)
 
 
 async def test_wrong_secret_and_unreachable_give_clear_errors(
@@ -384,40 +317,35 @@ async def test_no_token_in_any_error_or_its_chain(credentials: Credentials, room
 
 
 async def test_inbox_limit_drops_oldest_and_counts_and_iterators_end_on_leave(
-    credentials: Credentials, room_name: str
+    sessions: Sessions, room_name: str
 ) -> None:
-    kw = {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
-    a = await lk.join(room_name, identity="a", inbox_limit=5, **kw)  # type: ignore[arg-type]
-    b = await lk.join(room_name, identity="b", **kw)  # type: ignore[arg-type]
-    try:
-        await eventually(lambda: (p := b.state.get("a")) is not None and p.active, what="B sees A active")
-        got: list[str] = []
+    a = await sessions.join(room_name, "a", inbox_limit=5)
+    b = await sessions.join(room_name, "b")
+    await eventually(lambda: (p := b.state.get("a")) is not None and p.active, what="B sees A active")
+    got: list[str] = []
 
-        async def consume(iterator: AsyncIterator[lk.Message]) -> None:
-            async for m in iterator:
-                got.append(m.text or "")
+    async def consume(iterator: AsyncIterator[lk.Message]) -> None:
+        async for m in iterator:
+            got.append(m.text or "")
 
-        consumer = asyncio.get_running_loop().create_task(consume(a.messages()))
-        for i in range(8):
-            await b.publish(f"m{i}", topic="t")
-        await eventually(lambda: len(got) == 8, what="the iterator gets all 8")
-        assert got == [f"m{i}" for i in range(8)]  # reliable: all, in order
-        assert [m.text for m in a.inbox] == [f"m{i}" for i in range(3, 8)]  # the 5 newest
-        assert a.inbox_dropped == 3
-        idle = a.messages()  # an iterator nobody is reading yet
+    consumer = asyncio.get_running_loop().create_task(consume(a.messages()))
+    for i in range(8):
+        await b.publish(f"m{i}", topic="t")
+    await eventually(lambda: len(got) == 8, what="the iterator gets all 8")
+    assert got == [f"m{i}" for i in range(8)]  # reliable: all, in order
+    assert [m.text for m in a.inbox] == [f"m{i}" for i in range(3, 8)]  # the 5 newest
+    assert a.inbox_dropped == 3
+    idle = a.messages()  # an iterator nobody is reading yet
 
-        await a.leave()
-        await asyncio.wait_for(consumer, 5)  # ended by leave, not cancelled
-        assert await asyncio.wait_for(anext(idle, None), 5) is None
-        with pytest.raises(lk.SessionClosedError, match="has left"):
-            a.messages()
-    finally:
-        await a.leave()
-        await b.leave()
+    await a.leave()
+    await asyncio.wait_for(consumer, 5)  # ended by leave, not cancelled
+    assert await asyncio.wait_for(anext(idle, None), 5) is None
+    with pytest.raises(lk.SessionClosedError, match="has left"):
+        a.messages()
 
 
-async def test_leave_twice_publish_after_leave_and_rejoin(credentials: Credentials, room_name: str) -> None:
-    a, b = await two(credentials, room_name)
+async def test_leave_twice_publish_after_leave_and_rejoin(sessions: Sessions, room_name: str) -> None:
+    a, b = await sessions.two(room_name)
     await b.leave()
     await b.leave()  # idempotent
     assert b.closed and b.status is lk.ConnectionStatus.DISCONNECTED
@@ -426,16 +354,10 @@ async def test_leave_twice_publish_after_leave_and_rejoin(credentials: Credentia
     with pytest.raises(lk.SessionClosedError):
         await b.set_attributes({"x": "1"})
     await eventually(lambda: "bob" not in a.state, what="A sees B leave")
-    b2 = await lk.join(
-        room_name, identity="bob", url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
-    )
-    try:
-        await eventually(lambda: "bob" in a.state, what="A sees B rejoin")
-        kinds = [c.kind for c in a.state.history if c.identity == "bob"]
-        assert kinds[:3] == ["joined", "left", "joined"]
-    finally:
-        await a.leave()
-        await b2.leave()
+    await sessions.join(room_name, "bob")
+    await eventually(lambda: "bob" in a.state, what="A sees B rejoin")
+    kinds = [c.kind for c in a.state.history if c.identity == "bob"]
+    assert kinds[:3] == ["joined", "left", "joined"]
 
 
 def _bob(session: lk.Session) -> lk.ParticipantInfo:
@@ -448,203 +370,180 @@ def _bob(session: lk.Session) -> lk.ParticipantInfo:
     ids=["signal", "full"],
 )
 async def test_forced_reconnect_resyncs_state_from_the_server(
-    credentials: Credentials, room_name: str, scenario: int
+    credentials: Credentials, sessions: Sessions, room_name: str, scenario: int
 ) -> None:
-    a, b = await two(credentials, room_name)
+    a, b = await sessions.two(room_name)
     events: list[tuple[Event, bool]] = []  # (event, does A's model show B's "during" after it)
     a.state.subscribe(lambda ev: events.append((ev, "during" in _bob(a).attributes)))
     # A misses B's change: the session's participant handlers are detached (fault injection on our side only;
     # the server, the SDK and the reconnect are real). LiveKit itself re-sends changes on resume, so without this
     # the attribute would arrive by a normal event and the resync would go unproven.
     handlers = {
-        "participant_connected": a._on_participant_connected,
-        "participant_disconnected": a._on_participant_disconnected,
-        "participant_active": a._on_participant_active,
-        "participant_attributes_changed": a._on_attributes,
-        "participant_metadata_changed": a._on_metadata,
-        "participant_name_changed": a._on_name,
+        "participant_connected": a._events._joined,
+        "participant_disconnected": a._events._left,
+        "participant_active": a._events._active,
+        "participant_attributes_changed": a._events._attributes,
+        "participant_metadata_changed": a._events._metadata,
+        "participant_name_changed": a._events._name,
     }
-    try:
-        for name, handler in handlers.items():
-            a.room.off(name, handler)
-        async with lk.ServerAPI(credentials) as admin:
-            await admin.update_participant(room_name, "bob", attributes={"during": "away"}, metadata="while away")
-            # LiveKit delivered it to A's SDK; A's model did not hear of it.
-            await eventually(lambda: a.room.remote_participants["bob"].attributes.get("during") == "away")
-            assert "during" not in _bob(a).attributes
-            missed = len(events)
+    for name, handler in handlers.items():
+        a.room.off(name, handler)
+    async with lk.ServerAPI(credentials) as admin:
+        await admin.update_participant(room_name, "bob", attributes={"during": "away"}, metadata="while away")
+        # LiveKit delivered it to A's SDK; A's model did not hear of it.
+        await eventually(lambda: a.room.remote_participants["bob"].attributes.get("during") == "away")
+        assert "during" not in _bob(a).attributes
+        missed = len(events)
 
-            await a.room.simulate_scenario(scenario)  # type: ignore[arg-type]
-            await eventually(
-                lambda: (
-                    any(isinstance(ev, Snapshot) for ev, _ in events[missed:])
-                    and a.status is lk.ConnectionStatus.CONNECTED
-                ),
-                timeout=15,
-                what="A reconnected and resynced",
-            )
-            # It arrived through the snapshot alone: no event before it carried it, and it is there from the
-            # snapshot on; the history records it at the snapshot's time.
-            after = events[missed:]
-            first = next(i for i, (ev, _) in enumerate(after) if isinstance(ev, Snapshot))
-            assert not any(has for _, has in after[:first]), after[:first]
-            assert after[first][1], "the snapshot did not bring B's change"
-            snapshot = after[first][0]
-            assert isinstance(snapshot, Snapshot)
-            assert any(c.identity == "bob" and c.key == "during" and c.at == snapshot.at for c in a.state.history)
-            assert _bob(a).metadata == "while away"
+        await a.room.simulate_scenario(scenario)  # type: ignore[arg-type]
+        await eventually(
+            lambda: (
+                any(isinstance(ev, Snapshot) for ev, _ in events[missed:]) and a.status is lk.ConnectionStatus.CONNECTED
+            ),
+            timeout=15,
+            what="A reconnected and resynced",
+        )
+        # It arrived through the snapshot alone: no event before it carried it, and it is there from the
+        # snapshot on; the history records it at the snapshot's time.
+        after = events[missed:]
+        first = next(i for i, (ev, _) in enumerate(after) if isinstance(ev, Snapshot))
+        assert not any(has for _, has in after[:first]), after[:first]
+        assert after[first][1], "the snapshot did not bring B's change"
+        snapshot = after[first][0]
+        assert isinstance(snapshot, Snapshot)
+        assert any(c.identity == "bob" and c.key == "during" and c.at == snapshot.at for c in a.state.history)
+        assert _bob(a).metadata == "while away"
 
-            server_view = {
-                p.identity: (p.name, p.metadata, dict(p.attributes)) for p in await admin.list_participants(room_name)
-            }
-        ours = {p.identity: (p.name, p.metadata, dict(p.attributes)) for p in a.state}
-        assert ours == server_view
-        if scenario == rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT:
-            assert any(
-                isinstance(ev, ConnectionChanged) and ev.status is lk.ConnectionStatus.RECONNECTING for ev, _ in after
-            )
-        # And it keeps working afterwards, events included.
-        for name, handler in handlers.items():
-            a.room.on(name, handler)
-        await b.set_attributes({"later": "yes"})
-        await eventually(lambda: _bob(a).attributes.get("later") == "yes", what="events reach A again")
-        await a.publish("after", topic="t")
-        await eventually(lambda: any(m.text == "after" for m in b.inbox))
-    finally:
-        await a.leave()
-        await b.leave()
+        server_view = {
+            p.identity: (p.name, p.metadata, dict(p.attributes)) for p in await admin.list_participants(room_name)
+        }
+    ours = {p.identity: (p.name, p.metadata, dict(p.attributes)) for p in a.state}
+    assert ours == server_view
+    if scenario == rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT:
+        assert any(
+            isinstance(ev, ConnectionChanged) and ev.status is lk.ConnectionStatus.RECONNECTING for ev, _ in after
+        )
+    # And it keeps working afterwards, events included.
+    for name, handler in handlers.items():
+        a.room.on(name, handler)
+    await b.set_attributes({"later": "yes"})
+    await eventually(lambda: _bob(a).attributes.get("later") == "yes", what="events reach A again")
+    await a.publish("after", topic="t")
+    await eventually(lambda: any(m.text == "after" for m in b.inbox))
 
 
-async def test_reprs_hide_secrets(credentials: Credentials, server: LocalServer, room_name: str) -> None:
-    a = await lk.join(
-        room_name, identity="a", url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
-    )
-    try:
-        for obj in (credentials, server, a, a.admin, lk.resolve_credentials()):
-            assert credentials.api_secret not in repr(obj)
-        assert "eyJ" not in repr(a)
-    finally:
-        await a.leave()
+async def test_reprs_hide_secrets(
+    credentials: Credentials, sessions: Sessions, server: LocalServer, room_name: str
+) -> None:
+    a = await sessions.join(room_name, "a")
+    for obj in (credentials, server, a, a.admin, lk.resolve_credentials()):
+        assert credentials.api_secret not in repr(obj)
+    assert "eyJ" not in repr(a)
 
 
 async def test_own_update_confirmed_while_server_api_changes_other_keys(
-    credentials: Credentials, room_name: str
+    credentials: Credentials, sessions: Sessions, room_name: str
 ) -> None:
     # Regression: confirming compared the whole attribute set, so a concurrent admin write to another key made a
     # change that had been applied look refused.
-    a, b = await two(credentials, room_name)
-    try:
-        async with lk.ServerAPI(credentials) as admin:
-            for i in range(5):
-                await asyncio.gather(
-                    b.set_attributes({"mine": str(i)}),
-                    admin.update_participant(room_name, "bob", attributes={f"theirs{i}": "x"}),
-                )
-        await eventually(
-            lambda: (
-                (p := a.state.get("bob")) is not None
-                and p.attributes.get("mine") == "4"
-                and all(p.attributes.get(f"theirs{i}") == "x" for i in range(5))
+    a, b = await sessions.two(room_name)
+    async with lk.ServerAPI(credentials) as admin:
+        for i in range(5):
+            await asyncio.gather(
+                b.set_attributes({"mine": str(i)}),
+                admin.update_participant(room_name, "bob", attributes={f"theirs{i}": "x"}),
             )
+    await eventually(
+        lambda: (
+            (p := a.state.get("bob")) is not None
+            and p.attributes.get("mine") == "4"
+            and all(p.attributes.get(f"theirs{i}") == "x" for i in range(5))
         )
-    finally:
-        await a.leave()
-        await b.leave()
+    )
 
 
-async def test_deleting_a_key_whose_write_is_still_in_flight(credentials: Credentials, room_name: str) -> None:
+async def test_deleting_a_key_whose_write_is_still_in_flight(
+    credentials: Credentials, sessions: Sessions, room_name: str
+) -> None:
     # Regression: the no-op check looked at the model only, so deleting a key right after an unconfirmed write of
     # it (whose echo had not arrived: seen on a loaded machine) was dropped as "no change", and the key stayed set.
-    a, b = await two(credentials, room_name)
+    a, b = await sessions.two(room_name)
+    # B's own echoes are held back while it writes (fault injection on our side; server and SDK are real),
+    # which makes the late echo certain instead of a matter of load.
+    b.room.off("participant_attributes_changed", b._events._attributes)
     try:
-        # B's own echoes are held back while it writes (fault injection on our side; server and SDK are real),
-        # which makes the late echo certain instead of a matter of load.
-        b.room.off("participant_attributes_changed", b._on_attributes)
-        try:
-            await b.set_attributes({"tmp": "1"}, confirm=False)
-            await b.set_attributes({"tmp": ""}, confirm=False)
-        finally:
-            b.room.on("participant_attributes_changed", b._on_attributes)
-        async with lk.ServerAPI(credentials) as admin:
-
-            async def gone_on_server() -> bool:
-                listed = {p.identity: dict(p.attributes) for p in await admin.list_participants(room_name)}
-                return "tmp" not in listed["bob"]
-
-            await eventually(gone_on_server, what="the server deleted tmp")
-        await eventually(lambda: "tmp" not in _bob(a).attributes, what="A's model has no tmp")
+        await b.set_attributes({"tmp": "1"}, confirm=False)
+        await b.set_attributes({"tmp": ""}, confirm=False)
     finally:
-        await a.leave()
-        await b.leave()
+        b.room.on("participant_attributes_changed", b._events._attributes)
+    async with lk.ServerAPI(credentials) as admin:
+
+        async def gone_on_server() -> bool:
+            listed = {p.identity: dict(p.attributes) for p in await admin.list_participants(room_name)}
+            return "tmp" not in listed["bob"]
+
+        await eventually(gone_on_server, what="the server deleted tmp")
+    await eventually(lambda: "tmp" not in _bob(a).attributes, what="A's model has no tmp")
 
 
 @pytest.mark.parametrize("last", ["session", "admin"])
-async def test_concurrent_writes_to_the_same_key(credentials: Credentials, room_name: str, last: str) -> None:
+async def test_concurrent_writes_to_the_same_key(
+    credentials: Credentials, sessions: Sessions, room_name: str, last: str
+) -> None:
     # The session and the server API write the same key at once; whichever the server applies last wins. The
     # session's confirmation must not call its own write refused when it was applied and then overwritten (or
     # when the server coalesced both into one update), and every model ends with the server's value.
-    a, b = await two(credentials, room_name)
-    try:
-        async with lk.ServerAPI(credentials) as admin:
-            for i in range(4):
-                mine = b.set_attributes({"k": f"session-{i}", f"own{i}": "x"})
-                theirs = admin.update_participant(room_name, "bob", attributes={"k": f"admin-{i}"})
-                started = time.monotonic()
-                # gather starts the first awaitable first: the other write tends to reach the server last.
-                await asyncio.gather(*((theirs, mine) if last == "session" else (mine, theirs)))
-                took = time.monotonic() - started
-                listed = {p.identity: dict(p.attributes) for p in await admin.list_participants(room_name)}
-                final = listed["bob"]["k"]
-                assert listed["bob"][f"own{i}"] == "x"
-                await eventually(
-                    lambda final=final: (
-                        (p := a.state.get("bob")) is not None
-                        and p.attributes.get("k") == final
-                        and b.state.local is not None
-                        and b.state.local.attributes.get("k") == final
-                    ),
-                    what=f"both models hold the server's value {final!r}",
-                )
-                print(f"round {i}: server kept {final!r}; both writes done in {1000 * took:.0f} ms")
-    finally:
-        await a.leave()
-        await b.leave()
+    a, b = await sessions.two(room_name)
+    async with lk.ServerAPI(credentials) as admin:
+        for i in range(4):
+            mine = b.set_attributes({"k": f"session-{i}", f"own{i}": "x"})
+            theirs = admin.update_participant(room_name, "bob", attributes={"k": f"admin-{i}"})
+            started = time.monotonic()
+            # gather starts the first awaitable first: the other write tends to reach the server last.
+            await asyncio.gather(*((theirs, mine) if last == "session" else (mine, theirs)))
+            took = time.monotonic() - started
+            listed = {p.identity: dict(p.attributes) for p in await admin.list_participants(room_name)}
+            final = listed["bob"]["k"]
+            assert listed["bob"][f"own{i}"] == "x"
+            await eventually(
+                lambda final=final: (
+                    (p := a.state.get("bob")) is not None
+                    and p.attributes.get("k") == final
+                    and b.state.local is not None
+                    and b.state.local.attributes.get("k") == final
+                ),
+                what=f"both models hold the server's value {final!r}",
+            )
+            print(f"round {i}: server kept {final!r}; both writes done in {1000 * took:.0f} ms")
 
 
 async def test_join_with_a_given_token(
-    credentials: Credentials, room_name: str, monkeypatch: pytest.MonkeyPatch
+    credentials: Credentials, sessions: Sessions, room_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = credentials.token(room_name, "tok", name="Token User", attributes={"via": "token"})
     for var in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(lk.CredentialsError, match="needs a server URL"):
         await lk.join(room_name, identity="tok", token=token)
-    s = await lk.join(room_name, identity="tok", token=token, url=credentials.url)
-    try:
-        me = s.state.local
-        assert me is not None and me.name == "Token User" and dict(me.attributes) == {"via": "token"}
-        assert token not in repr(s)
-        with pytest.raises(lk.CredentialsError, match="token only"):
-            _ = s.admin  # no API secret: the server API is not available, and says why
-    finally:
-        await s.leave()
+    s = await sessions.keep(await lk.join(room_name, identity="tok", token=token, url=credentials.url))
+    me = s.state.local
+    assert me is not None and me.name == "Token User" and dict(me.attributes) == {"via": "token"}
+    assert token not in repr(s)
+    with pytest.raises(lk.CredentialsError, match="token only"):
+        _ = s.admin  # no API secret: the server API is not available, and says why
 
 
-async def test_session_admin_is_closed_with_the_session(credentials: Credentials, room_name: str) -> None:
-    s = await lk.join(
-        room_name, identity="adm", url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
-    )
-    try:
-        assert room_name in {r.name for r in await s.admin.list_rooms()}
-    finally:
-        await s.leave()
+async def test_session_admin_is_closed_with_the_session(sessions: Sessions, room_name: str) -> None:
+    s = await sessions.join(room_name, "adm")
+    assert room_name in {r.name for r in await s.admin.list_rooms()}
+    await s.leave()
     # leave() closed its client; a new one after it would never be closed (an aiohttp leak warning at exit)
     with pytest.raises(lk.SessionClosedError, match=r"session\.admin"):
         _ = s.admin
 
 
-async def test_failing_raw_handler_is_reported_not_lost(credentials: Credentials, room_name: str) -> None:
-    a, b = await two(credentials, room_name)
+async def test_failing_raw_handler_is_reported_not_lost(sessions: Sessions, room_name: str) -> None:
+    a, b = await sessions.two(room_name)
     errors: list[tuple[str, BaseException]] = []
     a.on_error(lambda where, exc: errors.append((where, exc)))
 
@@ -652,14 +551,10 @@ async def test_failing_raw_handler_is_reported_not_lost(credentials: Credentials
         raise ValueError("consumer bug")
 
     remove = a.add_raw_handler("fast", broken)
-    try:
-        await b.publish("x", topic="fast")
-        await eventually(lambda: bool(errors), what="the handler's exception reaches on_error")
-        assert "fast" in errors[0][0] and isinstance(errors[0][1], ValueError)
-        remove()
-        await b.publish("y", topic="fast")
-        await eventually(lambda: any(m.text == "y" for m in a.inbox), what="after removal, the inbox gets it")
-        assert a.status is lk.ConnectionStatus.CONNECTED
-    finally:
-        await a.leave()
-        await b.leave()
+    await b.publish("x", topic="fast")
+    await eventually(lambda: bool(errors), what="the handler's exception reaches on_error")
+    assert "fast" in errors[0][0] and isinstance(errors[0][1], ValueError)
+    remove()
+    await b.publish("y", topic="fast")
+    await eventually(lambda: any(m.text == "y" for m in a.inbox), what="after removal, the inbox gets it")
+    assert a.status is lk.ConnectionStatus.CONNECTED

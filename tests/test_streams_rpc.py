@@ -8,7 +8,6 @@ import hashlib
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,36 +16,28 @@ from livekit import rtc
 import lk_notebook as lk
 from lk_notebook.config import Credentials
 
-from .conftest import eventually
+from .conftest import Sessions, eventually
 
 pytestmark = pytest.mark.server
 
 
-async def raw_peer(credentials: Credentials, room: str, identity: str) -> rtc.Room:
+async def raw_peer(sessions: Sessions, room: str, identity: str) -> rtc.Room:
+    """A raw SDK participant, disconnected when the test ends (with the sessions)."""
     peer = rtc.Room()
-    await peer.connect(credentials.url, credentials.token(room, identity))
+    await peer.connect(sessions.credentials.url, sessions.credentials.token(room, identity))
+    sessions.stack.push_async_callback(peer.disconnect)
     return peer
 
 
-async def notebook(credentials: Credentials, room: str, identity: str = "nb") -> lk.Session:
-    return await lk.join(
-        room, identity=identity, url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret
-    )
-
-
 @pytest.fixture
-async def pair(credentials: Credentials, room_name: str) -> AsyncIterator[tuple[lk.Session, rtc.Room]]:
-    session = await notebook(credentials, room_name)
-    peer = await raw_peer(credentials, room_name, "peer")
-    try:
-        # Both must know each other for addressed streams and RPC; a data-only peer is announced on the server's
-        # 3 s tick, so wait for that (the attribution test covers the time before it).
-        await eventually(lambda: "peer" in session.state, timeout=10, what="the session sees the peer")
-        await eventually(lambda: "nb" in peer.remote_participants, timeout=10, what="the peer sees the session")
-        yield session, peer
-    finally:
-        await session.leave()
-        await peer.disconnect()
+async def pair(sessions: Sessions, room_name: str) -> tuple[lk.Session, rtc.Room]:
+    session = await sessions.join(room_name, "nb")
+    peer = await raw_peer(sessions, room_name, "peer")
+    # Both must know each other for addressed streams and RPC; a data-only peer is announced on the server's
+    # 3 s tick, so wait for that (the attribution test covers the time before it).
+    await eventually(lambda: "peer" in session.state, timeout=10, what="the session sees the peer")
+    await eventually(lambda: "nb" in peer.remote_participants, timeout=10, what="the peer sees the session")
+    return session, peer
 
 
 def streams_of(session: lk.Session, topic: str) -> list[lk.StreamRecord]:
@@ -180,32 +171,28 @@ async def test_bad_input_is_refused_and_nothing_leaks(pair: tuple[lk.Session, rt
 
 
 async def test_streams_and_rpc_from_a_peer_not_yet_announced_carry_its_identity(
-    credentials: Credentials, room_name: str
+    credentials: Credentials, sessions: Sessions, room_name: str
 ) -> None:
-    session = await notebook(credentials, room_name)
-    peer = await raw_peer(credentials, room_name, "early")
-    try:
-        session.register_rpc_method("ping", lambda call: "pong")
-        await asyncio.sleep(0.5)
-        # The server announces a participant that publishes no media on a 3 s tick: the session does not know it.
-        assert "early" not in session.state
-        await peer.local_participant.send_text("first words", topic="lk.transcription")
-        await peer.local_participant.publish_data(b"packet", topic="p")
-        assert await peer.local_participant.perform_rpc(destination_identity="nb", method="ping", payload="") == "pong"
-        await eventually(lambda: bool(streams_of(session, "lk.transcription")), what="the early stream arrives")
-        await eventually(lambda: any(m.topic == "p" for m in session.inbox), what="the early packet arrives")
-        assert "early" not in session.state, "announced too soon: this test no longer measures the early window"
-        assert streams_of(session, "lk.transcription")[0].sender == "early"
-        assert next(r for r in session.rpc_calls if r.method == "ping").caller == "early"
-        # A data packet is different: the SDK's native core hands it over without the sender when it does not know
-        # the participant yet (livekit-ffi fills participant_identity from the participant object). Pinned here so
-        # this test fails, and the label can be fixed, when the SDK starts passing the identity.
-        packet = next(m for m in session.inbox if m.topic == "p")
-        assert packet.sender == lk.session.SERVER_SENDER
-        async with lk.ServerAPI(credentials) as admin:
-            await admin.send_data(room_name, "from the server", topic="s")
-        await eventually(lambda: any(m.topic == "s" for m in session.inbox), what="server data arrives")
-        assert next(m for m in session.inbox if m.topic == "s").sender == "server"
-    finally:
-        await session.leave()
-        await peer.disconnect()
+    session = await sessions.join(room_name, "nb")
+    peer = await raw_peer(sessions, room_name, "early")
+    session.register_rpc_method("ping", lambda call: "pong")
+    await asyncio.sleep(0.5)
+    # The server announces a participant that publishes no media on a 3 s tick: the session does not know it.
+    assert "early" not in session.state
+    await peer.local_participant.send_text("first words", topic="lk.transcription")
+    await peer.local_participant.publish_data(b"packet", topic="p")
+    assert await peer.local_participant.perform_rpc(destination_identity="nb", method="ping", payload="") == "pong"
+    await eventually(lambda: bool(streams_of(session, "lk.transcription")), what="the early stream arrives")
+    await eventually(lambda: any(m.topic == "p" for m in session.inbox), what="the early packet arrives")
+    assert "early" not in session.state, "announced too soon: this test no longer measures the early window"
+    assert streams_of(session, "lk.transcription")[0].sender == "early"
+    assert next(r for r in session.rpc_calls if r.method == "ping").caller == "early"
+    # A data packet is different: the SDK's native core hands it over without the sender when it does not know
+    # the participant yet (livekit-ffi fills participant_identity from the participant object). Pinned here so
+    # this test fails, and the label can be fixed, when the SDK starts passing the identity.
+    packet = next(m for m in session.inbox if m.topic == "p")
+    assert packet.sender == lk.session.SERVER_SENDER
+    async with lk.ServerAPI(credentials) as admin:
+        await admin.send_data(room_name, "from the server", topic="s")
+    await eventually(lambda: any(m.topic == "s" for m in session.inbox), what="server data arrives")
+    assert next(m for m in session.inbox if m.topic == "s").sender == "server"

@@ -34,26 +34,22 @@ from lk_notebook.widgets.composer import code_snippets, parse_payload
 from lk_notebook.widgets.editor import attribute_changes
 from lk_notebook.widgets.messages import preview
 
-from .conftest import eventually
+from .conftest import eventually, join_args
 
 pytestmark = pytest.mark.server
-
-
-def kw(credentials: Credentials) -> dict[str, Any]:
-    return {"url": credentials.url, "api_key": credentials.api_key, "api_secret": credentials.api_secret}
 
 
 @pytest.fixture
 async def pair(credentials: Credentials, room_name: str) -> AsyncIterator[tuple[lk.Session, lk.Session]]:
     """`me` (the notebook's session) and `peer` (a second real client that joined second, with attributes)."""
-    me = await lk.join(room_name, identity="me", name="Me", attributes={"role": "host"}, **kw(credentials))
+    me = await lk.join(room_name, identity="me", name="Me", attributes={"role": "host"}, **join_args(credentials))
     peer = await lk.join(
         room_name,
         identity="peer",
         name="Peer",
         attributes={"color": "red", "seat": "3"},
         metadata='{"team": "blue", "level": 2}',
-        **kw(credentials),
+        **join_args(credentials),
     )
     await eventually(lambda: (p := me.state.get("peer")) is not None and p.active, what="me sees peer active")
     try:
@@ -324,7 +320,9 @@ async def test_state_editor_admin_mode_edits_anyone(pair: tuple[lk.Session, lk.S
 
 
 async def test_state_editor_shows_refusal_inline(credentials: Credentials, room_name: str) -> None:
-    s = await lk.join(room_name, identity="muted", grants=Grants(can_update_own_metadata=False), **kw(credentials))
+    s = await lk.join(
+        room_name, identity="muted", grants=Grants(can_update_own_metadata=False), **join_args(credentials)
+    )
     editor = StateEditor(s, hz=20)
     try:
         editor.attributes.add_row("x", "1")

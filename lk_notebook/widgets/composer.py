@@ -5,13 +5,10 @@ limits, send it (once, or N at a rate), and copy the same call for Python, JavaS
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import html
-import json
 import time
 import warnings
-from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as w
 
@@ -20,12 +17,12 @@ from ..errors import InvalidInputError
 from ..events import ConnectionChanged, Event, Message, ParticipantJoined, ParticipantLeft, Snapshot
 from ..session import Session
 from ._live import ErrorLine, Live
+from ._message_code import MODES, code_snippets, parse_payload, publish_meter_html
+from ._stream_code import code_html
 from ._text import TextFallback, session_line
 from .streams_rpc import StreamComposer
 
 __all__ = ["MODES", "Composer", "code_snippets", "parse_payload"]
-
-MODES = ("text", "JSON", "hex", "base64")
 
 RELIABLE_PROMISE = (
     "reliable: ordered, and retransmitted until it arrives or the connection dies (SCTP with no retransmit limit; "
@@ -38,104 +35,16 @@ LOSSY_PROMISE = (
 )
 
 
-def parse_payload(mode: str, text: str) -> bytes:
-    """The bytes a Composer input means: text as UTF-8, JSON validated (sent as typed), hex or base64 decoded."""
-    if mode == "text":
-        return text.encode("utf-8")
-    if mode == "JSON":
-        try:
-            json.loads(text)
-        except ValueError as exc:
-            raise InvalidInputError(f"payload is not valid JSON: {exc}") from exc
-        return text.encode("utf-8")
-    if mode == "hex":
-        cleaned = "".join(text.split()).removeprefix("0x")
-        try:
-            return bytes.fromhex(cleaned)
-        except ValueError as exc:
-            raise InvalidInputError(f"payload is not valid hex ({exc}); e.g. 'de ad be ef'") from exc
-    if mode == "base64":
-        try:
-            return base64.b64decode("".join(text.split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidInputError(f"payload is not valid base64: {exc}") from exc
-    raise InvalidInputError(f"unknown payload mode {mode!r}; one of {', '.join(MODES)}")
-
-
-def _py_bytes(data: bytes, mode: str, text: str) -> str:
-    if mode in ("text", "JSON"):
-        return f"{text!r}.encode()"
-    return f"bytes.fromhex({data.hex()!r})"
-
-
-def _js_bytes(data: bytes, mode: str, text: str) -> str:
-    if mode in ("text", "JSON"):
-        return f"new TextEncoder().encode({json.dumps(text, ensure_ascii=False)})"
-    return f"Uint8Array.from(atob({json.dumps(base64.b64encode(data).decode())}), (c) => c.charCodeAt(0))"
-
-
-def _sh(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"
-
-
-def code_snippets(
-    data: bytes,
-    *,
-    mode: str,
-    text: str,
-    reliable: bool,
-    topic: str,
-    destinations: Sequence[str],
-    room: str,
-    identity: str,
-) -> dict[str, str]:
-    """The same send as code: lk_notebook, Python (rtc SDK), JavaScript (client SDK), the `lk` CLI (where one
-    exists)."""
-    py_args = [_py_bytes(data, mode, text), f"reliable={reliable}"]
-    if topic:
-        py_args.append(f"topic={topic!r}")
-    if destinations:
-        py_args.append(f"destination_identities={list(destinations)!r}")
-    python = f"await room.local_participant.publish_data(\n    {', '.join(py_args)},\n)"
-    nb_args = [repr(text) if mode in ("text", "JSON") else f"bytes.fromhex({data.hex()!r})"]
-    if not reliable:
-        nb_args.append("reliable=False")
-    if topic:
-        nb_args.append(f"topic={topic!r}")
-    if destinations:
-        nb_args.append(f"destinations={list(destinations)!r}")
-    notebook = f"await session.publish({', '.join(nb_args)})"
-    js_opts = [f"reliable: {'true' if reliable else 'false'}"]
-    if topic:
-        js_opts.append(f"topic: {json.dumps(topic, ensure_ascii=False)}")
-    if destinations:
-        js_opts.append(f"destinationIdentities: {json.dumps(list(destinations), ensure_ascii=False)}")
-    javascript = (
-        f"await room.localParticipant.publishData(\n  {_js_bytes(data, mode, text)},\n  {{ {', '.join(js_opts)} }},\n);"
+def _burst_field(kind: Any, value: float, bounds: tuple[float, float], label: str, widths: tuple[str, str]) -> Any:
+    """A number field of the burst row: fixed width (`widths`: the field's and its label's), bounded."""
+    return kind(
+        value=value,
+        min=bounds[0],
+        max=bounds[1],
+        description=label,
+        layout={"width": widths[0], "flex": "0 0 auto"},
+        style={"description_width": widths[1]},
     )
-    if mode not in ("text", "JSON"):
-        cli = "# the lk CLI sends text only: no equivalent for a binary payload"
-    else:
-        lines = []
-        if reliable:
-            # `lk room send-data` sends through the server API: receivers see the sender as the server, not you.
-            flags = f"--room {_sh(room)}"
-            if topic:
-                flags += f" --topic {_sh(topic)}"
-            for d in destinations:
-                flags += f" --identity {_sh(d)}"
-            lines.append(
-                f"# from the server (receivers see no participant as sender):\nlk room send-data {flags} {_sh(text)}"
-            )
-            if not topic and not destinations:
-                lines.append(
-                    f"# as a participant (joins, publishes once, reliable):\n"
-                    f"lk room join --identity {_sh(identity + '-cli')} --publish-data {_sh(text)} {_sh(room)}"
-                )
-        else:
-            lines.append("# the lk CLI has no lossy send")
-        cli = "\n".join(lines)
-    return {"lk_notebook": notebook, "Python": python, "JavaScript": javascript, "lk CLI": cli}
 
 
 class Composer(TextFallback, w.VBox):  # type: ignore[misc]
@@ -165,22 +74,8 @@ class Composer(TextFallback, w.VBox):  # type: ignore[misc]
             description="Send", button_style="primary", icon="paper-plane", layout={"width": "90px"}
         )
         self.send_button.add_class("lk-send")
-        self.burst_count = w.BoundedIntText(
-            value=10,
-            min=1,
-            max=100_000,
-            description="N",
-            layout={"width": "130px", "flex": "0 0 auto"},
-            style={"description_width": "20px"},
-        )
-        self.burst_rate = w.BoundedFloatText(
-            value=10.0,
-            min=0.1,
-            max=10_000.0,
-            description="per s",
-            layout={"width": "140px", "flex": "0 0 auto"},
-            style={"description_width": "40px"},
-        )
+        self.burst_count = _burst_field(w.BoundedIntText, 10, (1, 100_000), "N", ("130px", "20px"))
+        self.burst_rate = _burst_field(w.BoundedFloatText, 10.0, (0.1, 10_000.0), "per s", ("140px", "40px"))
         self.burst_button = w.Button(
             description="Send N at rate", icon="forward", layout={"width": "150px", "flex": "0 0 auto"}
         )
@@ -270,20 +165,11 @@ class Composer(TextFallback, w.VBox):  # type: ignore[misc]
             self.meter.value = f'<span style="color:#b00020">{html.escape(str(exc))}</span>'
             self.code.value = ""
             return
-        packet = limits.packet_size(data, topic=self.topic.value, destinations=dests, identity=self.session.identity)
-        advised = limits.RELIABLE_ADVISED_BYTES if reliable else limits.LOSSY_ADVISED_BYTES
-        from .editor import meter_html
-
-        self.meter.value = meter_html(
-            len(data),
-            limit=limits.SDK_MAX_PACKET_BYTES,
-            marks=((advised, f"over LiveKit's advice of {advised:,} B for {self.reliable.value}"),),
-            label="payload: ",
-        ) + (
-            f'<span style="font-size:11px;color:#666">encoded packet ≤ {packet:,} B (the SDK refuses over '
-            f"{limits.SDK_MAX_PACKET_BYTES:,}); advice: lossy ≤ {limits.LOSSY_ADVISED_BYTES:,} B, reliable ≤ "
-            f"{limits.RELIABLE_ADVISED_BYTES:,} B</span>"
+        # The check `Session.publish` makes, so the meter and a send agree on what is over which limit.
+        check = limits.check_publish(
+            data, reliable=reliable, topic=self.topic.value, destinations=dests, identity=self.session.identity
         )
+        self.meter.value = publish_meter_html(check)
         snippets = code_snippets(
             data,
             mode=self.mode.value,
@@ -294,27 +180,23 @@ class Composer(TextFallback, w.VBox):  # type: ignore[misc]
             room=self.session.room_name,
             identity=self.session.identity,
         )
-        self.code.value = "".join(
-            f'<div class="lk-code" data-lang="{html.escape(lang)}"><b>{html.escape(lang)}</b>'
-            f'<pre style="user-select:all;background:#f6f8fa;padding:4px;margin:2px 0 8px 0">'
-            f"{html.escape(code)}</pre></div>"
-            for lang, code in snippets.items()
-        )
+        self.code.value = code_html(snippets)
 
     # -- sending --------------------------------------------------------------------------------------------------
     def _message_args(self) -> tuple[bytes, bool, str | None, tuple[str, ...]]:
         data = parse_payload(self.mode.value, self.payload.value)
         return data, self.reliable.value == "reliable", self.topic.value or None, tuple(self.destinations.value)
 
-    async def _publish(self, data: bytes, reliable: bool, topic: str | None, dests: tuple[str, ...]) -> Message:
+    async def _publish(
+        self, data: bytes, reliable: bool, topic: str | None, dests: tuple[str, ...]
+    ) -> tuple[Message, list[str]]:
+        """Publish once; the message and the warnings it raised (shown in the sent line, not the log)."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             msg = await self.session.publish(data, reliable=reliable, topic=topic, destinations=dests or None)
         self.last_sent = msg
         self.sent_count += 1
-        notes = [str(c.message) for c in caught]
-        self._show_sent(msg, notes)
-        return msg
+        return msg, [str(c.message) for c in caught]
 
     def _show_sent(self, msg: Message, notes: list[str], *, count: int = 1) -> None:
         to = ", ".join(msg.destinations) if msg.destinations else "the whole room"
@@ -336,7 +218,9 @@ class Composer(TextFallback, w.VBox):  # type: ignore[misc]
             return None
 
         async def go() -> Message:
-            return await self._publish(*args)
+            msg, notes = await self._publish(*args)
+            self._show_sent(msg, notes)
+            return msg
 
         self.error.clear()
         return self.live.run("send", go)
@@ -367,15 +251,9 @@ class Composer(TextFallback, w.VBox):  # type: ignore[misc]
                     delay = start + i * period - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        msg = await self.session.publish(
-                            args[0], reliable=args[1], topic=args[2], destinations=args[3] or None
-                        )
-                    notes.update(str(c.message) for c in caught)
+                    msg, caught = await self._publish(*args)
+                    notes.update(caught)
                     sent += 1
-                    self.sent_count += 1
-                    self.last_sent = msg
                     if sent % 25 == 0 or sent == n:
                         self._show_sent(msg, sorted(notes), count=sent)
             finally:
