@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -123,6 +124,10 @@ class UsagePoint:
     output_tokens: int
 
 
+def _at(record: StateChange | ConversationEntry | UsagePoint) -> float:
+    return record.at
+
+
 @dataclass
 class AgentModel:
     """Everything known about one agent participant."""
@@ -205,12 +210,16 @@ class AgentModel:
     def _apply_event(self, event: SessionEvent) -> None:
         body = event.body
         at = event.created_at if event.created_at is not None else event.received_at
+        # Each message is its own byte stream, read concurrently: they arrive out of order (a thinking -> speaking
+        # after the speaking -> listening 12 ms later was seen here), so every timeline is kept in `created_at` order.
         if isinstance(body, AgentStateChanged):
-            self.agent_states.append(StateChange("agent", body.old, body.new, at, event.received_at, "session"))
+            change = StateChange("agent", body.old, body.new, at, event.received_at, "session")
+            bisect.insort(self.agent_states, change, key=_at)
         elif isinstance(body, UserStateChanged):
-            self.user_states.append(StateChange("user", body.old, body.new, at, event.received_at, "session"))
+            change = StateChange("user", body.old, body.new, at, event.received_at, "session")
+            bisect.insort(self.user_states, change, key=_at)
         elif isinstance(body, ConversationItemAdded):
-            self.conversation.append(ConversationEntry(at, event.received_at, body.item))
+            bisect.insort(self.conversation, ConversationEntry(at, event.received_at, body.item), key=_at)
             if isinstance(body.item, FunctionCall):
                 self._call_seen(body.item, at)
             elif isinstance(body.item, FunctionCallOutput):
@@ -233,10 +242,11 @@ class AgentModel:
             for o in body.outputs:
                 self._output_seen(o, at)
         elif isinstance(body, SessionUsageUpdated):
-            self.usage = body.usage
+            if not self.usage_points or at >= self.usage_points[-1].at:
+                self.usage = body.usage  # totals: only the latest counts
             inputs = sum(u.input_tokens for u in body.usage)
             outputs = sum(u.output_tokens for u in body.usage)
-            self.usage_points.append(UsagePoint(at, inputs, outputs))
+            bisect.insort(self.usage_points, UsagePoint(at, inputs, outputs), key=_at)
         elif isinstance(body, ErrorReported):
             self.errors.append(AgentError("agent", body.message, at))
 
