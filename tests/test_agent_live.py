@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -45,9 +46,12 @@ from .agent.script import (
     weather_report,
 )
 from .agentenv import AgentProcess, agent_python, agent_worker
-from .conftest import eventually
+from .conftest import ARTIFACTS, eventually
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+RECORDING = ARTIFACTS / "agent-session-messages.bin"
+"""This run's session messages, length-prefixed (4 bytes, big-endian): bench/agents.py replays them."""
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +77,8 @@ class Client:
         self.room = rtc.Room()
         self.agents = AgentsModel()
         self.pending: dict[str, asyncio.Future[SessionResponse]] = {}
+        self.recorded: list[bytes] = []
+        """Every session message's bytes, in arrival order: bench/agents.py replays them."""
         self._tasks: set[asyncio.Task[None]] = set()
         self.room.register_byte_stream_handler(SESSION_TOPIC, self._on_session_stream)
         self.room.register_text_stream_handler(TRANSCRIPTION_TOPIC, self._on_transcription)
@@ -90,6 +96,7 @@ class Client:
     def _on_session_stream(self, reader: rtc.ByteStreamReader, identity: str) -> None:
         async def read() -> None:
             data = b"".join([chunk async for chunk in reader])
+            self.recorded.append(data)
             decoded = self.agents.feed_session_bytes(identity, data, received_at=time.time())
             if isinstance(decoded, SessionResponse) and (future := self.pending.get(decoded.request_id)):
                 future.set_result(decoded)
@@ -281,5 +288,6 @@ async def test_agent_session_decoded(
     ran, latencies["run_input"] = await client.request(identity, "run_input", text=GREETING_INPUT)
     assert isinstance(ran, ChatHistory)
     assert [i.text for i in ran.items if isinstance(i, ChatMessage) and i.role == "assistant"] == [GREETING]
+    RECORDING.write_bytes(b"".join(struct.pack(">I", len(b)) + b for b in client.recorded))
     print("request latencies (ms): " + ", ".join(f"{k} {v * 1000:.0f}" for k, v in latencies.items()))
     print("turns:\n" + turns[["to_thinking", "to_first_chunk", "to_speaking", "to_final", "to_listening"]].to_string())

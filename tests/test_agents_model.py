@@ -185,6 +185,16 @@ def test_tool_call_ended_before_started_and_error() -> None:
     assert call.duration == pytest.approx(1.0)
 
 
+def test_a_reused_call_id_is_a_new_call() -> None:
+    first = m.scripted_turn(100.0, "weather?", "sunny", tool=("call_1", "get_weather", {"city": "Paris"}, "sunny"))
+    second = m.scripted_turn(105.0, "and Rome?", "rain", tool=("call_1", "get_weather", {"city": "Rome"}, "rain"))
+    second[5] = m.tool_started("call_1", "get_weather", {"city": "Rome"}, 105.03).replace(b"fnc_call_1", b"fnc_call_X")
+    tools = fed([*first, *second]).tool_calls_frame()
+    assert [json.loads(a)["city"] for a in tools["arguments"]] == ["Paris", "Rome"]
+    assert list(tools["output"]) == ["sunny", "rain"]
+    assert list(fed([*first, *second]).turns_frame()["tools"]) == ["get_weather", "get_weather"]
+
+
 def test_turns_from_the_events_own_timestamps() -> None:
     step = 0.01
     turns = fed(two_turns(step)).turns_frame()

@@ -79,6 +79,8 @@ class ToolCall:
     call_id: str
     name: str = ""
     arguments: str = ""
+    item_id: str = ""
+    """The chat item id of the call (`item_…/fnc_0`), once its start was seen."""
     output: str | None = None
     is_error: bool = False
     status: str = "running"
@@ -258,6 +260,12 @@ class AgentModel:
 
     def _call_seen(self, fc: FunctionCall, at: float, *, started: bool = False) -> None:
         call = self._tool(fc.call_id)
+        if started and fc.id and call.item_id and fc.id != call.item_id:
+            # A new call reusing an earlier call's id (an LLM's ids need only be unique within one response): the
+            # earlier one keeps its row under a derived key, the id now names the new one.
+            self.tool_calls[f"{fc.call_id}#{len(self.tool_calls)}"] = self.tool_calls.pop(fc.call_id)
+            call = self._tool(fc.call_id)
+        call.item_id = call.item_id or fc.id
         call.name = call.name or fc.name
         call.arguments = call.arguments or fc.arguments
         if started and call.started_at is None:
