@@ -39,7 +39,7 @@ def venv_dir() -> Path:
     return cache_dir() / f"agent-venv-{digest}"
 
 
-def _run(command: list[str], what: str, remedy: str) -> None:
+def run_step(command: list[str], what: str, remedy: str) -> None:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -63,12 +63,12 @@ def agent_python(progress: bool = True) -> tuple[Path, float]:
         if progress:
             print(f"building the test agent's environment in {venv} (about a minute, once)", flush=True)
         start = time.monotonic()
-        _run(
+        run_step(
             [sys.executable, "-m", "venv", "--clear", str(venv)],
             "creating the agent's virtual environment",
             "Install Python's venv module with pip (Debian: `apt-get install python3-venv`).",
         )
-        _run(
+        run_step(
             [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
             f"installing {REQUIREMENTS.name} into {venv}",
             f"The test agent needs livekit-agents==1.8.9 from PyPI: make PyPI reachable, or run "
