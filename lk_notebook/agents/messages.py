@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -266,6 +265,3 @@ class DecodeFailure:
 
 
 Decoded = SessionEvent | SessionResponse | OtherMessage | DecodeFailure
-
-#: Read-only mapping type used in the models' public fields.
-StrMap = Mapping[str, str]
