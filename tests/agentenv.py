@@ -26,6 +26,8 @@ from lk_notebook.install import cache_dir
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 REQUIREMENTS = AGENT_DIR / "requirements.txt"
 AGENT_PROGRAM = AGENT_DIR / "agent.py"
+TERM_GRACE = 10.0
+"""Seconds the worker gets to leave after SIGTERM before SIGKILL."""
 _COMPLETE = ".complete"
 """Written last: a venv without it is a half-built one (interrupted install) and is rebuilt."""
 
@@ -134,7 +136,7 @@ def agent_worker(credentials: Credentials, agent_name: str, *, ready_timeout: fl
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 15)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=TERM_GRACE)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, 9)
