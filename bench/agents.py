@@ -1,0 +1,117 @@
+"""Decoding and model update of `lk.agent.session` messages: messages per second (target >= 50,000).
+
+Replays 100,000 session messages through `AgentsModel.feed_session_bytes` (decode + model update), and separately
+through the decoder alone, then times building every frame of the resulting model. The messages are the ones the
+live test recorded from the real livekit-agents worker (artifacts/agent-session-messages.bin, written by
+tests/test_agent_live.py) when that file exists, re-stamped turn after turn; otherwise synthesised turns shaped like
+the real agent's (tests/agent_messages.py: 14 messages for a turn with a tool call, 10 without).
+
+Run: python bench/agents.py [--messages 100000] [--recorded PATH]
+No LiveKit server is involved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from livekit.protocol.agent_pb import agent_session as pb
+
+from lk_notebook.agents import AgentsModel, decode_session_message
+from tests import agent_messages as m
+
+RECORDED = Path(__file__).resolve().parent.parent / "artifacts" / "agent-session-messages.bin"
+
+
+def read_recorded(path: Path) -> list[bytes]:
+    """Length-prefixed (4 bytes, big-endian) session messages, as tests/test_agent_live.py writes them."""
+    data, out, i = path.read_bytes(), [], 0
+    while i < len(data):
+        (size,) = struct.unpack_from(">I", data, i)
+        out.append(data[i + 4 : i + 4 + size])
+        i += 4 + size
+    return out
+
+
+def repeated(recorded: list[bytes], count: int) -> list[bytes]:
+    """The recording played again and again, each repetition's event times shifted past the previous one's (as a
+    longer session would be), so that the model appends instead of inserting into the past."""
+    out: list[bytes] = []
+    for repetition in range(count // max(len(recorded), 1) + 1):
+        for data in recorded:
+            message = pb.AgentSessionMessage()
+            message.ParseFromString(data)
+            if message.HasField("event") and message.event.HasField("created_at"):
+                created = message.event.created_at
+                created.FromNanoseconds(created.ToNanoseconds() + repetition * 3_600 * 10**9)
+            out.append(message.SerializeToString())
+    return out[:count]
+
+
+def synthesised(count: int) -> list[bytes]:
+    out: list[bytes] = [m.agent_state("initializing", "listening", 1.0)]
+    turn, tokens = 0, (0, 0)
+    while len(out) < count:
+        start = 10.0 + turn * 2.0
+        if turn % 2 == 0:
+            tool = (f"call_{turn}", "get_weather", {"city": "Paris"}, "It is sunny and 21 degrees in Paris.")
+            out += m.scripted_turn(start, "what is the weather in Paris?", tool[3], tool=tool, tokens_before=tokens)
+            tokens = (tokens[0] + 20, tokens[1] + 10)
+        else:
+            out += m.scripted_turn(start, "hello", "Hello! How can I help you today?", tokens_before=tokens)
+            tokens = (tokens[0] + 10, tokens[1] + 5)
+        turn += 1
+    return out[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--recorded", type=Path, default=RECORDED)
+    args = parser.parse_args()
+
+    if args.recorded.exists():
+        recorded = read_recorded(args.recorded)
+        messages = repeated(recorded, args.messages)
+        source = f"{len(recorded)} recorded messages ({args.recorded}), repeated and re-stamped"
+    else:
+        messages = synthesised(args.messages)
+        source = "synthesised turns (no recording: run tests/test_agent_live.py to make one)"
+    size = sum(len(b) for b in messages)
+    print(f"{len(messages):,} messages, {size / len(messages):.0f} bytes on average, from {source}")
+
+    # Rates per second of this process's CPU time: the machine is shared, and wall time would measure the others.
+    start, wall = time.process_time(), time.perf_counter()
+    for data in messages:
+        decode_session_message(data, received_at=0.0)
+    decode, decode_wall = time.process_time() - start, time.perf_counter() - wall
+    print(
+        f"decode only:            {len(messages) / decode:>10,.0f} messages/s ({len(messages) / decode_wall:,.0f} wall)"
+    )
+
+    agents = AgentsModel()
+    start, wall = time.process_time(), time.perf_counter()
+    for i, data in enumerate(messages):
+        agents.feed_session_bytes("agent", data, received_at=float(i))
+    update, update_wall = time.process_time() - start, time.perf_counter() - wall
+    rate = len(messages) / update
+    print(f"decode + model update:  {rate:>10,.0f} messages/s ({len(messages) / update_wall:,.0f} wall)")
+    print(f"target >= 50,000 messages/s: {'met' if rate >= 50_000 else 'NOT met'}")
+
+    model = agents["agent"]
+    start = time.perf_counter()
+    frames = {name: getattr(model, name)() for name in ("conversation_frame", "states_frame", "tool_calls_frame")}
+    frames["usage_frame"] = model.usage_frame()
+    frames["turns_frame"] = model.turns_frame()
+    built = time.perf_counter() - start
+    rows = ", ".join(f"{name} {len(frame):,}" for name, frame in frames.items())
+    print(f"all frames built in {built * 1000:.0f} ms ({rows} rows); malformed {model.malformed}")
+
+
+if __name__ == "__main__":
+    main()

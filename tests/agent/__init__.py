@@ -1,0 +1,1 @@
+"""The tests' LiveKit Agents worker (run in its own environment, see tests/agentenv.py)."""
