@@ -1,8 +1,8 @@
-"""Test infrastructure: one real livekit-server for the whole run, started in pytest_configure.
+"""Test infrastructure: one real livekit-server for the whole run, started once collection shows a test needs it.
 
-Started there (not in a session fixture) because nbmake's notebook items do not run session fixtures; the
-LIVEKIT_* variables exported here reach the notebook kernels too. If the server cannot be installed or started,
-the run fails: nothing that claims LiveKit behaviour is ever skipped.
+Started in a collection hook (not in a session fixture) because nbmake's notebook items do not run session
+fixtures; the LIVEKIT_* variables exported here reach the notebook kernels too. If the server cannot be installed
+or started, the run fails: nothing that claims LiveKit behaviour is ever skipped.
 """
 
 from __future__ import annotations
@@ -41,9 +41,21 @@ def _install_node_peer() -> None:
     subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_PEER, check=True, timeout=300)
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def _needs_server(item: pytest.Item) -> bool:
+    """Whether a collected test needs the shared livekit-server: notebooks (nbmake items: their kernels read
+    LIVEKIT_*), tests marked server or browser, and tests whose fixture closure reaches `server`."""
+    if not isinstance(item, pytest.Function):
+        return True
+    marked = item.get_closest_marker("server") is not None or item.get_closest_marker("browser") is not None
+    return marked or "server" in item.fixturenames
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Started here, after collection and before any test (not in pytest_configure), so that a run of pure unit
+    # tests (`pytest tests/test_state.py`) starts no server and installs no npm peer: seconds, not a minute.
+    # Not in a session fixture either: nbmake's notebook items do not run session fixtures.
     global _server
-    if config.option.collectonly:
+    if config.option.collectonly or _server is not None or not any(_needs_server(i) for i in items):
         return
     ARTIFACTS.mkdir(exist_ok=True)
     _install_node_peer()

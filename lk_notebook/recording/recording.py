@@ -195,7 +195,9 @@ class Recording:
         frame = self._frame("stream", columns, lambda r: [getattr(r, c) for c in columns])
         for column in ("started_at", "updated_at"):
             frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-        frame["state"] = frame["state"].map(lambda s: s.value)
+        # StreamState is a str enum: pandas 3 infers a string column and keeps only the plain value, pandas 2
+        # keeps the members. Either way the column holds the state's name.
+        frame["state"] = frame["state"].map(lambda s: getattr(s, "value", s))
         last: pd.DataFrame = frame.drop_duplicates("stream_id", keep="last").reset_index(drop=True)
         return last
 
