@@ -43,9 +43,7 @@ def to_seconds(t: Time) -> float:
 def replay(events: Iterable[Event], state: RoomState | None = None) -> RoomState:
     """Apply `events` to `state` (a fresh RoomState by default) at full speed, and return it."""
     target = RoomState() if state is None else state
-    apply = target.apply
-    for event in events:
-        apply(event)
+    target.apply_many(events)
     return target
 
 
