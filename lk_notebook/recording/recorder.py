@@ -194,13 +194,14 @@ async def record(
     """
     if poll_interval <= 0:
         raise ValueError("poll_interval must be positive")
-    creds = resolve_credentials(url, api_key, api_secret)
     journal = Journal(
         path, room=room, payload_limit=payload_limit, text_limit=text_limit, keep_stream_bytes=keep_stream_bytes,
         on_error=on_error,
     )  # fmt: skip
     receiver: WebhookServer | None = None
     try:
+        # After the journal: a path that cannot be recorded to fails before anything starts or joins.
+        creds = resolve_credentials(url, api_key, api_secret)
         if webhook_port is not None:
             receiver = WebhookServer(
                 creds.api_key, creds.api_secret, on_event=journal.append_webhook, host=webhook_host,
