@@ -139,9 +139,7 @@ def test_diff_of_two_recordings(tmp_path: Path, room_file: Path) -> None:
         assert lk.diff_recordings(a, a).same
 
 
-def test_parquet_export_and_its_missing_extra(
-    tmp_path: Path, room_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parquet_export_and_its_missing_extra(tmp_path: Path, room_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pyarrow")
     import pandas as pd
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..events import Event
+from ..events import Event, StreamState
 from ..state import RoomState
 from .entries import Entry, RecordedPacket, ServerParticipants, WebhookRecord, decode_entry
 from .schema import open_read_only
@@ -215,7 +215,8 @@ class Recording:
         frame = self._frame("stream", columns, lambda r: [getattr(r, c) for c in columns])
         for column in ("started_at", "updated_at"):
             frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-        frame["state"] = frame["state"].map(lambda s: s.value)
+        # StreamState is a str enum: pandas may hand back the member or the plain string, depending on the column.
+        frame["state"] = frame["state"].map(lambda s: StreamState(s).value)
         last: pd.DataFrame = frame.drop_duplicates("stream_id", keep="last").reset_index(drop=True)
         return last
 
