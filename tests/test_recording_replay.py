@@ -136,6 +136,9 @@ def test_diff_of_two_recordings(tmp_path: Path, room_file: Path) -> None:
         ]
         before = lk.diff_recordings(a, b, at_a=T0 + 1.5, at_b=T0 + 2.5)
         assert before.who.to_dict("records") == [{"identity": "bob", "in_a": False, "in_b": True}]
+        assert before.messages.empty  # packets are compared up to each instant too
+        later = lk.diff_recordings(a, a, at_a=T0 + 3.5, at_b=T0 + 4.5)
+        assert later.messages[["only_in", "count"]].to_dict("records") == [{"only_in": "b", "count": 1}]
         assert lk.diff_recordings(a, a).same
 
 

@@ -1,12 +1,11 @@
 """Comparing views of a room: the server's webhooks against what the SDK delivered, and two recordings.
 
-Why webhooks lead the SDK (livekit#4227): livekit-server posts `participant_joined` the moment a participant
-joins, but tells the room's other clients about a participant that publishes nothing (a data-only peer) only at
-its next participant-update tick (`subscriberUpdateInterval`, 3 s, a constant in `pkg/rtc/room.go`); an attribute
-change or a publication announces it at once. So joins of data-only peers reach the SDK 0-3 s after the webhook,
-while leaves (sent at once) arrive together with it. `WebhookEvent.created_at` is whole seconds: the server-clock
-lag (`server_to_sdk`) is only good to a second; `webhook_lead` compares two local clocks (receive times) and is
-exact.
+Why webhooks lead the SDK (livekit#4227): livekit-server posts a webhook when the event happens, but tells the
+room's other clients about a participant who publishes nothing (a data-only peer) only at its next
+participant-update tick (`subscriberUpdateInterval`, 3 s, a constant in `pkg/rtc/room.go`): joins and leaves of such
+peers reach the SDK 0-3 s after the webhook (measured for bench/sample_recording.py: 0.25-2.8 s). An attribute
+change or a publication is announced at once. `WebhookEvent.created_at` is whole seconds, so the server-clock lag
+(`server_to_sdk`) is good to a second only; `webhook_lead` compares two local receive times and is exact.
 
 Example::
 
@@ -131,11 +130,12 @@ class RecordingDiff:
 
 def diff_recordings(a: Recording, b: Recording, *, at_a: Time | None = None, at_b: Time | None = None) -> RecordingDiff:
     """Who was there, with what state (at `at_a` / `at_b`, default each recording's end), and which packets one
-    recording has that the other lacks (compared by sender, topic, kind, size and sha256, counting repeats)."""
+    recording has up to then that the other lacks (by sender, topic, kind, size and sha256, counting repeats)."""
     import pandas as pd
 
-    sa = a.state_at(a.end if at_a is None else to_seconds(at_a))
-    sb = b.state_at(b.end if at_b is None else to_seconds(at_b))
+    end_a = a.end.timestamp() if at_a is None else to_seconds(at_a)
+    end_b = b.end.timestamp() if at_b is None else to_seconds(at_b)
+    sa, sb = a.state_at(end_a), b.state_at(end_b)
     # The recorders themselves (hidden, local) differ by construction: compare the room, not the observers.
     pa = {i: p for i, p in sa.participants.items() if not p.is_local}
     pb = {i: p for i, p in sb.participants.items() if not p.is_local}
@@ -155,8 +155,9 @@ def diff_recordings(a: Recording, b: Recording, *, at_a: Time | None = None, at_
                 state_rows.append([identity, f"attr:{key}", x.attributes.get(key), y.attributes.get(key)])
     state = pd.DataFrame(state_rows, columns=["identity", "field", "a", "b"])
     keys = ["sender", "topic", "kind", "size", "sha256"]
-    counts_a = a.messages_frame().groupby(keys).size()
-    counts_b = b.messages_frame().groupby(keys).size()
+    frame_a, frame_b = a.messages_frame(), b.messages_frame()
+    counts_a = frame_a[frame_a["at"] <= pd.Timestamp(end_a, unit="s", tz="UTC")].groupby(keys).size()
+    counts_b = frame_b[frame_b["at"] <= pd.Timestamp(end_b, unit="s", tz="UTC")].groupby(keys).size()
     both = pd.concat([counts_a.rename("a"), counts_b.rename("b")], axis=1).fillna(0).astype(int)
     differ = both[both["a"] != both["b"]].reset_index()
     rows = [[*(r[k] for k in keys), "a" if r["a"] > r["b"] else "b", abs(r["a"] - r["b"])]
