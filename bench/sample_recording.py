@@ -73,9 +73,8 @@ async def scripted_room(creds: Credentials, room: str) -> None:
                 await peer.disconnect()
 
 
-async def main(out: Path) -> None:
-    if out.exists():
-        out.unlink()
+async def record_sample(out: Path) -> str:
+    """Record the scripted room into `out`; returns the server's secret (to check the file holds none)."""
     port = free_port()
     key, secret = "lk_notebook", secrets.token_urlsafe(36)
     server = lk.LocalServer(api_key=key, api_secret=secret, config=webhook_config(webhook_url(port), key))
@@ -89,10 +88,17 @@ async def main(out: Path) -> None:
             await scripted_room(creds, ROOM)
         finally:
             await rec.aclose()
-        print(f"{out}: {out.stat().st_size:,} bytes, {rec.counts}")
+        print(f"{out}: {rec.counts}")
     finally:
         await asyncio.to_thread(server.stop)
+    return secret
+
+
+def main(out: Path) -> None:
+    out.unlink(missing_ok=True)
+    secret = asyncio.run(record_sample(out))
     data = out.read_bytes()
+    print(f"{out}: {len(data):,} bytes")
     assert secret.encode() not in data and b"eyJ" not in data, "a secret or token in the sample"
 
 
@@ -100,4 +106,4 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default = Path(__file__).resolve().parent.parent / "notebooks" / "data" / "sample-room.lkrec"
     ap.add_argument("--out", type=Path, default=default)
-    asyncio.run(main(ap.parse_args().out))
+    main(ap.parse_args().out)

@@ -42,6 +42,7 @@ def test_every_public_attribute_is_exported() -> None:
     modules |= {"install", "cluster", "redis_server"}
     modules |= {"datatracks", "inspector", "observer", "poll"}
     modules |= {"blocking", "rejoin", "own_state"}
+    modules |= {"recording"}
     public = {n for n in dir(lk_notebook) if not n.startswith("_") and n not in modules | {"annotations"}}
     assert public <= set(lk_notebook.__all__), public - set(lk_notebook.__all__)
 
