@@ -164,3 +164,34 @@ async def test_sigkilled_recording_holds_the_room(tmp_path: Path) -> None:
     for f in (out, out.with_name(out.name + "-wal")):
         data = f.read_bytes() if f.exists() else b""
         assert creds.api_secret.encode() not in data and not JWT.search(data), f.name
+
+
+@pytest.mark.parametrize("stop", ["duration", "SIGTERM", "SIGINT"])
+async def test_record_command_stops_cleanly(stop: str, tmp_path: Path, credentials: Credentials) -> None:
+    room, out = f"clean-stop-{secrets.token_hex(3)}", tmp_path / "room.lkrec"
+    env = {**os.environ, "LIVEKIT_URL": credentials.url, "LIVEKIT_API_KEY": credentials.api_key}
+    env["LIVEKIT_API_SECRET"] = credentials.api_secret
+    cmd = ["-m", "lk_notebook.cli", "record", room, "--out", str(out), "--poll", "0.5"]
+    cmd += ["--duration", "1.5"] if stop == "duration" else []
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
+        assert json.loads(line) == {"recording": str(out), "room": room}
+        if stop != "duration":
+            proc.send_signal(signal.SIGTERM if stop == "SIGTERM" else signal.SIGINT)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, stderr.decode()
+    assert b"recorded" in stderr and b"Traceback" not in stderr
+    # Closed, not crashed: the WAL was checkpointed into the one file.
+    assert not out.with_name(out.name + "-wal").exists()
+    with Recording(out) as rec:
+        kinds = rec.kinds()
+    assert kinds["snapshot"] == 1  # the state at the start, written before anything else
+    if stop == "duration":  # 1.5 s at --poll 0.5: the server's view was polled (a signal may come before that)
+        assert kinds["server_participants"] >= 1

@@ -43,7 +43,8 @@ def webhook_url(port: int, host: str = "127.0.0.1") -> str:
 
 class Recorder:
     """A running recording of one room (made by `record`). `aclose()` (or `stop()`) leaves the room, stops the
-    receiver and closes the file. `error` is set when the journal stopped (a full disk) or the session ended."""
+    receiver and closes the file. `error` is set when the journal stopped by itself (a full disk); the session's
+    own disconnections and rejoins are recorded as connection changes (and gaps) in the file."""
 
     def __init__(
         self, session: Session, journal: Journal, *, webhooks: WebhookServer | None, poll_interval: float,
