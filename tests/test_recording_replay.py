@@ -26,6 +26,8 @@ from lk_notebook.events import (
 from lk_notebook.recording import Journal, Recording, ReplaySource, WebhookRecord
 from lk_notebook.state import RoomState, participant
 
+from .conftest import eventually
+
 T0 = 1_700_000_000.0
 
 
@@ -108,6 +110,22 @@ async def test_replay_widget_drives_the_live_views(room_file: Path) -> None:
         replay.slider.value = 0.0  # scrubbing back seeks
         assert len(replay.state) == 0 and not replay.messages.messages
         assert "Replay of room 'demo'" in repr(replay)
+    finally:
+        replay.close()
+
+
+async def test_replay_plays_at_its_speed_and_pauses(room_file: Path) -> None:
+    replay = lk.Replay(room_file, speed=50.0)
+    try:
+        replay.play_button.value = True
+        assert replay.play_button.description == "pause"
+        # 8.05 s of recording at 50x: about 0.16 s of wall time, then play stops by itself at the end.
+        await eventually(lambda: not replay.play_button.value, timeout=5, what="played to the end")
+        assert replay.source.position == replay.source.end and "ann" not in replay.state
+        assert [m.text for m in replay.messages.messages] == ["hello 0", "hello 1", "hello 2"]
+        replay.play_button.value = True  # at the end, play starts over from the beginning
+        replay.play_button.value = False
+        assert replay.play_button.description == "play" and replay.source.position < replay.source.end
     finally:
         replay.close()
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .._tasks import TaskOwner
 from ..config import resolve_credentials
 from ..errors import JournalError, LkNotebookError
 from ..events import Snapshot, StreamRecord, StreamState
@@ -64,7 +65,7 @@ class Recorder:
         self.closed = False
         self._stream_states: dict[str, StreamState] = {}
         self._unsubscribe: list[Callable[[], None]] = []
-        self._poller: asyncio.Task[None] | None = None
+        self.tasks = TaskOwner(f"recorder {self.room}")
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "failed" if self.error else "recording"
@@ -101,7 +102,7 @@ class Recorder:
             s.on_stream(self._on_stream),
             s.on_rpc(journal.append_rpc),
         ]
-        self._poller = asyncio.get_running_loop().create_task(self._poll(), name=f"recorder {self.room}: poll")
+        self.tasks.spawn(self._poll(), name="poll")
 
     def _on_stream(self, record: StreamRecord) -> None:
         # A stream reports every chunk; its start, its end and a change of state are what a recording needs.
@@ -147,9 +148,7 @@ class Recorder:
         self.closed = True
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.tasks.aclose()
         try:
             await self.session.leave()
         finally:

@@ -12,6 +12,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .._tasks import TaskOwner
 from ..recording.recording import Recording, Time
 from ..recording.source import ReplaySource
 from ..state import RoomState
@@ -58,6 +59,7 @@ class Replay(TextFallback, w.VBox):  # type: ignore[misc]
         self.controls = w.HBox([self.play_button, self.speed, self.slider, self.clock])
         super().__init__(children=[self.controls, self.table, self.messages], **kwargs)
         self.add_class("lk-replay")
+        self.tasks = TaskOwner(f"replay {self.source.room_name}")
         self._task: asyncio.Task[None] | None = None
         self._moving = False
         """True while the replay itself moves the slider (so its observer does not seek again)."""
@@ -115,7 +117,8 @@ class Replay(TextFallback, w.VBox):  # type: ignore[misc]
             if self.source.position >= self.source.end:
                 self.seek(self.source.start)
             with contextlib.suppress(RuntimeError):  # no running loop (a script): play does nothing
-                self._task = asyncio.get_running_loop().create_task(self._play(), name="replay")
+                asyncio.get_running_loop()
+                self._task = self.tasks.spawn(self._play(), name="play")
             self.play_button.icon, self.play_button.description = "pause", "pause"
         else:
             self._stop_task()
