@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webhook-port", type=int, default=None, help="receive the server's webhooks on this port")
     p.add_argument("--poll", type=float, default=2.0, help="seconds between list_participants snapshots")
     p.add_argument("--keep-stream-bytes", action="store_true", help="keep byte streams' bytes, not only sha256")
+    p.add_argument("--max-bytes", type=int, default=None, help="stop (exit 1) when the file would grow past this")
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("recording", help="summarise a recording (one JSON line), or say why it cannot be read")

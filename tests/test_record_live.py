@@ -195,3 +195,39 @@ async def test_record_command_stops_cleanly(stop: str, tmp_path: Path, credentia
     assert kinds["snapshot"] == 1  # the state at the start, written before anything else
     if stop == "duration":  # 1.5 s at --poll 0.5: the server's view was polled (a signal may come before that)
         assert kinds["server_participants"] >= 1
+
+
+async def test_a_full_disk_stops_the_record_command_with_a_clear_error(
+    tmp_path: Path, credentials: Credentials
+) -> None:
+    room, out = f"full-disk-{secrets.token_hex(3)}", tmp_path / "room.lkrec"
+    env = {**os.environ, "LIVEKIT_URL": credentials.url, "LIVEKIT_API_KEY": credentials.api_key}
+    env["LIVEKIT_API_SECRET"] = credentials.api_secret
+    # --max-bytes: SQLite refuses to grow the file past it exactly as it does on a full disk (SQLITE_FULL).
+    cmd = ["-m", "lk_notebook.cli", "record", room, "--out", str(out), "--max-bytes", "131072"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def reap() -> None:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+
+        stack.push_async_callback(reap)
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
+        assert json.loads(line)["room"] == room
+        ann = await connect(stack, credentials, room, "ann")
+        payload = secrets.token_bytes(8_000)  # random: SQLite cannot compress it below the cap
+        deadline = time.monotonic() + 60
+        while proc.returncode is None and time.monotonic() < deadline:
+            await ann.local_participant.publish_data(payload, reliable=True, topic="fill")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.02)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    message = stderr.decode()
+    assert proc.returncode == 1, message
+    assert "is full" in message and str(out) in message and "Traceback" not in message
+    with Recording(out) as rec:  # everything committed before stays readable
+        assert rec.kinds()["packet"] >= 1

@@ -104,7 +104,9 @@ async def test_replay_widget_drives_the_live_views(room_file: Path) -> None:
         replay.seek(T0 + 4.5)
         assert replay.slider.value == pytest.approx(4.5 - (replay.source.start - T0))
         assert [m.text for m in replay.messages.messages] == ["hello 0", "hello 1"]
+        assert "(none)" in replay.room_line.value
         replay.step(3.0)
+        assert "topic: replay" in replay.room_line.value
         assert replay.messages.received == 1  # hello 2, played through the same callback as a live message
         assert replay.state.get("bob").attributes["role"] == "guest"  # type: ignore[union-attr]
         replay.slider.value = 0.0  # scrubbing back seeks

@@ -42,7 +42,7 @@ async def _record(args: argparse.Namespace) -> int:
 
     rec = await record(
         args.room, args.out, webhook_port=args.webhook_port, poll_interval=args.poll,
-        keep_stream_bytes=args.keep_stream_bytes, on_error=failed,
+        keep_stream_bytes=args.keep_stream_bytes, max_bytes=args.max_bytes, on_error=failed,
     )  # fmt: skip
     deadline = None if args.duration is None else time.monotonic() + args.duration
     try:

@@ -181,6 +181,7 @@ async def record(
     payload_limit: int = 16_384,
     text_limit: int = 16_384,
     keep_stream_bytes: bool = False,
+    max_bytes: int | None = None,
     on_error: Callable[[JournalError], None] | None = None,
     timeout: float = 20.0,
 ) -> Recorder:
@@ -190,13 +191,14 @@ async def record(
     server's webhooks about this room; the server must post to `webhook_url(webhook_port)`. `poll_interval`: how
     often the server's `list_participants` is recorded. `data_tracks`: subscribe to every data track and record
     its statistics. Payloads and texts are kept up to `payload_limit` / `text_limit`; stream bytes only with
-    `keep_stream_bytes`. `on_error(error)` runs on this loop if the journal stops (a full disk).
+    `keep_stream_bytes`. `max_bytes` caps the file (reaching it stops the recording as a full disk does);
+    `on_error(error)` runs on this loop if the journal stops.
     """
     if poll_interval <= 0:
         raise ValueError("poll_interval must be positive")
     journal = Journal(
         path, room=room, payload_limit=payload_limit, text_limit=text_limit, keep_stream_bytes=keep_stream_bytes,
-        on_error=on_error,
+        max_bytes=max_bytes, on_error=on_error,
     )  # fmt: skip
     receiver: WebhookServer | None = None
     try:

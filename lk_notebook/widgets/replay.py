@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import html
 import time
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,12 @@ class Replay(TextFallback, w.VBox):  # type: ignore[misc]
         self.play_button = w.ToggleButton(value=False, description="play", icon="play")
         self.speed = w.Dropdown(options=[(f"{s:g}x", s) for s in SPEEDS], value=speed, description="speed")
         self.clock = w.HTML(value="")
+        self.room_line = w.HTML(value="")
+        """The room's status and metadata at the position (the read-only part of RoomMetadataView)."""
         self.table = ParticipantsTable(self.source.state)
         self.messages = MessageLog(self.source)
         self.controls = w.HBox([self.play_button, self.speed, self.slider, self.clock])
-        super().__init__(children=[self.controls, self.table, self.messages], **kwargs)
+        super().__init__(children=[self.controls, self.room_line, self.table, self.messages], **kwargs)
         self.add_class("lk-replay")
         self.tasks = TaskOwner(f"replay {self.source.room_name}")
         self._task: asyncio.Task[None] | None = None
@@ -93,7 +96,7 @@ class Replay(TextFallback, w.VBox):  # type: ignore[misc]
     def _rebuild_log(self) -> None:
         old = self.messages
         self.messages = MessageLog(self.source)
-        self.children = [self.controls, self.table, self.messages]
+        self.children = [self.controls, self.room_line, self.table, self.messages]
         old.close()
 
     def _sync_slider(self) -> None:
@@ -107,6 +110,9 @@ class Replay(TextFallback, w.VBox):  # type: ignore[misc]
     def _show_clock(self) -> None:
         at = self.position
         self.clock.value = f"<code>{at:%Y-%m-%d %H:%M:%S}.{at.microsecond // 1000:03d} UTC</code>"
+        s = self.source.state
+        meta = html.escape(s.room_metadata[:500]) or "<i>(none)</i>"
+        self.room_line.value = f"room <b>{html.escape(s.room)}</b>: {s.status.value}; room metadata <code>{meta}</code>"
 
     def _on_slider(self, change: dict[str, Any]) -> None:
         if not self._moving:
