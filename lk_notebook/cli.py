@@ -5,6 +5,8 @@ lk-notebook server --nodes 2 [--json]   a local cluster (Redis + 2 nodes) until 
 lk-notebook install-server              install the pinned livekit-server and print its path
 lk-notebook lab [--no-browser] [...]    local server + JupyterLab on notebooks/, server stopped on exit
 lk-notebook bench ...                   the delivery lab from the terminal (see `lk-notebook bench -h`)
+lk-notebook record ROOM --out FILE      record a room (hidden) until Ctrl-C / SIGTERM / --duration
+lk-notebook recording FILE              what a recording holds, as one JSON line
 """
 
 from __future__ import annotations
@@ -166,6 +168,18 @@ def cmd_lab(args: argparse.Namespace) -> int:
             server.stop()
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from .recording.cli import run_record
+
+    return run_record(args)
+
+
+def cmd_recording(args: argparse.Namespace) -> int:
+    from .recording.cli import run_summary
+
+    return run_summary(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lk-notebook", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -194,6 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to `jupyter lab`")
     p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("record", help="record a room into one file (a hidden inspector)")
+    p.add_argument("room")
+    p.add_argument("--out", required=True, help="the recording to create (must not exist)")
+    p.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: until a signal)")
+    p.add_argument("--webhook-port", type=int, default=None, help="receive the server's webhooks on this port")
+    p.add_argument("--poll", type=float, default=2.0, help="seconds between list_participants snapshots")
+    p.add_argument("--keep-stream-bytes", action="store_true", help="keep byte streams' bytes, not only sha256")
+    p.add_argument("--max-bytes", type=int, default=None, help="stop (exit 1) when the file would grow past this")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("recording", help="summarise a recording (one JSON line), or say why it cannot be read")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_recording)
 
     try:
         from .lab.cli import add_bench_arguments, run_bench

@@ -249,7 +249,8 @@ class UnknownDestinationWarning(LkNotebookWarning):
 #       └── JournalError              the journal (writer) stopped: closed, or a write failed
 #           └── DiskFullError         the disk (or the database's size limit) is full
 
-__all__ += ["DiskFullError", "JournalError", "NewerRecordingError", "NotARecordingError", "RecordingError"]
+__all__ += ["DiskFullError", "JournalError", "MissingExtraError", "NewerRecordingError", "NotARecordingError"]
+__all__ += ["RecordingError"]
 
 
 class RecordingError(LkNotebookError):
@@ -283,3 +284,12 @@ class JournalError(RecordingError):
 
 class DiskFullError(JournalError):
     """The disk, or the database's size limit, is full; the journal stopped and the file stays readable."""
+
+
+class MissingExtraError(LkNotebookError, ImportError):
+    """An optional feature needs a package that is not installed; the message names the extra that brings it."""
+
+    def __init__(self, message: str, *, extra: str, package: str) -> None:
+        super().__init__(message)
+        self.extra = extra
+        self.package = package

@@ -17,9 +17,9 @@ import asyncio
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InvalidInputError
 from .events import (
@@ -193,97 +193,123 @@ class RoomState:
     # -- applying events ----------------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
         """Update the model from one event, record the change, and tell subscribers."""
-        if isinstance(event, Snapshot):
-            self._apply_snapshot(event)
-        elif isinstance(event, ParticipantJoined):
-            p = event.participant
-            previous = self._participants.get(p.identity)
-            self._participants[p.identity] = p
-            if previous is None:
-                self._record(Change(event.at, p.identity, "joined", new=p.name))
-            else:
-                self._record_differences(previous, p, event.at)
-        elif isinstance(event, ParticipantLeft):
-            if self._participants.pop(event.identity, None) is not None:
-                self._record(Change(event.at, event.identity, "left", new=event.reason))
-        elif isinstance(event, ParticipantActive):
-            p2 = self._participants.get(event.identity)
-            if p2 is not None and not p2.active:
-                self._participants[event.identity] = dataclasses.replace(p2, active=True)
-                self._record(Change(event.at, event.identity, "active"))
-        elif isinstance(event, AttributesChanged):
-            self._apply_attributes(event)
-        elif isinstance(event, MetadataChanged):
-            p3 = self._participants.get(event.identity)
-            if p3 is not None:
-                self._participants[event.identity] = dataclasses.replace(p3, metadata=event.new)
-                self._record(Change(event.at, event.identity, "metadata", old=p3.metadata, new=event.new))
-        elif isinstance(event, NameChanged):
-            p4 = self._participants.get(event.identity)
-            if p4 is not None:
-                self._participants[event.identity] = dataclasses.replace(p4, name=event.new)
-                self._record(Change(event.at, event.identity, "name", old=p4.name, new=event.new))
-        elif isinstance(event, RoomMetadataChanged):
-            old = self.room_metadata
-            self.room_metadata = event.new
-            self._record(Change(event.at, "", "room_metadata", old=old, new=event.new))
-        elif isinstance(event, ConnectionChanged):
-            old_status = self.status
-            self.status = event.status
-            if event.status is ConnectionStatus.DISCONNECTED:
-                self.disconnect_reason = event.reason
-            self._record(Change(event.at, "", "connection", old=old_status.value, new=event.status.value))
-            if event.gap is not None:
-                # Changes made while away are only known by their result (the resync's differences above).
-                self._record(Change(event.at, "", "gap", new=f"rejoined after {event.gap:.1f} s offline"))
-        else:  # pragma: no cover - the Event union is closed; this guards against a new event type
-            raise TypeError(f"RoomState cannot apply {type(event).__name__}")
+        self._handler(type(event))(self, event)
         self.version += 1
-        self._notify(event)
+        if self._subscribers:
+            self._notify(event)
+
+    def apply_many(self, events: Iterable[Event]) -> int:
+        """`apply` each event in order (the same changes and notifications), with less overhead per event: what
+        replaying a recording uses. Returns how many were applied."""
+        handlers = _HANDLERS
+        n = 0
+        for event in events:
+            handler = handlers.get(type(event)) or self._handler(type(event))
+            handler(self, event)
+            self.version += 1
+            n += 1
+            if self._subscribers:
+                self._notify(event)
+        return n
+
+    @staticmethod
+    def _handler(cls: type) -> Callable[[RoomState, Any], None]:
+        # A dict lookup per event, not an isinstance chain: replay applies >= 200k events/s.
+        handler = _HANDLERS.get(cls)
+        if handler is None:
+            handler = next((h for base, h in _HANDLERS.items() if issubclass(cls, base)), None)
+            if handler is None:  # pragma: no cover - the Event union is closed; this guards a new event type
+                raise TypeError(f"RoomState cannot apply {cls.__name__}")
+        return handler
+
+    def _apply_joined(self, event: ParticipantJoined) -> None:
+        p = event.participant
+        previous = self._participants.get(p.identity)
+        self._participants[p.identity] = p
+        if previous is None:
+            self._history.append(Change(event.at, p.identity, "joined", new=p.name))
+        else:
+            self._record_differences(previous, p, event.at)
+
+    def _apply_left(self, event: ParticipantLeft) -> None:
+        if self._participants.pop(event.identity, None) is not None:
+            self._history.append(Change(event.at, event.identity, "left", new=event.reason))
+
+    def _apply_active(self, event: ParticipantActive) -> None:
+        p = self._participants.get(event.identity)
+        if p is not None and not p.active:
+            self._participants[event.identity] = _with(p, active=True)
+            self._history.append(Change(event.at, event.identity, "active"))
+
+    def _apply_metadata(self, event: MetadataChanged) -> None:
+        p = self._participants.get(event.identity)
+        if p is not None:
+            self._participants[event.identity] = _with(p, metadata=event.new)
+            self._history.append(Change(event.at, event.identity, "metadata", old=p.metadata, new=event.new))
+
+    def _apply_name(self, event: NameChanged) -> None:
+        p = self._participants.get(event.identity)
+        if p is not None:
+            self._participants[event.identity] = _with(p, name=event.new)
+            self._history.append(Change(event.at, event.identity, "name", old=p.name, new=event.new))
+
+    def _apply_room_metadata(self, event: RoomMetadataChanged) -> None:
+        old = self.room_metadata
+        self.room_metadata = event.new
+        self._history.append(Change(event.at, "", "room_metadata", old=old, new=event.new))
+
+    def _apply_connection(self, event: ConnectionChanged) -> None:
+        old_status = self.status
+        self.status = event.status
+        if event.status is ConnectionStatus.DISCONNECTED:
+            self.disconnect_reason = event.reason
+        self._history.append(Change(event.at, "", "connection", old=old_status.value, new=event.status.value))
+        if event.gap is not None:
+            # Changes made while away are only known by their result (the resync's differences above).
+            self._history.append(Change(event.at, "", "gap", new=f"rejoined after {event.gap:.1f} s offline"))
 
     def _apply_attributes(self, event: AttributesChanged) -> None:
         p = self._participants.get(event.identity)
         if p is None:
             return
         # The event carries the full attribute set: trust it over incremental bookkeeping.
-        self._participants[event.identity] = dataclasses.replace(p, attributes=event.attributes)
+        self._participants[event.identity] = _with(p, attributes=event.attributes)
+        history = self._history
+        old_attributes = p.attributes
         for key, value in event.changed.items():
-            old = p.attributes.get(key)
+            old = old_attributes.get(key)
             new = value if value != "" else None
             if old != new:
-                self._record(Change(event.at, event.identity, "attribute", key=key, old=old, new=new))
+                history.append(Change(event.at, event.identity, "attribute", key=key, old=old, new=new))
 
     def _apply_snapshot(self, snap: Snapshot) -> None:
         before = self._participants
         self.room = snap.room
         if snap.room_metadata != self.room_metadata:
-            self._record(Change(snap.at, "", "room_metadata", old=self.room_metadata, new=snap.room_metadata))
+            self._history.append(Change(snap.at, "", "room_metadata", old=self.room_metadata, new=snap.room_metadata))
             self.room_metadata = snap.room_metadata
         after = {p.identity: p for p in snap.participants}
         # In the order they were known, not set order: that would vary with the hash seed from run to run.
         for identity in before:
             if identity not in after:
-                self._record(Change(snap.at, identity, "left", new="missing after resync"))
+                self._history.append(Change(snap.at, identity, "left", new="missing after resync"))
         for identity, p in after.items():
             prev = before.get(identity)
             if prev is None:
-                self._record(Change(snap.at, identity, "joined", new=p.name))
+                self._history.append(Change(snap.at, identity, "joined", new=p.name))
             else:
                 self._record_differences(prev, p, snap.at)
         self._participants = after
 
     def _record_differences(self, old: ParticipantInfo, new: ParticipantInfo, at: float) -> None:
         if old.name != new.name:
-            self._record(Change(at, new.identity, "name", old=old.name, new=new.name))
+            self._history.append(Change(at, new.identity, "name", old=old.name, new=new.name))
         if old.metadata != new.metadata:
-            self._record(Change(at, new.identity, "metadata", old=old.metadata, new=new.metadata))
+            self._history.append(Change(at, new.identity, "metadata", old=old.metadata, new=new.metadata))
         for key in sorted(old.attributes.keys() | new.attributes.keys()):
             a, b = old.attributes.get(key), new.attributes.get(key)
             if a != b:
-                self._record(Change(at, new.identity, "attribute", key=key, old=a, new=b))
-
-    def _record(self, change: Change) -> None:
-        self._history.append(change)
+                self._history.append(Change(at, new.identity, "attribute", key=key, old=a, new=b))
 
     def _notify(self, event: Event) -> None:
         for callback in tuple(self._subscribers):
@@ -325,6 +351,31 @@ class RoomState:
         )
         frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
         return frame
+
+
+def _with(
+    p: ParticipantInfo, *, name: str | None = None, metadata: str | None = None,
+    attributes: Mapping[str, str] | None = None, active: bool | None = None,
+) -> ParticipantInfo:  # fmt: skip
+    """`p` with some fields replaced: direct construction, several times faster than `dataclasses.replace`."""
+    return ParticipantInfo(
+        p.identity, p.sid, p.name if name is None else name, p.metadata if metadata is None else metadata,
+        p.attributes if attributes is None else attributes, p.is_local, p.active if active is None else active,
+        p.joined_at, p.kind,
+    )  # fmt: skip
+
+
+_HANDLERS: dict[type, Callable[[RoomState, Any], None]] = {
+    AttributesChanged: RoomState._apply_attributes,
+    ParticipantJoined: RoomState._apply_joined,
+    ParticipantLeft: RoomState._apply_left,
+    ParticipantActive: RoomState._apply_active,
+    MetadataChanged: RoomState._apply_metadata,
+    NameChanged: RoomState._apply_name,
+    RoomMetadataChanged: RoomState._apply_room_metadata,
+    ConnectionChanged: RoomState._apply_connection,
+    Snapshot: RoomState._apply_snapshot,
+}
 
 
 def participant(

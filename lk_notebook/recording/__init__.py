@@ -13,10 +13,13 @@ Example::
 
 from __future__ import annotations
 
+from .compare import RecordingDiff, diff_recordings, lag_summary, webhooks_vs_sdk
 from .entries import AgentMessage, DataTrackStats, Entry, RecordedPacket, ServerParticipants, WebhookRecord
 from .journal import Journal
+from .recorder import Recorder, record, webhook_url
 from .recording import Recording, replay
 from .schema import FORMAT, SCHEMA_VERSION
+from .source import ReplaySource
 from .webhooks import WebhookServer, webhook_config
 
 __all__ = [
@@ -27,10 +30,18 @@ __all__ = [
     "Entry",
     "Journal",
     "RecordedPacket",
+    "Recorder",
     "Recording",
+    "RecordingDiff",
+    "ReplaySource",
     "ServerParticipants",
     "WebhookRecord",
     "WebhookServer",
+    "diff_recordings",
+    "lag_summary",
+    "record",
     "replay",
     "webhook_config",
+    "webhook_url",
+    "webhooks_vs_sdk",
 ]

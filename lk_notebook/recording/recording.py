@@ -17,9 +17,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..events import Event
+from ..events import Event, StreamState
 from ..state import RoomState
-from .entries import Entry, RecordedPacket, WebhookRecord, decode_entry
+from .entries import Entry, RecordedPacket, ServerParticipants, WebhookRecord, decode_entry
 from .schema import open_read_only
 from .wire import STATE_KINDS, RoomStateWire, decode_event, restore_room_state
 
@@ -43,9 +43,7 @@ def to_seconds(t: Time) -> float:
 def replay(events: Iterable[Event], state: RoomState | None = None) -> RoomState:
     """Apply `events` to `state` (a fresh RoomState by default) at full speed, and return it."""
     target = RoomState() if state is None else state
-    apply = target.apply
-    for event in events:
-        apply(event)
+    target.apply_many(events)
     return target
 
 
@@ -78,6 +76,10 @@ class Recording:
     def schema_version(self) -> int:
         return int(self.meta["schema_version"])
 
+    def kinds(self) -> dict[str, int]:
+        """How many records of each kind (e.g. {"packet": 120, "webhook": 9, ...})."""
+        return dict(self._conn.execute("SELECT kind, count(*) FROM records GROUP BY kind ORDER BY kind"))
+
     def __len__(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM records").fetchone()[0])
 
@@ -99,11 +101,19 @@ class Recording:
 
     # -- records ---------------------------------------------------------------------------------------------------
     def events(
-        self, kinds: Iterable[str] | None = None, *, start: Time | None = None, end: Time | None = None
+        self,
+        kinds: Iterable[str] | None = None,
+        *,
+        start: Time | None = None,
+        end: Time | None = None,
+        after_seq: int = 0,
+        before_seq: int | None = None,
+        last: int | None = None,
     ) -> Iterator[Entry]:
-        """Every record (of `kinds`, between `start` and `end` inclusive) in journal order, decoded."""
-        where: list[str] = ["1"]
-        args: list[object] = []
+        """Every record (of `kinds`, received between `start` and `end` inclusive, with `after_seq` < seq <=
+        `before_seq`; only the `last` n of them if given) in journal order, decoded."""
+        where: list[str] = ["seq > ?"]
+        args: list[object] = [after_seq]
         if kinds is not None:
             wanted = list(kinds)
             where.append(f"kind IN ({','.join('?' * len(wanted))})")
@@ -114,11 +124,25 @@ class Recording:
         if end is not None:
             where.append("at <= ?")
             args.append(to_seconds(end))
-        query = f"SELECT seq, at, server_at, kind, body, data FROM records WHERE {' AND '.join(where)} ORDER BY seq"
+        if before_seq is not None:
+            where.append("seq <= ?")
+            args.append(before_seq)
+        columns = "seq, at, server_at, kind, body, data"
+        query = f"SELECT {columns} FROM records WHERE {' AND '.join(where)} ORDER BY seq"
+        if last is not None:
+            query = f"SELECT * FROM ({query.replace('ORDER BY seq', 'ORDER BY seq DESC')} LIMIT ?) ORDER BY seq"
+            args.append(last)
         state_kinds = set(STATE_KINDS)
         for seq, at, server_at, kind, body, data in self._conn.execute(query, args):
             value = decode_event(kind, body) if kind in state_kinds else decode_entry(kind, body, data)
             yield Entry(seq, at, server_at, kind, value)
+
+    def last_seq_at(self, t: Time) -> int:
+        """The seq of the last record received at or before `t` (0: none)."""
+        row = self._conn.execute(
+            "SELECT seq FROM records WHERE at <= ? ORDER BY at DESC, seq DESC LIMIT 1", (to_seconds(t),)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def _state_events(self, after: int, upto: int) -> Iterator[Event]:
         query = (
@@ -133,11 +157,7 @@ class Recording:
         Starts from the nearest stored snapshot, so its `history` holds the changes since that snapshot (as
         restored by `apply`), not all of them: `history_frame()` has the whole history.
         """
-        seconds = to_seconds(t)
-        row = self._conn.execute(
-            "SELECT seq FROM records WHERE at <= ? ORDER BY at DESC, seq DESC LIMIT 1", (seconds,)
-        ).fetchone()
-        upto = 0 if row is None else int(row[0])
+        upto = self.last_seq_at(t)
         snap = self._conn.execute(
             "SELECT seq, at, state FROM snapshots WHERE seq <= ? ORDER BY seq DESC LIMIT 1", (upto,)
         ).fetchone()
@@ -195,9 +215,8 @@ class Recording:
         frame = self._frame("stream", columns, lambda r: [getattr(r, c) for c in columns])
         for column in ("started_at", "updated_at"):
             frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-        # StreamState is a str enum: pandas 3 infers a string column and keeps only the plain value, pandas 2
-        # keeps the members. Either way the column holds the state's name.
-        frame["state"] = frame["state"].map(lambda s: getattr(s, "value", s))
+        # StreamState is a str enum: pandas may hand back the member or the plain string, depending on the column.
+        frame["state"] = frame["state"].map(lambda s: StreamState(s).value)
         last: pd.DataFrame = frame.drop_duplicates("stream_id", keep="last").reset_index(drop=True)
         return last
 
@@ -211,3 +230,25 @@ class Recording:
         for column in ("started_at", "finished_at"):
             frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
         return frame
+
+    def server_participants_frame(self) -> pd.DataFrame:
+        """One row per participant per `list_participants` snapshot: at, identity, name, metadata, attributes (a
+        dict), joined_at."""
+
+        def rows(v: ServerParticipants) -> list[list[object]]:
+            return [[p.identity, p.name, p.metadata, dict(p.attributes), p.joined_at] for p in v.participants]
+
+        import pandas as pd
+
+        columns = ["identity", "name", "metadata", "attributes", "joined_at"]
+        data = [[e.at, *row] for e in self.events(["server_participants"]) for row in rows(e.value)]  # type: ignore[arg-type]
+        frame: pd.DataFrame = pd.DataFrame(data, columns=["at", *columns])
+        frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
+        return frame
+
+    def to_parquet(self, folder: str | Path) -> dict[str, Path]:
+        """Write every frame as a Parquet file in `folder` (messages, history, webhooks, streams, rpc,
+        server_participants) for analysis at scale; returns name -> path. Needs `pip install lk_notebook[parquet]`."""
+        from .export import to_parquet
+
+        return to_parquet(self, Path(folder))

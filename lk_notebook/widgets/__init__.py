@@ -21,6 +21,7 @@ from .messages import MessageLog
 from .metadata import RoomMetadataView
 from .observer import ObserverView
 from .panel import RoomPanel
+from .replay import Replay
 from .rooms import RoomBrowser
 from .table import ParticipantsTable
 
@@ -32,6 +33,7 @@ __all__ = [
     "MessageLog",
     "ObserverView",
     "ParticipantsTable",
+    "Replay",
     "RoomBrowser",
     "RoomMetadataView",
     "RoomPanel",

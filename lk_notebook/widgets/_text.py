@@ -8,18 +8,31 @@ who is in it, the connection. Never a token or secret (nothing here reads creden
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..events import ConnectionStatus
     from ..state import RoomState
 
-__all__ = ["TextFallback", "participants_text", "session_line"]
+__all__ = ["SessionLike", "TextFallback", "participants_text", "session_line"]
 
 MAX_ROWS = 20
 
 
-def session_line(session: Session | None) -> str:
+class SessionLike(Protocol):
+    """What a status line reads of a session (a live Session, or a recording's ReplaySource)."""
+
+    @property
+    def room_name(self) -> str: ...
+    @property
+    def identity(self) -> str: ...
+    @property
+    def status(self) -> ConnectionStatus: ...
+    @property
+    def state(self) -> RoomState: ...
+
+
+def session_line(session: SessionLike | None) -> str:
     if session is None:
         return "not joined"
     return (

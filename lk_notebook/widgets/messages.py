@@ -7,16 +7,38 @@ import html
 import json
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Protocol
 
 import ipywidgets as w
 
-from ..events import Message
-from ..session import Session
+from ..errors import SessionClosedError
+from ..events import Message, RpcRecord, StreamRecord
 from ._live import ErrorLine, Live
 from ._stream_code import rpc_rows_html, stream_rows_html
-from ._text import TextFallback, session_line
+from ._text import SessionLike, TextFallback, session_line
 
-__all__ = ["MessageLog", "preview"]
+__all__ = ["MessageLog", "MessageSource", "preview"]
+
+
+class MessageSource(SessionLike, Protocol):
+    """What MessageLog reads: a live Session, or a recording's ReplaySource (`lk_notebook.Replay`)."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def inbox(self) -> tuple[Message, ...]: ...
+    @property
+    def streams(self) -> tuple[StreamRecord, ...]: ...
+    @property
+    def rpc_calls(self) -> tuple[RpcRecord, ...]: ...
+    def on_message(
+        self, callback: Callable[[Message], None], *, topic: str | None = None, include_sent: bool = False
+    ) -> Callable[[], None]: ...
+    def on_stream(self, callback: Callable[[StreamRecord], None]) -> Callable[[], None]: ...
+    def on_rpc(self, callback: Callable[[RpcRecord], None]) -> Callable[[], None]: ...
+    def closed_error(self, action: str) -> SessionClosedError: ...
+
 
 ALL_TOPICS = "(all topics)"
 
@@ -74,7 +96,13 @@ class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
         return "\n".join([head, *lines])
 
     def __init__(
-        self, session: Session, *, include_sent: bool = False, limit: int = 1_000, show: int = 100, hz: float = 4.0
+        self,
+        session: MessageSource,
+        *,
+        include_sent: bool = False,
+        limit: int = 1_000,
+        show: int = 100,
+        hz: float = 4.0,
     ) -> None:
         self.session = session
         self.topic_filter = w.Dropdown(options=[ALL_TOPICS], value=ALL_TOPICS, description="topic")
