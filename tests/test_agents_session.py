@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -21,7 +22,7 @@ from lk_notebook.config import Credentials
 
 from .agent.script import GREETING, GREETING_INPUT, INSTRUCTIONS, WEATHER_ARGUMENTS, WEATHER_QUESTION, weather_report
 from .agentenv import AgentProcess, agent_worker, dispatch
-from .conftest import Sessions, join_args
+from .conftest import Sessions, eventually, join_args
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -58,6 +59,12 @@ async def test_two_turns_seen_from_the_inspector_and_the_user(
     agent: AgentProcess, sessions: Sessions, credentials: Credentials, room_name: str
 ) -> None:
     user = await sessions.join(room_name, "user")
+    transcripts: list[str] = []
+
+    async def own_handler(reader: Any, sender: str) -> None:  # the user's own handler: agents take no slot
+        transcripts.append(await reader.read_all())
+
+    user.register_text_stream_handler("lk.transcription", own_handler)
     inspector = await sessions.keep(await lk.inspect(room_name, **join_args(credentials), rejoin=False))
     await dispatch(credentials, agent.agent_name, room_name)
     seen = await inspector.agents.wait_for(timeout=30)
@@ -101,7 +108,10 @@ async def test_two_turns_seen_from_the_inspector_and_the_user(
         assert row["to_final"] == pytest.approx(reply_at[-1] - begin)
 
     # The user's own view saw the same; its session lists only itself and the agent, never the inspector.
+    assert await mine.wait_until(turn_done(2), timeout=10)
     assert list(zip(said(mine)["role"], said(mine)["text"], strict=True)) == expected
+    await eventually(lambda: len(transcripts) == 2, what="the user's own lk.transcription handler got both replies")
+    assert [weather_report("Paris"), GREETING] == [s.text for s in mine.model.segments.values()] == transcripts
     assert set(user.state.participants) == {"user", seen.identity}
 
     latencies: dict[str, float] = {}
