@@ -70,6 +70,8 @@ async def test_two_turns_seen_from_the_inspector_and_the_user(
     seen = await inspector.agents.wait_for(timeout=30)
     mine = await user.agents.wait_for(seen.identity, timeout=30)
     assert await mine.wait_until(lambda v: v.state == "listening", timeout=30)
+    # its session messages may come before the server announces it (no media tracks: the 3 s tick)
+    assert await user.wait_for(lambda s: seen.identity in s, timeout=10)
     assert mine.can_send, "the agent joined after the user, who was alone: it links to the user"
 
     await mine.send(WEATHER_QUESTION)
