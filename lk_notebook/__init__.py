@@ -21,6 +21,9 @@ from .config import Credentials, Grants, default_server, resolve_credentials
 from .datatracks import DataTracks, PublishedDataTrack, TrackStats
 from .errors import (
     AdminError,
+    AgentRequestError,
+    AgentSendError,
+    AgentTimeoutError,
     AlreadyRegisteredError,
     AuthenticationError,
     CredentialsError,
@@ -117,6 +120,9 @@ _install_scrubber()
 __all__ = [
     "SERVER_VERSION",
     "AdminError",
+    "AgentRequestError",
+    "AgentSendError",
+    "AgentTimeoutError",
     "AlreadyRegisteredError",
     "ApiObserver",
     "AuthenticationError",

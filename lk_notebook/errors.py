@@ -293,3 +293,42 @@ class MissingExtraError(LkNotebookError, ImportError):
         super().__init__(message)
         self.extra = extra
         self.package = package
+
+
+# -- agents (lk_notebook.agents) --------------------------------------------------------------------------------------
+#
+#   LkNotebookError
+#   ├── AgentRequestError             a session request to a LiveKit Agents session failed (names the request)
+#   │   └── AgentTimeoutError         no answer in time (an agent without the session channel never answers)
+#   └── AgentSendError                `AgentView.send` could not get the agent to hear the text (says why)
+
+__all__ += ["AgentRequestError", "AgentSendError", "AgentTimeoutError"]
+
+
+class AgentRequestError(LkNotebookError):
+    """A session request failed: the agent answered with an error, with something that is not the answer, or the
+    session cannot ask (a hidden inspector publishes nothing)."""
+
+    def __init__(self, kind: str, request_id: str, message: str) -> None:
+        super().__init__(f"agent session request {kind} ({request_id or 'not sent'}) failed: {message}")
+        self.kind = kind
+        self.request_id = request_id
+
+
+class AgentTimeoutError(AgentRequestError):
+    """The agent did not answer a session request within `timeout` seconds."""
+
+    def __init__(self, kind: str, request_id: str, message: str, *, timeout: float) -> None:
+        super().__init__(kind, request_id, message)
+        self.timeout = timeout
+
+
+class AgentSendError(LkNotebookError):
+    """`AgentView.send` failed. `reason`: "hidden" (an inspector publishes nothing), "not_linked" (the agent reads
+    `lk.chat` only from the participant it linked to, another one), "not_heard" (no sign it heard within the
+    timeout)."""
+
+    def __init__(self, message: str, *, agent: str, reason: str) -> None:
+        super().__init__(message)
+        self.agent = agent
+        self.reason = reason

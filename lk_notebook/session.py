@@ -26,6 +26,7 @@ from livekit import rtc
 from ._delegate import delegate
 from ._logging import scrubbed_cause
 from ._tasks import TaskOwner
+from .agents.tracker import AgentsTracker
 from .config import Credentials
 from .datatracks import DataTracks
 from .errors import CredentialsError, JoinError, JoinTimeoutError, SessionClosedError
@@ -102,6 +103,10 @@ class Session(AbstractAsyncContextManager["Session"]):
         self._sender = StreamSender(me)
         self._rpc = RpcCalls(me)
         self._receiver = StreamReceiver(self.router, spawn=self.tasks.spawn)
+        self.agents = AgentsTracker(
+            self.state, self._receiver, own_identity=identity, hidden=hidden, sender=self._sender
+        )
+        """The LiveKit Agents agents in the room, decoded live: identity -> AgentView (lk_notebook.agents)."""
         self._events = RoomEvents(
             identity, self.state, self.router, self.lifecycle, own_echo=self._own.echoed, on_disconnected=self._lost
         )
@@ -247,6 +252,7 @@ class Session(AbstractAsyncContextManager["Session"]):
             self._release_task = asyncio.get_running_loop().create_task(self._release())
 
     async def _release(self) -> None:
+        self.agents.close()
         await self.tasks.aclose()
         await self._admin.aclose()
 

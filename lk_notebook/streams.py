@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from livekit import rtc
 
@@ -34,7 +34,7 @@ from .errors import InvalidInputError
 from .events import StreamRecord, StreamState, frozen_map
 from .routing import Router, StreamCallback, StreamHandler
 
-__all__ = ["StreamReceiver", "TeeReader", "new_record"]
+__all__ = ["StreamObserver", "StreamReceiver", "TeeReader", "new_record"]
 
 Spawn = Callable[..., "asyncio.Task[Any]"]
 _END = object()
@@ -52,6 +52,16 @@ class _EveryTopic(dict[str, Any]):
 
     def pop(self, key: str, default: Any = None) -> Any:
         return default
+
+
+class StreamObserver(Protocol):
+    """An internal tap on one topic's incoming streams (the agent tracker's): told of each stream as it opens,
+    of each chunk and of its end, beside the per-topic handler (which stays the user's)."""
+
+    def opened(self, info: Any, identity: str) -> None: ...
+    def chunk(self, info: Any, identity: str, chunk: str | bytes) -> None: ...
+    def closed(self, info: Any, identity: str, error: BaseException | None) -> None:
+        """`info` is the reader's at the end: its attributes include the close trailer's."""
 
 
 class TeeReader:
@@ -116,6 +126,7 @@ class StreamReceiver:
     def __init__(self, router: Router, *, spawn: Spawn) -> None:
         self.router = router
         self._spawn = spawn
+        self._observers: dict[str, list[StreamObserver]] = {}
 
     # -- what a session registers -------------------------------------------------------------------------------
     def register_text_stream_handler(self, topic: str, handler: StreamHandler) -> Callable[[], None]:
@@ -141,6 +152,26 @@ class StreamReceiver:
     def on_stream(self, callback: StreamCallback) -> Callable[[], None]:
         """Call `callback(record)` as each stream (received or sent) starts, progresses and ends."""
         return self.router.on_stream(callback)
+
+    def observe(self, topic: str, observer: StreamObserver) -> Callable[[], None]:
+        """Tell `observer` of every incoming stream on `topic` (internal: it takes no handler slot, so a user may
+        still register their own handler for the topic). An observer's exception is reported, never fatal.
+        Returns a function that stops the observation."""
+        self._observers.setdefault(topic, []).append(observer)
+
+        def stop() -> None:
+            observers = self._observers.get(topic, [])
+            if observer in observers:
+                observers.remove(observer)
+
+        return stop
+
+    def _tell(self, topic: str, call: Callable[[StreamObserver], None]) -> None:
+        for observer in list(self._observers.get(topic, ())):
+            try:
+                call(observer)
+            except Exception as exc:
+                self.router.report(f"stream observer for topic {topic!r}", exc)
 
     # -- the SDK's side -----------------------------------------------------------------------------------------
 
@@ -176,6 +207,8 @@ class StreamReceiver:
         record = new_record(info, sender=identity, is_text=is_text, started=time.time(), text="" if is_text else None)
         self.router.update_stream(record)
         tee = self._start_handler(info, identity, is_text=is_text)
+        topic = info.topic
+        self._tell(topic, lambda o: o.opened(info, identity))
         sink = _Sink(self.router, record)
         error: BaseException | None = None
         try:
@@ -183,6 +216,8 @@ class StreamReceiver:
                 sink.add(chunk)
                 if tee is not None:
                     tee._feed(chunk)
+                if topic in self._observers:
+                    self._tell(topic, lambda o: o.chunk(info, identity, chunk))  # noqa: B023 (called at once)
                 self.router.update_stream(sink.record(StreamState.STARTED))
         except rtc.StreamError as exc:
             error = exc
@@ -190,6 +225,7 @@ class StreamReceiver:
             sink.close()
             if tee is not None:
                 tee._end(error)
+            self._tell(topic, lambda o: o.closed(reader.info, identity, error))
         final = sink.record(StreamState.ABORTED if error is not None else StreamState.FINISHED)
         final = dataclasses.replace(
             final, attributes=frozen_map(reader.info.attributes), error=str(error) if error is not None else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from livekit import api
 
 from lk_notebook.config import Credentials
 from lk_notebook.install import cache_dir
@@ -103,9 +106,11 @@ def _pump(stream: object, sink: list[str], ready: threading.Event) -> None:
 
 
 @contextlib.contextmanager
-def agent_worker(credentials: Credentials, agent_name: str, *, ready_timeout: float = 60.0) -> Iterator[AgentProcess]:
-    """Launch tests/agent/agent.py registered as `agent_name`; kill it (and its job threads) on exit, whatever
-    happened."""
+def agent_worker(
+    credentials: Credentials, agent_name: str, *, ready_timeout: float = 60.0, session_host: bool = True
+) -> Iterator[AgentProcess]:
+    """Launch tests/agent/agent.py registered as `agent_name` on the server of `credentials`; kill it (and its job
+    threads) on exit, whatever happened. `session_host=False`: an agent without the lk.agent.session channel."""
     python, _ = agent_python()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_") and k != "PYTHONPATH"}
     env.update(
@@ -113,7 +118,7 @@ def agent_worker(credentials: Credentials, agent_name: str, *, ready_timeout: fl
     )
     start = time.monotonic()
     process = subprocess.Popen(
-        [str(python), str(AGENT_PROGRAM), agent_name],
+        [str(python), str(AGENT_PROGRAM), agent_name, *([] if session_host else ["--no-session-host"])],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -142,3 +147,27 @@ def agent_worker(credentials: Credentials, agent_name: str, *, ready_timeout: fl
                 os.killpg(process.pid, 9)
             process.wait(timeout=10)
         pump.join(timeout=5)
+
+
+async def dispatch(credentials: Credentials, agent_name: str, room: str, *, participant: str | None = None) -> None:
+    """Ask the server to dispatch `agent_name` into `room` (created if needed). `participant`: the identity the test
+    agent links to (reads lk.chat from), passed in the dispatch's metadata."""
+    metadata = json.dumps({"participant_identity": participant}) if participant else ""
+    async with api.LiveKitAPI(credentials.url, credentials.api_key, credentials.api_secret) as lkapi:
+        await lkapi.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name=agent_name, room=room, metadata=metadata)
+        )
+
+
+@contextlib.contextmanager
+def demo_agent(credentials: Credentials | None = None, *, session_host: bool = True) -> Iterator[AgentProcess]:
+    """The scripted test agent as a demo (notebook 10): a worker registered under a fresh name on the server of
+    `credentials` (default: LIVEKIT_* or the local server); `await dispatch(creds, worker.agent_name, room)` sends
+    it into a room. Stopped on exit."""
+    import uuid
+
+    from lk_notebook.config import resolve_credentials
+
+    creds = credentials or resolve_credentials()
+    with agent_worker(creds, f"demo-agent-{uuid.uuid4().hex[:6]}", session_host=session_host) as worker:
+        yield worker

@@ -34,12 +34,15 @@ from .requests import (
     build_request,
     parse_response,
 )
+from .tracker import AgentsTracker
 from .turns import Turn
+from .view import NO_SESSION_CHANNEL, AgentView, SendResult
 
 __all__ = [
     "AGENT_NAME_ATTRIBUTE",
     "AGENT_STATE_ATTRIBUTE",
     "CHAT_TOPIC",
+    "NO_SESSION_CHANNEL",
     "REQUEST_KINDS",
     "SEGMENT_ID_ATTRIBUTE",
     "SESSION_TOPIC",
@@ -49,7 +52,9 @@ __all__ = [
     "AgentInfo",
     "AgentModel",
     "AgentRequestError",
+    "AgentView",
     "AgentsModel",
+    "AgentsTracker",
     "ChatHistory",
     "DecodeFailure",
     "Decoded",
@@ -57,6 +62,7 @@ __all__ = [
     "Pong",
     "RequestKind",
     "RtcStats",
+    "SendResult",
     "SessionEvent",
     "SessionRequest",
     "SessionResponse",

@@ -136,7 +136,7 @@ def conversation_frame(agent: AgentModel) -> pd.DataFrame:
             rows.append(
                 ConversationRow(
                     at=s.opened_at,
-                    role="assistant",
+                    role=s.role,
                     text=s.text,
                     interrupted=False,
                     id=s.segment_id,

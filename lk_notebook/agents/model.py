@@ -104,6 +104,9 @@ class Segment:
     """The sender's clock: the stream header's timestamp."""
     received_at: float
     text: str = ""
+    role: Literal["assistant", "user"] = "assistant"
+    """user: the agent's transcription of its user's speech (sent with the user's identity as the sender and
+    `lk.transcribed_track_id`), which is not a reply."""
     first_chunk_received_at: float | None = None
     final: bool = False
     final_received_at: float | None = None
@@ -295,11 +298,17 @@ class AgentModel:
             self.version += 1
 
     def transcription_opened(
-        self, stream_id: str, attributes: Mapping[str, str], *, opened_at: float, received_at: float
+        self,
+        stream_id: str,
+        attributes: Mapping[str, str],
+        *,
+        opened_at: float,
+        received_at: float,
+        role: Literal["assistant", "user"] = "assistant",
     ) -> None:
         """A `lk.transcription` text stream from this agent opened; `opened_at` is its header's timestamp."""
         segment_id = attributes.get(SEGMENT_ID_ATTRIBUTE, stream_id)
-        self.segments[stream_id] = Segment(stream_id, segment_id, opened_at, received_at)
+        self.segments[stream_id] = Segment(stream_id, segment_id, opened_at, received_at, role=role)
         self.version += 1
 
     def transcription_chunk(self, stream_id: str, text: str, *, received_at: float) -> None:
@@ -357,10 +366,20 @@ class AgentsModel(Mapping[str, AgentModel]):
             self.agent(identity).attributes_changed(attributes, at=at)
 
     def feed_transcription_opened(
-        self, identity: str, stream_id: str, attributes: Mapping[str, str], *, opened_at: float, received_at: float
+        self,
+        identity: str,
+        stream_id: str,
+        attributes: Mapping[str, str],
+        *,
+        opened_at: float,
+        received_at: float,
+        role: Literal["assistant", "user"] = "assistant",
     ) -> None:
-        """A `lk.transcription` stream from `identity` opened (`opened_at`: its header's timestamp, in seconds)."""
-        self.agent(identity).transcription_opened(stream_id, attributes, opened_at=opened_at, received_at=received_at)
+        """A `lk.transcription` stream from `identity` opened (`opened_at`: its header's timestamp, in seconds);
+        `role` user: the agent transcribing its user."""
+        self.agent(identity).transcription_opened(
+            stream_id, attributes, opened_at=opened_at, received_at=received_at, role=role
+        )
 
     def feed_transcription_chunk(self, identity: str, stream_id: str, text: str, *, received_at: float) -> None:
         if identity in self._agents:

@@ -26,7 +26,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 from livekit.protocol.agent_pb import agent_session as pb
 
-from ..errors import LkNotebookError
+from ..errors import AgentRequestError  # lived here; kept importable
 from .decode import agent_state_name, chat_item, model_usages, timestamp, user_state_name
 from .messages import ChatItem, ChatMessage, FunctionCall, FunctionCallOutput, ModelUsage, SessionResponse
 
@@ -67,15 +67,6 @@ REQUEST_KINDS: tuple[RequestKind, ...] = (
 
 # Every request kind except ping is answered in a response field of the same name.
 _RESPONSE_KIND: dict[str, str] = {kind: kind for kind in REQUEST_KINDS} | {"ping": "pong"}
-
-
-class AgentRequestError(LkNotebookError):
-    """A session request failed: the agent answered with an error, or with something that is not the answer."""
-
-    def __init__(self, kind: str, request_id: str, message: str) -> None:
-        super().__init__(f"agent session request {kind} ({request_id}) failed: {message}")
-        self.kind = kind
-        self.request_id = request_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ def turns(agent: AgentModel) -> list[Turn]:
     starts = [(at, item.text) for at, item in messages if item.role == "user"]
     replies = _Timeline([(at, item.text) for at, item in messages if item.role == "assistant"])
     states = _Timeline([(s.at, s.new) for s in (agent.agent_states or agent.attribute_states)])
-    chunks = _Timeline([(s.opened_at, s) for s in agent.segments.values()])
+    chunks = _Timeline([(s.opened_at, s) for s in agent.segments.values() if s.role == "assistant"])
     tools = _Timeline([(t, c.name) for c in agent.tool_calls.values() if (t := c.started_at or c.ended_at) is not None])
     usage = _Timeline([(p.at, p) for p in agent.usage_points])
     out: list[Turn] = []

@@ -12,7 +12,8 @@ Without LIVEKIT_URL the lab starts a local livekit-server with a userland UDP re
 can drop and delay datagrams (no root needed); it proves from RTC stats that traffic crosses the relay before it
 reports any impaired result. With LIVEKIT_URL set it measures that server, unimpaired. On a `LocalCluster`,
 `Lab(cluster=..., topology=ClusterTopology(...))` places the sender, the receiver and the room on chosen nodes, and
-`measure_propagation` / `measure_node_failure` compare topologies and time a node failure.
+`measure_propagation` / `measure_node_failure` compare topologies and time a node failure. `measure_agent` times
+a LiveKit Agents agent's turns from the client's side, clean and through the impaired relay.
 
 The lab's views (LabWidget, LivePlot, WidgetProgress) live in `lk_notebook.widgets`; `WidgetProgress` and
 `LivePlot` stay importable from here (loaded on first use: the lab itself never imports a widget).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .agent_turns import AgentTurnRow, AgentTurns, measure_agent
 from .cluster_lab import NodeFailure, cross_node_ratios, measure_node_failure, measure_propagation
 from .lab import Lab
 from .packets import LiveSample, RunResult
@@ -40,6 +42,8 @@ from .window import Window
 __all__ = [
     "STATE_CHANNELS",
     "TOPIC",
+    "AgentTurnRow",
+    "AgentTurns",
     "ClusterTopology",
     "Impairment",
     "ImpairmentRelay",
@@ -69,6 +73,7 @@ __all__ = [
     "datagrams_per_message",
     "expected_loss",
     "measure",
+    "measure_agent",
     "measure_node_failure",
     "measure_presence",
     "measure_propagation",

@@ -1,7 +1,9 @@
 """The tests' real LiveKit Agents worker: a text-only, offline `AgentSession` with deterministic replies.
 
 Runs in its own virtual environment (tests/agentenv.py builds it: livekit-agents pins its own livekit), never
-imported by the tests. Usage: `python agent.py AGENT_NAME` with LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET set.
+imported by the tests. Usage: `python agent.py AGENT_NAME [--no-session-host]` with LIVEKIT_URL, LIVEKIT_API_KEY,
+LIVEKIT_API_SECRET set. `--no-session-host` starts the session without its host (`session_host=False`): nothing on
+`lk.agent.session`, only attributes and transcriptions, as an older framework.
 It prints `READY <worker id>` on stdout once the server registered the worker, then serves dispatched jobs.
 
 The LLM is a small `llm.LLM` subclass: "what is the weather in Paris?" calls `get_weather(city="Paris")` and then
@@ -104,6 +106,7 @@ class WeatherAgent(Agent):
 
 def main() -> None:
     agent_name = sys.argv[1]
+    session_host = "--no-session-host" not in sys.argv[2:]
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     server = AgentServer(job_executor_type=JobExecutorType.THREAD)
 
@@ -111,8 +114,15 @@ def main() -> None:
     async def entrypoint(ctx: JobContext) -> None:
         await ctx.connect()
         session: AgentSession[None] = AgentSession(llm=ScriptedLLM())
-        options = room_io.RoomOptions(audio_input=False, audio_output=False, text_input=True, text_output=True)
-        await session.start(WeatherAgent(), room=ctx.room, room_options=options, record=False)
+        # The dispatch's metadata may name the participant to link to (the one whose lk.chat the agent reads), as
+        # real agents do for their user: the lab's room holds other participants that joined first.
+        linked = json.loads(ctx.job.metadata).get("participant_identity") if ctx.job.metadata else None
+        options = room_io.RoomOptions(
+            audio_input=False, audio_output=False, text_input=True, text_output=True, participant_identity=linked
+        )
+        await session.start(
+            WeatherAgent(), room=ctx.room, room_options=options, record=False, session_host=session_host
+        )
 
     def registered(worker_id: str, _info: Any) -> None:
         print(f"READY {worker_id}", flush=True)
