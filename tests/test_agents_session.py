@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -56,9 +57,12 @@ def seen_reply(item: object) -> object:
 
 
 async def test_two_turns_seen_from_the_inspector_and_the_user(
-    agent: AgentProcess, sessions: Sessions, credentials: Credentials, room_name: str
+    agent: AgentProcess, sessions: Sessions, credentials: Credentials, room_name: str, tmp_path: Path
 ) -> None:
     user = await sessions.join(room_name, "user")
+    # A recorder (its own hidden inspector) keeps the agent's session messages: replayed, they decode to the same.
+    recorder = await lk.record(room_name, tmp_path / "agent.lkrec", **join_args(credentials))
+    sessions.stack.push_async_callback(recorder.aclose)
     transcripts: list[str] = []
 
     async def own_handler(reader: Any, sender: str) -> None:  # the user's own handler: agents take no slot
@@ -108,6 +112,17 @@ async def test_two_turns_seen_from_the_inspector_and_the_user(
         assert row["to_listening"] == pytest.approx(at["listening"] - begin)
         reply_at = [e.at for e in seen.model.conversation if begin <= e.at < end and e.item == seen_reply(e.item)]
         assert row["to_final"] == pytest.approx(reply_at[-1] - begin)
+
+    # The recording holds the session as the inspector saw it: replayed, the same conversation, tools and turns.
+    await recorder.aclose()
+    with lk.Recording(tmp_path / "agent.lkrec") as recording:
+        replayed = recording.agents()[seen.identity]
+    assert replayed.conversation_frame()["text"].tolist() == seen.conversation_frame()["text"].tolist()
+    assert replayed.tool_calls_frame()[["name", "arguments", "output"]].equals(tools[["name", "arguments", "output"]])
+    assert replayed.states_frame()[["who", "old", "new"]].equals(seen.states_frame()[["who", "old", "new"]])
+    assert replayed.turns_frame()[["tools", "to_thinking", "to_speaking"]].equals(
+        turns[["tools", "to_thinking", "to_speaking"]]
+    )
 
     # The user's own view saw the same; its session lists only itself and the agent, never the inspector.
     assert await mine.wait_until(turn_done(2), timeout=10)

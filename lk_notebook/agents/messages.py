@@ -21,6 +21,7 @@ __all__ = [
     "CHAT_TOPIC",
     "SEGMENT_ID_ATTRIBUTE",
     "SESSION_TOPIC",
+    "TRANSCRIBED_TRACK_ATTRIBUTE",
     "TRANSCRIPTION_FINAL_ATTRIBUTE",
     "TRANSCRIPTION_TOPIC",
     "AgentStateChanged",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 SESSION_TOPIC = "lk.agent.session"
+TRANSCRIBED_TRACK_ATTRIBUTE = "lk.transcribed_track_id"
+"""On a `lk.transcription` stream: the agent transcribing its user's speech (sent with the user's identity)."""
 """Byte streams of one protobuf `AgentSessionMessage` each: events, requests and responses."""
 TRANSCRIPTION_TOPIC = "lk.transcription"
 """Text streams of the agent's replies (one per reply; chunks are the LLM's deltas)."""

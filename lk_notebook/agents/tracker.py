@@ -31,7 +31,14 @@ from ..events import (
 from ..state import RoomState
 from ..stream_sender import StreamSender
 from ..streams import StreamReceiver
-from .messages import CHAT_TOPIC, SESSION_TOPIC, TRANSCRIPTION_TOPIC, ChatMessage, SessionResponse
+from .messages import (
+    CHAT_TOPIC,
+    SESSION_TOPIC,
+    TRANSCRIBED_TRACK_ATTRIBUTE,
+    TRANSCRIPTION_TOPIC,
+    ChatMessage,
+    SessionResponse,
+)
 from .model import AgentsModel
 from .requests import RequestKind, ResponseBody, build_request, parse_response
 from .view import NO_SESSION_CHANNEL, AgentView
@@ -40,7 +47,6 @@ __all__ = ["AgentsTracker"]
 
 log = logging.getLogger("lk_notebook")
 
-TRANSCRIBED_TRACK_ATTRIBUTE = "lk.transcribed_track_id"
 NO_EVENT_AFTER = 3.0
 """Seconds after a live `lk.agent.state` change without any session event: the agent has no session channel (an
 agent with one sends its agent_state_changed event within milliseconds of setting the attribute)."""
@@ -67,6 +73,7 @@ class AgentsTracker(Mapping[str, AgentView]):
         self._sender = None if hidden else sender
         self._views: dict[str, AgentView] = {}
         self._on_agent: list[Callable[[AgentView], None]] = []
+        self._taps: list[Callable[[str, bytes, float], None]] = []
         self._pending: dict[str, asyncio.Future[SessionResponse]] = {}
         self._buffers: dict[str, bytearray] = {}
         self._sent_texts: set[str] = set()
@@ -170,8 +177,25 @@ class AgentsTracker(Mapping[str, AgentView]):
             if current is not None:
                 self._participant(current)
 
+    def on_session_message(self, callback: Callable[[str, bytes, float], None]) -> Callable[[], None]:
+        """Call `callback(identity, data, received_at)` with every whole `lk.agent.session` message, before it is
+        decoded (a recorder keeps the bytes: the decoding can then be redone later). Returns an unsubscribe."""
+        self._taps.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._taps:
+                self._taps.remove(callback)
+
+        return unsubscribe
+
     def session_bytes(self, identity: str, data: bytes) -> None:
-        decoded = self.model.feed_session_bytes(identity, data, received_at=time.time())
+        received_at = time.time()
+        for tap in list(self._taps):
+            try:
+                tap(identity, data, received_at)
+            except Exception:
+                log.exception("an lk.agent.session listener failed")
+        decoded = self.model.feed_session_bytes(identity, data, received_at=received_at)
         if isinstance(decoded, SessionResponse):
             future = self._pending.get(decoded.request_id)
             if future is not None and not future.done():

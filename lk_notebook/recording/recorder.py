@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._tasks import TaskOwner
+from ..agents.messages import SESSION_TOPIC
 from ..config import resolve_credentials
 from ..errors import JournalError, LkNotebookError
 from ..events import Snapshot, StreamRecord, StreamState
@@ -101,6 +102,10 @@ class Recorder:
             s.on_message(journal.append_packet),
             s.on_stream(self._on_stream),
             s.on_rpc(journal.append_rpc),
+            # Agent session messages whole, as bytes: `Recording.agents()` decodes them again on replay.
+            s.agents.on_session_message(
+                lambda identity, data, at: journal.append_agent_message(identity, SESSION_TOPIC, data, at=at)
+            ),
         ]
         self.tasks.spawn(self._poll(), name="poll")
 
