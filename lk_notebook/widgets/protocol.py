@@ -93,6 +93,8 @@ class RoomRow(TypedDict):
     """Milliseconds since the epoch."""
     metadata: Annotated[str, "metadata"]
     """A preview (`admin.metadata_preview`)."""
+    agents: Annotated[int | None, "agents"]
+    """Participants of kind agent (counted every few seconds); None while not counted."""
 
 
 class RoomOpen(TypedDict):
