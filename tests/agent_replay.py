@@ -135,6 +135,15 @@ class ReplayAgent:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def feed_session(self, data: bytes, *, received_at: float) -> None:
+        """One `lk.agent.session` message, as the live layer passes it on (subscribers told)."""
+        self.agents.feed_session_bytes(self.identity, data, received_at=received_at)
+        self._notify()
+
+    def _notify(self) -> None:
+        for callback in list(self._subscribers):
+            callback()
+
     def feed(self, step: Step, *, origin: float) -> None:
         now = time.time()
         if step.kind == "session":
@@ -149,8 +158,7 @@ class ReplayAgent:
         else:
             attributes = {"lk.transcription_final": "true"}
             self.agents.feed_transcription_closed(self.identity, step.stream_id, attributes, received_at=now)
-        for callback in list(self._subscribers):
-            callback()
+        self._notify()
 
     def feed_all(self, steps: list[Step], *, origin: float) -> None:
         for step in steps:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections import deque
+from collections import Counter
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -134,8 +134,8 @@ class AgentDeltas:
         """Streaming replies on screen: stream id -> characters sent."""
         self._shown_segments: dict[str, str] = {}
         """Final replies on screen not yet matched by a conversation item: stream id -> text."""
-        self._replies: deque[str] = deque(maxlen=8)
-        """The last assistant messages, for a reply whose stream closes after its conversation item arrived."""
+        self._replies: Counter[str] = Counter()
+        """Assistant messages on screen with no stream matched yet (a stream can close after its item arrived)."""
         self._tool_keys: dict[int, str] = {}
         self._tools_sent: dict[str, AgentToolRow] = {}
         self._unsettled: dict[str, ToolCall] = {}
@@ -143,6 +143,7 @@ class AgentDeltas:
         self._turn_starts: list[float] = []
         self._turns_sent: dict[int, AgentTurnBar] = {}
         self._usage_count = 0
+        self._new_turns = 0
         self._lines = 0
 
     def next(self) -> AgentPanelDelta | None:
@@ -187,10 +188,11 @@ class AgentDeltas:
             )  # fmt: skip
             if isinstance(entry.item, ChatMessage) and role == "user":
                 bisect.insort(self._turn_starts, entry.at)
+                self._new_turns += 1
             elif role == "assistant":
                 covered = next((sid for sid, said in self._shown_segments.items() if said == text.strip()), None)
                 if covered is None:
-                    self._replies.append(text.strip())
+                    self._replies[text.strip()] += 1
                 else:
                     del self._shown_segments[covered]
                     drop.append(f"s{covered}")
@@ -224,8 +226,8 @@ class AgentDeltas:
     def _settle(self, sid: str, segment: Segment, drop: list[str]) -> None:
         """A final reply: dropped when its conversation item is already on screen, else kept until it comes."""
         text = segment.text.strip()
-        if self.model.has_session_channel and text in self._replies:
-            self._replies.remove(text)
+        if self.model.has_session_channel and self._replies[text] > 0:
+            self._replies[text] -= 1
             drop.append(f"s{sid}")
         elif self.model.has_session_channel:
             self._shown_segments[sid] = text
@@ -260,7 +262,9 @@ class AgentDeltas:
         starts = self._turn_starts
         if not starts:
             return []
-        kept = len(starts) if full else min(self.turns_kept, len(starts))
+        # The turns that started since the last delta, and the one before them (a late event can still move it).
+        kept = len(starts) if full else min(max(self.turns_kept, self._new_turns + 1), len(starts))
+        self._new_turns = 0
         since = starts[-kept] if kept < len(starts) else -math.inf
         first = len(starts) - kept if kept < len(starts) else 0
         out: list[AgentTurnBar] = []

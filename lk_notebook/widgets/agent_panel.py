@@ -155,7 +155,6 @@ class AgentPanel(TextFallback, w.VBox):  # type: ignore[misc]
         self.last_message: AgentPanelDelta | None = None
         self._ready = False
         self._can_send: bool | None = None
-        self.chat.on_submit(lambda _t: self.send_chat())
         self.send_button.on_click(lambda _b: self.send_chat())
         self.timeline.on_msg(self._on_front_end)
         self.live = Live(f"agent {source.identity}", self._render, hz=hz, errors=self.error_line, poll=self._poll)
