@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -35,11 +36,13 @@ from .protocol import AGENT_PANEL_WIRE, AgentPanelDelta, AgentPanelHello
 
 __all__ = ["AgentPanel", "AgentPanels", "AgentSource", "AgentSources", "AgentTimeline"]
 
-CANNOT_SEND = (
-    "the agent cannot hear this session yet: it learns of a new participant within about 3 s of its joining "
-    "(a hidden inspector publishes nothing, so it never can)"
+CANNOT_SEND = "the agent cannot hear this session yet"
+"""Shown next to the disabled chat box ..."""
+CANNOT_SEND_WHY = (
+    "An agent learns of a new participant within about 3 s of its joining (the server's announcement tick); "
+    "a message sent before is dropped. A hidden inspector publishes nothing, so it never can."
 )
-"""Shown next to the disabled chat box."""
+"""... with this as its tooltip."""
 
 
 class AgentSource(Protocol):
@@ -129,9 +132,10 @@ class AgentPanel(TextFallback, w.VBox):  # type: ignore[misc]
         self.error_line = ErrorLine()
         self.chat = w.Text(placeholder="say something to the agent", layout={"width": "420px"}, disabled=True)
         self.chat.add_class("lk-agent-chat")
-        self.send_button = w.Button(description="send", icon="paper-plane", disabled=True, layout={"width": "90px"})
+        self.send_button = w.Button(description="send", icon="paper-plane", disabled=True, layout={"width": "110px"})
         self.send_button.add_class("lk-agent-send")
-        self.chat_reason = w.HTML(f'<span class="lk-agent-chat-reason">{html.escape(CANNOT_SEND)}</span>')
+        why, what = html.escape(CANNOT_SEND_WHY), html.escape(CANNOT_SEND)
+        self.chat_reason = w.HTML(f'<span class="lk-agent-chat-reason" title="{why}">{what}</span>')
         self.buttons: dict[str, w.Button] = {}
         for label, suffix, request in REQUESTS:
             button = w.Button(description=label, layout={"width": "auto"})
@@ -154,6 +158,7 @@ class AgentPanel(TextFallback, w.VBox):  # type: ignore[misc]
         self.messages_sent = 0
         self.last_message: AgentPanelDelta | None = None
         self._ready = False
+        self._viewed = asyncio.Event()
         self._can_send: bool | None = None
         self.send_button.on_click(lambda _b: self.send_chat())
         self.timeline.on_msg(self._on_front_end)
@@ -211,6 +216,7 @@ class AgentPanel(TextFallback, w.VBox):  # type: ignore[misc]
     def _on_front_end(self, _widget: object, content: Mapping[str, Any], _buffers: object) -> None:
         if _is_hello(content):
             self._ready = True
+            self._viewed.set()
             self.deltas.reset()
             self.live.mark()
             if not self.live.running:
@@ -220,13 +226,22 @@ class AgentPanel(TextFallback, w.VBox):  # type: ignore[misc]
         """Push pending changes at once (the render task does this on its own)."""
         self.live.render_now()
 
+    @property
+    def viewed(self) -> bool:
+        """A browser view is showing the panel (it said hello)."""
+        return self._ready
+
+    async def wait_viewed(self, timeout: float = 60.0) -> None:
+        """Until a browser view shows the panel: a script waits for it before driving a turn it wants seen."""
+        await asyncio.wait_for(self._viewed.wait(), timeout)
+
     # -- actions --------------------------------------------------------------------------------------------------
     def send_chat(self) -> None:
         text = self.chat.value.strip()
         if not text:
             return
         if not self.source.can_send:
-            self.error_line.show_error(RuntimeError(CANNOT_SEND), where="send")
+            self.error_line.show_error(RuntimeError(f"{CANNOT_SEND}. {CANNOT_SEND_WHY}"), where="send")
             return
 
         def sent(_: None) -> None:

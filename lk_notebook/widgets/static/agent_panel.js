@@ -62,7 +62,12 @@ function render({ model, el }) {
   tools.append(toolsHead, toolsBody);
   const turnsBox = element("div", "lk-agent-turns");
   side.append(element("div", "lk-agent-caption", { textContent: "tool calls" }), tools);
-  side.append(element("div", "lk-agent-caption", { textContent: "turns: latency from the user's message" }), turnsBox);
+  const phaseLegend = element("div", "lk-agent-caption", { textContent: "turns: seconds from the user's message to " });
+  W.phases.forEach(([, label, color], i) => {
+    phaseLegend.append(element("span", "lk-agent-swatch", { textContent: label, style: `border-left-color:${color}` }));
+    if (i + 1 < W.phases.length) phaseLegend.append(" ");
+  });
+  side.append(phaseLegend, turnsBox);
   body.append(transcript, side);
   el.append(head, strip, body);
 
@@ -196,15 +201,21 @@ function render({ model, el }) {
         bar.append(seg);
         from = to;
       }
-      const final = reached.length ? reached[reached.length - 1] : null;
-      const numbers = phases.map(([f, label]) => `${label} ${fmtSeconds(r[B[f]])}`).join(" · ");
+      const final = r[B.to_final];
+      const numbers = element("span", "lk-agent-latency");
+      phases.forEach(([f, label, color], i) => {
+        if (i) numbers.append(" · ");
+        numbers.append(element("span", "", { textContent: fmtSeconds(r[B[f]]), title: label, style: `color:${color}` }));
+      });
+      const tools = r[B.tools] ? ` · ${r[B.tools]}` : "";
+      numbers.append(element("span", "lk-agent-tokens", {
+        textContent: ` · ${r[B.input_tokens]}→${r[B.output_tokens]} tok${tools}`,
+      }));
       row.append(
         element("span", "lk-agent-turn-label", { textContent: `#${r[B.turn]} ${r[B.user]}` }),
         bar,
-        element("span", "lk-agent-latency", { textContent: final ? numbers : "…" }),
-        element("span", "lk-agent-tokens", {
-          textContent: `${r[B.input_tokens]}→${r[B.output_tokens]} tok${r[B.tools] ? " · " + r[B.tools] : ""}`,
-        }),
+        element("span", "lk-agent-final", { textContent: final == null ? "…" : fmtSeconds(final) }),
+        numbers,
       );
       frag.append(row);
     }
