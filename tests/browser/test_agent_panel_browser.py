@@ -35,10 +35,14 @@ WATCH_STREAMING = """() => {
 # What overflows its box (a cut row) or spans two lines (a wrapped one), by class.
 LAYOUT_PROBLEMS = """() => {
   const out = [];
-  for (const sel of [".lk-agent-head", ".lk-agent-lane", ".lk-agent-turn-label", ".lk-agent-tools td"]) {
+  const parts = [".lk-agent-head", ".lk-agent-lane", ".lk-agent-caption", ".lk-agent-latency", ".lk-agent-tools td"];
+  for (const sel of parts) {
     for (const e of document.querySelectorAll(sel)) {
-      if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow !== "ellipsis")
-        out.push(`${sel} overflows (${e.scrollWidth} > ${e.clientWidth})`);
+      if (e.scrollWidth > e.clientWidth + 1) out.push(`${sel} is cut (${e.scrollWidth} > ${e.clientWidth})`);
+      if (getComputedStyle(e).whiteSpace === "nowrap" || sel === ".lk-agent-caption") {
+        const line = parseFloat(getComputedStyle(e).lineHeight) || 16;
+        if (e.getBoundingClientRect().height > 1.8 * line) out.push(`${sel} wraps`);
+      }
     }
   }
   const tops = [...document.querySelectorAll(".lk-agent-panel button")].map((b) => b.getBoundingClientRect().top);

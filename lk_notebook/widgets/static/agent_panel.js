@@ -62,7 +62,7 @@ function render({ model, el }) {
   tools.append(toolsHead, toolsBody);
   const turnsBox = element("div", "lk-agent-turns");
   side.append(element("div", "lk-agent-caption", { textContent: "tool calls" }), tools);
-  const phaseLegend = element("div", "lk-agent-caption", { textContent: "turns: seconds from the user's message to " });
+  const phaseLegend = element("div", "lk-agent-caption", { textContent: "turns, from the user's message to " });
   W.phases.forEach(([, label, color], i) => {
     phaseLegend.append(element("span", "lk-agent-swatch", { textContent: label, style: `border-left-color:${color}` }));
     if (i + 1 < W.phases.length) phaseLegend.append(" ");
