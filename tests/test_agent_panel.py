@@ -1,6 +1,8 @@
-"""The AgentPanel's kernel side, with no LiveKit: a replay of a real agent's recorded session (tests/agent_replay.py)
-and hand-built protobuf messages go through the real pure AgentModel; what the panel sends is applied to a small
-Python copy of the front end's bookkeeping, which must end up showing what the model holds."""
+"""The AgentPanel's kernel side (and the room browser's agent marks), with no LiveKit.
+
+A replay of a real agent's recorded session (tests/agent_replay.py) and hand-built protobuf messages go through the
+real pure AgentModel; what the panel sends is applied to a small Python copy of the front end's bookkeeping, which
+must end up showing what the model holds."""
 
 from __future__ import annotations
 
@@ -13,11 +15,15 @@ from typing import Any
 import pytest
 from livekit.protocol.agent_pb import agent_session as pb
 
+from lk_notebook.admin import RoomSummary
 from lk_notebook.agents import AgentModel, AgentsModel
+from lk_notebook.events import ParticipantInfo
+from lk_notebook.state import participant
 from lk_notebook.widgets import AgentPanel, AgentPanels
 from lk_notebook.widgets.agent_delta import AgentDeltas, new_items
 from lk_notebook.widgets.agent_panel import CANNOT_SEND, AgentSource, AgentSources
-from lk_notebook.widgets.protocol import AGENT_PANEL_WIRE, AgentPanelDelta, schema
+from lk_notebook.widgets.protocol import AGENT_PANEL_WIRE, ROOMS_WIRE, AgentPanelDelta, schema
+from lk_notebook.widgets.rooms import count_agents, room_rows
 from tests import agent_messages as m
 from tests.agent_replay import ReplayAgent, replay_schedule
 
@@ -374,3 +380,31 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+class FakeAdmin:
+    """`list_participants` of a few rooms; "gone" vanished between the list and its count."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def list_participants(self, room: str) -> list[ParticipantInfo]:
+        self.asked.append(room)
+        if room == "gone":
+            raise LookupError("room not found")
+        people = {"support": [participant("bot", kind="agent"), participant("ann")], "chat": [participant("bob")]}
+        return people.get(room, [])
+
+
+async def test_the_room_browser_counts_agents_per_room_and_marks_them_in_its_rows() -> None:
+    def room(name: str, people: int, created: float = 1.0) -> RoomSummary:
+        return RoomSummary(name, "RM_" + name, "", people, created, 0)
+
+    rooms = [room("chat", 1), room("support", 2), room("gone", 1), room("empty", 0), room("new", 0, created=9.0)]
+    admin = FakeAdmin()
+    counts = await count_agents(admin, rooms, limit=4)  # type: ignore[arg-type]
+    assert counts == {"support": 1, "chat": 0, "new": 0}
+    assert admin.asked == ["support", "chat", "gone", "new"]  # the fullest first, then the newest; "empty" left out
+    rows = room_rows(rooms, counts)
+    assert {r["name"]: r["agents"] for r in rows} == {"chat": 0, "empty": None, "gone": None, "new": 0, "support": 1}
+    assert set(rows[0]) == set(ROOMS_WIRE["row"].values())

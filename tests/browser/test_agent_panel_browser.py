@@ -35,14 +35,16 @@ WATCH_STREAMING = """() => {
 # What overflows its box (a cut row) or spans two lines (a wrapped one), by class.
 LAYOUT_PROBLEMS = """() => {
   const out = [];
-  const parts = [".lk-agent-head", ".lk-agent-lane", ".lk-agent-caption", ".lk-agent-latency", ".lk-agent-tools td"];
-  for (const sel of parts) {
+  const oneLine = [".lk-agent-head", ".lk-agent-lane", ".lk-agent-caption", ".lk-agent-latency", ".lk-agent-tools td"];
+  for (const sel of oneLine) {
     for (const e of document.querySelectorAll(sel)) {
       if (e.scrollWidth > e.clientWidth + 1) out.push(`${sel} is cut (${e.scrollWidth} > ${e.clientWidth})`);
-      if (getComputedStyle(e).whiteSpace === "nowrap" || sel === ".lk-agent-caption") {
-        const line = parseFloat(getComputedStyle(e).lineHeight) || 16;
-        if (e.getBoundingClientRect().height > 1.8 * line) out.push(`${sel} wraps`);
-      }
+    }
+  }
+  for (const sel of [".lk-agent-chat-reason", ".lk-agent-turn-label", ".lk-agent-role"]) {
+    for (const e of document.querySelectorAll(sel)) {
+      const line = parseFloat(getComputedStyle(e).lineHeight) || 16;
+      if (e.getBoundingClientRect().height > 1.8 * line) out.push(`${sel} wraps`);
     }
   }
   const tops = [...document.querySelectorAll(".lk-agent-panel button")].map((b) => b.getBoundingClientRect().top);
