@@ -15,17 +15,19 @@ from typing import Any
 import pytest
 from livekit.protocol.agent_pb import agent_session as pb
 
+import lk_notebook as lk
 from lk_notebook.admin import RoomSummary
 from lk_notebook.agents import AgentModel, AgentsModel
 from lk_notebook.events import ParticipantInfo
 from lk_notebook.state import participant
-from lk_notebook.widgets import AgentPanel, AgentPanels
+from lk_notebook.widgets import AgentPanel, AgentPanels, Dashboard
 from lk_notebook.widgets.agent_delta import AgentDeltas, new_items
 from lk_notebook.widgets.agent_panel import CANNOT_SEND, AgentSource, AgentSources
 from lk_notebook.widgets.protocol import AGENT_PANEL_WIRE, ROOMS_WIRE, AgentPanelDelta, schema
 from lk_notebook.widgets.rooms import count_agents, room_rows
 from tests import agent_messages as m
 from tests.agent_replay import ReplayAgent, replay_schedule
+from tests.conftest import Sessions
 
 W = AGENT_PANEL_WIRE
 
@@ -408,3 +410,23 @@ async def test_the_room_browser_counts_agents_per_room_and_marks_them_in_its_row
     rows = room_rows(rooms, counts)
     assert {r["name"]: r["agents"] for r in rows} == {"chat": 0, "empty": None, "gone": None, "new": 0, "support": 1}
     assert set(rows[0]) == set(ROOMS_WIRE["row"].values())
+
+
+@pytest.mark.server
+async def test_the_dashboard_shows_a_panel_per_agent_of_its_session(
+    sessions: Sessions, room_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents = FakeAgents()
+    # `session.agents` (the live agent layer) is stood in for on the class: it may be a read-only property there.
+    monkeypatch.setattr(lk.Session, "agents", property(lambda _s: agents), raising=False)
+    me = await sessions.join(room_name, "me")
+    dash = Dashboard(me)
+    try:
+        panels = dash.agent_panels
+        assert panels is not None and panels in dash.body.children and panels in dash.views
+        assert panels.layout.display == "none"  # no agent in the room yet
+        agents.arrive(ReplayAgent("agent-1"))
+        assert list(panels.panels) == ["agent-1"] and panels.layout.display == ""
+    finally:
+        dash.close()
+    assert agents.callbacks == [] and panels.panels["agent-1"].live.closed

@@ -2,7 +2,8 @@
 
 A room created through the server API must appear in the list within 2 s (the browser polls every second by
 default); an agent-kind peer joining marks it (its agents counted); clicking it must open the hidden inspector,
-which shows an agent-kind peer with its state and filters by kind. The notebook saved with widget state must hold no API secret and no token.
+which shows an agent-kind peer with its state and filters by kind. The notebook saved with widget state must hold
+no API secret and no token.
 
 Missing Chromium or JupyterLab fails the test: nothing here is skipped.
 """
