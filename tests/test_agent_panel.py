@@ -21,9 +21,17 @@ from lk_notebook.agents import AgentModel, AgentsModel
 from lk_notebook.events import ParticipantInfo
 from lk_notebook.state import participant
 from lk_notebook.widgets import AgentPanel, AgentPanels, Dashboard
+from lk_notebook.widgets._static import STATIC
 from lk_notebook.widgets.agent_delta import AgentDeltas, new_items
 from lk_notebook.widgets.agent_panel import CANNOT_SEND, AgentSource, AgentSources
-from lk_notebook.widgets.protocol import AGENT_PANEL_WIRE, ROOMS_WIRE, AgentPanelDelta, schema
+from lk_notebook.widgets.protocol import (
+    AGENT_LATENCY_PHASES,
+    AGENT_PANEL_WIRE,
+    AGENT_STATE_COLORS,
+    ROOMS_WIRE,
+    AgentPanelDelta,
+    schema,
+)
 from lk_notebook.widgets.rooms import count_agents, room_rows
 from tests import agent_messages as m
 from tests.agent_replay import ReplayAgent, replay_schedule
@@ -430,3 +438,14 @@ async def test_the_dashboard_shows_a_panel_per_agent_of_its_session(
     finally:
         dash.close()
     assert agents.callbacks == [] and panels.panels["agent-1"].live.closed
+
+
+def test_the_front_end_declares_no_state_name_or_wire_key_of_its_own() -> None:
+    js = (STATIC / "agent_panel.js").read_text()
+    for state in AGENT_STATE_COLORS:
+        assert f'"{state}"' not in js, f"agent_panel.js re-declares the state {state!r}"
+    for part in ("line", "grow", "state", "tool", "turn", "delta"):
+        for label in W[part]:
+            assert f'"{label}"' not in js, f"agent_panel.js re-declares the {part} key {label!r}"
+    for field, _label, _color in AGENT_LATENCY_PHASES:
+        assert f'"{field}"' not in js, f"agent_panel.js re-declares the phase {field!r}"

@@ -161,7 +161,7 @@ function render({ model, el }) {
     let tr = toolRows.get(t[T.key]);
     if (!tr) {
       tr = element("tr", "lk-agent-tool");
-      for (const col of ["name", "arguments", "output", "duration"]) {
+      for (const col of [T.name, T.arguments, T.output, T.duration]) {
         const td = element("td");
         td.dataset.col = col;
         tr.append(td);
