@@ -1,7 +1,8 @@
 """Every message between Python and the browser, declared once as types (as anywidget's `_protocols.py` does).
 
 The front ends (`static/*.js`) never re-declare a key or a constant of their own: what they need is sent to them
-(each widget's synced `wire` or `constants` trait). Sections: the participants table, the room browser, the live chart.
+(each widget's synced `wire` or `constants` trait). Sections: the participants table, the room browser, the live chart,
+the agent panel.
 """
 
 from __future__ import annotations
