@@ -6,13 +6,21 @@ live test recorded from the real livekit-agents worker (artifacts/agent-session-
 tests/test_agent_live.py) when that file exists, re-stamped turn after turn; otherwise synthesised turns shaped like
 the real agent's (tests/agent_messages.py: 14 messages for a turn with a tool call, 10 without).
 
+With `--panel`: event-loop lag with an AgentPanel live (target p99 < 20 ms). The recorded session of the real
+agent (tests/data/agent-session-messages.bin, through tests/agent_replay.py) is played at live pace for 20 user
+turns, replies streamed a word every 50 ms, through the real AgentModel, while the panel renders its deltas at 6 Hz
+(serialised to JSON as the comm would) and a probe task measures how late a 5 ms sleep wakes. `--history N` feeds
+N turns first, so that the same 20 live turns run on top of a long session: the work per render must not grow.
+
 Run: python bench/agents.py [--messages 100000] [--recorded PATH]
+     python bench/agents.py --panel [--turns 20] [--history 0]
 No LiveKit server is involved.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import struct
 import sys
 import time
@@ -23,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from livekit.protocol.agent_pb import agent_session as pb
 
 from lk_notebook.agents import AgentsModel, decode_session_message
+from lk_notebook.lab.stats import LatencyHistogram
 from tests import agent_messages as m
 
 RECORDED = Path(__file__).resolve().parent.parent / "artifacts" / "agent-session-messages.bin"
@@ -69,11 +78,67 @@ def synthesised(count: int) -> list[bytes]:
     return out[:count]
 
 
+async def lag_probe(hist: LatencyHistogram, stop: asyncio.Event, period: float = 0.005) -> None:
+    while not stop.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(period)
+        hist.record(int((time.perf_counter() - t - period) * 1e9))
+
+
+async def panel_lag(turns: int, history: int) -> None:
+    from lk_notebook.widgets import AgentPanel
+    from tests.agent_replay import ReplayAgent, replay_schedule
+
+    # The same probe on an idle loop first: on a shared machine, much of the p99 is other processes' doing.
+    idle, stop = LatencyHistogram(), asyncio.Event()
+    probe = asyncio.ensure_future(lag_probe(idle, stop))
+    await asyncio.sleep(5.0)
+    stop.set()
+    await probe
+    print(f"idle loop, 5 s: lag p50 {idle.percentile(50):.2f} ms, p99 {idle.percentile(99):.2f} ms, "
+          f"max {idle.max_ns / 1e6:.2f} ms")  # fmt: skip
+
+    agent = ReplayAgent()
+    if history:
+        agent.feed_all(replay_schedule(turns=history, word_gap=0.05, origin=0.0), origin=0.0)
+    panel = AgentPanel(agent, hz=6.0)
+    panel.timeline.send = lambda _msg: None  # type: ignore[method-assign] # no front end: _send_delta still serialises
+    panel._on_front_end(panel.timeline, {"t": "hello"}, [])  # a view is open: deltas are made and sent
+    await asyncio.sleep(0.5)  # the reset of a long history is sent before the measured turns
+    start_renders, start_seconds, start_bytes = panel.live.renders, panel.live.render_seconds, panel.bytes_sent
+    origin = time.time() + 0.2  # the history was stamped from 1970 on: these come after it
+    steps = replay_schedule(turns=turns, word_gap=0.05, origin=origin)
+    hist, stop = LatencyHistogram(), asyncio.Event()
+    probe = asyncio.ensure_future(lag_probe(hist, stop))
+    cpu, wall = time.process_time(), time.perf_counter()
+    await agent.play(steps, origin=origin)
+    await asyncio.sleep(0.3)  # the last render
+    stop.set()
+    await probe
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    renders = panel.live.renders - start_renders
+    render_ms = (panel.live.render_seconds - start_seconds) * 1000
+    panel.close()
+    print(
+        f"{turns} live turns over {history} earlier turns: {len(steps)} steps in {wall:.1f} s "
+        f"({cpu / wall:.0%} of a CPU); loop lag p50 {hist.percentile(50):.2f} ms, p99 {hist.percentile(99):.2f} ms, "
+        f"max {hist.max_ns / 1e6:.2f} ms; {renders} renders, {render_ms / max(renders, 1):.2f} ms each, "
+        f"{(panel.bytes_sent - start_bytes) / 1024:.1f} KiB sent"
+    )
+    print(f"target p99 < 20 ms: {'met' if hist.percentile(99) < 20 else 'NOT met'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--recorded", type=Path, default=RECORDED)
+    parser.add_argument("--panel", action="store_true", help="event-loop lag with an AgentPanel live")
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--history", type=int, default=0, help="turns fed before the live ones (--panel)")
     args = parser.parse_args()
+    if args.panel:
+        asyncio.run(panel_lag(args.turns, args.history))
+        return
 
     if args.recorded.exists():
         recorded = read_recorded(args.recorded)

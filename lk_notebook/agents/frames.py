@@ -24,6 +24,7 @@ __all__ = [
     "UsageRow",
     "conversation_frame",
     "errors_frame",
+    "item_text",
     "states_frame",
     "tool_calls_frame",
     "turns_frame",
@@ -106,8 +107,8 @@ def _frame(rows: list[object], row_type: type, times: tuple[str, ...]) -> pd.Dat
     return frame
 
 
-def _text(item: object) -> tuple[str, str, bool, str]:
-    """(role, text, interrupted, id) of a chat item."""
+def item_text(item: object) -> tuple[str, str, bool, str]:
+    """(role, text, interrupted, id) of a chat item (the conversation frame's and the AgentPanel's lines)."""
     if isinstance(item, ChatMessage):
         return item.role, item.text, item.interrupted, item.id
     if isinstance(item, FunctionCall):
@@ -125,7 +126,7 @@ def conversation_frame(agent: AgentModel) -> pd.DataFrame:
     rows: list[object] = []
     if agent.has_session_channel:
         for e in agent.conversation:
-            role, text, interrupted, item_id = _text(e.item)
+            role, text, interrupted, item_id = item_text(e.item)
             rows.append(
                 ConversationRow(
                     at=e.at, role=role, text=text, interrupted=interrupted, id=item_id, received_at=e.received_at

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from .agent_panel import AgentPanel, AgentPanels
 from .composer import Composer
 from .dashboard import Dashboard, show
 from .datatracks import DataTracksView
@@ -26,6 +27,8 @@ from .rooms import RoomBrowser
 from .table import ParticipantsTable
 
 __all__ = [
+    "AgentPanel",
+    "AgentPanels",
     "Composer",
     "Dashboard",
     "DataTracksView",

@@ -12,6 +12,7 @@ from ..events import ConnectionChanged, Event
 from ..observer import ApiObserver
 from ..session import DUPLICATE_IDENTITY, Session
 from ._text import TextFallback, participants_text, session_line
+from .agent_panel import AgentPanels, AgentSources
 from .composer import Composer
 from .datatracks import DataTracksView
 from .editor import StateEditor
@@ -36,7 +37,8 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
 
     Without a session it shows the join form; whenever the panel joins, the views are rebuilt for that session.
     A hidden session (an inspector) gets no Composer or StateEditor (it publishes nothing) and gets the room's data
-    tracks. When a join times out (UDP does not reach the server), it offers the API-only observer instead.
+    tracks. A session that tracks agents (`session.agents`) gets an AgentPanel per agent, shown once one is in the
+    room. When a join times out (UDP does not reach the server), it offers the API-only observer instead.
     Closing the dashboard closes every view (their tasks stop); it does not leave the room.
 
     Example::
@@ -71,6 +73,7 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
         self.data_tracks: DataTracksView | None = None
         self.observer_view: ObserverView | None = None
         self.rpc_methods: RpcMethods | None = None
+        self.agent_panels: AgentPanels | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.panel.on_session(self._bind)
         self.panel.on_join_failed(self._offer_observer)
@@ -87,6 +90,7 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
             self.room_metadata,
             self.data_tracks,
             self.observer_view,
+            self.agent_panels,
         )
         return [v for v in views if v is not None]
 
@@ -99,6 +103,10 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
             self._unsubscribe()
         self._unsubscribe = session.state.subscribe(self._on_event)
         self.table = ParticipantsTable(session)
+        # `agents` arrives with the agent tracking layer; a session without it simply shows no agent panels.
+        agents: AgentSources | None = getattr(session, "agents", None)
+        self.agent_panels = AgentPanels(agents) if agents is not None else None
+        above = [self.table] if self.agent_panels is None else [self.table, self.agent_panels]
         half = {"width": "50%", "padding": "0 8px 0 0"}
         if session.hidden:
             self.messages = MessageLog(session)
@@ -106,7 +114,7 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
             self.data_tracks = DataTracksView(session)
             self.messages.layout = w.Layout(**half)
             self.room_metadata.layout = w.Layout(**half)
-            self.body.children = [self.table, self.data_tracks, w.HBox([self.messages, self.room_metadata])]
+            self.body.children = [*above, self.data_tracks, w.HBox([self.messages, self.room_metadata])]
             return
         self.composer = Composer(session)
         self.messages = MessageLog(session, include_sent=True)
@@ -118,7 +126,7 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
         self.editor.layout = w.Layout(**half)
         self.room_metadata.layout = w.Layout(**half)
         self.body.children = [
-            self.table,
+            *above,
             w.HBox([self.composer, self.messages]),
             w.HBox([self.editor, self.room_metadata]),
             self.rpc_methods,
@@ -139,6 +147,7 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
         self.table = self.composer = self.messages = self.editor = self.room_metadata = self.rpc_methods = None
         self.data_tracks = None
         self.observer_view = None
+        self.agent_panels = None
         self.body.children = []
 
     def _offer_observer(self, exc: BaseException) -> None:

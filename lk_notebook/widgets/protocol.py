@@ -1,7 +1,8 @@
 """Every message between Python and the browser, declared once as types (as anywidget's `_protocols.py` does).
 
 The front ends (`static/*.js`) never re-declare a key or a constant of their own: what they need is sent to them
-(each widget's synced `wire` or `constants` trait). Sections: the participants table, the room browser, the live chart.
+(each widget's synced `wire` or `constants` trait). Sections: the participants table, the room browser, the live chart,
+the agent panel.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class RoomRow(TypedDict):
     """Milliseconds since the epoch."""
     metadata: Annotated[str, "metadata"]
     """A preview (`admin.metadata_preview`)."""
+    agents: Annotated[int | None, "agents"]
+    """Participants of kind agent (counted every few seconds); None while not counted."""
 
 
 class RoomOpen(TypedDict):
@@ -144,3 +147,122 @@ class ChartTraits(TypedDict):
     """Seconds of time axis shown (the run's duration in the LabWidget); later points scroll it."""
     title: str
     constants: ChartConstants
+
+
+# -- the agent panel (widgets/agent_panel.py <-> static/agent_panel.js) ----------------------------------------------
+# One kernel -> browser message kind, `AgentPanelDelta`: only what changed since the last one (lines added, text that
+# grew, state changes, tool rows and turn rows that changed). The browser says hello when a view opens and gets
+# everything once (`reset`). Times are milliseconds since the epoch, latencies seconds. Labels are the keys.
+
+
+class AgentLine(TypedDict):
+    """One transcript line: a conversation item, or a reply still streaming on `lk.transcription`."""
+
+    k: Annotated[str, "key"]
+    role: Annotated[str, "role"]
+    """user, assistant, tool_call, tool_output, handoff, config (`frames.ConversationRow.role`)."""
+    text: Annotated[str, "text"]
+    at: Annotated[float, "at"]
+    final: Annotated[bool, "final"]
+    """False while the reply streams (its text then grows by `AgentGrow`)."""
+    interrupted: Annotated[bool, "interrupted"]
+
+
+class AgentGrow(TypedDict):
+    """Text appended to a streaming line (the chunks that arrived since the last message), and whether it is final."""
+
+    k: Annotated[str, "key"]
+    add: Annotated[str, "add"]
+    final: Annotated[bool, "final"]
+
+
+class AgentStatePoint(TypedDict):
+    who: Annotated[str, "who"]
+    """agent or user."""
+    state: Annotated[str, "state"]
+    at: Annotated[float, "at"]
+
+
+class AgentToolRow(TypedDict):
+    k: Annotated[str, "key"]
+    name: Annotated[str, "name"]
+    arguments: Annotated[str, "arguments"]
+    output: Annotated[str | None, "output"]
+    is_error: Annotated[bool, "is_error"]
+    status: Annotated[str, "status"]
+    at: Annotated[float | None, "at"]
+    duration: Annotated[float | None, "duration"]
+
+
+class AgentTurnBar(TypedDict):
+    """One user turn: seconds from the user message to each phase (`turns.Turn`), tokens and tools."""
+
+    turn: Annotated[int, "turn"]
+    user: Annotated[str, "user"]
+    to_thinking: Annotated[float | None, "to_thinking"]
+    to_first_chunk: Annotated[float | None, "to_first_chunk"]
+    to_speaking: Annotated[float | None, "to_speaking"]
+    to_final: Annotated[float | None, "to_final"]
+    input_tokens: Annotated[int, "input_tokens"]
+    output_tokens: Annotated[int, "output_tokens"]
+    tools: Annotated[str, "tools"]
+
+
+class _AgentDeltaTag(TypedDict):
+    t: Annotated[Literal["agent"], "tag"]
+
+
+class AgentPanelDelta(_AgentDeltaTag, total=False):
+    """Kernel -> browser, at most `hz` times a second."""
+
+    reset: Annotated[bool, "reset"]
+    """The view forgets what it had first (the answer to a hello)."""
+    lines: Annotated[list[AgentLine], "lines"]
+    """New or replaced lines, by key."""
+    grow: Annotated[list[AgentGrow], "grow"]
+    drop: Annotated[list[str], "drop"]
+    """Keys of lines to remove (a streamed reply once its conversation item arrived with the same text)."""
+    states: Annotated[list[AgentStatePoint], "states"]
+    tools: Annotated[list[AgentToolRow], "tools"]
+    """New or changed tool calls, by key."""
+    turns: Annotated[list[AgentTurnBar], "turns"]
+    """New or changed turns, by number."""
+
+
+class AgentPanelHello(TypedDict):
+    """Browser -> kernel: a new view, which has nothing yet."""
+
+    t: Annotated[Literal["hello"], "tag"]
+
+
+AGENT_STATE_COLORS = {
+    "initializing": "#bdbdbd",
+    "idle": "#e0e0e0",
+    "listening": "#4caf50",
+    "thinking": "#ff9800",
+    "speaking": "#2196f3",
+    "away": "#9e9e9e",
+}
+"""The state strip's colours (agent and user states share them)."""
+
+AGENT_LATENCY_PHASES = [
+    ("to_thinking", "thinking", "#ff9800"),
+    ("to_first_chunk", "first chunk", "#9c27b0"),
+    ("to_speaking", "speaking", "#2196f3"),
+    ("to_final", "final", "#37474f"),
+]
+"""Per-turn latency bars, in order: (turn field, label, colour)."""
+
+AGENT_PANEL_WIRE: dict[str, Any] = {
+    "delta": schema(AgentPanelDelta),
+    "hello": schema(AgentPanelHello),
+    "line": schema(AgentLine),
+    "grow": schema(AgentGrow),
+    "state": schema(AgentStatePoint),
+    "tool": schema(AgentToolRow),
+    "turn": schema(AgentTurnBar),
+    "colors": AGENT_STATE_COLORS,
+    "phases": [list(p) for p in AGENT_LATENCY_PHASES],
+    "who": ["agent", "user"],
+}
+"""What static/agent_panel.js reads the wire with (its `wire` trait)."""

@@ -4,12 +4,15 @@ The list is polled through the server API by a `Poller` (one owned task; back-of
 kernel) and sent to the browser as one small synced list (room names, counts, creation times, metadata previews:
 nothing secret). Clicking a row opens the inspector Dashboard for that room below the list. Participant and
 publisher counts are the server's, which it refreshes about every 5 s; the inspector's table is exact and live.
+Rooms holding an agent are marked: `list_rooms` gives no participant kinds, so a second, slower poller counts
+agents with one `list_participants` per room (at most `MAX_COUNTED_ROOMS` rooms, fullest first).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 import anywidget
@@ -18,6 +21,7 @@ import traitlets
 
 from .._tasks import TaskOwner
 from ..admin import RoomSummary, ServerAPI, metadata_preview
+from ..events import ParticipantKind
 from ..inspector import inspector_identity
 from ..poll import Poller
 from ._live import describe_error
@@ -26,11 +30,33 @@ from ._text import TextFallback
 from .dashboard import Dashboard, show
 from .protocol import ROOMS_WIRE, RoomOpen, RoomRefresh, RoomRow
 
-__all__ = ["RoomBrowser", "RoomList", "room_rows"]
+__all__ = ["RoomBrowser", "RoomList", "count_agents", "room_rows"]
+
+MAX_COUNTED_ROOMS = 50
+"""Rooms whose agents are counted per round (one `list_participants` each): a big deployment is not hammered."""
+AGENT_COUNT_INTERVAL = 5.0
+"""Seconds between agent counts: the server's own participant counts refresh about as often."""
 
 
-def room_rows(rooms: list[RoomSummary]) -> list[RoomRow]:
-    """The wire form of the list (`protocol.RoomRow`), sorted by room name."""
+async def count_agents(
+    admin: ServerAPI, rooms: Sequence[RoomSummary], *, limit: int = MAX_COUNTED_ROOMS
+) -> dict[str, int]:
+    """Participants of kind agent per room, for the `limit` fullest (then newest) rooms. A room that vanished
+    between the list and its count is left out."""
+    chosen = sorted(rooms, key=lambda r: (-r.num_participants, -r.created_at))[:limit]
+    results = await asyncio.gather(*(admin.list_participants(r.name) for r in chosen), return_exceptions=True)
+    counts: dict[str, int] = {}
+    for room, result in zip(chosen, results, strict=True):
+        if isinstance(result, list):
+            counts[room.name] = sum(p.kind is ParticipantKind.AGENT for p in result)
+        elif not isinstance(result, Exception):
+            raise result  # a cancellation: the poller is closing
+    return counts
+
+
+def room_rows(rooms: list[RoomSummary], agents: Mapping[str, int] | None = None) -> list[RoomRow]:
+    """The wire form of the list (`protocol.RoomRow`), sorted by room name; `agents`: counts by room."""
+    counts = agents or {}
     return [
         {
             "name": r.name,
@@ -38,6 +64,7 @@ def room_rows(rooms: list[RoomSummary]) -> list[RoomRow]:
             "publishers": r.num_publishers,
             "created": round(r.created_at * 1000),
             "metadata": metadata_preview(r.metadata),
+            "agents": counts.get(r.name),
         }
         for r in sorted(rooms, key=lambda r: r.name)
     ]
@@ -103,22 +130,40 @@ class RoomBrowser(TextFallback, w.VBox):  # type: ignore[misc]
             interval=interval,
             max_interval=max_interval,
         )
+        self.agent_counts: dict[str, int] = {}
+        self.agent_poller: Poller[dict[str, int]] = Poller(
+            lambda: count_agents(self.admin, self.rooms),
+            on_result=self._show_agent_counts,
+            on_error=self._show_error,
+            name="room browser agents",
+            interval=AGENT_COUNT_INTERVAL,
+            max_interval=max(max_interval, AGENT_COUNT_INTERVAL),
+        )
         self.room_list.on_msg(self._on_front_end)
         self.poller.start()
+        self.agent_poller.start()
 
     # -- polling ------------------------------------------------------------------------------------------------
     def _show_rooms(self, rooms: list[RoomSummary]) -> None:
         now = datetime.datetime.now(datetime.timezone.utc)
         ordered = sorted(rooms, key=lambda r: r.name)
+        first = not self.rooms
         if ordered != self.rooms:  # frozen dataclasses: comparing is cheaper than rebuilding and syncing the rows
-            self.room_list.rows = room_rows(ordered)
+            self.room_list.rows = room_rows(ordered, self.agent_counts)
         self.rooms = ordered
+        if first and ordered:
+            self.agent_poller.refresh()  # its first round ran before any room was known
         self.refreshed_at = now.timestamp()
         self.room_list.error = ""
         self.room_list.status = (
             f"{len(rooms)} room(s) · refreshed {now.astimezone().strftime('%H:%M:%S')} in "
             f"{self.poller.last_duration * 1000:.0f} ms · every {self.poller.next_delay:g} s"
         )
+
+    def _show_agent_counts(self, counts: dict[str, int]) -> None:
+        if counts != self.agent_counts:
+            self.agent_counts = counts
+            self.room_list.rows = room_rows(self.rooms, counts)
 
     def _show_error(self, exc: BaseException) -> None:
         self.room_list.error = (
@@ -169,11 +214,13 @@ class RoomBrowser(TextFallback, w.VBox):  # type: ignore[misc]
         """`close()`, then wait for the poller to stop and release the server API client if this browser made it."""
         self.close()
         await self.poller.aclose()
+        await self.agent_poller.aclose()
         if self._own_admin:
             await self.admin.aclose()
 
     def close(self) -> None:
         self.poller.close()
+        self.agent_poller.close()
         self._close_dashboard()
         self.room_list.close()
         super().close()

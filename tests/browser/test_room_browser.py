@@ -1,8 +1,9 @@
 """The RoomBrowser in a real JupyterLab, driven by Playwright with Debian's Chromium, against a real server.
 
 A room created through the server API must appear in the list within 2 s (the browser polls every second by
-default); clicking it must open the hidden inspector, which shows an agent-kind peer with its state and filters
-by kind. The notebook saved with widget state must hold no API secret and no token.
+default); an agent-kind peer joining marks it (its agents counted); clicking it must open the hidden inspector,
+which shows an agent-kind peer with its state and filters by kind. The notebook saved with widget state must hold
+no API secret and no token.
 
 Missing Chromium or JupyterLab fails the test: nothing here is skipped.
 """
@@ -10,6 +11,7 @@ Missing Chromium or JupyterLab fails the test: nothing here is skipped.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -59,6 +61,9 @@ async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
             api_key=credentials.api_key,
             api_secret=credentials.api_secret,
         )
+        # The list marks the room: its agents are counted every 5 s (list_rooms gives no participant kinds).
+        await expect(row.locator('td[data-col="agents"]')).to_have_text("1", timeout=15_000)
+        await expect(row).to_have_class(re.compile(r"\blk-has-agents\b"))
         await row.click()
         panel = page.locator(".lk-room-panel")
         await expect(panel.locator(".lk-hidden-mode")).to_have_text("inspecting (hidden)", timeout=30_000)

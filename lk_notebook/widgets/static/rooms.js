@@ -2,7 +2,8 @@
 //
 // `rows` (synced): one object a room. Its keys, and the messages this sends (open a room, refresh now), are declared
 // in widgets/protocol.py and arrive in the `wire` trait; a row key's label is its column header. Sorting and
-// filtering happen here; clicking a row asks the kernel to open a hidden inspector below the list.
+// filtering happen here; clicking a row asks the kernel to open a hidden inspector below the list. Rooms holding an
+// agent are marked (class lk-has-agents).
 
 function fmtCreated(ms) {
   if (!ms) return "";
@@ -66,6 +67,7 @@ function render({ model, el }) {
       const tr = element("tr", "", { title: `inspect ${name(r)} (hidden)` });
       tr.dataset.room = name(r);
       if (name(r) === selected) tr.classList.add("lk-selected");
+      if (r[ROW.agents] > 0) tr.classList.add("lk-has-agents"); // an agent is in the room
       for (const [, col] of COLUMNS) {
         const td = element("td", "", { textContent: col === ROW.created ? fmtCreated(r[col]) : String(r[col] ?? "") });
         td.dataset.col = col;
