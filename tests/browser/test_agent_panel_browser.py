@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 
+from ._agent_page import LAYOUT_PROBLEMS
 from ._jupyter import SCREENSHOTS, LabSetup, RunningLab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -32,27 +33,6 @@ WATCH_STREAMING = """() => {
   }).observe(box, { subtree: true, childList: true, characterData: true, attributes: true });
 }"""
 
-# What overflows its box (a cut row) or spans two lines (a wrapped one), by class.
-LAYOUT_PROBLEMS = """() => {
-  const out = [];
-  const oneLine = [".lk-agent-head", ".lk-agent-lane", ".lk-agent-caption", ".lk-agent-latency", ".lk-agent-tools td"];
-  for (const sel of oneLine) {
-    for (const e of document.querySelectorAll(sel)) {
-      if (e.scrollWidth > e.clientWidth + 1) out.push(`${sel} is cut (${e.scrollWidth} > ${e.clientWidth})`);
-    }
-  }
-  for (const sel of [".lk-agent-chat-reason", ".lk-agent-turn-label", ".lk-agent-role"]) {
-    for (const e of document.querySelectorAll(sel)) {
-      const line = parseFloat(getComputedStyle(e).lineHeight) || 16;
-      if (e.getBoundingClientRect().height > 1.8 * line) out.push(`${sel} wraps`);
-    }
-  }
-  const tops = [...document.querySelectorAll(".lk-agent-panel button")].map((b) => b.getBoundingClientRect().top);
-  if (new Set(tops.map(Math.round)).size > 2) out.push(`buttons on ${new Set(tops).size} rows`);
-  const panel = document.querySelector(".lk-agent-panel").getBoundingClientRect();
-  if (panel.right > window.innerWidth) out.push(`panel wider than the page (${panel.right})`);
-  return out;
-}"""
 
 
 async def test_agent_panel_shows_a_replayed_session_live(jupyterlab: RunningLab, page: object) -> None:

@@ -86,6 +86,7 @@ function render({ model, el }) {
       pill.style.background = COLORS[value] || "#eee";
     }
     note.textContent = model.get("note") ? "⚠ " + model.get("note") : "";
+    note.title = model.get("note") || "";
   }
 
   // -- transcript ---------------------------------------------------------------------------------------------
