@@ -24,6 +24,7 @@ from .errors import (
     AlreadyRegisteredError,
     AuthenticationError,
     CredentialsError,
+    EventLoopError,
     InvalidInputError,
     JoinError,
     JoinTimeoutError,
@@ -48,6 +49,7 @@ from .errors import (
     UnknownDestinationWarning,
     UnreachableError,
     UpdateRefusedError,
+    WaitTimeoutError,
 )
 from .events import (
     ConnectionStatus,
@@ -119,6 +121,7 @@ __all__ = [
     "CredentialsError",
     "DataKind",
     "DataTracks",
+    "EventLoopError",
     "Grants",
     "Impairment",
     "InvalidInputError",
@@ -161,6 +164,7 @@ __all__ = [
     "UnknownDestinationWarning",
     "UnreachableError",
     "UpdateRefusedError",
+    "WaitTimeoutError",
     "__version__",
     "default_server",
     "inspect",

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AlreadyRegisteredError, InvalidInputError
+from .errors import AlreadyRegisteredError, InvalidInputError, WaitTimeoutError
 from .events import DataKind, Message, RpcRecord, StreamRecord, StreamState
 
 if TYPE_CHECKING:
@@ -194,17 +194,39 @@ class Router:
             sub.put(None)
 
     # -- listeners ------------------------------------------------------------------------------------------------
-    def messages(self, *, topic: str | None = None, maxsize: int = 1_000) -> AsyncIterator[Message]:
-        """See `Session.messages`."""
+    def messages(
+        self,
+        *,
+        topic: str | None = None,
+        maxsize: int = 1_000,
+        count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Message]:
+        """See `Session.messages`. Subscribed at the call, not at the first `__anext__`: nothing sent in between
+        is missed."""
         sub = _Subscription(topic, maxsize)
         self._subscriptions.add(sub)
+        deadline = None if timeout is None else time.monotonic() + timeout
 
         async def iterate() -> AsyncIterator[Message]:
+            got = 0
             try:
-                while True:
-                    item = await sub.queue.get()
+                while count is None or got < count:
+                    if deadline is None:
+                        item = await sub.queue.get()
+                    else:
+                        left = deadline - time.monotonic()
+                        try:
+                            item = await asyncio.wait_for(sub.queue.get(), max(left, 0.0))
+                        except asyncio.TimeoutError:
+                            raise WaitTimeoutError(
+                                f"{_wanted(count, topic)} within {timeout} s: {got} arrived",
+                                what="messages",
+                                timeout=float(timeout or 0.0),
+                            ) from None
                     if item is None:
                         return
+                    got += 1
                     yield item
             finally:
                 self._subscriptions.discard(sub)
@@ -277,6 +299,11 @@ class Router:
         frame = frame.sort_values("received_at", kind="stable", ignore_index=True)
         frame["received_at"] = pd.to_datetime(frame["received_at"], unit="s", utc=True)
         return frame
+
+
+def _wanted(count: int | None, topic: str | None) -> str:
+    where = "" if topic is None else f" on topic {topic!r}"
+    return f"no message{where} arrived" if count is None else f"fewer than {count} messages{where} arrived"
 
 
 FRAME_COLUMNS = (
