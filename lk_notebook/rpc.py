@@ -280,7 +280,8 @@ class RpcCalls:
         """Answer calls of `method` with `handler(invocation)` (sync or async; `invocation.payload`,
         `.caller_identity`). Its result is the response: a str as is, a dict or list as compact JSON (as `publish`),
         None as "". An exception reaches the caller as LiveKit's application error (1500) with the exception's type
-        and message, and shows in `session.errors` (one log line); raise `rtc.RpcError` to choose the code. Registering a method twice: AlreadyRegisteredError."""
+        and message, and shows in `session.errors` (one log line); raise `rtc.RpcError` to choose the code.
+        Registering a method twice: AlreadyRegisteredError."""
         self.me.guard.require_open("register an RPC method")
         if not isinstance(method, str) or not method:
             raise InvalidInputError(f"an RPC method name must be a non-empty string, not {method!r}")
