@@ -312,8 +312,10 @@ class RoomState:
     def to_frame(self) -> pd.DataFrame:
         """One row per participant, indexed by identity: name, kind, sid, is_local, active, joined_at (a UTC
         timestamp), metadata, then one column per attribute key (an agent's state is its `lk.agent.state` column).
-        Missing keys are empty strings, so "not set" and "deleted" look the same, as they are on the server. See
-        `attribute_column` for keys that collide."""
+        Missing keys are empty strings, so "not set" and "deleted" look the same, as they are on the server. A key
+        named like a fixed column (or starting with "attr:") gets the column "attr:" + key
+        (`lk_notebook.state.attribute_column(key)` gives it). Select a key that may be absent with
+        `frame.get("lk.agent.state")` or `frame.reindex(columns=[...])`, not `frame[[...]]`."""
         import pandas as pd
 
         keys = self.attribute_keys()
