@@ -2,6 +2,7 @@
 
 lk-notebook server [--json] [--relay]   a local server until Ctrl-C / SIGTERM; prints LIVEKIT_* exports
 lk-notebook server --nodes 2 [--json]   a local cluster (Redis + 2 nodes) until Ctrl-C / SIGTERM
+--json [-] in every command: JSON to stdout ('-', the default); `bench --json FILE` writes a file instead
 lk-notebook install-server              install the pinned livekit-server and print its path
 lk-notebook lab [--no-browser] [...]    local server + JupyterLab on notebooks/, server stopped on exit
 lk-notebook bench ...                   the delivery lab from the terminal (see `lk-notebook bench -h`)
@@ -45,7 +46,22 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _json_target_error(target: str | None) -> str | None:
+    """`--json` means one thing in every command: its value is where the JSON goes, '-' (or no value) stdout.
+    The server's line holds its API secret, which the toolkit never writes to a file: only '-' is accepted."""
+    if target is None or target == "-":
+        return None
+    return (
+        f"server --json writes its line (with the API secret) to stdout only: use `--json` or `--json -` and "
+        f"redirect it yourself (got --json {target!r}; the toolkit never writes secrets to files)"
+    )
+
+
 def cmd_server(args: argparse.Namespace) -> int:
+    refused = _json_target_error(args.json)
+    if refused is not None:
+        _print_err(refused)
+        return 2
     if args.nodes is not None:
         return _cmd_cluster(args)
     stop = _stop_on_signals()
@@ -174,7 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("server", help="run a local livekit-server until Ctrl-C")
-    p.add_argument("--json", action="store_true", help="print one JSON line {url, api_key, api_secret} when ready")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="print one JSON line {url, api_key, api_secret} when ready ('-' or no value: stdout, as bench --json -)",
+    )
     p.add_argument("--port", type=int, default=None, help="HTTP/WebSocket port (default: a free one)")
     p.add_argument("--relay", action="store_true", help="relay layout for the lab's impairment relay")
     p.add_argument(
