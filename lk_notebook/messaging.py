@@ -135,6 +135,14 @@ class Messaging:
         inbox and callbacks. For high-rate consumers such as the delivery lab. Returns a remove function."""
         return self.me.router.add_raw_handler(topic, handler)
 
-    def messages_frame(self, *, include_sent: bool = False) -> pd.DataFrame:
-        """Recent messages as a DataFrame: sender, topic, kind, size, payload (text where UTF-8), received_at."""
-        return self.me.router.messages_frame(include_sent=include_sent)
+    def messages_frame(self, *, include_sent: bool = False, all_columns: bool = False) -> pd.DataFrame:
+        """Recent data packets, streams and RPC calls received (and sent, with `include_sent`) as a DataFrame, one
+        row each, oldest first.
+
+        Every row: `type` (packet, text_stream, byte_stream, rpc), `sender`, `topic`, `kind` (reliable or lossy,
+        as `Message.kind`), `size` (bytes), `payload` (text where UTF-8, else bytes), `received_at` (UTC
+        Timestamp), `sent`, `destinations`. Stream rows add `stream_id`, `name`, `mime_type`, `announced_size`,
+        `state`, `goodput`, `sha256`, `attributes`; RPC rows add `method`, `response`, `error_code`, `latency`.
+        Those columns appear only when the frame has such a row (None on the other rows); `all_columns=True`
+        always gives all 21 (`lk_notebook.routing.FRAME_COLUMNS`), for code that selects them unconditionally."""
+        return self.me.router.messages_frame(include_sent=include_sent, all_columns=all_columns)
