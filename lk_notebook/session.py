@@ -81,7 +81,8 @@ class Session(AbstractAsyncContextManager["Session"]):
     ) -> None:
         self.room_name, self.identity, self.url, self.credentials = room_name, identity, url, credentials
         self.hidden = hidden
-        """Joined with the hidden grant (an inspector): invisible to others, publishes nothing, no media."""
+        """Joined with the hidden grant (an inspector): invisible to others, publishes nothing, no media. Its own
+        `state` leaves it out too, so the room it shows is the room everyone else sees."""
         self.state = RoomState(room_name, history_limit=history_limit)
         self.room = rtc.Room()
         self._error_log = ErrorLog()
@@ -105,7 +106,13 @@ class Session(AbstractAsyncContextManager["Session"]):
         self._receiver = StreamReceiver(self.router, spawn=self.tasks.spawn)
         self._waiting = Waiting(self.state, self.router, identity=identity)
         self._events = RoomEvents(
-            identity, self.state, self.router, self.lifecycle, own_echo=self._own.echoed, on_disconnected=self._lost
+            identity,
+            self.state,
+            self.router,
+            self.lifecycle,
+            own_echo=self._own.echoed,
+            on_disconnected=self._lost,
+            hidden=hidden,
         )
         self._admin = AdminHandle(credentials, self.lifecycle)
         self._release_task: asyncio.Task[None] | None = None
