@@ -73,7 +73,7 @@ class ErrorLog:
 
     def report(self, where: str, exc: BaseException) -> None:
         self.entries.append((time.time(), where, exc))
-        log.warning("%s: %s", where, exc)
+        log.warning("%s: %s: %s", where, type(exc).__name__, exc)  # one line: `errors` keeps the traceback
         for cb in tuple(self._callbacks):
             try:
                 cb(where, exc)

@@ -238,14 +238,18 @@ class RpcCalls:
         ids: list[int] = []
         token = CALL_IDS.set(ids)
         try:
-            # The SDK's deadline is the ACK wait (up to 7 s) plus `response_timeout`: keep the caller's instead.
+            # The SDK gives the callee `response_timeout - max_round_trip_latency` (measured: timeout=1.5 with a
+            # 1.5 s latency budget answered 1502 after 1.0 s) and waits up to 7 s for an ACK first (a call to an
+            # absent identity took 7.0 s with timeout=5). So the callee gets exactly `timeout`, and the caller's
+            # own deadline is `timeout` too.
+            latency_budget = min(float(timeout), 7.0)
             await asyncio.wait_for(
                 self.me.local().perform_rpc(
                     destination_identity=destination,
                     method=method,
                     payload=body,
-                    response_timeout=float(timeout),
-                    max_round_trip_latency=min(float(timeout), 7.0),
+                    response_timeout=float(timeout) + latency_budget,
+                    max_round_trip_latency=latency_budget,
                 ),
                 timeout,
             )
