@@ -9,7 +9,8 @@ import lk_notebook as lk
 
 async def main() -> None:
     try:
-        await lk.join(sys.argv[1], identity="x", url=os.environ["LIVEKIT_URL"], api_key=os.environ["LIVEKIT_API_KEY"], api_secret="wrong")
+        key = os.environ["LIVEKIT_API_KEY"]
+        await lk.join(sys.argv[1], identity="x", url=os.environ["LIVEKIT_URL"], api_key=key, api_secret="wrong")
     except lk.AuthenticationError as exc:
         print("AuthenticationError:", exc)
     else:
