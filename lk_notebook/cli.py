@@ -17,6 +17,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
@@ -25,6 +26,7 @@ from . import __version__
 from .cluster import LocalCluster
 from .errors import LkNotebookError
 from .install import SERVER_VERSION, find_server, install_server
+from .quiet_lab import QUIET_LAB_ARGS, quiet_lab_env
 from .server import LocalServer
 
 __all__ = ["main"]
@@ -135,7 +137,7 @@ def _notebooks_dir() -> Path:
 #: JupyterLab options that keep a tutorial session quiet and offline: no "receive Jupyter news?" prompt and no news
 #: feed fetch (news_url must be None, not "": only None disables the prompt), and no update check against PyPI.
 #: Given before the user's own arguments, so those still win.
-QUIET_LAB = ("--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+QUIET_LAB = QUIET_LAB_ARGS  # the old name
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -162,7 +164,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     extra = list(args.jupyter_args)
     cmd.extend(extra[1:] if extra[:1] == ["--"] else extra)
     stop = _stop_on_signals()
-    proc = subprocess.Popen(cmd, env=env)
+    config_dir = tempfile.TemporaryDirectory(prefix="lk-notebook-lab-")
+    proc = subprocess.Popen(cmd, env=quiet_lab_env(Path(config_dir.name), env))  # no news prompt: see quiet_lab
     try:
         while True:
             try:
@@ -178,6 +181,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     finally:
         if proc.poll() is None:
             proc.kill()
+        config_dir.cleanup()
         if server is not None:
             server.stop()
 
