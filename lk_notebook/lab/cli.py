@@ -135,7 +135,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if remote and impairment.active:
         from .placement import no_relay_advice
 
-        return _error(f"--loss/--delay/--jitter/--bandwidth: {no_relay_advice()}")
+        return _error(f"--loss/--delay/--jitter/--bandwidth, and LIVEKIT_URL is set: {no_relay_advice()}")
     if not (isinstance(args.duration, float) and args.duration > 0 and math.isfinite(args.duration)):
         return _error(f"--duration must be a positive number of seconds, got {args.duration}")
     impairments = [impairment]

@@ -35,7 +35,7 @@ def no_relay_advice(url: str | None = None) -> str:
         where += " (on this machine, but not started by the lab)"
     return (
         f"impairment (loss, delay, jitter, bandwidth) needs the lab's relay in front of a server it starts itself; "
-        f"this lab uses {where}, which it cannot impair. Pass `server=lk_notebook.LocalServer(relay=True)` to "
+        f"this lab uses {where}, which cannot be impaired. Pass `server=lk_notebook.LocalServer(relay=True)` to "
         f"measure(...) or Lab(...), or run `lk-notebook bench --local ...` (or unset LIVEKIT_URL); or drop the "
         f"impairment to measure that server as it is."
     )

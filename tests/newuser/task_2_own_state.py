@@ -38,6 +38,7 @@ async def main(room: str) -> None:
         else:
             raise AssertionError("raise_on_timeout did not raise")
         print(alice.state.to_frame()[["name", "metadata"]].to_string())
+    assert alice.disconnect_reason == "left", alice.disconnect_reason  # as its docstring says, after leave()
     print("OK task 2")
 
 
