@@ -39,7 +39,7 @@ async def test_messages_with_count_and_timeout() -> None:
     late = r.messages(topic="chat", count=2, timeout=0.2)
     r.on_packet(b"only one", sender="bob", topic="chat", kind=DataKind.LOSSY, at=0)
     got = []
-    with pytest.raises(lk.WaitTimeoutError, match="fewer than 2 messages on topic 'chat' arrived within 0.2 s"):
+    with pytest.raises(lk.WaitTimeoutError, match=r"fewer than 2 messages on topic 'chat' arrived within 0\.2 s"):
         async for m in late:
             got.append(m.text)
     assert got == ["only one"]
@@ -58,7 +58,7 @@ async def test_wait_for_participant_and_wait_for_raise_with_what_they_waited_for
     assert (await waiting.wait_for_participant("carol", timeout=5)).identity == "carol"
     arrives.cancel()
     assert await waiting.wait_for(lambda s: "dave" in s, timeout=0.05) is False  # the old answer, kept
-    with pytest.raises(lk.WaitTimeoutError, match="dave's arrival did not become true within 0.05 s"):
+    with pytest.raises(lk.WaitTimeoutError, match=r"dave's arrival did not become true within 0\.05 s"):
         await waiting.wait_for(lambda s: "dave" in s, timeout=0.05, raise_on_timeout=True, what="dave's arrival")
     with pytest.raises(lk.InvalidInputError):
         await waiting.wait_for(lambda s: True, timeout=0)
@@ -74,7 +74,7 @@ async def test_next_stream_waits_for_the_end_of_a_matching_received_stream() -> 
     r.update_stream(stream(1))
     record = await done
     assert record.stream_id == "s1" and record.state is StreamState.FINISHED
-    with pytest.raises(lk.WaitTimeoutError, match="no stream on topic 'x' from 'bob' finished within 0.05 s"):
+    with pytest.raises(lk.WaitTimeoutError, match=r"no stream on topic 'x' from 'bob' finished within 0\.05 s"):
         await waiting.next_stream(topic="x", sender="bob", timeout=0.05)
 
 
