@@ -106,14 +106,9 @@ class Session(AbstractAsyncContextManager["Session"]):
         self._receiver = StreamReceiver(self.router, spawn=self.tasks.spawn)
         self._waiting = Waiting(self.state, self.router, identity=identity)
         self._events = RoomEvents(
-            identity,
-            self.state,
-            self.router,
-            self.lifecycle,
-            own_echo=self._own.echoed,
-            on_disconnected=self._lost,
+            identity, self.state, self.router, self.lifecycle, own_echo=self._own.echoed, on_disconnected=self._lost,
             hidden=hidden,
-        )
+        )  # fmt: skip
         self._admin = AdminHandle(credentials, self.lifecycle)
         self._release_task: asyncio.Task[None] | None = None
         self.rejoin = RejoinStatus(enabled=rejoin)

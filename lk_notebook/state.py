@@ -312,10 +312,9 @@ class RoomState:
     def to_frame(self) -> pd.DataFrame:
         """One row per participant, indexed by identity: name, kind, sid, is_local, active, joined_at (a UTC
         timestamp), metadata, then one column per attribute key (an agent's state is its `lk.agent.state` column).
-        Missing keys are empty strings, so "not set" and "deleted" look the same, as they are on the server. A key
-        named like a fixed column (or starting with "attr:") gets the column "attr:" + key
-        (`lk_notebook.state.attribute_column(key)` gives it). Select a key that may be absent with
-        `frame.get("lk.agent.state")` or `frame.reindex(columns=[...])`, not `frame[[...]]`."""
+        Missing keys are empty strings, so "not set" and "deleted" look the same, as they are on the server. Keys that
+        collide get an "attr:" prefix (`lk_notebook.state.attribute_column(key)`); select a key that may be absent
+        with `frame.reindex(columns=[...])`, not `frame[[...]]`."""
         import pandas as pd
 
         keys = self.attribute_keys()
@@ -334,16 +333,11 @@ class RoomState:
         return frame
 
     def history_frame(self) -> pd.DataFrame:
-        """The change history as a DataFrame: at (UTC Timestamp), identity, kind, key, old, new (see `Change`:
-        a `joined` row's `new` is the participant's starting name, metadata and attributes as JSON; a value that
-        is not set is None)."""
+        """The change history: at (UTC Timestamp), identity, kind, key, old, new (see `Change`); unset is None."""
         import pandas as pd
 
-        frame: pd.DataFrame = pd.DataFrame(
-            [dataclasses.astuple(c) for c in self._history],
-            columns=["at", "identity", "kind", "key", "old", "new"],
-            dtype=object,
-        )
+        rows, columns = [dataclasses.astuple(c) for c in self._history], ["at", "identity", "kind", "key", "old", "new"]
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns, dtype=object)
         frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
         return frame
 
