@@ -28,6 +28,7 @@ from .errors import (
     AuthenticationError,
     CredentialsError,
     DiskFullError,
+    EventLoopError,
     InvalidInputError,
     JoinError,
     JoinTimeoutError,
@@ -57,6 +58,7 @@ from .errors import (
     UnknownDestinationWarning,
     UnreachableError,
     UpdateRefusedError,
+    WaitTimeoutError,
 )
 from .events import (
     ConnectionStatus,
@@ -133,6 +135,7 @@ __all__ = [
     "DataKind",
     "DataTracks",
     "DiskFullError",
+    "EventLoopError",
     "Grants",
     "Impairment",
     "InvalidInputError",
@@ -183,6 +186,7 @@ __all__ = [
     "UnknownDestinationWarning",
     "UnreachableError",
     "UpdateRefusedError",
+    "WaitTimeoutError",
     "__version__",
     "default_server",
     "diff_recordings",

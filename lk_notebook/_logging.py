@@ -45,12 +45,26 @@ def copy_scrubbed(source: IO[bytes], path: Path) -> threading.Thread:
     return thread
 
 
+# The native SDK's lines for a refused or failed connect (three per attempt, at WARNING/ERROR): `join` raises a
+# JoinError that says the same thing and what to do, so they are demoted to DEBUG (still there for caplog or a
+# debug handler, but not printed by Python's last-resort handler before the clear error).
+_CONNECT_FAILURE = re.compile(
+    r"signal connection failed|authentication rejected during connect|error while connecting to a room"
+)
+
+
 class TokenScrubber(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
             record.msg = scrub(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(scrub(a) if isinstance(a, str) else a for a in record.args)
+        if record.name.startswith("livekit") and record.levelno > logging.DEBUG:
+            text = record.msg if isinstance(record.msg, str) else ""
+            if isinstance(record.args, tuple):
+                text += " ".join(a for a in record.args if isinstance(a, str))
+            if _CONNECT_FAILURE.search(text):
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return True
 
 

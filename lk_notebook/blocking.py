@@ -17,7 +17,9 @@ Example::
         run_sync(session.set_attributes({"mood": mood}))     # waits for the server's confirmation
 
 Keep it for short calls: while it waits, the cell that triggered it waits too. Outside a running loop (a script)
-it is `asyncio.run`.
+it is `asyncio.run`: each call makes a new loop and closes it, so a session joined by one `run_sync` call cannot
+be used by the next (the SDK delivers the server's answers to the loop the session joined on). The next call
+raises EventLoopError saying so; in scripts write `asyncio.run(main())` and `await` inside `main`.
 """
 
 from __future__ import annotations

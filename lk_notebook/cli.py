@@ -2,6 +2,7 @@
 
 lk-notebook server [--json] [--relay]   a local server until Ctrl-C / SIGTERM; prints LIVEKIT_* exports
 lk-notebook server --nodes 2 [--json]   a local cluster (Redis + 2 nodes) until Ctrl-C / SIGTERM
+--json [-] in every command: JSON to stdout ('-', the default); `bench --json FILE` writes a file instead
 lk-notebook install-server              install the pinned livekit-server and print its path
 lk-notebook lab [--no-browser] [...]    local server + JupyterLab on notebooks/, server stopped on exit
 lk-notebook bench ...                   the delivery lab from the terminal (see `lk-notebook bench -h`)
@@ -18,6 +19,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
@@ -26,6 +28,7 @@ from . import __version__
 from .cluster import LocalCluster
 from .errors import LkNotebookError
 from .install import SERVER_VERSION, find_server, install_server
+from .quiet_lab import QUIET_LAB_ARGS, quiet_lab_env
 from .server import LocalServer
 
 __all__ = ["main"]
@@ -47,7 +50,22 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _json_target_error(target: str | None) -> str | None:
+    """`--json` means one thing in every command: its value is where the JSON goes, '-' (or no value) stdout.
+    The server's line holds its API secret, which the toolkit never writes to a file: only '-' is accepted."""
+    if target is None or target == "-":
+        return None
+    return (
+        f"server --json writes its line (with the API secret) to stdout only: use `--json` or `--json -` and "
+        f"redirect it yourself (got --json {target!r}; the toolkit never writes secrets to files)"
+    )
+
+
 def cmd_server(args: argparse.Namespace) -> int:
+    refused = _json_target_error(args.json)
+    if refused is not None:
+        _print_err(refused)
+        return 2
     if args.nodes is not None:
         return _cmd_cluster(args)
     stop = _stop_on_signals()
@@ -121,7 +139,7 @@ def _notebooks_dir() -> Path:
 #: JupyterLab options that keep a tutorial session quiet and offline: no "receive Jupyter news?" prompt and no news
 #: feed fetch (news_url must be None, not "": only None disables the prompt), and no update check against PyPI.
 #: Given before the user's own arguments, so those still win.
-QUIET_LAB = ("--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+QUIET_LAB = QUIET_LAB_ARGS  # the old name
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -148,7 +166,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     extra = list(args.jupyter_args)
     cmd.extend(extra[1:] if extra[:1] == ["--"] else extra)
     stop = _stop_on_signals()
-    proc = subprocess.Popen(cmd, env=env)
+    config_dir = tempfile.TemporaryDirectory(prefix="lk-notebook-lab-")
+    proc = subprocess.Popen(cmd, env=quiet_lab_env(Path(config_dir.name), env))  # no news prompt: see quiet_lab
     try:
         while True:
             try:
@@ -164,6 +183,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     finally:
         if proc.poll() is None:
             proc.kill()
+        config_dir.cleanup()
         if server is not None:
             server.stop()
 
@@ -188,7 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("server", help="run a local livekit-server until Ctrl-C")
-    p.add_argument("--json", action="store_true", help="print one JSON line {url, api_key, api_secret} when ready")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="print one JSON line {url, api_key, api_secret} when ready ('-' or no value: stdout, as bench --json -)",
+    )
     p.add_argument("--port", type=int, default=None, help="HTTP/WebSocket port (default: a free one)")
     p.add_argument("--relay", action="store_true", help="relay layout for the lab's impairment relay")
     p.add_argument(

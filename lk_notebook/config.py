@@ -16,9 +16,11 @@ import dataclasses
 import datetime
 import os
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from jwt.warnings import InsecureKeyLengthWarning
 from livekit import api
 
 from .errors import CredentialsError, InvalidInputError
@@ -111,7 +113,11 @@ class Credentials:
             tok = tok.with_metadata(metadata)
         if attributes:
             tok = tok.with_attributes(dict(attributes))
-        return tok.to_jwt()
+        with warnings.catch_warnings():
+            # PyJWT warns about secrets under 32 bytes; the server decides whether the key is right, and a wrong
+            # one gets AuthenticationError with what to check, so the warning only adds noise before it.
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+            return tok.to_jwt()
 
 
 def hidden_grants(grants: Grants | None = None) -> Grants:

@@ -13,6 +13,8 @@
     │   ├── UnreachableError          nothing answers at the URL
     │   └── JoinTimeoutError          the connection did not complete in time
     ├── SessionClosedError            an operation on a session that has left
+    ├── EventLoopError (RuntimeError) a session used after the event loop it joined on stopped (scripts)
+    ├── WaitTimeoutError (TimeoutError)  a wait_for / next_message / next_stream / wait_for_participant timed out
     ├── InvalidInputError (ValueError)  rejected before anything was sent
     │   ├── TooLargeError             a payload, attribute set, metadata or RPC payload over a limit
     │   ├── MissingFileError          a file to send does not exist or is not a file
@@ -38,6 +40,7 @@ __all__ = [
     "AlreadyRegisteredError",
     "AuthenticationError",
     "CredentialsError",
+    "EventLoopError",
     "InvalidInputError",
     "JoinError",
     "JoinTimeoutError",
@@ -62,6 +65,7 @@ __all__ = [
     "UnknownDestinationWarning",
     "UnreachableError",
     "UpdateRefusedError",
+    "WaitTimeoutError",
 ]
 
 
@@ -199,6 +203,22 @@ class RpcError(LkNotebookError):
         self.method = method
         self.destination = destination
         self.sdk_message = sdk_message
+
+
+class EventLoopError(LkNotebookError, RuntimeError):
+    """A session was used from another event loop than the one it joined on, and that one has stopped: the SDK
+    delivers the server's answers to the loop the room was made on. (Typically `run_sync` called twice in a
+    script: each call runs its own loop and closes it.) Use `asyncio.run(main())` and `await` inside."""
+
+
+class WaitTimeoutError(LkNotebookError, TimeoutError):
+    """What a session waited for did not happen in time. `what` says what it waited for, `timeout` how long (s).
+    A TimeoutError too, so `except TimeoutError` catches it."""
+
+    def __init__(self, message: str, *, what: str, timeout: float) -> None:
+        super().__init__(message)
+        self.what = what
+        self.timeout = timeout
 
 
 class SubscribeError(LkNotebookError):

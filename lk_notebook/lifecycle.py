@@ -14,9 +14,10 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import enum
 
-from .errors import LkNotebookError, RoomGoneError, SessionClosedError
+from .errors import EventLoopError, LkNotebookError, RoomGoneError, SessionClosedError
 from .events import ConnectionStatus
 from .state import RoomState
 
@@ -49,6 +50,8 @@ class LifecycleGuard:
         self.phase = Lifecycle.NEW
         self.closed_by = ""
         """Why it closed: "left", "join failed" (the session's own doing) or the server's `DisconnectReason`."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the session joined on: the SDK delivers its events there, so it must keep running."""
 
     def move(self, phase: Lifecycle) -> None:
         """Enter a phase before CLOSED (`close` ends it); nothing reopens a closed session (a late SDK callback
@@ -84,6 +87,27 @@ class LifecycleGuard:
     def require_open(self, action: str) -> None:
         if self.closed:
             raise self.closed_error(action)
+        self.require_live_loop(action)
+
+    def require_live_loop(self, action: str) -> None:
+        """EventLoopError if the loop the session joined on has stopped: nothing would receive the server's
+        answers (each `run_sync` or `asyncio.run` call in a script makes a new loop and stops it at the end)."""
+        loop = self.loop
+        if loop is None or (loop.is_running() and not loop.is_closed()):
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return
+        raise EventLoopError(
+            f"cannot {action}: session {self.identity!r} joined {self.room_name!r} on an event loop that is no "
+            f"longer running (it {'was closed' if loop.is_closed() else 'stopped'} after that call), so the "
+            f"server's answers would never be received. In a script, do all the work in one coroutine: "
+            f"`asyncio.run(main())` with `await lk_notebook.join(...)` and `await session...` inside it; "
+            f"run_sync is for synchronous callbacks inside a notebook."
+        )
 
 
 def ended_by_server(reason: str, *, room_name: str, identity: str, error: BaseException | None) -> LkNotebookError:

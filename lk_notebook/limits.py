@@ -208,7 +208,7 @@ class PublishCheck:
         return TooLargeError(
             f"{self.mode} message of {self.size} bytes encodes to {self.packet} bytes, over the SDK's "
             f"{SDK_MAX_PACKET_BYTES}-byte limit; nothing was sent. Split it, or use a data stream "
-            f"(room.local_participant.send_bytes / stream_text), which chunks large payloads.",
+            f"(`await session.send_bytes(data, topic=...)` or `session.send_text(...)`), which chunks large payloads.",
             size=self.packet,
             limit=SDK_MAX_PACKET_BYTES,
             what=f"{self.mode} message",

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from livekit.rtc.participant import PublishDataError
 
 from . import limits
 from ._logging import scrub
-from .errors import PublishError
+from .errors import InvalidInputError, PublishError
 from .events import DataKind, Message
 from .own_participant import OwnParticipant
 from .routing import MessageCallback, RawDataHandler
@@ -81,11 +81,47 @@ class Messaging:
         return msg
 
     # -- receiving ----------------------------------------------------------------------------------------------
-    def messages(self, *, topic: str | None = None, maxsize: int = 1_000) -> AsyncIterator[Message]:
-        """Received messages from now on, as an async iterator (optionally one topic only). It ends when the
-        session leaves. If the consumer falls behind by `maxsize` messages, the oldest are dropped."""
+    def messages(
+        self,
+        *,
+        topic: str | None = None,
+        maxsize: int = 1_000,
+        count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Message]:
+        """Received messages from the moment of this call, as an async iterator (optionally one topic only).
+
+        It ends when the session leaves, or after `count` messages. With `timeout` (seconds, for the whole
+        iteration) it raises WaitTimeoutError if it has not ended by then. If the consumer falls behind by
+        `maxsize` messages, the oldest are dropped.
+
+            async for msg in session.messages(topic="chat", count=3, timeout=10):
+                print(msg.sender, msg.text)
+        """
         self.me.guard.require_open("receive messages")
-        return self.me.router.messages(topic=topic, maxsize=maxsize)
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise InvalidInputError(f"count must be a positive int, not {count!r}")
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise InvalidInputError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        return self.me.router.messages(topic=topic, maxsize=maxsize, count=count, timeout=timeout)
+
+    def next_message(self, *, topic: str | None = None, timeout: float = 10.0) -> Awaitable[Message]:
+        """The next message received (on `topic`, if given) after this call; WaitTimeoutError after `timeout` s.
+
+        Listening starts at the call, so a waiter made before sending misses nothing::
+
+            reply = session.next_message(topic="chat")
+            await session.publish("ping", topic="chat")
+            print((await reply).text)
+        """
+        iterator = self.messages(topic=topic, count=1, timeout=timeout)
+
+        async def first() -> Message:
+            async for msg in iterator:
+                return msg
+            raise self.me.guard.closed_error("receive messages")
+
+        return first()
 
     def on_message(
         self, callback: MessageCallback, *, topic: str | None = None, include_sent: bool = False
@@ -99,6 +135,14 @@ class Messaging:
         inbox and callbacks. For high-rate consumers such as the delivery lab. Returns a remove function."""
         return self.me.router.add_raw_handler(topic, handler)
 
-    def messages_frame(self, *, include_sent: bool = False) -> pd.DataFrame:
-        """Recent messages as a DataFrame: sender, topic, kind, size, payload (text where UTF-8), received_at."""
-        return self.me.router.messages_frame(include_sent=include_sent)
+    def messages_frame(self, *, include_sent: bool = False, all_columns: bool = False) -> pd.DataFrame:
+        """Recent data packets, streams and RPC calls received (and sent, with `include_sent`) as a DataFrame, one
+        row each, oldest first.
+
+        Every row: `type` (packet, text_stream, byte_stream, rpc), `sender`, `topic`, `kind` (reliable or lossy,
+        as `Message.kind`), `size` (bytes), `payload` (text where UTF-8, else bytes), `received_at` (UTC
+        Timestamp), `sent`, `destinations`. Stream rows add `stream_id`, `name`, `mime_type`, `announced_size`,
+        `state`, `goodput`, `sha256`, `attributes`; RPC rows add `method`, `response`, `error_code`, `latency`.
+        Those columns appear only when the frame has such a row (None on the other rows); `all_columns=True`
+        always gives all 21 (`lk_notebook.routing.FRAME_COLUMNS`), for code that selects them unconditionally."""
+        return self.me.router.messages_frame(include_sent=include_sent, all_columns=all_columns)

@@ -56,8 +56,11 @@ class RoomEvents:
         *,
         own_echo: Callable[[Iterable[str]], None],
         on_disconnected: Callable[[str], None],
+        hidden: bool = False,
     ) -> None:
         self.identity = identity
+        self.hidden = hidden
+        """A hidden inspector: no one else lists it, so its own room view leaves it out too (honest head count)."""
         self.state = state
         self.router = router
         self._guard = guard
@@ -81,7 +84,7 @@ class RoomEvents:
 
     def snapshot(self, room: rtc.Room) -> ev.Snapshot:
         """Everything the SDK knows of `room` now (the state rebuilds from it on connect and after a gap)."""
-        parts = [participant_info(room.local_participant, is_local=True)]
+        parts = [] if self.hidden else [participant_info(room.local_participant, is_local=True)]
         parts.extend(participant_info(p, is_local=False) for p in room.remote_participants.values())
         return ev.Snapshot(self.state.room, room.metadata, tuple(parts), at=time.time())
 

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AlreadyRegisteredError, InvalidInputError
+from .errors import AlreadyRegisteredError, InvalidInputError, WaitTimeoutError
 from .events import DataKind, Message, RpcRecord, StreamRecord, StreamState
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class ErrorLog:
 
     def report(self, where: str, exc: BaseException) -> None:
         self.entries.append((time.time(), where, exc))
-        log.warning("%s: %s", where, exc)
+        log.warning("%s: %s: %s", where, type(exc).__name__, exc)  # one line: `errors` keeps the traceback
         for cb in tuple(self._callbacks):
             try:
                 cb(where, exc)
@@ -194,17 +194,39 @@ class Router:
             sub.put(None)
 
     # -- listeners ------------------------------------------------------------------------------------------------
-    def messages(self, *, topic: str | None = None, maxsize: int = 1_000) -> AsyncIterator[Message]:
-        """See `Session.messages`."""
+    def messages(
+        self,
+        *,
+        topic: str | None = None,
+        maxsize: int = 1_000,
+        count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Message]:
+        """See `Session.messages`. Subscribed at the call, not at the first `__anext__`: nothing sent in between
+        is missed."""
         sub = _Subscription(topic, maxsize)
         self._subscriptions.add(sub)
+        deadline = None if timeout is None else time.monotonic() + timeout
 
         async def iterate() -> AsyncIterator[Message]:
+            got = 0
             try:
-                while True:
-                    item = await sub.queue.get()
+                while count is None or got < count:
+                    if deadline is None:
+                        item = await sub.queue.get()
+                    else:
+                        left = deadline - time.monotonic()
+                        try:
+                            item = await asyncio.wait_for(sub.queue.get(), max(left, 0.0))
+                        except asyncio.TimeoutError:
+                            raise WaitTimeoutError(
+                                f"{_wanted(count, topic)} within {timeout} s: {got} arrived",
+                                what="messages",
+                                timeout=float(timeout or 0.0),
+                            ) from None
                     if item is None:
                         return
+                    got += 1
                     yield item
             finally:
                 self._subscriptions.discard(sub)
@@ -266,44 +288,42 @@ class Router:
     def rpc_calls(self) -> tuple[RpcRecord, ...]:
         return tuple(self._rpcs.values())
 
-    def messages_frame(self, *, include_sent: bool = False) -> pd.DataFrame:
+    def messages_frame(self, *, include_sent: bool = False, all_columns: bool = False) -> pd.DataFrame:
         """See `Session.messages_frame`."""
         import pandas as pd
 
         rows = [_packet_row(m) for m in self._inbox if include_sent or not m.sent]
         rows += [_stream_row(r) for r in self._streams.values() if include_sent or not r.sent]
         rows += [_rpc_row(r, self.identity) for r in self._rpcs.values() if include_sent or not r.outgoing]
-        frame: pd.DataFrame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+        columns = list(FRAME_COLUMNS)
+        if not all_columns:
+            present = {row["type"] for row in rows}
+            if not present & {"text_stream", "byte_stream"}:
+                columns = [c for c in columns if c not in STREAM_COLUMNS]
+            if "rpc" not in present:
+                columns = [c for c in columns if c not in RPC_COLUMNS]
+        frame: pd.DataFrame = pd.DataFrame([[row[c] for c in columns] for row in rows], columns=columns)
         frame = frame.sort_values("received_at", kind="stable", ignore_index=True)
         frame["received_at"] = pd.to_datetime(frame["received_at"], unit="s", utc=True)
         return frame
 
 
-FRAME_COLUMNS = (
-    "kind",
-    "sender",
-    "topic",
-    "delivery",
-    "size",
-    "payload",
-    "received_at",
-    "sent",
-    "destinations",
-    "stream_id",
-    "name",
-    "mime_type",
-    "announced_size",
-    "state",
-    "goodput",
-    "sha256",
-    "attributes",
-    "method",
-    "response",
-    "error_code",
-    "latency",
-)
-"""`messages_frame()` columns. `kind`: packet, text_stream, byte_stream or rpc; `delivery`: reliable or lossy
-(streams and RPC travel on the reliable channel). Stream and RPC columns are empty (None) for packets."""
+def _wanted(count: int | None, topic: str | None) -> str:
+    where = "" if topic is None else f" on topic {topic!r}"
+    return f"no message{where} arrived" if count is None else f"fewer than {count} messages{where} arrived"
+
+
+PACKET_COLUMNS = ("type", "sender", "topic", "kind", "size", "payload", "received_at", "sent", "destinations")
+"""`messages_frame()` columns every row has. `type`: packet, text_stream, byte_stream or rpc; `kind`: reliable or
+lossy, as `Message.kind` (streams and RPC travel on the reliable channel); `payload`: text where UTF-8, else bytes
+(a byte stream's first bytes; an RPC call's request); `received_at`: UTC Timestamp (a stream's or call's start)."""
+STREAM_COLUMNS = ("stream_id", "name", "mime_type", "announced_size", "state", "goodput", "sha256", "attributes")
+"""Columns of text and byte stream rows (None on other rows): see `StreamRecord`; `size` is what arrived,
+`announced_size` what the sender announced."""
+RPC_COLUMNS = ("method", "response", "error_code", "latency")
+"""Columns of RPC rows (None on other rows): see `RpcRecord`; `latency` is the round trip in seconds."""
+FRAME_COLUMNS = PACKET_COLUMNS + STREAM_COLUMNS + RPC_COLUMNS
+"""Every `messages_frame()` column, in order."""
 
 
 def _row(**values: object) -> dict[str, object]:
@@ -314,10 +334,10 @@ def _row(**values: object) -> dict[str, object]:
 
 def _packet_row(m: Message) -> dict[str, object]:
     return _row(
-        kind="packet",
+        type="packet",
         sender=m.sender,
         topic=m.topic,
-        delivery=m.kind.value,
+        kind=m.kind.value,
         size=m.size,
         payload=m.text if m.text is not None else m.payload,
         received_at=m.received_at,
@@ -328,10 +348,10 @@ def _packet_row(m: Message) -> dict[str, object]:
 
 def _stream_row(r: StreamRecord) -> dict[str, object]:
     return _row(
-        kind="text_stream" if r.is_text else "byte_stream",
+        type="text_stream" if r.is_text else "byte_stream",
         sender=r.sender,
         topic=r.topic,
-        delivery=DataKind.RELIABLE.value,
+        kind=DataKind.RELIABLE.value,
         size=r.received,
         payload=r.text if r.is_text else r.head,
         received_at=r.started_at,
@@ -350,10 +370,10 @@ def _stream_row(r: StreamRecord) -> dict[str, object]:
 
 def _rpc_row(r: RpcRecord, identity: str) -> dict[str, object]:
     return _row(
-        kind="rpc",
+        type="rpc",
         sender=r.caller,
         topic="",
-        delivery=DataKind.RELIABLE.value,
+        kind=DataKind.RELIABLE.value,
         size=len(r.payload.encode("utf-8")),
         payload=r.payload,
         received_at=r.started_at,

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import difflib
 import inspect
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,9 +35,11 @@ from .events import RpcRecord
 from .own_participant import OwnParticipant
 from .routing import Router, RpcCallback, RpcHandler
 
-__all__ = ["CALL_IDS", "RpcCalls", "RpcRecorder", "wrap_handler"]
+__all__ = ["CALL_IDS", "RpcCalls", "RpcRecorder", "absent_destination_message", "wrap_handler"]
 
 APPLICATION_ERROR = 1500
+RESPONSE_TIMEOUT = 1502
+RECIPIENT_NOT_FOUND = 1401
 CALL_IDS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("lk_notebook_rpc_call", default=None)
 """Set by `perform_rpc` around the SDK call: the interceptor (same task) puts the record's id there, so the
 caller gets its own call's record even with concurrent calls of the same method."""
@@ -105,13 +109,14 @@ class RpcRecorder(rtc.RpcInterceptor):
                 error="handler cancelled: " + (code.name.lower() if code is not None else "cancelled"),
             )
             raise
-        except Exception as exc:
-            if isinstance(exc, rtc.RpcError):  # the handler answered with an error code of its choice
-                self._end(record, **_failure(exc))
-                raise
-            # The SDK answers the caller with APPLICATION_ERROR (1500) and would only log it: show it.
-            self._end(record, error_code=APPLICATION_ERROR, error=f"{type(exc).__name__}: {exc}")
-            self.router.report(f"RPC handler for {invocation.method!r} (called by {invocation.caller_identity!r})", exc)
+        except HandlerFailed as exc:  # wrap_handler turned the handler's exception into the caller's answer
+            self._end(record, error_code=APPLICATION_ERROR, error=exc.message)
+            self.router.report(
+                f"RPC handler for {invocation.method!r} (called by {invocation.caller_identity!r})", exc.cause
+            )
+            raise
+        except rtc.RpcError as exc:  # the handler answered with an error code of its choice
+            self._end(record, **_failure(exc))
             raise
         self._end(record, response=self._cut(response or ""))
         return response
@@ -124,22 +129,64 @@ def _failure(exc: BaseException) -> dict[str, Any]:
     return {"error": repr(exc)}
 
 
+class HandlerFailed(rtc.RpcError):
+    """A user's handler raised `cause`: answered as APPLICATION_ERROR (1500) with `ExceptionType: message`, so the
+    caller learns what went wrong. (Raised as a plain exception, the SDK would answer only "Application error in
+    method handler" and log a full traceback.)"""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(APPLICATION_ERROR, f"{type(cause).__name__}: {cause}"[:_ERROR_MESSAGE_LIMIT])
+        self.cause = cause
+
+
+# The error message travels in the RPC response packet; keep it well inside LiveKit's 15 KiB.
+_ERROR_MESSAGE_LIMIT = 1_000
+
+
+def encode_response(method: str, result: object) -> str:
+    """A handler's return value as the response: None answers "", a str as is, a dict/list as compact JSON (as
+    `publish` sends them); anything else is a TypeError."""
+    if result is None:
+        return ""
+    if isinstance(result, str):
+        return result
+    if isinstance(result, dict | list):
+        return json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+    raise TypeError(
+        f"RPC handler for {method!r} returned {type(result).__name__}; return a str, a dict or a list (sent as JSON)"
+    )
+
+
 def wrap_handler(method: str, handler: RpcHandler) -> RpcHandler:
-    """The SDK handler for a user's sync or async `handler(invocation)`: None answers "", a non-str is an error."""
+    """The SDK handler for a user's sync or async `handler(invocation)`: its result encoded by `encode_response`;
+    an exception other than `rtc.RpcError` answers 1500 with its message (`HandlerFailed`)."""
 
     async def call(invocation: rtc.RpcInvocationData) -> str:
-        result = handler(invocation)
-        if inspect.isawaitable(result):
-            result = await result
-        if result is None:
-            return ""
-        if not isinstance(result, str):
-            raise TypeError(
-                f"RPC handler for {method!r} returned {type(result).__name__}; return a str (json.dumps(...) for data)"
-            )
-        return result
+        try:
+            result = handler(invocation)
+            if inspect.isawaitable(result):
+                result = await result
+            return encode_response(method, result)
+        except rtc.RpcError:
+            raise
+        except Exception as exc:
+            raise HandlerFailed(exc) from exc
 
     return call
+
+
+def absent_destination_message(destination: str, present: list[str], *, room: str) -> str:
+    """Why an RPC to `destination` is refused before sending: who is in the room, and a near match if any."""
+    others = sorted(present)
+    close = difflib.get_close_matches(destination, others, n=1, cutoff=0.6)
+    if not close:  # "Bob" for "bob": difflib's ratio is case-sensitive
+        close = [p for p in others if p.lower() == destination.lower()][:1]
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    who = ", ".join(map(repr, others)) if others else "nobody else"
+    return (
+        f"{destination!r} is not in room {room!r} (in the room: {who}).{hint} A peer that joined in the last ~3 s may "
+        f"not be announced yet: `await session.wait_for_participant({destination!r})` first."
+    )
 
 
 class RpcCalls:
@@ -169,19 +216,58 @@ class RpcCalls:
         self, destination: str, method: str, payload: str = "", *, timeout: float = 10.0
     ) -> RpcRecord:
         """Call `method` on participant `destination`; returns the finished record (`response`, `latency`, the
-        round trip in seconds). Raises RpcError with LiveKit's code (1400 unsupported method, 1500 the handler
-        raised, 1502 no answer within `timeout`...), TooLargeError over the payload limit."""
+        round trip in seconds). Raises RpcError with LiveKit's code: 1401 at once when `destination` is not in the
+        room (the message names who is, and a near match), 1400 unsupported method, 1500 the handler raised (the
+        message carries its exception), 1502 no answer within `timeout` (the whole call, connection included);
+        TooLargeError over the payload limit."""
         self.me.guard.require_open("perform an RPC")
         body = limits.check_rpc(destination, method, payload, limit=self.payload_limit)
         if not isinstance(timeout, int | float) or timeout <= 0:
             raise InvalidInputError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        self.me.warn_unknown([destination], stacklevel=2)
+        if destination not in self.me.state:
+            # The SDK would wait for an acknowledgement for 7 s whatever `timeout` says, then answer 1501.
+            present = [p.identity for p in self.me.state if p.identity != self.me.identity]
+            text = absent_destination_message(destination, present, room=self.me.room_name)
+            raise RpcError(
+                f"RPC {method!r} to {destination!r} failed: {RECIPIENT_NOT_FOUND} recipient not found: {text}",
+                code=RECIPIENT_NOT_FOUND,
+                method=method,
+                destination=destination,
+                sdk_message="",
+            )
         ids: list[int] = []
         token = CALL_IDS.set(ids)
         try:
-            await self.me.local().perform_rpc(
-                destination_identity=destination, method=method, payload=body, response_timeout=float(timeout)
+            # The SDK gives the callee `response_timeout - max_round_trip_latency` (measured: timeout=1.5 with a
+            # 1.5 s latency budget answered 1502 after 1.0 s) and waits up to 7 s for an ACK first (a call to an
+            # absent identity took 7.0 s with timeout=5). So the callee gets exactly `timeout`, and the caller's
+            # own deadline is `timeout` too.
+            latency_budget = min(float(timeout), 7.0)
+            await asyncio.wait_for(
+                self.me.local().perform_rpc(
+                    destination_identity=destination,
+                    method=method,
+                    payload=body,
+                    response_timeout=float(timeout) + latency_budget,
+                    max_round_trip_latency=latency_budget,
+                ),
+                timeout,
             )
+        except asyncio.TimeoutError:
+            if ids:
+                record = self.me.router.rpc_record(ids[0])
+                self.me.router.update_rpc(
+                    dataclasses.replace(
+                        record, finished_at=time.time(), error_code=RESPONSE_TIMEOUT, error="response timeout"
+                    )
+                )
+            raise RpcError(
+                f"RPC {method!r} to {destination!r} failed: {RESPONSE_TIMEOUT} no answer within {timeout} s",
+                code=RESPONSE_TIMEOUT,
+                method=method,
+                destination=destination,
+                sdk_message="Response timeout",
+            ) from None
         except rtc.RpcError as exc:
             raise RpcError(
                 f"RPC {method!r} to {destination!r} failed: {exc.code} {scrub(exc.message)}",
@@ -196,8 +282,10 @@ class RpcCalls:
 
     def register_rpc_method(self, method: str, handler: RpcHandler) -> RpcHandler:
         """Answer calls of `method` with `handler(invocation)` (sync or async; `invocation.payload`,
-        `.caller_identity`). Its str result is the response; an exception reaches the caller as LiveKit's
-        application error (1500) and shows in `session.errors`. Registering a method twice: AlreadyRegisteredError."""
+        `.caller_identity`). Its result is the response: a str as is, a dict or list as compact JSON (as `publish`),
+        None as "". An exception reaches the caller as LiveKit's application error (1500) with the exception's type
+        and message, and shows in `session.errors` (one log line); raise `rtc.RpcError` to choose the code.
+        Registering a method twice: AlreadyRegisteredError."""
         self.me.guard.require_open("register an RPC method")
         if not isinstance(method, str) or not method:
             raise InvalidInputError(f"an RPC method name must be a non-empty string, not {method!r}")

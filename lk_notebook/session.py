@@ -6,8 +6,8 @@ Example::
     session.state.to_frame()                         # everyone's attributes and metadata, live
     await session.set_attributes({"status": "away"})
     await session.publish({"hello": "room"}, topic="chat")
-    async for msg in session.messages(topic="chat"):
-        print(msg.sender, msg.text)
+    bob = await session.wait_for_participant("bob", timeout=10)   # peers show up on the server's ~3 s tick
+    msg = await session.next_message(topic="chat", timeout=10)     # WaitTimeoutError if nothing comes
     await session.leave()
 """
 
@@ -43,6 +43,7 @@ from .rpc import RpcCalls
 from .state import RoomState
 from .stream_sender import StreamSender
 from .streams import StreamReceiver
+from .waiting import Waiting
 
 if TYPE_CHECKING:
     from .admin import ServerAPI
@@ -81,7 +82,8 @@ class Session(AbstractAsyncContextManager["Session"]):
     ) -> None:
         self.room_name, self.identity, self.url, self.credentials = room_name, identity, url, credentials
         self.hidden = hidden
-        """Joined with the hidden grant (an inspector): invisible to others, publishes nothing, no media."""
+        """Joined with the hidden grant (an inspector): invisible to others, publishes nothing, no media. Its own
+        `state` leaves it out too, so the room it shows is the room everyone else sees."""
         self.state = RoomState(room_name, history_limit=history_limit)
         self.room = rtc.Room()
         self._error_log = ErrorLog()
@@ -107,9 +109,11 @@ class Session(AbstractAsyncContextManager["Session"]):
             self.state, self._receiver, own_identity=identity, hidden=hidden, sender=self._sender
         )
         """The LiveKit Agents agents in the room, decoded live: identity -> AgentView (lk_notebook.agents)."""
+        self._waiting = Waiting(self.state, self.router, identity=identity)
         self._events = RoomEvents(
-            identity, self.state, self.router, self.lifecycle, own_echo=self._own.echoed, on_disconnected=self._lost
-        )
+            identity, self.state, self.router, self.lifecycle, own_echo=self._own.echoed, on_disconnected=self._lost,
+            hidden=hidden,
+        )  # fmt: skip
         self._admin = AdminHandle(credentials, self.lifecycle)
         self._release_task: asyncio.Task[None] | None = None
         self.rejoin = RejoinStatus(enabled=rejoin)
@@ -131,6 +135,10 @@ class Session(AbstractAsyncContextManager["Session"]):
     on_message = delegate(Messaging.on_message, "_messaging")
     add_raw_handler = delegate(Messaging.add_raw_handler, "_messaging")
     messages_frame = delegate(Messaging.messages_frame, "_messaging")
+    next_message = delegate(Messaging.next_message, "_messaging")
+    next_stream = delegate(Waiting.next_stream, "_waiting")
+    wait_for = delegate(Waiting.wait_for, "_waiting")
+    wait_for_participant = delegate(Waiting.wait_for_participant, "_waiting")
     send_text = delegate(StreamSender.send_text, "_sender")
     stream_text = delegate(StreamSender.stream_text, "_sender")
     send_bytes = delegate(StreamSender.send_bytes, "_sender")
@@ -196,9 +204,14 @@ class Session(AbstractAsyncContextManager["Session"]):
 
     @property
     def disconnect_reason(self) -> str:
-        """Why the session ended ("" while it is not disconnected): "left", "join failed", or the server's
-        `DisconnectReason` name. `DUPLICATE_IDENTITY` means a newer connection took this identity: rejoining
+        """Why the session ended ("" while it is not disconnected): "left" (this session's `leave()`), "join
+        failed", or the server's `DisconnectReason` name (e.g. "ROOM_DELETED", "PARTICIPANT_REMOVED",
+        "SERVER_SHUTDOWN"). (`state.disconnect_reason` keeps what the SDK reported, "CLIENT_INITIATED" after a
+        leave.) `DUPLICATE_IDENTITY` means a newer connection took this identity: rejoining
         would evict that one in turn, so nothing should rejoin such a session automatically."""
+        if self.lifecycle.closed_by in ("left", "join failed"):
+            # leave() makes the SDK report CLIENT_INITIATED, which would hide that this session chose to go.
+            return self.lifecycle.closed_by
         return self.lifecycle.disconnect_reason
 
     def closed_error(self, action: str) -> SessionClosedError:
@@ -207,6 +220,7 @@ class Session(AbstractAsyncContextManager["Session"]):
 
     async def _connect(self, token: str, *, timeout: float) -> None:
         self._connect_timeout = timeout
+        self.lifecycle.loop = asyncio.get_running_loop()
         self.lifecycle.move(Lifecycle.CONNECTING)
         try:
             await self._connect_room(token, timeout=timeout)
@@ -290,15 +304,6 @@ class Session(AbstractAsyncContextManager["Session"]):
             f"<Session {self.identity!r}{' (hidden)' if self.hidden else ''} in {self.room_name!r} at {self.url} "
             f"{self.status.value}, {len(self.state)} participants>"
         )
-
-    # -- waiting on state ---------------------------------------------------------------------------------------
-    async def wait_for(self, predicate: Callable[[RoomState], bool], *, timeout: float = 5.0) -> bool:
-        """Wait until `predicate(state)` is true (checked now and after every change). False on timeout.
-
-        A participant you wait on may not be in the room yet, so guard lookups: `"bob" in s and s.get("bob")...`.
-        An exception from the predicate ends the wait with that exception (see RoomState.wait_until).
-        """
-        return await self.state.wait_until(predicate, timeout=timeout)
 
     @property
     def admin(self) -> ServerAPI:

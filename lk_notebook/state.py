@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -42,7 +43,7 @@ from .events import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Change", "ChangeKind", "RoomState", "Subscriber"]
+__all__ = ["Change", "ChangeKind", "RoomState", "Subscriber", "joined_value"]
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,24 @@ def attribute_column(key: str) -> str:
     return ATTRIBUTE_PREFIX + key if key in _RESERVED or key.startswith(ATTRIBUTE_PREFIX) else key
 
 
+def joined_value(p: ParticipantInfo) -> str:
+    """A `joined` change's `new`: the participant as first seen, as compact JSON `{"name", "metadata",
+    "attributes"}`, so its starting state is in the history. A change it made before this session was told of it
+    (a data-only peer is announced on the server's ~3 s tick) is already folded in: that is all the server says."""
+    return json.dumps(
+        {"name": p.name, "metadata": p.metadata, "attributes": dict(p.attributes)},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One line of the change history."""
+    """One line of the change history. `at` is Unix time in seconds (a float, like `ParticipantInfo.joined_at`
+    and `Message.received_at`); `history_frame()` and `to_frame()` show the same instants as UTC Timestamps.
+
+    For `joined`, `old` is None and `new` is `joined_value(participant)`: its name, metadata and attributes as
+    first seen. For `left`, `new` is the reason. Attribute `old`/`new` None means not set (or deleted)."""
 
     at: float
     identity: str
@@ -227,7 +243,7 @@ class RoomState:
         previous = self._participants.get(p.identity)
         self._participants[p.identity] = p
         if previous is None:
-            self._history.append(Change(event.at, p.identity, "joined", new=p.name))
+            self._history.append(Change(event.at, p.identity, "joined", new=joined_value(p)))
         else:
             self._record_differences(previous, p, event.at)
 
@@ -296,7 +312,7 @@ class RoomState:
         for identity, p in after.items():
             prev = before.get(identity)
             if prev is None:
-                self._history.append(Change(snap.at, identity, "joined", new=p.name))
+                self._history.append(Change(snap.at, identity, "joined", new=joined_value(p)))
             else:
                 self._record_differences(prev, p, snap.at)
         self._participants = after
@@ -322,8 +338,9 @@ class RoomState:
     def to_frame(self) -> pd.DataFrame:
         """One row per participant, indexed by identity: name, kind, sid, is_local, active, joined_at (a UTC
         timestamp), metadata, then one column per attribute key (an agent's state is its `lk.agent.state` column).
-        Missing keys are empty strings, so "not set" and "deleted" look the same, as they are on the server. See
-        `attribute_column` for keys that collide."""
+        Missing keys are empty strings, so "not set" and "deleted" look the same, as they are on the server. Keys that
+        collide get an "attr:" prefix (`lk_notebook.state.attribute_column(key)`); select a key that may be absent
+        with `frame.reindex(columns=[...])`, not `frame[[...]]`."""
         import pandas as pd
 
         keys = self.attribute_keys()
@@ -342,13 +359,11 @@ class RoomState:
         return frame
 
     def history_frame(self) -> pd.DataFrame:
-        """The change history as a DataFrame: at (timestamp), identity, kind, key, old, new."""
+        """The change history: at (UTC Timestamp), identity, kind, key, old, new (see `Change`); unset is None."""
         import pandas as pd
 
-        frame: pd.DataFrame = pd.DataFrame(
-            [dataclasses.astuple(c) for c in self._history],
-            columns=["at", "identity", "kind", "key", "old", "new"],
-        )
+        rows, columns = [dataclasses.astuple(c) for c in self._history], ["at", "identity", "kind", "key", "old", "new"]
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns, dtype=object)
         frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
         return frame
 

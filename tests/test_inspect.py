@@ -46,6 +46,8 @@ async def test_hidden_inspector_sees_peers_and_is_not_seen(
     inspector = await sessions.keep(await lk.inspect(room_name, **join_args(credentials)))
     try:
         assert inspector.hidden and "(hidden)" in repr(inspector)
+        # Its own view leaves it out, as everyone else's does: no extra "standard" participant.
+        assert inspector.identity not in inspector.state and inspector.state.local is None
         everyone = {"ann", "bot", "raw-peer", "js-peer"}
         await eventually(lambda: everyone <= set(inspector.state.participants), what="sees peers")
         assert inspector.state.get("ann").attributes["role"] == "host"  # type: ignore[union-attr]

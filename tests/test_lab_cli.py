@@ -33,6 +33,21 @@ def test_impairment_against_remote_server_is_refused() -> None:
     assert proc.returncode == 2
     assert "LIVEKIT_URL is set" in proc.stderr and "cannot be impaired" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # ...and it says exactly what to do instead, naming a loopback server as such, not as "remote".
+    assert "bench --local" in proc.stderr and "on this machine" in proc.stderr and "remote" not in proc.stderr
+
+
+@pytest.mark.server
+def test_json_dash_writes_the_rows_to_stdout_and_the_table_to_stderr(tmp_path: Path) -> None:
+    args = ("--modes", "reliable", "--sizes", "200", "--rate", "200", "--duration", "0.5", "--quiet", "--json", "-")
+    proc, _ = bench(*args, remote=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)  # stdout is JSON and nothing else
+    assert len(rows) == 1 and rows[0]["mode"] == "reliable" and rows[0]["received"] == rows[0]["sent"] > 0
+    assert "reliable" in proc.stderr  # the table, for a person
+    assert not (Path.cwd() / "-").exists() and not (tmp_path / "-").exists()
+    proc, _ = bench(*args[:-1], remote=True)  # `--json` alone means the same
+    assert proc.returncode == 0 and json.loads(proc.stdout)[0]["mode"] == "reliable", proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,10 @@ def test_lab_starts_server_and_jupyterlab_then_stops_both(stop_signal: int) -> N
         jenv = _environ(jupyter)
         argv = Path(f"/proc/{jupyter}/cmdline").read_bytes().decode().split("\0")
         assert "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate" in argv, argv  # no update checks
+        # ...and the front end's setting that the prompt really depends on (tests/browser/test_lab_news_browser.py).
+        first = Path(jenv["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0]) / "labconfig" / "default_setting_overrides.json"
+        notification = json.loads(first.read_text())["@jupyterlab/apputils-extension:notification"]
+        assert notification["fetchNews"] == "false", notification
         url = jenv["LIVEKIT_URL"]
         assert jenv["LIVEKIT_API_KEY"] and len(jenv["LIVEKIT_API_SECRET"]) >= 32
         http = url.replace("ws://", "http://")

@@ -6,7 +6,7 @@ import pytest
 
 import lk_notebook as lk
 from lk_notebook.events import DataKind, RpcRecord, StreamRecord, StreamState, frozen_map
-from lk_notebook.routing import Router
+from lk_notebook.routing import FRAME_COLUMNS, PACKET_COLUMNS, STREAM_COLUMNS, Router
 
 
 def stream(i: int, state: StreamState = StreamState.FINISHED, *, at: float = 0.0) -> StreamRecord:
@@ -37,9 +37,22 @@ def test_one_frame_tells_packets_streams_and_rpc_apart() -> None:
                     payload="x", started_at=3.0, response="x", finished_at=3.5)  # fmt: skip
     router.update_rpc(rpc)
     frame = router.messages_frame()
-    assert list(frame.kind) == ["packet", "text_stream", "rpc"]
-    assert list(frame.delivery) == ["lossy", "reliable", "reliable"]
+    assert list(frame.type) == ["packet", "text_stream", "rpc"]
+    assert list(frame.kind) == ["lossy", "reliable", "reliable"]  # as Message.kind
     assert frame.iloc[2].latency == 0.5 and frame.iloc[2].method == "echo" and frame.iloc[1].payload == "abc"
+    assert list(frame.columns) == list(FRAME_COLUMNS)
+
+
+def test_a_frame_of_packets_has_only_the_packet_columns_unless_all_are_asked_for() -> None:
+    router = Router("me", inbox_limit=10, report=lambda where, exc: None)
+    router.on_packet(b"hi", sender="bob", topic="chat", kind=DataKind.RELIABLE, at=1.0)
+    frame = router.messages_frame()
+    assert list(frame.columns) == list(PACKET_COLUMNS)
+    assert frame.iloc[0].kind == "reliable" and frame.iloc[0].type == "packet" and frame.iloc[0].payload == "hi"
+    assert list(router.messages_frame(all_columns=True).columns) == list(FRAME_COLUMNS)
+    router.update_stream(stream(1, at=2.0))
+    assert list(router.messages_frame().columns) == list(PACKET_COLUMNS + STREAM_COLUMNS)
+    assert list(Router("x", inbox_limit=1, report=lambda w, e: None).messages_frame().columns) == list(PACKET_COLUMNS)
 
 
 def test_one_stream_handler_per_topic() -> None:

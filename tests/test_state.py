@@ -109,7 +109,7 @@ def test_snapshot_resync_records_what_was_missed() -> None:
     recent = {(c.identity, c.kind, c.key, c.old, c.new) for c in s.history if c.at == 9.0}
     assert ("ann", "attribute", "a", "1", "2") in recent
     assert ("gone", "left", "", None, "missing after resync") in recent
-    assert ("new", "joined", "", None, "") in recent
+    assert ("new", "joined", "", None, '{"name":"","metadata":"","attributes":{}}') in recent
     assert ("", "room_metadata", "", "", "room-meta") in recent
 
 

@@ -38,7 +38,7 @@ from lk_notebook.events import (
     Snapshot,
     frozen_map,
 )
-from lk_notebook.state import FIXED_COLUMNS, Change, RoomState
+from lk_notebook.state import FIXED_COLUMNS, Change, RoomState, joined_value
 
 EXAMPLES = 500
 PROPERTY_SETTINGS = settings(
@@ -116,7 +116,7 @@ def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[Event]:
         p: ParticipantInfo = op[1]
         prev = ref.participants.get(p.identity)
         if prev is None:
-            ref.changes.append(Change(at, p.identity, "joined", new=p.name))
+            ref.changes.append(Change(at, p.identity, "joined", new=joined_value(p)))
         else:
             ref.diff(prev, p, at)
         ref.participants[p.identity] = p
@@ -171,7 +171,7 @@ def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[Event]:
         for identity, p3 in after.items():
             prev3 = ref.participants.get(identity)
             if prev3 is None:
-                ref.changes.append(Change(at, identity, "joined", new=p3.name))
+                ref.changes.append(Change(at, identity, "joined", new=joined_value(p3)))
             else:
                 ref.diff(prev3, p3, at)
         ref.participants = after

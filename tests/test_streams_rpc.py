@@ -64,7 +64,7 @@ async def test_text_stream_on_a_topic_nobody_registered_arrives_whole(pair: tupl
         what="the transcription stream finishes",
     )
     frame = session.messages_frame()
-    row = frame[(frame.kind == "text_stream") & (frame.topic == "lk.transcription")].iloc[0]
+    row = frame[(frame.type == "text_stream") & (frame.topic == "lk.transcription")].iloc[0]
     assert row.payload == "".join(words)
     assert row.sender == "peer" and row.state == "finished" and row["size"] == len("".join(words).encode())
     assert row.attributes["lk.segment_id"] == "s1" and row.mime_type == "text/plain"
@@ -128,7 +128,7 @@ async def test_rpc_both_ways_with_error_codes_and_records(pair: tuple[lk.Session
     assert calls[(False, "broken")].error_code == 1500 and "handler bug" in calls[(False, "broken")].error
     assert calls[(True, "missing")].error_code == 1400 and calls[(True, "missing")].callee == "peer"
     frame = session.messages_frame(include_sent=True)
-    assert set(frame[frame.kind == "rpc"].method) == {"echo", "shout", "broken", "missing"}
+    assert set(frame[frame.type == "rpc"].method) == {"echo", "shout", "broken", "missing"}
 
 
 async def test_bad_input_is_refused_and_nothing_leaks(pair: tuple[lk.Session, rtc.Room], tmp_path: Path) -> None:

@@ -3,14 +3,17 @@
     lk-notebook bench --modes lossy,reliable --sizes 200,1200,4000 --rate 500 --duration 5 --loss 0.1 --delay 20 \\
         --json out.json --csv out.csv --plot out.png
 
-Without LIVEKIT_URL it starts a local livekit-server with the impairment relay; with LIVEKIT_URL set it measures
-that server and refuses impairment options (a remote server cannot be impaired from here).
+Without LIVEKIT_URL (or with --local) it starts a local livekit-server with the impairment relay; with LIVEKIT_URL
+set it measures that server and refuses impairment options (a server the lab did not start cannot be impaired, even
+one on loopback). `--json -` (or `--json` alone) writes the rows to stdout, as `server --json` does; the table
+then goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import sys
@@ -90,7 +93,19 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baseline", action="store_true", help="with impairment: also run every combination unimpaired, for comparison"
     )
-    parser.add_argument("--json", type=Path, default=None, help="write the result rows as JSON to FILE")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="write the result rows as JSON to FILE; '-' or no FILE: to stdout (the table then goes to stderr)",
+    )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="start a local server with the impairment relay even when LIVEKIT_URL is set (what impairment needs)",
+    )
     parser.add_argument("--csv", type=Path, default=None, help="write the result rows as CSV to FILE")
     parser.add_argument(
         "--plot", type=Path, default=None, help="PNG of loss vs size (with theory); siblings get the other plot kinds"
@@ -116,13 +131,11 @@ def run_bench(args: argparse.Namespace) -> int:
         impairment = Impairment(loss=args.loss, delay_ms=args.delay, jitter_ms=args.jitter, rate_kbps=args.bandwidth)
     except LkNotebookError as exc:
         return _error(str(exc))
-    remote = bool(os.environ.get("LIVEKIT_URL"))
+    remote = bool(os.environ.get("LIVEKIT_URL")) and not args.local
     if remote and impairment.active:
-        return _error(
-            f"--loss/--delay/--jitter/--bandwidth need the lab's local server and relay, but LIVEKIT_URL is set "
-            f"({os.environ['LIVEKIT_URL']}): a remote server cannot be impaired from here. Unset LIVEKIT_URL to "
-            f"measure a local server with impairment, or drop the impairment options."
-        )
+        from .placement import no_relay_advice
+
+        return _error(f"--loss/--delay/--jitter/--bandwidth, and LIVEKIT_URL is set: {no_relay_advice()}")
     if not (isinstance(args.duration, float) and args.duration > 0 and math.isfinite(args.duration)):
         return _error(f"--duration must be a positive number of seconds, got {args.duration}")
     impairments = [impairment]
@@ -139,11 +152,16 @@ def run_bench(args: argparse.Namespace) -> int:
     from .rows import SUMMARY_FIELDS
 
     with_cols = [c for c in SUMMARY_FIELDS if c in frame.columns]
-    print(frame[with_cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if args.json:
+    to_stdout = args.json == "-"
+    # With the rows on stdout, everything meant for a person goes to stderr, so `| jq` reads only JSON.
+    human = sys.stderr if to_stdout else sys.stdout
+    print(frame[with_cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"), file=human)
+    if to_stdout:
+        print(json.dumps(results.json_rows(), indent=2, allow_nan=False), flush=True)
+    elif args.json:
         print(f"JSON: {results.to_json(args.json)}")
     if args.csv:
-        print(f"CSV: {results.to_csv(args.csv)}")
+        print(f"CSV: {results.to_csv(args.csv)}", file=human)
     if args.plot:
         from .plots import save_all
 
@@ -152,7 +170,7 @@ def run_bench(args: argparse.Namespace) -> int:
         Path(paths["loss_vs_size"]).replace(target)
         paths["loss_vs_size"] = str(target)
         for kind, path in paths.items():
-            print(f"plot {kind}: {path}")
+            print(f"plot {kind}: {path}", file=human)
     return 0
 
 
@@ -160,7 +178,13 @@ async def _run(args: argparse.Namespace, impairments: list[Impairment]) -> Resul
     from .sweep import TqdmProgress, _NoProgress, measure
 
     progress = _NoProgress() if args.quiet else TqdmProgress()
+    server = None
+    if args.local:
+        from ..server import LocalServer
+
+        server = LocalServer(relay=True)
     return await measure(
+        server=server,
         modes=args.modes,
         sizes=args.sizes,
         rates=args.rate,

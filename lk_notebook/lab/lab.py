@@ -10,7 +10,8 @@ Example::
 the measurement window), validates run parameters and measures each run with a fresh run of its kind: `Run`
 (`lk_notebook.lab.packets`: lossy, reliable, data tracks), `FanRun` (`lab.fan`) or `TransferRun` (`lab.transfer`).
 With no arguments the lab starts its own `LocalServer(relay=True)` and relay, unless `LIVEKIT_URL` is set: then it
-runs against that server and refuses any impairment (it cannot put a relay in front of a remote server).
+runs against that server and refuses any impairment (it cannot put a relay in front of a server it did not start,
+even one on loopback: pass `server=LocalServer(relay=True)` for that).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .datatrack import require_data_track_sdk
 from .pacing import DEFAULT_WINDOW
 from .packets import LiveSample, Run, RunResult
 from .paths import PathError, check_path
+from .placement import no_relay_advice
 from .probe import HEADER_SIZE, Mode
 from .relay import NO_IMPAIRMENT, Impairment, ImpairmentRelay
 from .rig import TOPIC, Rig, RigOptions, Sink
@@ -108,11 +110,7 @@ def validate_run(
     if count is not None and (not isinstance(count, int) or count <= 0):
         raise LabError(f"count must be a positive int, got {count!r}")
     if impairment is not None and impairment.active and not relay_available:
-        raise LabError(
-            "impairment needs the lab's relay in front of a local server; this lab runs against a remote server "
-            "(LIVEKIT_URL or url=...). Unset LIVEKIT_URL (or pass server=LocalServer(relay=True)) to impair, or "
-            "drop the loss/delay settings."
-        )
+        raise LabError(no_relay_advice())
     return m
 
 

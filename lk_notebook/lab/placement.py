@@ -21,7 +21,24 @@ from .relay import ImpairmentRelay
 if TYPE_CHECKING:
     from ..cluster import LocalCluster
 
-__all__ = ["ClusterTopology", "Placement", "RigOptions"]
+__all__ = ["ClusterTopology", "Placement", "RigOptions", "no_relay_advice"]
+
+
+def no_relay_advice(url: str | None = None) -> str:
+    """Why a lab cannot impair, and exactly what to pass instead (for its LabError and `bench`'s error).
+
+    The relay must be in front of the server's UDP port from the server's start (`LocalServer(relay=True)`), so a
+    server the lab did not start cannot be impaired, even one on this machine (`lk-notebook server`)."""
+    url = url if url is not None else os.environ.get("LIVEKIT_URL")
+    where = f"the server at {url}" if url else "a server given by url=..."
+    if url and any(h in url for h in ("127.0.0.1", "localhost", "[::1]")):
+        where += " (on this machine, but not started by the lab)"
+    return (
+        f"impairment (loss, delay, jitter, bandwidth) needs the lab's relay in front of a server it starts itself; "
+        f"this lab uses {where}, which cannot be impaired. Pass `server=lk_notebook.LocalServer(relay=True)` to "
+        f"measure(...) or Lab(...), or run `lk-notebook bench --local ...` (or unset LIVEKIT_URL); or drop the "
+        f"impairment to measure that server as it is."
+    )
 
 
 @dataclass(frozen=True, slots=True)

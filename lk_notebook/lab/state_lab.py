@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import LabError
 from ..events import DataKind
+from .placement import no_relay_advice
 from .propagation import CHANNELS, PROPAGATION_TOPIC, STATE_KEY, change_latency, check_channels
 from .relay import Impairment
 from .rows import StateRow, frame_of_rows
@@ -62,10 +63,7 @@ async def measure_state(
     if repeats < 1:
         raise LabError(f"repeats must be >= 1, got {repeats}")
     if impairment is not None and impairment.active and not rig.relay_available:
-        raise LabError(
-            "impairment needs the lab's relay in front of a local server; this lab runs against a remote server. "
-            "Drop the impairment, or use a lab on a LocalServer(relay=True)."
-        )
+        raise LabError(no_relay_advice())
     await rig.start()
     sender = rig.sender
     assert sender is not None

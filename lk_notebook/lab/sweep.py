@@ -31,6 +31,8 @@ from .rows import COLUMNS, JSON_FIELDS, SERIES_COLUMNS, ResultRow, frame_of
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..server import LocalServer
+
 __all__ = ["Results", "Sweep", "SweepProgress", "TqdmProgress", "measure", "sweep_plan"]
 
 
@@ -302,6 +304,7 @@ async def measure(
     senders: int = 1,
     receivers: int = 1,
     rounds: int = 1,
+    server: LocalServer | None = None,
 ) -> Results:
     """Measure every combination and return the Results (frame, series, JSON/CSV export).
 
@@ -309,11 +312,15 @@ async def measure(
     the modes' order (see `sweep_plan`), and gives one row per run (aggregate them, e.g. the median per cell).
 
     Uses `lab` when given (and leaves it open), else a fresh `Lab()` (a local server with the relay, unless
-    LIVEKIT_URL is set) that is closed afterwards. If the sweep is cancelled, CancelledError propagates; pass
+    LIVEKIT_URL is set) that is closed afterwards. `server`: a fresh `Lab(server=server)` instead, whatever
+    LIVEKIT_URL says (`server=lk_notebook.LocalServer(relay=True)` to impair; `lk-notebook bench --local`).
+    If the sweep is cancelled, CancelledError propagates; pass
     `on_result` to keep rows as they arrive. `senders`/`receivers` > 1: fan-in/fan-out rooms (every run).
     """
+    if lab is not None and server is not None:
+        raise LabError("pass lab= or server= to measure, not both (a lab already has its server)")
     own = lab is None
-    the_lab = lab or Lab()
+    the_lab = lab or (Lab(server=server) if server is not None else Lab())
     plan = sweep_plan(modes=modes, sizes=sizes, rates=rates, impairments=impairments, rounds=rounds)
     prog: SweepProgress = default_progress() if progress is True else (progress or _NoProgress())
     sweep = Sweep(the_lab, plan, duration=duration, count=count, progress=prog, on_sample=on_sample,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ..events import RpcRecord, StreamRecord, StreamState
 
-__all__ = ["rpc_rows_html", "rpc_snippets", "stream_rows_html", "stream_snippets"]
+__all__ = ["CLIP_STYLE", "rpc_rows_html", "rpc_snippets", "stream_rows_html", "stream_snippets"]
 
 NO_CLI = (
     "# no lk CLI equivalent: lk_notebook knows of no `lk` command that sends streams or makes RPC calls\n"
@@ -95,6 +95,12 @@ def _bar(fraction: float | None, state: StreamState) -> str:
     )
 
 
+# One line per row: a long text or payload is clipped with an ellipsis (whole in the title / the record), so the
+# numbers to its right stay in view instead of the row wrapping over four lines.
+_TABLE = "font-size:12px;white-space:nowrap"
+CLIP_STYLE = "display:inline-block;max-width:260px;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom"
+
+
 def stream_rows_html(records: Sequence[StreamRecord]) -> str:
     """Newest first: time, from/to, topic, kind, name, progress bar, bytes, goodput, state."""
     rows = []
@@ -104,7 +110,8 @@ def stream_rows_html(records: Sequence[StreamRecord]) -> str:
         rows.append(
             f'<tr class="lk-stream lk-stream-{r.state.value}" data-stream-id="{html.escape(r.stream_id)}">'
             f"<td>{_clock(r.started_at)}</td><td>{html.escape(who)}</td><td>{html.escape(r.topic)}</td>"
-            f"<td>{'text' if r.is_text else 'bytes'}</td><td><code>{html.escape(what)}</code></td>"
+            f"<td>{'text' if r.is_text else 'bytes'}</td>"
+            f'<td title="{html.escape(what)}"><span style="{CLIP_STYLE}"><code>{html.escape(what)}</code></span></td>'
             f"<td>{_bar(r.progress, r.state)}</td><td style='text-align:right'>{r.received:,}</td>"
             f"<td style='text-align:right'>{r.goodput / 1e6:.2f} MB/s</td><td>{r.state.value}</td></tr>"
         )
@@ -113,7 +120,7 @@ def stream_rows_html(records: Sequence[StreamRecord]) -> str:
         "<th>bytes</th><th>goodput</th><th>state</th></tr>"
     )
     return (
-        f'<table class="lk-streams" style="font-size:12px"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+        f'<table class="lk-streams" style="{_TABLE}"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
     )
 
 
@@ -131,8 +138,9 @@ def rpc_rows_html(records: Sequence[RpcRecord]) -> str:
         rows.append(
             f'<tr class="lk-rpc {"lk-rpc-out" if r.outgoing else "lk-rpc-in"}"><td>{_clock(r.started_at)}</td>'
             f"<td>{html.escape(r.caller)} → {html.escape(r.callee)}</td><td>{html.escape(r.method)}</td>"
-            f"<td><code>{html.escape(r.payload[:80])}</code></td><td>{answer}</td>"
+            f'<td><span style="{CLIP_STYLE}"><code>{html.escape(r.payload[:80])}</code></span></td>'
+            f'<td><span style="{CLIP_STYLE}">{answer}</span></td>'
             f"<td style='text-align:right'>{latency}</td></tr>"
         )
     head = "<tr><th>time</th><th>call</th><th>method</th><th>request</th><th>response</th><th>latency</th></tr>"
-    return f'<table class="lk-rpcs" style="font-size:12px"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<table class="lk-rpcs" style="{_TABLE}"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'

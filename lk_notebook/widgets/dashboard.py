@@ -112,9 +112,7 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
             self.messages = MessageLog(session)
             self.room_metadata = RoomMetadataView(session)
             self.data_tracks = DataTracksView(session)
-            self.messages.layout = w.Layout(**half)
-            self.room_metadata.layout = w.Layout(**half)
-            self.body.children = [*above, self.data_tracks, w.HBox([self.messages, self.room_metadata])]
+            self.body.children = [*above, self.data_tracks, self.messages, self.room_metadata]
             return
         self.composer = Composer(session)
         self.messages = MessageLog(session, include_sent=True)
@@ -122,13 +120,14 @@ class Dashboard(TextFallback, w.VBox):  # type: ignore[misc]
         self.room_metadata = RoomMetadataView(session)
         self.rpc_methods = RpcMethods(session)
         self.composer.layout = w.Layout(**half)
-        self.messages.layout = w.Layout(**half)
-        self.editor.layout = w.Layout(**half)
-        self.room_metadata.layout = w.Layout(**half)
+        self.editor.layout = w.Layout(width="100%")
+        self.room_metadata.layout = w.Layout(width="100%")
+        # Composer beside the state forms; the log (messages, streams, RPC: the widest tables) gets the full width
+        # below, where its columns fit unwrapped at 1400 px (tests/browser/test_dashboard_layout_browser.py).
         self.body.children = [
             *above,
-            w.HBox([self.composer, self.messages]),
-            w.HBox([self.editor, self.room_metadata]),
+            w.HBox([self.composer, w.VBox([self.editor, self.room_metadata], layout=w.Layout(width="50%"))]),
+            self.messages,
             self.rpc_methods,
         ]
 

@@ -15,7 +15,7 @@ import ipywidgets as w
 from ..errors import SessionClosedError
 from ..events import Message, RpcRecord, StreamRecord
 from ._live import ErrorLine, Live
-from ._stream_code import rpc_rows_html, stream_rows_html
+from ._stream_code import CLIP_STYLE, rpc_rows_html, stream_rows_html
 from ._text import SessionLike, TextFallback, session_line
 
 __all__ = ["MessageLog", "MessageSource", "preview"]
@@ -73,7 +73,8 @@ def _row(m: Message) -> str:
     return (
         f'<tr class="{side}"><td>{clock(m.received_at)}</td><td>{html.escape(who)}</td>'
         f"<td>{html.escape(m.topic)}</td><td>{m.kind.value}</td><td style='text-align:right'>{m.size:,}</td>"
-        f"<td><span style='color:#888'>{kind}</span> <code>{html.escape(text)}</code></td></tr>"
+        f"<td><span style='{CLIP_STYLE}'><span style='color:#888'>{kind}</span> <code>{html.escape(text)}</code></span>"
+        "</td></tr>"
     )
 
 
@@ -203,7 +204,8 @@ class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
                     rows.append(row)
         head = "<tr><th>time</th><th>from</th><th>topic</th><th>kind</th><th>bytes</th><th>preview</th></tr>"
         self.table.value = (
-            '<div style="max-height:260px;overflow:auto"><table class="lk-messages" style="font-size:12px">'
+            '<div style="max-height:260px;overflow:auto">'
+            '<table class="lk-messages" style="font-size:12px;white-space:nowrap">'
             f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
         )
         streams = [r for r in self.session.streams if sent or not r.sent][-self.show_rows :][::-1]

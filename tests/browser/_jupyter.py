@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lk_notebook.quiet_lab import QUIET_LAB_ARGS, quiet_lab_env
+
 from ..conftest import ARTIFACTS, eventually
 
 HERE = Path(__file__).resolve().parent
@@ -41,10 +43,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-LAB_QUIET = (
-    "--LabApp.news_url=None",  # None, not "": only None turns the news prompt off
-    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-)
+LAB_QUIET = QUIET_LAB_ARGS  # as `lk-notebook lab` runs it (with quiet_lab_env: no news prompt in any screenshot)
 
 #: The front ends the browser tests drive: JupyterLab, and Jupyter Notebook 7 (same widget manager, other shell).
 APPS = {"lab": ("jupyterlab", "JupyterLab"), "notebook": ("notebook", "Jupyter Notebook 7 (pip install notebook)")}
@@ -81,6 +80,8 @@ def jupyterlab_server(
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
         "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
     }
+    if app == "lab":
+        full_env = quiet_lab_env(root / ".jupyter-config", full_env)
     log_path = ARTIFACTS / log_name
     log = log_path.open("w")
     proc = subprocess.Popen(

@@ -191,9 +191,15 @@ function render({ model, el }) {
     thead.textContent = "";
     const tr = document.createElement("tr");
     let total = 0;
-    for (const col of allCols()) {
+    // The preferred widths, shrunk (to half at most) to the box's width: columns cut off to the right went unseen
+    // in a notebook beside JupyterLab's file browser at 1400 px (tests/browser/test_dashboard_layout_browser.py).
+    const cols = allCols();
+    const preferred = cols.reduce((sum, col) => sum + (WIDTHS[col] || ATTR_WIDTH), 0);
+    const room = scroller.clientWidth - 2;
+    const scale = room > 0 && preferred > room ? Math.max(room / preferred, 0.5) : 1;
+    for (const col of cols) {
       const c = document.createElement("col");
-      const width = WIDTHS[col] || ATTR_WIDTH;
+      const width = Math.floor((WIDTHS[col] || ATTR_WIDTH) * scale);
       c.style.width = width + "px";
       total += width;
       colgroup.append(c);
@@ -458,6 +464,14 @@ function render({ model, el }) {
     schedule();
   });
   scroller.addEventListener("scroll", schedule, { passive: true });
+  let lastWidth = 0;
+  const resized = new ResizeObserver(() => {
+    if (scroller.clientWidth !== lastWidth) {
+      lastWidth = scroller.clientWidth;
+      buildHeader();
+    }
+  });
+  resized.observe(scroller);
   const stop = listen(model, [
     ["msg:custom", onMessage],
     ["change:status", syncStatus],
@@ -468,7 +482,10 @@ function render({ model, el }) {
   syncError();
   buildHeader();
   model.send({ [W.hello.tag]: W.hello.is });
-  return stop;
+  return () => {
+    resized.disconnect();
+    stop();
+  };
 }
 
 export default { render };
