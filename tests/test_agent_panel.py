@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from livekit.protocol.agent_pb import agent_session as pb
 
-import lk_notebook as lk
 from lk_notebook.admin import RoomSummary
 from lk_notebook.agents import AgentModel, AgentsModel
 from lk_notebook.events import ParticipantInfo
@@ -425,9 +424,9 @@ async def test_the_dashboard_shows_a_panel_per_agent_of_its_session(
     sessions: Sessions, room_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agents = FakeAgents()
-    # `session.agents` (the live agent layer) is stood in for on the class: it may be a read-only property there.
-    monkeypatch.setattr(lk.Session, "agents", property(lambda _s: agents), raising=False)
     me = await sessions.join(room_name, "me")
+    # The session's own tracker is stood in for, so that the test decides when an agent arrives.
+    monkeypatch.setattr(me, "agents", agents)
     dash = Dashboard(me)
     try:
         panels = dash.agent_panels
