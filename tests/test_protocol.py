@@ -35,8 +35,16 @@ def test_schema_gives_labels_keys_and_tags() -> None:
         "active": "v",
         "attributes": "a",
     }
-    assert schema(TableDelta) == {"tag": "t", "is": "delta", "upserts": "up", "removed": "rm", "columns": "cols"}
-    assert schema(TableReset) == {"tag": "t", "is": "reset", "columns": "cols", "rows": "rows"}
+    assert schema(TableDelta) == {
+        "tag": "t",
+        "is": "delta",
+        "upserts": "up",
+        "removed": "rm",
+        "columns": "cols",
+        "page": "pg",
+        "more": "more",
+    }
+    assert schema(TableReset) == {"tag": "t", "is": "reset", "columns": "cols", "rows": "rows", "more": "more"}
     assert schema(RoomOpen) == {"tag": "t", "is": "open", "room": "room"}
     assert list(schema(RoomRow).values()) == list(RoomRow.__annotations__)
     assert json.loads(json.dumps(TABLE_WIRE)) == TABLE_WIRE  # what the traits sync must be plain JSON

@@ -134,7 +134,9 @@ class Live:
         return True
 
     async def _render_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self.closed:
+            started = loop.time()
             try:
                 if self._poll is not None:
                     self._poll()
@@ -149,7 +151,9 @@ class Live:
                 if self._finished_error is not None and self._errors is not None:
                     self._errors.show_error(self._finished_error(), where=self.name)  # the view says so
                 return
-            await asyncio.sleep(self.period)
+            # A fixed rate: the render's own time counts toward the period, so a 30 ms render of a busy room still
+            # renders `hz` times a second (never more), with a quarter period idle at least for everything else.
+            await asyncio.sleep(max(self.period / 4, self.period - (loop.time() - started)))
 
     # -- actions --------------------------------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:

@@ -43,13 +43,15 @@ class TableRow(TypedDict, total=False):
 
 
 class TableReset(TypedDict):
-    """Kernel -> browser, once per view: the whole table."""
+    """Kernel -> browser, once per view: the columns and the first page of rows (all of them in a small room)."""
 
     t: Annotated[Literal["reset"], "tag"]
     cols: Annotated[list[str], "columns"]
     """Attribute keys, one column each."""
     rows: Annotated[dict[str, TableRow], "rows"]
-    """By identity."""
+    """By identity: the local participant first, then by identity, at most `TableFeed.page_rows` of them."""
+    more: Annotated[int, "more"]
+    """Rows still to come, a page per following delta (`pg`): a 10,000-row room is never one 6 MB message."""
 
 
 class _DeltaTag(TypedDict):
@@ -57,12 +59,17 @@ class _DeltaTag(TypedDict):
 
 
 class TableDelta(_DeltaTag, total=False):
-    """Kernel -> browser, at most `hz` times a second: only what changed since the last message."""
+    """Kernel -> browser, at most `hz` times a second and one message per render (Jupyter Server drops output
+    beyond 1,000 messages/s): only what changed since the last message."""
 
     up: Annotated[dict[str, TableRow], "upserts"]
     """New rows in full, changed rows as deltas, by identity."""
     rm: Annotated[list[str], "removed"]
     cols: Annotated[list[str], "columns"]
+    pg: Annotated[dict[str, TableRow], "page"]
+    """The next page of the first load, in full, by identity (not highlighted: they are not changes)."""
+    more: Annotated[int, "more"]
+    """Rows of the first load still to come after this page (sent with every page; 0 with the last)."""
 
 
 class TableHello(TypedDict):
