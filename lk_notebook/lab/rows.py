@@ -35,6 +35,7 @@ __all__ = [
     "SettingsColumns",
     "ShapeColumns",
     "StateRow",
+    "WorkerColumns",
     "columns",
     "frame_of",
     "frame_of_rows",
@@ -111,6 +112,11 @@ class LatencyColumns(TypedDict):
     latency_max_ms: float
     latency_mean_ms: float
     clock: str
+    latency_bound_ms: float
+    """How far the clocks the latency was read on may disagree (0: one process, or one host's monotonic clock;
+    across hosts: the sender's and the receiver's measured offset bounds added, `lk_notebook.lab.clocks`)."""
+    latency_trusted: bool
+    """False when `latency_bound_ms` exceeds 10 % of `latency_p50_ms`: the figure is the clocks', not the path's."""
 
 
 class PathColumns(TypedDict):
@@ -158,8 +164,28 @@ class ShapeColumns(TypedDict):
     """Participants receiving every message (fan-out): `received`/`lost` count deliveries (sent x receivers)."""
 
 
+class WorkerColumns(TypedDict, total=False):
+    """Only in rows measured on Dask workers (`measure(..., cluster=...)`): one row per worker and run."""
+
+    worker: str
+    """The Dask worker that ran this row's receivers (its address)."""
+    worker_status: str
+    """"ok", or "failed: why" (the worker died or timed out; its counts are then zero, the others' are kept)."""
+    clock_offset_ms: float
+    """The worker's wall clock minus the coordinator's, measured (minimum-RTT round trip through Dask)."""
+    clock_bound_ms: float
+    """The offset's error bound: half that round trip."""
+
+
 class ResultRow(
-    SettingsColumns, DeliveryColumns, LatencyColumns, PathColumns, EvidenceColumns, ShapeColumns, RelayColumns
+    SettingsColumns,
+    DeliveryColumns,
+    LatencyColumns,
+    PathColumns,
+    EvidenceColumns,
+    ShapeColumns,
+    RelayColumns,
+    WorkerColumns,
 ):
     """One measurement: parameters, counts, loss, throughput, latency, theory, calibration and relay counters.
 
