@@ -60,7 +60,7 @@ __all__ = ["CONNECT_TIMEOUT", "ClusterLike", "WorkerClock", "WorkerPeerStats", "
 ClusterLike = Any
 """None, "local", a `distributed.Client` or a scheduler address "tcp://host:port" (Any: dask is optional)."""
 
-CONNECT_TIMEOUT = 8.0
+CONNECT_TIMEOUT = 5.0
 """Seconds to reach a scheduler before saying it is unreachable."""
 CLOCK_SAMPLES = 8
 REQUIRED = ("livekit", "lk_notebook")
@@ -210,9 +210,12 @@ def _plans(
         for w in [workers[j % len(workers)]]
     )
     recv = [f"lab-receiver-{tag}-{i}" for i in range(n_receivers)]
+    # receivers start on the worker after the last sender's: a sender's worker carries fewer receivers, and one
+    # sender and one receiver on two workers run in two processes
+    first = n_senders % len(workers)
     plans = []
     for k, w in enumerate(workers):
-        mine = tuple(recv[k :: len(workers)])
+        mine = tuple(recv[(k - first) % len(workers) :: len(workers)])
         if not mine and not any(s.worker == w for s in send):
             continue
         plans.append(WorkerPlan(
@@ -302,6 +305,7 @@ def _worker_result(
     label = clock_label(exact=exact, bound_ms=bound_ms, p50_ms=p50)
     row = _row(spec, plan, merged, t0, send_end, report.evidence, total_sent, send_s, send_ratio, mine, "ok",
                latency=latency_columns(merged.latency, clock=label, bound_ms=round(bound_ms, 4)))  # fmt: skip
+    row["start_late_ms"] = round(report.start_late_ms, 3)
     peers: list[PeerStats] = [_peer(i, plan.worker, total_sent, stats) for i, stats in report.receivers]
     return RunResult(row=row, series=merged.bins.series(until=send_s), bin_width=spec.bin_width, stats=merged,
                      per_receiver=peers)  # fmt: skip
@@ -345,6 +349,7 @@ def _row(
         "worker_status": status,
         "clock_offset_ms": round(clock.offset_ms, 4),
         "clock_bound_ms": round(clock.bound_ms, 4),
+        "start_late_ms": math.nan,  # set from the worker's report when it has one
         **_NO_RELAY,
     }  # fmt: skip
     return row

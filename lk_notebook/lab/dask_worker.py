@@ -206,9 +206,9 @@ class _Participants:
         if plan.duration is not None:
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
         send_s = (time.monotonic_ns() - t0) / 1e9
-        evidence = await monitor.stop()
         await self._drain(deadline)
-        evidence = monitor.with_host_drops(evidence)
+        # the evidence covers the receiving too: a worker of receivers only is loaded until its last arrival
+        evidence = monitor.with_host_drops(await monitor.stop())
         recs = [(i, list(self.recorders[i].values())) for i in plan.receivers]
         wall = any(r.clock is ProbeClock.WALL for _, rs in recs for r in rs)
         return WorkerReport(

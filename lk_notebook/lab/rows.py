@@ -21,6 +21,7 @@ __all__ = [
     "JSON_FIELDS",
     "SERIES_COLUMNS",
     "SUMMARY_FIELDS",
+    "WORKER_FIELDS",
     "Bound",
     "DeliveryColumns",
     "EvidenceColumns",
@@ -175,6 +176,8 @@ class WorkerColumns(TypedDict, total=False):
     """The worker's wall clock minus the coordinator's, measured (minimum-RTT round trip through Dask)."""
     clock_bound_ms: float
     """The offset's error bound: half that round trip."""
+    start_late_ms: float
+    """How late the worker began after the run's shared start time (its joins or a busy host held it)."""
 
 
 class ResultRow(
@@ -222,6 +225,11 @@ SUMMARY_FIELDS = columns(
     "bound", "senders", "receivers",
 )  # fmt: skip
 """What `lk-notebook bench` prints per row."""
+
+WORKER_FIELDS = columns(
+    ResultRow, "worker", "worker_status", "latency_bound_ms", "latency_trusted", "clock_offset_ms", "clock_bound_ms"
+)
+"""What `lk-notebook bench` prints more per row when the participants ran on Dask workers."""
 
 
 def frame_of(rows: list[ResultRow]) -> pd.DataFrame:
