@@ -34,6 +34,7 @@ RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_
     "07-streams-and-rpc.ipynb": 40,  # with streams vs packets (20.5 s quiet; the others were recorded at load ~9, ~2x)
     "08-inspect-a-live-room.ipynb": 15,
     "09-multi-node.ipynb": 35,  # a cluster, 7 topologies x 4 channels, a node failure (LiveKit takes 7.5-12.5 s)
+    "12-room-scale.ipynb": 40,  # a Dask LocalCluster of 2 workers, 3 fan-out runs (measured at load ~9)
 }
 """Measured on the 2-core dev machine at load average ~9 (five parallel sessions), so above an idle run's times
 (README: 8, 15, 13, 11, 61, 19 s)."""
