@@ -213,3 +213,38 @@ def test_bench_cli_with_scheduler(dask_cluster: DaskProcesses, tmp_path: Path) -
     # the secret never reaches the output
     secret = os.environ.get("LIVEKIT_API_SECRET", "")
     assert secret and secret not in proc.stdout + proc.stderr + out.read_text()
+
+
+async def test_measured_offsets_correct_wall_clock_latency(
+    dask_cluster: DaskProcesses, credentials: Credentials
+) -> None:
+    """As across hosts: the host's shared monotonic clock is not used, so the receivers on the other worker read
+    latency on wall clocks corrected by the measured offsets, and carry both bounds."""
+    from contextlib import AsyncExitStack
+
+    from lk_notebook.lab.clocks import trusted
+    from lk_notebook.lab.dask_lab import cluster_client, run_on_cluster
+    from lk_notebook.lab.probe import Mode
+    from lk_notebook.lab.relay import Impairment
+    from lk_notebook.lab.spec import RunSpec
+
+    seen = {}
+    async with AsyncExitStack() as stack:
+        client = await cluster_client(stack, dask_cluster.address)
+        spec = RunSpec(Mode.RELIABLE, 200, 50.0, 1.0, None, Impairment())
+        runs = await run_on_cluster(client, credentials, spec, senders=1, receivers=4, shared_host_clock=False,
+                                    on_clocks=seen.update)  # fmt: skip
+    rows = {r.row["worker"]: r.row for r in runs}
+    assert set(rows) == set(seen) and len(rows) == 2
+    sender_worker = sorted(rows)[0]
+    exact, wall = rows[sender_worker], next(r for w, r in rows.items() if w != sender_worker)
+    assert exact["clock"].startswith("monotonic") and exact["latency_bound_ms"] == 0.0  # same process as sender
+    bound = seen[sender_worker].estimate.bound_ms + seen[wall["worker"]].estimate.bound_ms
+    assert wall["clock"].startswith("wall, offset-corrected") and wall["latency_bound_ms"] == pytest.approx(
+        bound, abs=1e-3
+    )
+    assert wall["latency_trusted"] == trusted(bound_ms=wall["latency_bound_ms"], p50_ms=wall["latency_p50_ms"])
+    assert ("too wide" in wall["clock"]) == (not wall["latency_trusted"])
+    assert wall["received"] == wall["sent"] * 2 and 0 < wall["latency_p50_ms"] < 1000
+    print("measured clocks:", {w: (c.estimate.offset_ms, c.estimate.bound_ms) for w, c in seen.items()},
+          "wall-clock row:", wall["latency_p50_ms"], wall["latency_bound_ms"], wall["clock"])  # fmt: skip

@@ -160,7 +160,7 @@ async def run_on_cluster(
     senders: int,
     receivers: int,
     shared_host_clock: bool = True,
-    join_timeout: float = 120.0,
+    join_timeout: float | None = None,
     on_clocks: Callable[[dict[str, WorkerClock]], None] | None = None,
 ) -> list[RunResult]:
     """One run on the cluster: one RunResult per worker with receivers (see the module docstring)."""
@@ -171,6 +171,9 @@ async def run_on_cluster(
     if spec.duration is None and spec.count is None:
         raise LabError("give a duration or a count")
     workers = await asyncio.to_thread(check_workers, client)
+    if join_timeout is None:
+        # joins run one at a time per worker: measured 0.3-1.5 s each on the loaded 2-core machine
+        join_timeout = 60.0 + 2.0 * math.ceil((senders + receivers) / len(workers))
     clocks = await asyncio.to_thread(measure_clocks, client, workers)
     if on_clocks is not None:
         on_clocks(clocks)
