@@ -148,8 +148,8 @@ def measure_clocks(client: Client, workers: list[str], samples: int = CLOCK_SAMP
     return out
 
 
-def _failed(worker: str, why: str) -> str:
-    return f"failed: {why}" if not why.startswith("failed") else why
+def _failed(why: str) -> str:
+    return f"failed: {why}"
 
 
 async def run_on_cluster(
@@ -255,12 +255,12 @@ def _collect(client: Any, futures: dict[str, Any], timeout: float) -> dict[str, 
             if f.status == "finished":
                 out[w] = f.result()
             elif f.status in ("error", "cancelled"):
-                out[w] = _failed(w, f"{f.status}: {f.exception()!r}" if f.status == "error" else f.status)
+                out[w] = _failed(f"{f.status}: {f.exception()!r}" if f.status == "error" else f.status)
             elif w not in alive:
-                out[w] = _failed(w, "the worker left the cluster mid-run")
+                out[w] = _failed("the worker left the cluster mid-run")
                 f.cancel()
             elif time.monotonic() > deadline:
-                out[w] = _failed(w, f"no result within {timeout:.0f} s")
+                out[w] = _failed(f"no result within {timeout:.0f} s")
                 f.cancel()
         time.sleep(0.2)
     return out

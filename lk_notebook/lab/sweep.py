@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LabError
+from .dask_lab import ClusterLike
 from .lab import Lab, LiveSample, RunResult, validate_run
 from .probe import Mode
 from .relay import Impairment
 from .rows import COLUMNS, JSON_FIELDS, SERIES_COLUMNS, ResultRow, frame_of
 from .spec import RunSpec
-
-ClusterLike = Any
-"""None, "local", a `distributed.Client` or "tcp://host:port" (see `lk_notebook.lab.dask_lab`)."""
 
 if TYPE_CHECKING:
     import pandas as pd
