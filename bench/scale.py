@@ -10,7 +10,9 @@ On one plain local server (no relay), in one run:
 2. the `livekit-client` anchor (JS in Chromium, bench/instrument.py's `js_anchor`) in the same run;
 3. fan-out: one sender at `--rate` to N receivers over 2 workers, p50/p99 (worst worker) against N, up to the
    largest N that joins; fan-in: N senders to one receiver;
-4. the knee: receivers x rate x size, deliveries/s and p99 per cell (only with --knee-* options).
+4. the knee: receivers x rate x size, deliveries/s and p99 per cell (only with --knee-* options);
+5. attributes at scale (--attributes 10,40 [--attr-rate 1] [--attributes-only]): N participants each changing an
+   attribute at the rate, how long until every participant's view equals the server's, against N.
 Every row is a worker's; "client" in `bound` means a worker's own loop (lag, CPU, receiving included) set the pace.
 """
 
@@ -67,8 +69,17 @@ async def main() -> None:
     ap.add_argument("--knee-receivers", type=_ints, default=[])
     ap.add_argument("--knee-rates", type=_ints, default=[])
     ap.add_argument("--knee-sizes", type=_ints, default=[])
+    ap.add_argument("--attributes", type=_ints, default=[])
+    ap.add_argument("--attr-rate", type=float, default=1.0)
+    ap.add_argument("--attributes-only", action="store_true")
     args = ap.parse_args()
     server = LocalServer().start()
+    if args.attributes_only:
+        try:
+            await _attributes(args, Credentials(server.url, server.api_key, server.api_secret, "local server"))
+        finally:
+            server.stop()
+        return
     creds = Credentials(server.url, server.api_key, server.api_secret, "local server")
     try:
         async with Lab(server=server) as lab, AsyncExitStack() as stack:
@@ -127,8 +138,24 @@ async def main() -> None:
                       f"{n * rate:.0f} offered, loss {loss:.3f}, "
                       f"p99 {max(r['latency_p99_ms'] for r in rows):.1f} ms, bound "
                       f"{','.join(r['bound'] for r in rows)}")  # fmt: skip
+        await _attributes(args, creds)
     finally:
         server.stop()
+
+
+async def _attributes(args: argparse.Namespace, creds: Credentials) -> None:
+    from lk_notebook.lab.dask_attributes import measure_attributes_at_scale
+
+    if not args.attributes:
+        return
+    rows = await measure_attributes_at_scale(participants=args.attributes, rate=args.attr_rate,
+                                             duration=args.seconds, cluster="local", workers=2,
+                                             credentials=creds)  # fmt: skip
+    for r in rows:
+        print(f"attributes N={r['participants']:4d} at {r['rate']:g}/s each ({r['updates_s']:.0f} changes/s in the "
+              f"room): every view final {r['converged_max_ms']:.0f} ms after the last change (median "
+              f"{r['converged_p50_ms']:.0f} ms), not converged {r['not_converged']}, server final {r['server_final']}"
+              f"{', failed: ' + r['failed_workers'] if r['failed_workers'] else ''}")  # fmt: skip
 
 
 if __name__ == "__main__":  # the guard Dask's spawned workers need

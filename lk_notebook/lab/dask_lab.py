@@ -39,6 +39,7 @@ from .dask_worker import (
     SenderPlan,
     WorkerPlan,
     WorkerReport,
+    abort_event,
     ready_queue,
     run_participants,
     start_variable,
@@ -55,7 +56,10 @@ from .theory import datagrams_per_message
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["CONNECT_TIMEOUT", "ClusterLike", "WorkerClock", "WorkerPeerStats", "cluster_client", "run_on_cluster"]
+__all__ = [
+    "CONNECT_TIMEOUT", "ClusterLike", "WorkerClock", "WorkerPeerStats", "check_workers", "cluster_client",
+    "measure_clocks", "run_on_cluster", "run_tasks",
+]  # fmt: skip
 
 ClusterLike = Any
 """None, "local", a `distributed.Client` or a scheduler address "tcp://host:port" (Any: dask is optional)."""
@@ -180,27 +184,42 @@ async def run_on_cluster(
     tag = secrets.token_hex(4)
     room = f"lk-lab-dask-{tag}"
     plans = _plans(credentials, spec, tag, room, workers, clocks, senders, receivers, shared_host_clock, join_timeout)
+    run_s = spec.duration if spec.duration is not None else spec.limit() / (spec.rate or 100.0)
+    reports = await run_tasks(client, tag, run_participants, {p.worker: p for p in plans}, join_timeout, run_s)
+    return _results(spec, plans, clocks, reports)
+
+
+async def run_tasks(
+    client: Client, tag: str, fn: Callable[[Any], Any], plans: dict[str, Any], join_timeout: float, run_s: float
+) -> dict[str, Any]:
+    """`fn(plan)` on each plan's worker (pinned there, never retried elsewhere), started together once all are
+    ready (`lk_notebook.lab.dask_worker.run_side`); by worker, its report or why it failed (a str)."""
     futures: dict[str, Any] = {
-        p.worker: client.submit(run_participants, p, workers=[p.worker], allow_other_workers=False, pure=False,
-                                key=f"lk-lab-{tag}-{i}")
-        for i, p in enumerate(plans)
-    }  # fmt: skip
+        w: client.submit(fn, p, workers=[w], allow_other_workers=False, pure=False, key=f"lk-lab-{tag}-{i}")
+        for i, (w, p) in enumerate(plans.items())
+    }
     import distributed
 
     dd: Any = distributed  # untyped: its Queue and Variable
     start_var = dd.Variable(start_variable(tag), client=client)
+    start_event = dd.Event(start_variable(tag), client=client)
+    abort = dd.Event(abort_event(tag), client=client)
     try:
         await asyncio.to_thread(_wait_ready, client, dd.Queue(ready_queue(tag), client=client), futures, join_timeout)
         start_ns = time.time_ns() + int(START_LEAD_S * 1e9)
         await asyncio.to_thread(start_var.set, start_ns)
-        run_s = spec.duration if spec.duration is not None else spec.limit() / (spec.rate or 100.0)
-        reports = await asyncio.to_thread(_collect, client, futures, START_LEAD_S + run_s + HARD_DRAIN_S + 30.0)
+        await asyncio.to_thread(start_event.set)
+        out: dict[str, Any] = await asyncio.to_thread(
+            _collect, client, futures, START_LEAD_S + run_s + HARD_DRAIN_S + 30.0
+        )
+        return out
     finally:
-        for f in futures.values():
-            if not f.done():
+        if not all(f.done() for f in futures.values()):
+            # a cancelled task keeps its worker thread: the abort makes a joining or waiting one return
+            await asyncio.to_thread(abort.set)
+            for f in futures.values():
                 f.cancel()
         await asyncio.to_thread(start_var.delete)
-    return _results(spec, plans, clocks, reports)
 
 
 def _plans(

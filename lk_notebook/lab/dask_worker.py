@@ -11,12 +11,13 @@ drains, leaves, and returns a `WorkerReport` (plain, picklable statistics; the c
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..config import Credentials
 from ..errors import LabError
@@ -30,9 +31,12 @@ from .probe import Mode, ProbeClock, ProbeCodec
 from .rig import TOPIC
 from .stats import ReceiverStats
 
-__all__ = ["SenderPlan", "WorkerPlan", "WorkerReport", "ready_queue", "run_participants", "start_variable"]
+__all__ = [
+    "SenderPlan", "Side", "WorkerPlan", "WorkerReport", "ready_queue", "run_participants", "run_side", "start_variable",
+]  # fmt: skip
 
 T = TypeVar("T")
+R = TypeVar("R", covariant=True)
 
 START_LEAD_S = 2.0
 """Seconds between the coordinator publishing the start time and the start: every worker is joined by then, and
@@ -48,7 +52,12 @@ def ready_queue(tag: str) -> str:
 
 
 def start_variable(tag: str) -> str:
+    """The start time (a Variable) and that it is set (an Event of the same name)."""
     return f"lk-lab-start-{tag}"
+
+
+def abort_event(tag: str) -> str:
+    return f"lk-lab-abort-{tag}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +113,17 @@ class WorkerReport:
     """How late this worker started after the shared start time (on its own clock, offset applied)."""
 
 
-def run_participants(plan: WorkerPlan) -> WorkerReport:
-    """The Dask task: see the module docstring."""
+class Side(Protocol[R]):
+    """One worker's participants for one run: join, then run from the shared start, then close."""
+
+    async def join(self) -> None: ...
+    async def run(self, start_coord_ns: int) -> R: ...
+    async def close(self) -> None: ...
+
+
+def run_side(side: Side[R], *, tag: str, worker: str, timeout: float, run_s: float) -> R:
+    """In the Dask task's thread: the side's participants on a loop in a thread of their own (see the module
+    docstring), ready and start through Dask's Queue and Variable named by `tag`."""
     import distributed
 
     dd: Any = distributed  # untyped: its Queue and Variable
@@ -113,22 +131,47 @@ def run_participants(plan: WorkerPlan) -> WorkerReport:
     thread = threading.Thread(target=loop.run_forever, name="lk-lab-participants", daemon=True)
     thread.start()
 
-    def call(coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+    def call(coro: Coroutine[Any, Any, T], limit: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(limit)
 
-    side = _Participants(plan)
+    abort = dd.Event(abort_event(tag))
+
+    def until_done(fut: concurrent.futures.Future[Any], what: str) -> None:
+        """Wait for `fut`, giving up when the coordinator aborts the run (a cancelled Dask task keeps running in
+        its thread, so the worker would stay busy and the next run's task would queue behind it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fut.result(1.0)
+                return
+            except concurrent.futures.TimeoutError:
+                if abort.is_set() or time.monotonic() > deadline:
+                    fut.cancel()
+                    why = "aborted by the coordinator" if abort.is_set() else "timed out"
+                    raise LabError(f"{what}: {why}") from None
+
     try:
-        call(side.join(), plan.timeout)
-        dd.Queue(ready_queue(plan.tag)).put(plan.worker, timeout=plan.timeout)
-        start_ns = int(dd.Variable(start_variable(plan.tag)).get(timeout=plan.timeout))
-        run_s = plan.duration if plan.duration is not None else 600.0
-        return call(side.run(start_ns), plan.timeout + START_LEAD_S + run_s + HARD_DRAIN_S)
+        until_done(asyncio.run_coroutine_threadsafe(side.join(), loop), "joining")
+        dd.Queue(ready_queue(tag)).put(worker, timeout=timeout)
+        start_event = dd.Event(start_variable(tag))
+        deadline = time.monotonic() + timeout
+        while not start_event.wait(1.0):
+            if abort.is_set() or time.monotonic() > deadline:
+                raise LabError("waiting for the start: aborted by the coordinator or timed out")
+        start_ns = int(dd.Variable(start_variable(tag)).get(timeout=timeout))
+        return call(side.run(start_ns), timeout + START_LEAD_S + run_s + HARD_DRAIN_S)
     finally:
         with contextlib.suppress(Exception):
             call(side.close(), 30.0)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10.0)
         loop.close()
+
+
+def run_participants(plan: WorkerPlan) -> WorkerReport:
+    """The Dask task of a packet run: see the module docstring."""
+    run_s = plan.duration if plan.duration is not None else 600.0
+    return run_side(_Participants(plan), tag=plan.tag, worker=plan.worker, timeout=plan.timeout, run_s=run_s)
 
 
 class _Participants:

@@ -22,6 +22,7 @@ __all__ = [
     "SERIES_COLUMNS",
     "SUMMARY_FIELDS",
     "WORKER_FIELDS",
+    "AttributeScaleRow",
     "Bound",
     "DeliveryColumns",
     "EvidenceColumns",
@@ -312,6 +313,27 @@ class PropagationRow(TypedDict):
     p50_ms: float
     p99_ms: float
     max_ms: float
+
+
+class AttributeScaleRow(TypedDict):
+    """One N of `measure_attributes_at_scale`: N participants each changing an attribute at `rate`/s."""
+
+    participants: int
+    rate: float
+    changes: int
+    """Changes each participant made (rate x duration)."""
+    updates_s: float
+    """Attribute changes per second in the room (N x rate); each reaches N - 1 others."""
+    converged_p50_ms: float
+    """From the scheduled last change until a participant's view had everyone's final value (median over N)."""
+    converged_max_ms: float
+    """The same for the slowest participant: when every view equalled the server's."""
+    not_converged: int
+    """Participants whose view did not converge within the settle timeout (or whose worker failed)."""
+    set_errors: int
+    failed_workers: str
+    server_final: bool
+    """The server listed every participant with its final value."""
 
 
 class RatioRow(TypedDict):
