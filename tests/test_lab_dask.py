@@ -83,7 +83,7 @@ async def test_counts_equal_the_in_process_run_and_latency_agrees(
               "progress": False}  # fmt: skip
     # Both at once, so that both meet the same host load (on this shared 2-core machine one 1 s run alone varied
     # 4-16 ms at p50 from one minute to the next): the in-process run starts once the workers have joined (their
-    # start is 2 s later), each sends for 3 s.
+    # start is 3 s later), each sends for 3 s.
     there_task = asyncio.ensure_future(measure(**common, cluster=dask_cluster.address))  # type: ignore[arg-type]
     await _room_with(credentials, 4, timeout=90)
     here = await measure(**common)  # type: ignore[arg-type]
@@ -144,7 +144,7 @@ async def test_worker_killed_mid_run_is_marked_failed(credentials: Credentials, 
         run = asyncio.ensure_future(measure(modes="reliable", sizes=200, rates=20, duration=8.0, receivers=4,
                                             cluster=cluster.address, progress=False))  # fmt: skip
         await _room_with(credentials, 5, timeout=90)
-        await asyncio.sleep(3.0)  # into the sending (the start is 2 s after everyone joined): not a proof
+        await asyncio.sleep(4.0)  # into the sending (the start is 3 s after everyone joined): not a proof
         await asyncio.to_thread(cluster.kill, cluster.workers[victim])
         results = await asyncio.wait_for(run, 120)
         elapsed = time.monotonic() - t0

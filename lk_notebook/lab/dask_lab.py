@@ -132,8 +132,8 @@ def check_workers(client: Client) -> list[str]:
     if bad:
         w, m = next(iter(bad.items()))
         raise LabError(
-            f"Dask worker {w} cannot import {', '.join(m)} ({len(bad)} of {len(workers)} workers): install "
-            f"'lk-notebook[lab]' (it brings livekit) in the workers' environment"
+            f"Dask worker {w} cannot import {', '.join(m)} ({len(bad)} of {len(workers)} workers): "
+            f"pip install 'lk-notebook[lab]' (it brings livekit) in the workers' environment"
         )
     return workers
 

@@ -38,9 +38,10 @@ __all__ = [
 T = TypeVar("T")
 R = TypeVar("R", covariant=True)
 
-START_LEAD_S = 2.0
+START_LEAD_S = 3.0
 """Seconds between the coordinator publishing the start time and the start: every worker is joined by then, and
-this is the slack for a loaded scheduler to hand the Variable to each."""
+this is the slack for a loaded scheduler to hand the start to each and for the senders to see every receiver
+active (measured: with 2 s one worker began 281 ms late at load average ~9)."""
 IDLE_DRAIN_S = 1.0
 """After the send deadline, a worker's receivers are done when nothing new arrived for this long (their senders
 may be on another worker, so the count due is unknown without `count`)."""
