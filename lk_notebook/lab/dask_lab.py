@@ -104,16 +104,16 @@ async def cluster_client(
         local = await asyncio.to_thread(
             LocalCluster, n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
-        stack.callback(local.close)
+        stack.push_async_callback(asyncio.to_thread, local.close)  # closing blocks for seconds
         client = await asyncio.to_thread(Client, local)
-        stack.callback(client.close)
+        stack.push_async_callback(asyncio.to_thread, client.close)
         return client
     if isinstance(cluster, str) and cluster.startswith("tcp://"):
         try:
             client = await asyncio.wait_for(asyncio.to_thread(Client, cluster, timeout=timeout), timeout + 2)
         except (OSError, TimeoutError) as exc:
             raise LabError(f"no Dask scheduler answered at {cluster} within {timeout:g} s ({exc})") from None
-        stack.callback(client.close)
+        stack.push_async_callback(asyncio.to_thread, client.close)
         return client
     raise LabError(f"cluster must be None, 'local', a distributed.Client or 'tcp://host:port', got {cluster!r}")
 
