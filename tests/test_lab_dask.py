@@ -248,3 +248,17 @@ async def test_measured_offsets_correct_wall_clock_latency(
     assert wall["received"] == wall["sent"] * 2 and 0 < wall["latency_p50_ms"] < 1000
     print("measured clocks:", {w: (c.estimate.offset_ms, c.estimate.bound_ms) for w, c in seen.items()},
           "wall-clock row:", wall["latency_p50_ms"], wall["latency_bound_ms"], wall["clock"])  # fmt: skip
+
+
+async def test_attributes_at_scale_converge_to_the_server_view(
+    dask_cluster: DaskProcesses, credentials: Credentials
+) -> None:
+    from lk_notebook.lab.dask_attributes import measure_attributes_at_scale
+
+    rows = await measure_attributes_at_scale(participants=[4], rate=2.0, duration=1.5, cluster=dask_cluster.address,
+                                             credentials=credentials, settle_timeout=20)  # fmt: skip
+    (row,) = rows
+    assert (row["participants"], row["changes"], row["updates_s"]) == (4, 3, 8.0)
+    assert row["not_converged"] == 0 and row["set_errors"] == 0 and not row["failed_workers"], row
+    assert row["server_final"], row  # the server listed everyone's last value, which every view reached
+    assert 0 <= row["converged_p50_ms"] <= row["converged_max_ms"] < 20_000
