@@ -72,6 +72,11 @@ async def main() -> None:
     ap.add_argument("--attributes", type=_ints, default=[])
     ap.add_argument("--attr-rate", type=float, default=1.0)
     ap.add_argument("--attributes-only", action="store_true")
+    ap.add_argument(
+        "--no-rates",
+        action="store_true",
+        help="skip the msgs/s ceilings and the anchor (e.g. --fanout '' --fanin '' for the knee only)",
+    )
     args = ap.parse_args()
     server = LocalServer().start()
     if args.attributes_only:
@@ -84,29 +89,34 @@ async def main() -> None:
     try:
         async with Lab(server=server) as lab, AsyncExitStack() as stack:
             pid = server.pid()
-            await lab.run(mode="reliable", size=args.size, duration=0.3)  # warm
-            with HostCpu(pid) as cpu:
-                row = (await lab.run(mode="reliable", size=args.size, duration=args.seconds)).row
-            single = row["throughput_msgs_s"]
-            print(f"one process (no Dask)   : {single:7.0f} msg/s  ({row['bound']}: loop {row['loop_cpu']:.0%}; host "
-                  f"busy {cpu.busy:.0f} %)")  # fmt: skip
-            one = await cluster_client(stack, "local", workers=1)
-            r1, s1 = await _rate(lab, one, args, 1, 1)
-            print(f"Dask, 1 worker          : {r1:7.0f} msg/s  {s1}")
-            await asyncio.to_thread(one.close)
-            two = await cluster_client(stack, "local", workers=2)
-            print(f"Dask dashboard: {two.dashboard_link}")
-            r2, s2 = await _rate(lab, two, args, 1, 1)
-            print(f"Dask, 2 workers, 1 -> 1 : {r2:7.0f} msg/s  {s2}")
-            r22, s22 = await _rate(lab, two, args, 2, 2)
-            print(f"Dask, 2 workers, 2 -> 2 : {r22:7.0f} msg/s  {s22}")
-            with HostCpu(pid) as cpu3:
-                js, sent, got, _ = await js_anchor(creds, seconds=args.seconds, size=args.size, reliable=True,
-                                                   server_pid=pid)  # fmt: skip
-            print(f"livekit-client anchor   : {js:7.0f} msg/s  ({got}/{sent} delivered, host busy {cpu3.busy:.0f} %)")
-            best = max(r2, r22)
-            print(f"ratios: 2 workers / 1 worker {best / r1:.2f}, / one process {best / single:.2f}; anchor / 2 "
-                  f"workers {js / best:.2f} (target 2 workers >= 1.8x one process on a quiet machine)")  # fmt: skip
+            if args.no_rates:
+                two = await cluster_client(stack, "local", workers=2)
+            else:
+                await lab.run(mode="reliable", size=args.size, duration=0.3)  # warm
+                with HostCpu(pid) as cpu:
+                    row = (await lab.run(mode="reliable", size=args.size, duration=args.seconds)).row
+                single = row["throughput_msgs_s"]
+                print(f"one process (no Dask)   : {single:7.0f} msg/s  ({row['bound']}: loop "
+                      f"{row['loop_cpu']:.0%}; host busy {cpu.busy:.0f} %)")  # fmt: skip
+                one = await cluster_client(stack, "local", workers=1)
+                r1, s1 = await _rate(lab, one, args, 1, 1)
+                print(f"Dask, 1 worker          : {r1:7.0f} msg/s  {s1}")
+                await asyncio.to_thread(one.close)
+                two = await cluster_client(stack, "local", workers=2)
+                print(f"Dask dashboard: {two.dashboard_link}")
+                r2, s2 = await _rate(lab, two, args, 1, 1)
+                print(f"Dask, 2 workers, 1 -> 1 : {r2:7.0f} msg/s  {s2}")
+                r22, s22 = await _rate(lab, two, args, 2, 2)
+                print(f"Dask, 2 workers, 2 -> 2 : {r22:7.0f} msg/s  {s22}")
+                with HostCpu(pid) as cpu3:
+                    js, sent, got, _ = await js_anchor(creds, seconds=args.seconds, size=args.size, reliable=True,
+                                                       server_pid=pid)  # fmt: skip
+                print(
+                    f"livekit-client anchor   : {js:7.0f} msg/s  ({got}/{sent} delivered, host busy {cpu3.busy:.0f} %)"
+                )
+                best = max(r2, r22)
+                print(f"ratios: 2 workers / 1 worker {best / r1:.2f}, / one process {best / single:.2f}; anchor / 2 "
+                      f"workers {js / best:.2f} (target 2 workers >= 1.8x one process on a quiet machine)")  # fmt: skip
             reached = 0
             for kind, ns in (("fan-out", args.fanout), ("fan-in", args.fanin)):
                 for n in ns:
