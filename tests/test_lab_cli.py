@@ -58,6 +58,9 @@ def test_json_dash_writes_the_rows_to_stdout_and_the_table_to_stderr(tmp_path: P
         (["--rate", "-5"], "rate must be a positive"),
         (["--modes", "pigeon"], "unknown mode"),
         (["--loss", "1.5"], "loss must be a probability"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--scheduler", "localhost:8786"], "--scheduler must be an address tcp://HOST:PORT"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "not both"),
     ],
 )
 def test_bad_parameters_fail_before_anything_is_sent(args: list[str], message: str, tmp_path: Path) -> None:

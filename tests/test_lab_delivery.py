@@ -340,17 +340,3 @@ async def _fan_out_and_fan_in(server: LocalServer) -> None:
         senders = [p for p in fin.per_receiver if p["role"] == "sender"]
         assert len(senders) == 3 and fin.row["sent"] == sum(p["sent"] for p in senders) >= 135, fin.per_receiver
         assert fin.row["received"] == fin.row["sent"] and fin.row["out_of_order"] == 0, fin.row
-
-
-async def test_multi_process_engine_merges_workers(credentials: Credentials) -> None:
-    from lk_notebook.lab.engine import measure_parallel
-
-    res = await measure_parallel(credentials, workers=2, mode="reliable", size=200, rate=100, duration=1.0)
-    assert res.workers == 2 and len(res.rows) == 2
-    # each worker its own room: its own sender and receiver, everything delivered (reliable, clean loopback)
-    assert all(r["received"] == r["sent"] >= 90 for r in res.rows), res.rows
-    assert len({r["path"] for r in res.rows}) == 1 and len({r["run_id"] for r in res.rows}) == 2
-    assert res.throughput_msgs_s == pytest.approx(sum(r["throughput_msgs_s"] for r in res.rows))
-    # one barrier, one host clock: the workers start within 10 % of the run (the engine refuses more)
-    assert res.start_spread_s < 0.1
-    assert 0 < res.latency_p50_ms < res.latency_p99_ms

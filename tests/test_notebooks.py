@@ -36,6 +36,7 @@ RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_
     "09-multi-node.ipynb": 35,  # a cluster, 7 topologies x 4 channels, a node failure (LiveKit takes 7.5-12.5 s)
     "10-inspect-an-agent.ipynb": 40,  # two agent workers (their environment built once, beforehand), a lab rig
     "11-record-and-replay.ipynb": 12,  # its own server (webhooks need a URL fixed at start), a recorder subprocess
+    "12-room-scale.ipynb": 40,  # a Dask LocalCluster of 2 workers, 3 fan-out runs (measured at load ~9)
 }
 """Measured on the 2-core dev machine at load average ~9 (five parallel sessions), so above an idle run's times
 (README: 8, 15, 13, 11, 61, 19 s)."""

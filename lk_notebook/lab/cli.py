@@ -111,11 +111,26 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot", type=Path, default=None, help="PNG of loss vs size (with theory); siblings get the other plot kinds"
     )
     parser.add_argument(
-        "--receivers", type=int, default=1, help="fan-out: receivers that each get every message (default 1, max 49)"
+        "--receivers",
+        type=int,
+        default=1,
+        help="fan-out: receivers that each get every message (default 1; max 49 in one process, more on Dask)",
     )
     parser.add_argument("--senders", type=int, default=1, help="fan-in: senders, each at --rate (default 1)")
     parser.add_argument(
         "--rounds", type=int, default=1, help="repeat the plan, alternating the modes' order each round (default 1)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="run the participants on a Dask LocalCluster of N worker processes (one row per worker)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run the participants on the workers of this running Dask scheduler (one row per worker)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -138,6 +153,12 @@ def run_bench(args: argparse.Namespace) -> int:
         return _error(f"--loss/--delay/--jitter/--bandwidth, and LIVEKIT_URL is set: {no_relay_advice()}")
     if not (isinstance(args.duration, float) and args.duration > 0 and math.isfinite(args.duration)):
         return _error(f"--duration must be a positive number of seconds, got {args.duration}")
+    if args.workers is not None and args.scheduler is not None:
+        return _error("give --workers (a local Dask cluster) or --scheduler (a running one), not both")
+    if args.workers is not None and args.workers < 1:
+        return _error(f"--workers must be >= 1, got {args.workers}")
+    if args.scheduler is not None and not args.scheduler.startswith("tcp://"):
+        return _error(f"--scheduler must be an address tcp://HOST:PORT, got {args.scheduler!r}")
     impairments = [impairment]
     if args.baseline and impairment.active:
         impairments = [Impairment(), impairment]
@@ -149,9 +170,10 @@ def run_bench(args: argparse.Namespace) -> int:
     except LkNotebookError as exc:
         return _error(str(exc))
     frame = results.frame
-    from .rows import SUMMARY_FIELDS
+    from .rows import SUMMARY_FIELDS, WORKER_FIELDS
 
-    with_cols = [c for c in SUMMARY_FIELDS if c in frame.columns]
+    fields = SUMMARY_FIELDS + (WORKER_FIELDS if "worker" in frame.columns else ())
+    with_cols = [c for c in fields if c in frame.columns]
     to_stdout = args.json == "-"
     # With the rows on stdout, everything meant for a person goes to stderr, so `| jq` reads only JSON.
     human = sys.stderr if to_stdout else sys.stdout
@@ -194,6 +216,8 @@ async def _run(args: argparse.Namespace, impairments: list[Impairment]) -> Resul
         senders=args.senders,
         receivers=args.receivers,
         rounds=args.rounds,
+        cluster=args.scheduler if args.scheduler is not None else ("local" if args.workers is not None else None),
+        workers=args.workers or 2,
     )
 
 

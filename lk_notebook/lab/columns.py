@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 from .calibration import ClientEvidence, classify
+from .clocks import trusted
 from .probe import Mode
 from .relay import Impairment
 from .rows import DeliveryColumns, EvidenceColumns, LatencyColumns, SettingsColumns
@@ -78,14 +79,18 @@ def delivery_columns(
     }
 
 
-def latency_columns(lat: LatencyHistogram, *, clock: str) -> LatencyColumns:
+def latency_columns(lat: LatencyHistogram, *, clock: str, bound_ms: float = 0.0) -> LatencyColumns:
+    """`bound_ms`: how far the clocks behind the latencies may disagree (0 on one process's or host's clock)."""
+    p50 = lat.percentile(50)
     return {
-        "latency_p50_ms": lat.percentile(50),
+        "latency_p50_ms": p50,
         "latency_p95_ms": lat.percentile(95),
         "latency_p99_ms": lat.percentile(99),
         "latency_max_ms": lat.max_ns / 1e6 if lat.count else math.nan,
         "latency_mean_ms": lat.mean(),
         "clock": clock,
+        "latency_bound_ms": bound_ms,
+        "latency_trusted": trusted(bound_ms=bound_ms, p50_ms=p50),
     }
 
 

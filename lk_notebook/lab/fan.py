@@ -29,7 +29,7 @@ from .rig import TOPIC, Rig, Sink
 from .spec import RunSpec
 from .stats import ReceiverStats
 
-__all__ = ["MAX_PARTICIPANTS", "FanRun"]
+__all__ = ["MAX_PARTICIPANTS", "FanRun", "merge_stats"]
 
 MAX_PARTICIPANTS = 50
 """Senders + receivers the lab joins at most (each is a WebRTC connection in this process)."""
@@ -90,7 +90,7 @@ class FanRun(Run):
         total.blocked = sum(c.blocked for c in per_sender)
         total.held_s = max(c.held_s for c in per_sender)
         total.drained = all(c.drained for c in per_sender)
-        merged = _merge(t0, self.bin_width, [rec.stats for recs in grid for rec in recs])
+        merged = merge_stats(t0, self.bin_width, [rec.stats for recs in grid for rec in recs])
         row = self._row(merged, grid[0][0].clock, t0, send_end, w.evidence, w.before, w.after)
         peers = [_peer(r.identity, "receiver", total.sent, [rec.stats for rec in grid[i]])
                  for i, r in enumerate(receivers)]  # fmt: skip
@@ -147,7 +147,7 @@ class FanRun(Run):
             await asyncio.sleep(0.02)
 
 
-def _merge(t0: int, bin_width: float, parts: list[ReceiverStats]) -> ReceiverStats:
+def merge_stats(t0: int, bin_width: float, parts: list[ReceiverStats]) -> ReceiverStats:
     """One ReceiverStats adding up `parts` (counts, bytes, latency histogram, goodput bins)."""
     out = ReceiverStats(t0_ns=t0, bin_width=bin_width)
     seq = out.seq

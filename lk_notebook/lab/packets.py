@@ -34,7 +34,7 @@ from .pacing import DEFAULT_WINDOW, SendCounters, send_data, send_track
 from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
 from .relay import RelayStats
 from .rig import TOPIC, Rig
-from .rows import SERIES_COLUMNS, RelayColumns, ResultRow, SeriesRow
+from .rows import SERIES_COLUMNS, RelayColumns, ResultRow, SeriesRow, WorkerColumns
 from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message, expected_loss, expected_loss_legs, smallest_fragment
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["MAX_IN_FLIGHT_BYTES", "LiveSample", "Recorder", "Run", "RunResult"]
 
 log = logging.getLogger("lk_notebook.lab")
+
+_IN_PROCESS: WorkerColumns = {}
+"""No Dask worker: the run is in this process (`lk_notebook.lab.dask_lab` fills these columns)."""
 
 DATA_DATAGRAM_BYTES = 200
 """Datagrams this large or larger carry probe data: an SCTP packet of u user bytes travels in a datagram of about
@@ -128,23 +131,30 @@ class Recorder:
     """The receive side of one run: probes of `run_id` go into `stats`; latency on the shared monotonic clock
     when the sender is this process, else on wall clocks (and `clock` says so)."""
 
-    __slots__ = ("clock", "run_id", "stats")
+    __slots__ = ("clock", "host_clock", "run_id", "stats", "wall_correction_ns")
 
-    def __init__(self, run_id: int, stats: ReceiverStats) -> None:
+    def __init__(
+        self, run_id: int, stats: ReceiverStats, *, host_clock: bool = False, wall_correction_ns: int = 0
+    ) -> None:
         self.run_id = run_id
         self.stats = stats
         self.clock = ProbeClock.MONOTONIC
+        self.host_clock = host_clock
+        """The sender is another process on this host: its monotonic stamps are on this host's one clock."""
+        self.wall_correction_ns = wall_correction_ns
+        """Sender's wall-clock offset minus this receiver's (both measured against one coordinator): added to
+        wall-clock latencies so that they are on one clock (`lk_notebook.lab.clocks`)."""
 
     def __call__(self, payload: bytes, now: int) -> bool:
         head = unpack_fast(payload)
         if head is None or head[0] != self.run_id:
             return False
         _, clock_id, seq, mono, wall = head
-        if clock_id == CLOCK_ID:
+        if clock_id == CLOCK_ID or self.host_clock:
             latency = now - mono
         else:
             self.clock = ProbeClock.WALL
-            latency = time.time_ns() - wall
+            latency = time.time_ns() - wall + self.wall_correction_ns
         self.stats.record(len(payload), seq, latency, now)
         return True
 
@@ -321,6 +331,7 @@ class Run:
             "senders": self.n_senders,
             "receivers": self.n_receivers,
             **relay_columns(before, after, size=size, mode=mode, wire_ratio=wire_ratio),
+            **_IN_PROCESS,
         }
         return row
 

@@ -21,6 +21,8 @@ __all__ = [
     "JSON_FIELDS",
     "SERIES_COLUMNS",
     "SUMMARY_FIELDS",
+    "WORKER_FIELDS",
+    "AttributeScaleRow",
     "Bound",
     "DeliveryColumns",
     "EvidenceColumns",
@@ -35,6 +37,7 @@ __all__ = [
     "SettingsColumns",
     "ShapeColumns",
     "StateRow",
+    "WorkerColumns",
     "columns",
     "frame_of",
     "frame_of_rows",
@@ -111,6 +114,11 @@ class LatencyColumns(TypedDict):
     latency_max_ms: float
     latency_mean_ms: float
     clock: str
+    latency_bound_ms: float
+    """How far the clocks the latency was read on may disagree (0: one process, or one host's monotonic clock;
+    across hosts: the sender's and the receiver's measured offset bounds added, `lk_notebook.lab.clocks`)."""
+    latency_trusted: bool
+    """False when `latency_bound_ms` exceeds 10 % of `latency_p50_ms`: the figure is the clocks', not the path's."""
 
 
 class PathColumns(TypedDict):
@@ -158,8 +166,30 @@ class ShapeColumns(TypedDict):
     """Participants receiving every message (fan-out): `received`/`lost` count deliveries (sent x receivers)."""
 
 
+class WorkerColumns(TypedDict, total=False):
+    """Only in rows measured on Dask workers (`measure(..., cluster=...)`): one row per worker and run."""
+
+    worker: str
+    """The Dask worker that ran this row's receivers (its address)."""
+    worker_status: str
+    """"ok", or "failed: why" (the worker died or timed out; its counts are then zero, the others' are kept)."""
+    clock_offset_ms: float
+    """The worker's wall clock minus the coordinator's, measured (minimum-RTT round trip through Dask)."""
+    clock_bound_ms: float
+    """The offset's error bound: half that round trip."""
+    start_late_ms: float
+    """How late the worker began after the run's shared start time (its joins or a busy host held it)."""
+
+
 class ResultRow(
-    SettingsColumns, DeliveryColumns, LatencyColumns, PathColumns, EvidenceColumns, ShapeColumns, RelayColumns
+    SettingsColumns,
+    DeliveryColumns,
+    LatencyColumns,
+    PathColumns,
+    EvidenceColumns,
+    ShapeColumns,
+    RelayColumns,
+    WorkerColumns,
 ):
     """One measurement: parameters, counts, loss, throughput, latency, theory, calibration and relay counters.
 
@@ -196,6 +226,11 @@ SUMMARY_FIELDS = columns(
     "bound", "senders", "receivers",
 )  # fmt: skip
 """What `lk-notebook bench` prints per row."""
+
+WORKER_FIELDS = columns(
+    ResultRow, "worker", "worker_status", "latency_bound_ms", "latency_trusted", "clock_offset_ms", "clock_bound_ms"
+)
+"""What `lk-notebook bench` prints more per row when the participants ran on Dask workers."""
 
 
 def frame_of(rows: list[ResultRow]) -> pd.DataFrame:
@@ -278,6 +313,27 @@ class PropagationRow(TypedDict):
     p50_ms: float
     p99_ms: float
     max_ms: float
+
+
+class AttributeScaleRow(TypedDict):
+    """One N of `measure_attributes_at_scale`: N participants each changing an attribute at `rate`/s."""
+
+    participants: int
+    rate: float
+    changes: int
+    """Changes each participant made (rate x duration)."""
+    updates_s: float
+    """Attribute changes per second in the room (N x rate); each reaches N - 1 others."""
+    converged_p50_ms: float
+    """From the scheduled last change until a participant's view had everyone's final value (median over N)."""
+    converged_max_ms: float
+    """The same for the slowest participant: when every view equalled the server's."""
+    not_converged: int
+    """Participants whose view did not converge within the settle timeout (or whose worker failed)."""
+    set_errors: int
+    failed_workers: str
+    server_final: bool
+    """The server listed every participant with its final value."""
 
 
 class RatioRow(TypedDict):

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LabError
-from .lab import Lab, LiveSample, RunResult
+from .dask_lab import ClusterLike
+from .lab import Lab, LiveSample, RunResult, validate_run
 from .probe import Mode
 from .relay import Impairment
 from .rows import COLUMNS, JSON_FIELDS, SERIES_COLUMNS, ResultRow, frame_of
+from .spec import RunSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -305,6 +307,8 @@ async def measure(
     receivers: int = 1,
     rounds: int = 1,
     server: LocalServer | None = None,
+    cluster: ClusterLike = None,
+    workers: int = 2,
 ) -> Results:
     """Measure every combination and return the Results (frame, series, JSON/CSV export).
 
@@ -316,9 +320,23 @@ async def measure(
     LIVEKIT_URL says (`server=lk_notebook.LocalServer(relay=True)` to impair; `lk-notebook bench --local`).
     If the sweep is cancelled, CancelledError propagates; pass
     `on_result` to keep rows as they arrive. `senders`/`receivers` > 1: fan-in/fan-out rooms (every run).
+
+    `cluster`: run the participants on Dask (`lk_notebook.lab.dask_lab`): "local" (a LocalCluster of `workers`
+    processes), a `distributed.Client`, or a scheduler address "tcp://host:port". Each run then gives one row per
+    worker (`worker`, `worker_status`, `clock_offset_ms`, `clock_bound_ms`); unimpaired data messages only.
     """
     if lab is not None and server is not None:
         raise LabError("pass lab= or server= to measure, not both (a lab already has its server)")
+    if cluster is not None and server is not None:
+        raise LabError(
+            "pass cluster= or server= to measure, not both: runs on a Dask cluster are unimpaired (the relay's path "
+            "proof covers this process's participants only), and a lab server is what impairment needs"
+        )
+    if cluster is not None:
+        plan = sweep_plan(modes=modes, sizes=sizes, rates=rates, impairments=impairments, rounds=rounds)
+        bar = default_progress() if progress is True else (progress or _NoProgress())
+        return await _measure_on_cluster(plan, cluster, workers, lab, duration=duration, count=count, progress=bar,
+                                         on_result=on_result, senders=senders, receivers=receivers)  # fmt: skip
     own = lab is None
     the_lab = lab or (Lab(server=server) if server is not None else Lab())
     plan = sweep_plan(modes=modes, sizes=sizes, rates=rates, impairments=impairments, rounds=rounds)
@@ -332,3 +350,47 @@ async def measure(
     finally:
         if own:
             await the_lab.aclose()
+
+
+async def _measure_on_cluster(
+    plan: list[Point], cluster: ClusterLike, workers: int, lab: Lab | None, *, duration: float | None,
+    count: int | None, progress: SweepProgress, on_result: Callable[[RunResult], None] | None, senders: int,
+    receivers: int,
+) -> Results:  # fmt: skip
+    """The sweep with its participants on Dask workers; the room and the server stay here."""
+    from contextlib import AsyncExitStack
+
+    from ..config import resolve_credentials
+    from .dask_lab import cluster_client, run_on_cluster
+
+    if senders < 1 or receivers < 1:
+        raise LabError(f"senders and receivers must be >= 1, got {senders} and {receivers}")
+    specs = [RunSpec(p.mode, p.size, p.rate, duration, count, p.impairment) for p in plan]
+    for p in plan:
+        validate_run(mode=p.mode, size=p.size, rate=p.rate, duration=duration, count=count, impairment=p.impairment,
+                     relay_available=False)  # fmt: skip
+        if p.mode not in (Mode.LOSSY, Mode.RELIABLE) or p.impairment.active:
+            raise LabError("the lab on Dask measures unimpaired lossy and reliable data messages")
+    results = Results()
+    async with AsyncExitStack() as stack:
+        if lab is not None:
+            await lab.start()
+            creds = lab.rig.credentials
+        else:
+            creds = await asyncio.to_thread(resolve_credentials)
+        client = await cluster_client(stack, cluster, workers=workers)
+        progress.start(len(plan))
+        try:
+            for i, (p, spec) in enumerate(zip(plan, specs, strict=True)):
+                progress.step(i, p.label())
+                for result in await run_on_cluster(client, creds, spec, senders=senders, receivers=receivers):
+                    results.runs.append(result)
+                    if on_result is not None:
+                        on_result(result)
+            progress.step(len(plan), "done")
+        except asyncio.CancelledError:
+            results.cancelled = True
+            raise
+        finally:
+            progress.close()
+    return results

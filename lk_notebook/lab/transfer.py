@@ -35,7 +35,7 @@ from .pacing import SendCounters
 from .packets import RunResult
 from .probe import Mode, ProbeClock, new_run_id
 from .rig import Rig
-from .rows import RelayColumns, ResultRow
+from .rows import RelayColumns, ResultRow, WorkerColumns
 from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message
@@ -99,6 +99,8 @@ class _Pending:
 
 # Streams and RPC rows carry no relay counters: their chunks' datagrams are not told apart from other traffic.
 _NO_RELAY_COUNTS: RelayColumns = {}
+_IN_PROCESS: WorkerColumns = {}
+"""No Dask worker: the run is in this process."""
 
 
 class TransferRun:
@@ -249,4 +251,5 @@ class TransferRun:
             "senders": 1,
             "receivers": 1,
             **_NO_RELAY_COUNTS,
+            **_IN_PROCESS,
         }
