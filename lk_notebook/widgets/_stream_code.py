@@ -119,9 +119,7 @@ def stream_rows_html(records: Sequence[StreamRecord]) -> str:
         "<tr><th>time</th><th>from</th><th>topic</th><th>kind</th><th>text / name</th><th>progress</th>"
         "<th>bytes</th><th>goodput</th><th>state</th></tr>"
     )
-    return (
-        f'<table class="lk-streams" style="{_TABLE}"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
-    )
+    return f'<table class="lk-streams" style="{_TABLE}"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def rpc_rows_html(records: Sequence[RpcRecord]) -> str:

@@ -34,7 +34,6 @@ WATCH_STREAMING = """() => {
 }"""
 
 
-
 async def test_agent_panel_shows_a_replayed_session_live(jupyterlab: RunningLab, page: object) -> None:
     from playwright.async_api import expect
 

@@ -33,7 +33,15 @@ async def main(room: str) -> None:
 
         frame = bob.messages_frame()
         assert list(frame.columns) == [
-            "type", "sender", "topic", "kind", "size", "payload", "received_at", "sent", "destinations"
+            "type",
+            "sender",
+            "topic",
+            "kind",
+            "size",
+            "payload",
+            "received_at",
+            "sent",
+            "destinations",
         ], list(frame.columns)
         assert set(frame.type) == {"packet"} and set(frame.kind) == {"reliable"}
         print(frame[["sender", "topic", "kind", "payload"]].to_string())
