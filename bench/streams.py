@@ -188,9 +188,11 @@ async def loop_lag(creds: Credentials, rate: float, duration: float, size: int, 
     out, _ = await waiting
     got = sum(1 for m in me.inbox if m.topic == "load")
     blob = [r for r in me.streams if r.topic == "blob"]
-    renders = sum(v.live.renders for v in dash.views) if dash is not None else 0
+    # Views that render on their own schedule (AgentPanels only holds panels, added when an agent appears).
+    live_views = [v for v in dash.views if hasattr(v, "live")] if dash is not None else []
+    renders = sum(v.live.renders for v in live_views)
     if dash is not None:
-        for v in dash.views:
+        for v in live_views:
             print(f"  {type(v).__name__}: {v.live.renders} renders, {v.live.render_seconds * 1000:.0f} ms rendering")
     if dash is not None:
         dash.close()
