@@ -26,6 +26,10 @@ from .wire import ParticipantWire
 
 __all__ = ["StateReplayer"]
 
+# `raw_decode` rather than `json.loads`: the bodies are compact JSON written by the journal (no leading whitespace),
+# and loads' two regex matches and wrappers cost 40 % of decoding an attribute change (measured 3.5 vs 2.1 us).
+_DECODER = json.JSONDecoder()
+
 # identity, sid, name, metadata, attributes, is_local, active, joined_at, kind: ParticipantInfo's field order.
 _Person = list[Any]
 _ChangeRow = tuple[float, str, str, str, "str | None", "str | None"]
@@ -62,11 +66,13 @@ class StateReplayer:
 
     def feed(self, rows: Iterable[tuple[str, str]]) -> int:
         """Apply every (kind, body) row in order; returns how many."""
-        handlers, loads, people, append = _HANDLERS, json.loads, self.people, self.history.append
+        handlers, decode, people, append = _HANDLERS, _DECODER.raw_decode, self.people, self.history.append
         n = 0
         for kind, body in rows:
             n += 1
-            w = loads(body)
+            w, end = decode(body)
+            if end != len(body):
+                raise ValueError(f"a {kind} record's body has data after its JSON value: {body[end:][:40]!r}")
             if kind != "attributes":
                 handlers[kind](self, w)
                 continue
@@ -75,14 +81,13 @@ class StateReplayer:
             p = people.get(identity)
             if p is None:
                 continue
-            old_attributes = p[_ATTRIBUTES]
-            p[_ATTRIBUTES] = w["attributes"]
-            at = w["at"]
+            old_attributes = p[4]  # _ATTRIBUTES, as a constant: this loop runs a million times
+            p[4] = w["attributes"]
             for key, value in w["changed"].items():
                 old = old_attributes.get(key)
                 new = value if value != "" else None
                 if old != new:
-                    append((at, identity, "attribute", key, old, new))
+                    append((w["at"], identity, "attribute", key, old, new))
         self.applied += n
         return n
 
