@@ -190,7 +190,8 @@ def query(path: Path, queries: int) -> None:
             took, took_cpu = time.perf_counter() - began, time.process_time() - began_cpu
             print(
                 f"(c) replay {count:,} state events into a RoomState (target >= 200k/s), from the file: "
-                f"replay_state {count / took:,.0f}/s wall, {count / took_cpu:,.0f}/s CPU (load {os.getloadavg()[0]:.2f})"
+                f"replay_state {count / took:,.0f}/s wall, {count / took_cpu:,.0f}/s CPU "
+                f"(load {os.getloadavg()[0]:.2f})"
             )
             began, began_cpu = time.perf_counter(), time.process_time()
             slow = replay((e.value for e in rec.events(STATE_KINDS)), RoomState("big"))  # type: ignore[misc]
