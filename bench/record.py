@@ -202,6 +202,7 @@ def query(path: Path, queries: int) -> None:
                 f"{(list(fast.participants.items()), fast.history) == (list(slow.participants.items()), slow.history)}"
                 f", {len(fast)} participants at the end"
             )
+        print(f"    peak RSS {peak_mb():.0f} MB (before the next line holds every decoded event in a list)")
         decoded = [e.value for e in rec.events(STATE_KINDS)]
         began, began_cpu = time.perf_counter(), time.process_time()
         replay(decoded, RoomState("big"))  # type: ignore[arg-type]
