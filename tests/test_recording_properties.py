@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,8 @@ from lk_notebook.events import (
     frozen_map,
 )
 from lk_notebook.recording import Journal, Recording
+from lk_notebook.recording.replayer import Loads, StateReplayer, fast_loads, json_loads
+from lk_notebook.recording.wire import dumps, encode_event
 from lk_notebook.state import RoomState, participant
 
 IDS = st.sampled_from(("me", "ann", "bob"))
@@ -99,3 +102,56 @@ def test_state_at_equals_the_state_fed_the_events_up_to_t(evs: list[Event], snap
                     if ev.at <= t:
                         expected.apply(ev)
                 assert content(rec.state_at(t)) == content(expected), t
+
+
+def everything(state: RoomState) -> tuple[object, ...]:
+    """Content, participants' order, history and version: all a RoomState holds besides its subscribers."""
+    return (*content(state), list(state.participants.items()), state.history, state.version)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(events(), st.integers(0, 25), st.sampled_from((1, 3, 10_000)), st.sampled_from((fast_loads, json_loads)))
+def test_fast_replay_equals_apply_many(evs: list[Event], split: int, history_limit: int, loads: Loads) -> None:
+    """StateReplayer on the records' JSON (decoded by orjson or the standard library) gives the RoomState that
+    `apply_many` of the events gives, starting from a state that already has participants and history (as
+    `state_at` starts from a snapshot)."""
+    seed, rest = evs[:split], evs[split:]
+    slow, fast = RoomState("demo", history_limit=history_limit), RoomState("demo", history_limit=history_limit)
+    slow.apply_many(seed)
+    fast.apply_many(seed)
+    slow.apply_many(rest)
+    replayer = StateReplayer(fast, loads=loads)
+    assert replayer.feed((kind, dumps(body)) for kind, body in map(encode_event, rest)) == len(rest)
+    assert replayer.finish() is fast
+    assert everything(fast) == everything(slow)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(events())
+def test_replay_state_equals_the_state_fed_every_event(evs: list[Event]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.lkrec"
+        with Journal(path, room="demo", snapshot_every=3) as journal:
+            for ev in evs:
+                journal.append_event(ev)
+        expected = RoomState("demo", history_limit=5)
+        expected.apply_many(evs)
+        with Recording(path) as rec:
+            assert everything(rec.replay_state(history_limit=5)) == everything(expected)
+
+
+def test_fast_replay_reads_infinity_as_the_standard_library_does() -> None:
+    """orjson refuses Infinity and NaN, which Python's json writes for such floats: the replayer falls back."""
+    ev = ConnectionChanged(ConnectionStatus.CONNECTED, 1.0, gap=float("inf"))
+    slow, fast = RoomState("demo"), RoomState("demo")
+    slow.apply(ev)
+    kind, body = encode_event(ev)
+    assert "Infinity" in dumps(body)
+    replayer = StateReplayer(fast)
+    replayer.feed([(kind, dumps(body))])
+    assert everything(replayer.finish()) == everything(slow)
+
+
+def test_json_loads_refuses_trailing_data() -> None:
+    with pytest.raises(ValueError, match="after its JSON value"):
+        json_loads('{"a":1}x')

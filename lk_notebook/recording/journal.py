@@ -1,9 +1,14 @@
 """The journal: an append-only, crash-safe recording writer that never blocks the asyncio loop.
 
-`append_*` only puts the object on a queue (well under a microsecond on the loop); a writer thread encodes, inserts
-and commits one transaction per batch at least every `commit_interval` seconds, so SIGKILL loses at most that much.
-The thread also keeps a RoomState of the recorded state events and stores it as a snapshot every `snapshot_every`
-state records (what makes `Recording.state_at` fast).
+`append_*` encodes the record (a few microseconds) and puts it on a queue; a writer thread inserts and commits one
+transaction per batch at least every `commit_interval` seconds, so SIGKILL loses at most that much. The thread also
+keeps a RoomState of the recorded state events and stores it as a snapshot every `snapshot_every` state records (what
+makes `Recording.state_at` fast).
+
+Why encode on the loop: the writer thread and the loop share the GIL, and when the loop wakes while the thread runs
+Python code it waits up to the 5 ms switch interval (more on a loaded machine) before it gets the GIL back. Encoding
+in the thread made it hold the GIL ~20 us per record; on the loop the same work costs the loop only its own time,
+spread over the appends. Measured with bench/record.py (a): see the commit that moved it.
 
 Example::
 
@@ -18,14 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
 import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from ..errors import DiskFullError, JournalError
 from ..events import Event, Message, ParticipantInfo, ParticipantJoined, RpcRecord, StreamRecord
@@ -41,8 +44,13 @@ WRITER_VERSION = "lk_notebook 0.1.0"
 _MAX_BATCH = 20_000
 """Records per transaction: bounds the time the writer holds the GIL in one go and the size of a lost batch."""
 
-# (local time or None for "now", server time, the object, its encoder or None for a room-state event)
-_Pending = tuple[float | None, float | None, Any, Callable[[Any], Encoded] | None]
+_ROWS_PER_INSERT = 160
+"""Rows per INSERT statement (960 parameters: under SQLite's limit of 999 before 3.32). sqlite3 releases the GIL
+around each statement step; `executemany` steps once per row, so the writer took the GIL back 1,250 times per
+batch at 5,000 records/s, each time making the loop wait for it if the loop wanted it then."""
+
+# (local time or None for "now", server time, kind, JSON body, raw bytes, the event for a room-state record)
+_Pending = tuple[float | None, float | None, str, str, bytes | None, Event | None]
 ErrorCallback = Callable[[JournalError], None]
 
 
@@ -111,6 +119,8 @@ class Journal:
         self.dropped = 0
         """Records refused because the journal had stopped on an error."""
         self.error: JournalError | None = None
+        self.writer_cpu = 0.0
+        """CPU seconds the writer thread has used (what it takes from the loop's process, for benchmarks)."""
         self._thread = threading.Thread(target=self._run, name=f"lk-journal:{self.path.name}", daemon=True)
         self._thread.start()
 
@@ -119,56 +129,62 @@ class Journal:
         return f"Journal({str(self.path)!r}, {state}, written={self.written}, pending={len(self._queue)})"
 
     # -- appending (on the loop: queue only) -----------------------------------------------------------------------
-    def _put(self, item: _Pending) -> None:
+    def _accepts(self) -> bool:
         if self.error is not None:
             self.dropped += 1
-            return
+            return False
         if self._closing:
             raise JournalError(f"the journal of {self.path} is closed", path=str(self.path))
-        self._queue.append(item)
-        self.appended += 1
+        return True
+
+    def _put(self, at: float | None, server_at: float | None, encoded: Encoded) -> None:
+        if self._accepts():
+            kind, body, data = encoded
+            self._queue.append((at, server_at, kind, dumps(body), data, None))
+            self.appended += 1
 
     def append_event(self, event: Event, *, at: float | None = None) -> None:
         """A RoomState event (usable as a `RoomState.subscribe` callback). `at` defaults to the event's time."""
-        server_at = event.participant.joined_at if isinstance(event, ParticipantJoined) else None
-        self._put((event.at if at is None else at, server_at, event, None))
+        if self._accepts():
+            server_at = event.participant.joined_at if isinstance(event, ParticipantJoined) else None
+            kind, body = encode_event(event)
+            self._queue.append((event.at if at is None else at, server_at, kind, dumps(body), None, event))
+            self.appended += 1
 
     def append_packet(self, message: Message) -> None:
         """A data packet: payload up to `payload_limit` bytes, size and sha256 of all of it."""
-        encoder = functools.partial(entries.encode_packet, limit=self.payload_limit)
-        self._put((message.received_at, None, message, encoder))
+        if self._accepts():
+            self._put(message.received_at, None, entries.encode_packet(message, limit=self.payload_limit))
 
     def append_stream(self, record: StreamRecord, *, data: bytes | None = None) -> None:
         """A text or byte stream record: text up to `text_limit`; `data` (the bytes) kept only if
         `keep_stream_bytes`, otherwise the record's size and sha256 say what it was."""
         kept = data if self.keep_stream_bytes else None
-        encoder = functools.partial(entries.encode_stream, text_limit=self.text_limit, data=kept)
-        self._put((record.updated_at, None, record, encoder))
+        self._put(record.updated_at, None, entries.encode_stream(record, text_limit=self.text_limit, data=kept))
 
     def append_rpc(self, record: RpcRecord) -> None:
         at = record.finished_at if record.finished_at is not None else record.started_at
-        self._put((at, None, record, functools.partial(entries.encode_rpc, text_limit=self.text_limit)))
+        self._put(at, None, entries.encode_rpc(record, text_limit=self.text_limit))
 
     def append_datatrack_stats(
         self, publisher: str, track: str, stats: Mapping[str, StatValue], *, at: float | None = None
     ) -> None:
-        self._put((at, None, (publisher, track, dict(stats)), lambda a: entries.encode_datatrack_stats(*a)))
+        self._put(at, None, entries.encode_datatrack_stats(publisher, track, dict(stats)))
 
     def append_agent_message(self, sender: str, topic: str, payload: bytes, *, at: float | None = None) -> None:
         """An agent session message, opaque for now: topic and bytes (up to `payload_limit`)."""
-        limit = self.payload_limit
-        self._put((at, None, (sender, topic, payload), lambda a: entries.encode_agent_message(*a, limit=limit)))
+        self._put(at, None, entries.encode_agent_message(sender, topic, payload, limit=self.payload_limit))
 
     def append_server_participants(
         self, room: str, participants: Sequence[ParticipantInfo], *, at: float | None = None
     ) -> None:
         """A `list_participants` answer from the server API."""
-        self._put((at, None, (room, tuple(participants)), lambda a: entries.encode_server_participants(*a)))
+        self._put(at, None, entries.encode_server_participants(room, tuple(participants)))
 
     def append_webhook(self, record: WebhookRecord, created_at: float | None, at: float | None = None) -> None:
         """A verified webhook (a `WebhookServer` callback); `created_at` is the server's time of the event, `at`
         the local receive time."""
-        self._put((at, created_at, record, entries.encode_webhook))
+        self._put(at, created_at, entries.encode_webhook(record))
 
     # -- flushing and closing --------------------------------------------------------------------------------------
     def flush(self, timeout: float | None = 10.0) -> None:
@@ -212,6 +228,7 @@ class Journal:
                 closing = self._closing
             while self._queue and self.error is None:
                 self._write_batch()
+            self.writer_cpu = time.thread_time()
             with self._cond:
                 self._cond.notify_all()
             if closing or self.error is not None:
@@ -224,18 +241,14 @@ class Journal:
         snapshots: list[tuple[int, float, str]] = []
         now = time.time()
         while queue and len(rows) < _MAX_BATCH:
-            at, server_at, obj, encoder = queue.popleft()
-            if encoder is None:
-                kind, body = encode_event(obj)
-                data = None
-                self._state.apply(obj)
+            at, server_at, kind, body, data, event = queue.popleft()
+            if event is not None:
+                self._state.apply(event)
                 self._since_snapshot += 1
-            else:
-                kind, body, data = encoder(obj)
             # `at` never decreases along the journal, so "the records up to t" is a prefix (one index lookup).
             self._last_at = max(self._last_at, now if at is None else at)
             self._seq += 1
-            rows.append((self._seq, self._last_at, server_at, kind, dumps(body), data))
+            rows.append((self._seq, self._last_at, server_at, kind, body, data))
             if len(rows) % 256 == 0:
                 # Let the loop's thread take the GIL now rather than at the end of the 5 ms switch interval.
                 time.sleep(0)
@@ -244,7 +257,10 @@ class Journal:
                 self._since_snapshot = 0
         try:
             self._conn.execute("BEGIN")
-            self._conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+            for i in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[i : i + _ROWS_PER_INSERT]
+                values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
+                self._conn.execute(f"INSERT INTO records VALUES {values}", [v for row in chunk for v in row])
             self._conn.executemany("INSERT INTO snapshots VALUES (?, ?, ?)", snapshots)
             self._conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..events import Event, StreamState
 from ..state import RoomState
 from .entries import Entry, RecordedPacket, ServerParticipants, WebhookRecord, decode_entry
+from .replayer import StateReplayer
 from .schema import open_read_only
 from .wire import STATE_KINDS, RoomStateWire, decode_event, restore_room_state
 
@@ -146,12 +147,22 @@ class Recording:
         ).fetchone()
         return 0 if row is None else int(row[0])
 
-    def _state_events(self, after: int, upto: int) -> Iterator[Event]:
+    def _replay(self, state: RoomState, after: int, upto: int) -> RoomState:
+        """`state` after the state records with `after` < seq <= `upto`, through the fast path (`replayer.py`)."""
+        # `+kind`: walk the seq range (the primary key) and test the kind, rather than let the planner take the kind
+        # index and sort its result by seq: measured 1.0M vs 0.57M rows/s on the 1M-event bench file.
         query = (
-            f"SELECT kind, body FROM records WHERE seq > ? AND seq <= ? AND kind IN ({_STATE_KINDS_SQL}) ORDER BY seq"
+            f"SELECT kind, body FROM records WHERE seq > ? AND seq <= ? AND +kind IN ({_STATE_KINDS_SQL}) ORDER BY seq"
         )
-        for kind, body in self._conn.execute(query, (after, upto)):
-            yield decode_event(kind, body)
+        replayer = StateReplayer(state)
+        replayer.feed(self._conn.execute(query, (after, upto)))
+        return replayer.finish()
+
+    def replay_state(self, t: Time | None = None, *, history_limit: int = 10_000) -> RoomState:
+        """Every state record from the start (up to `t`, to the end by default) applied to a fresh RoomState: the
+        same state as `state_at(t)`, with the history of the last `history_limit` changes from the start."""
+        upto = sys.maxsize if t is None else self.last_seq_at(t)
+        return self._replay(RoomState(self.room, history_limit=history_limit), 0, upto)
 
     def state_at(self, t: Time, *, history_limit: int = 10_000) -> RoomState:
         """The RoomState after every state record received at or before `t`.
@@ -168,13 +179,12 @@ class Recording:
         else:
             wire: RoomStateWire = json.loads(snap[2])
             after, state = int(snap[0]), restore_room_state(wire, at=float(snap[1]), history_limit=history_limit)
-        return replay(self._state_events(after, upto), state)
+        return self._replay(state, after, upto)
 
     # -- frames ----------------------------------------------------------------------------------------------------
     def history_frame(self) -> pd.DataFrame:
         """Every change the recorded state events made (RoomState's `history_frame`, unbounded)."""
-        state = RoomState(self.room, history_limit=sys.maxsize)
-        return replay(self._state_events(0, sys.maxsize), state).history_frame()
+        return self.replay_state(history_limit=sys.maxsize).history_frame()
 
     def _frame(self, kind: str, columns: list[str], row: Any) -> pd.DataFrame:
         import pandas as pd

@@ -45,9 +45,14 @@ __all__ = [
 ]
 
 
+# One encoder for every call: `json.dumps` with non-default options builds a JSONEncoder per call (measured 25 % of
+# the cost of encoding a packet's body, which the journal does for every record).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: object) -> str:
     """Compact JSON (no spaces, UTF-8 kept as is): the one encoder of every body."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 class ParticipantWire(TypedDict):
