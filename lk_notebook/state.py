@@ -43,7 +43,7 @@ from .events import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Change", "ChangeKind", "RoomState", "Subscriber", "joined_value"]
+__all__ = ["Change", "ChangeKind", "RoomState", "Subscriber", "joined_value", "starting_state"]
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,13 @@ def joined_value(p: ParticipantInfo) -> str:
     """A `joined` change's `new`: the participant as first seen, as compact JSON `{"name", "metadata",
     "attributes"}`, so its starting state is in the history. A change it made before this session was told of it
     (a data-only peer is announced on the server's ~3 s tick) is already folded in: that is all the server says."""
+    return starting_state(p.name, p.metadata, p.attributes)
+
+
+def starting_state(name: str, metadata: str, attributes: Mapping[str, str]) -> str:
+    """`joined_value` from the fields themselves (the recording's fast replay keeps participants as plain lists)."""
     return json.dumps(
-        {"name": p.name, "metadata": p.metadata, "attributes": dict(p.attributes)},
-        separators=(",", ":"),
-        ensure_ascii=False,
+        {"name": name, "metadata": metadata, "attributes": dict(attributes)}, separators=(",", ":"), ensure_ascii=False
     )
 
 

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..events import ConnectionStatus, ParticipantInfo, ParticipantKind
-from ..state import Change, RoomState
+from ..state import Change, RoomState, starting_state
 from .wire import ParticipantWire
 
 __all__ = ["StateReplayer", "fast_loads", "json_loads"]
@@ -62,6 +62,11 @@ _IDENTITY, _NAME, _METADATA, _ATTRIBUTES, _ACTIVE = 0, 2, 3, 4, 6
 def _person(w: ParticipantWire) -> _Person:
     return [w["identity"], w["sid"], w["name"], w["metadata"], w["attributes"], w["is_local"], w["active"],
             w["joined_at"], w["kind"]]  # fmt: skip
+
+
+def _starting(p: _Person) -> str:
+    """A `joined` change's `new`, as `RoomState` records it (`state.joined_value`)."""
+    return starting_state(p[_NAME], p[_METADATA], p[_ATTRIBUTES])
 
 
 def _info(p: _Person) -> ParticipantInfo:
@@ -136,7 +141,7 @@ class StateReplayer:
         previous = self.people.get(identity)
         self.people[identity] = p
         if previous is None:
-            self.history.append((w["at"], identity, "joined", "", None, p[_NAME]))
+            self.history.append((w["at"], identity, "joined", "", None, _starting(p)))
         else:
             self._differences(previous, p, w["at"])
 
@@ -188,7 +193,7 @@ class StateReplayer:
         for identity, p in after.items():
             previous = before.get(identity)
             if previous is None:
-                self.history.append((at, identity, "joined", "", None, p[_NAME]))
+                self.history.append((at, identity, "joined", "", None, _starting(p)))
             else:
                 self._differences(previous, p, at)
         # In place: `feed` holds the dict.
