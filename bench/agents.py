@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import struct
 import sys
 import time
 from pathlib import Path
@@ -39,18 +38,9 @@ from livekit.protocol.agent_pb import agent_session as pb
 from lk_notebook.agents import AgentsModel, decode_session_message
 from lk_notebook.lab.stats import LatencyHistogram
 from tests import agent_messages as m
+from tests.agent_replay import read_recording  # length-prefixed, as tests/test_agent_live.py writes them
 
 RECORDED = Path(__file__).resolve().parent.parent / "artifacts" / "agent-session-messages.bin"
-
-
-def read_recorded(path: Path) -> list[bytes]:
-    """Length-prefixed (4 bytes, big-endian) session messages, as tests/test_agent_live.py writes them."""
-    data, out, i = path.read_bytes(), [], 0
-    while i < len(data):
-        (size,) = struct.unpack_from(">I", data, i)
-        out.append(data[i + 4 : i + 4 + size])
-        i += 4 + size
-    return out
 
 
 def repeated(recorded: list[bytes], count: int) -> list[bytes]:
@@ -217,7 +207,7 @@ def main() -> None:
         return
 
     if args.recorded.exists():
-        recorded = read_recorded(args.recorded)
+        recorded = read_recording(args.recorded)
         messages = repeated(recorded, args.messages)
         source = f"{len(recorded)} recorded messages ({args.recorded}), repeated and re-stamped"
     else:

@@ -20,30 +20,16 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from . import events as ev
 from ._tasks import TaskOwner
 from .admin import ParticipantCache, ServerAPI
 from .errors import AdminError, InvalidInputError, RoomGoneError
-from .events import (
-    AttributesChanged,
-    ConnectionChanged,
-    ConnectionStatus,
-    Event,
-    MetadataChanged,
-    NameChanged,
-    ParticipantActive,
-    ParticipantInfo,
-    ParticipantJoined,
-    ParticipantLeft,
-    PublishedDataTrack,
-    RoomMetadataChanged,
-    frozen_map,
-)
 from .poll import Poller
 from .state import RoomState
 
 __all__ = ["LABEL", "ApiObserver", "diff_participants"]
 
-_Poll = tuple[str, list[ParticipantInfo], list[PublishedDataTrack]]
+_Poll = tuple[str, list[ev.ParticipantInfo], list[ev.PublishedDataTrack]]
 """One poll's answer: the room's metadata, its participants, their data tracks."""
 
 LABEL = "server API only: no messages"
@@ -51,34 +37,34 @@ LABEL = "server API only: no messages"
 
 
 def diff_participants(
-    before: Mapping[str, ParticipantInfo], after: Sequence[ParticipantInfo], at: float
-) -> list[Event]:
+    before: Mapping[str, ev.ParticipantInfo], after: Sequence[ev.ParticipantInfo], at: float
+) -> list[ev.Event]:
     """The events that turn `before` into `after` (two `list_participants` answers). Pure."""
-    events: list[Event] = []
+    events: list[ev.Event] = []
     now = {p.identity: p for p in after}
     for identity in sorted(before.keys() - now.keys()):
-        events.append(ParticipantLeft(identity, "gone from list_participants", at))
+        events.append(ev.ParticipantLeft(identity, "gone from list_participants", at))
     for identity, p in sorted(now.items()):
         old = before.get(identity)
         if old is None:
-            events.append(ParticipantJoined(p, at))
+            events.append(ev.ParticipantJoined(p, at))
             continue
         if old is p:  # unchanged on the server (the admin cache hands back the same object)
             continue
         if old.sid != p.sid:  # left and came back between two polls
-            events.append(ParticipantLeft(identity, "rejoined", at))
-            events.append(ParticipantJoined(p, at))
+            events.append(ev.ParticipantLeft(identity, "rejoined", at))
+            events.append(ev.ParticipantJoined(p, at))
             continue
         if p.active and not old.active:
-            events.append(ParticipantActive(identity, at))
+            events.append(ev.ParticipantActive(identity, at))
         if old.name != p.name:
-            events.append(NameChanged(identity, old.name, p.name, at))
+            events.append(ev.NameChanged(identity, old.name, p.name, at))
         if old.metadata != p.metadata:
-            events.append(MetadataChanged(identity, old.metadata, p.metadata, at))
+            events.append(ev.MetadataChanged(identity, old.metadata, p.metadata, at))
         if dict(old.attributes) != dict(p.attributes):
             changed = {k: v for k, v in p.attributes.items() if old.attributes.get(k) != v}
             changed.update({k: "" for k in old.attributes.keys() - p.attributes.keys()})  # "" = deleted
-            events.append(AttributesChanged(identity, frozen_map(changed), p.attributes, at))
+            events.append(ev.AttributesChanged(identity, ev.frozen_map(changed), p.attributes, at))
     return events
 
 
@@ -106,7 +92,7 @@ class ApiObserver:
         self.interval = interval
         self.state = RoomState(room, history_limit=history_limit)
         self._cache: ParticipantCache = {}
-        self.data_tracks: list[PublishedDataTrack] = []
+        self.data_tracks: list[ev.PublishedDataTrack] = []
         """Who publishes which data track, as of the last poll (frames need WebRTC: an inspector)."""
         self.error: BaseException | None = None
         """The last failure (None after a successful poll)."""
@@ -143,10 +129,10 @@ class ApiObserver:
         metadata, participants, self.data_tracks = result
         at = time.time()
         self.error = None
-        if self.state.status is not ConnectionStatus.CONNECTED:
-            self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at))
+        if self.state.status is not ev.ConnectionStatus.CONNECTED:
+            self.state.apply(ev.ConnectionChanged(ev.ConnectionStatus.CONNECTED, at))
         if metadata != self.state.room_metadata:
-            self.state.apply(RoomMetadataChanged(self.state.room_metadata, metadata, at))
+            self.state.apply(ev.RoomMetadataChanged(self.state.room_metadata, metadata, at))
         for event in diff_participants(self.state.participants, participants, at):
             self.state.apply(event)
 
@@ -156,9 +142,9 @@ class ApiObserver:
             at = time.time()
             self.data_tracks = []
             for identity in list(self.state.participants):
-                self.state.apply(ParticipantLeft(identity, "room gone", at))
-            if self.state.status is not ConnectionStatus.DISCONNECTED:
-                self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at, reason="room gone"))
+                self.state.apply(ev.ParticipantLeft(identity, "room gone", at))
+            if self.state.status is not ev.ConnectionStatus.DISCONNECTED:
+                self.state.apply(ev.ConnectionChanged(ev.ConnectionStatus.DISCONNECTED, at, reason="room gone"))
         for callback in tuple(self._error_callbacks):
             callback(exc)
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,19 @@ def agent_worker(
                 os.killpg(process.pid, 9)
             process.wait(timeout=10)
         pump.join(timeout=5)
+
+
+@contextlib.contextmanager
+def logged_agent(
+    credentials: Credentials, prefix: str, *, session_host: bool = True, tail: int = 40
+) -> Iterator[AgentProcess]:
+    """A module fixture's agent: `agent_worker` registered as `prefix-<random>`, and its last `tail` log lines
+    printed when it stops (pytest shows them beside a failed test: what the agent said about it)."""
+    with agent_worker(credentials, f"{prefix}-{uuid.uuid4().hex[:6]}", session_host=session_host) as process:
+        try:
+            yield process
+        finally:
+            print(f"agent {process.agent_name} log (last lines):\n" + process.log_tail(tail))
 
 
 async def dispatch(credentials: Credentials, agent_name: str, room: str, *, participant: str | None = None) -> None:

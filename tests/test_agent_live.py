@@ -10,7 +10,6 @@ import asyncio
 import json
 import struct
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 
@@ -46,7 +45,7 @@ from .agent.script import (
     WEATHER_QUESTION,
     weather_report,
 )
-from .agentenv import AgentProcess, agent_python, agent_worker
+from .agentenv import AgentProcess, agent_python, logged_agent
 from .conftest import ARTIFACTS, eventually
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -61,13 +60,9 @@ def agent(credentials: Credentials) -> Iterator[AgentProcess]:
     _, built = agent_python()
     if built:
         print(f"\nagent environment built in {built:.1f} s")
-    with agent_worker(credentials, f"lk-notebook-test-{uuid.uuid4().hex[:6]}") as process:
+    with logged_agent(credentials, "lk-notebook-test", tail=60) as process:
         print(f"\nagent worker ready {process.ready_seconds:.2f} s after launch")
-        try:
-            yield process
-        finally:
-            # shown by pytest when a test failed: what the agent said about it
-            print("agent log (last lines):\n" + process.log_tail(60))
+        yield process
 
 
 class Client:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from lk_notebook.agents.messages import ChatMessage
 from lk_notebook.config import Credentials
 
 from .agent.script import GREETING, GREETING_INPUT, INSTRUCTIONS, WEATHER_ARGUMENTS, WEATHER_QUESTION, weather_report
-from .agentenv import AgentProcess, agent_worker, dispatch
+from .agentenv import AgentProcess, dispatch, logged_agent
 from .conftest import Sessions, eventually, join_args
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -30,11 +29,8 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def agent(credentials: Credentials) -> Iterator[AgentProcess]:
-    with agent_worker(credentials, f"lk-notebook-agents-{uuid.uuid4().hex[:6]}") as process:
-        try:
-            yield process
-        finally:
-            print("agent log (last lines):\n" + process.log_tail(40))
+    with logged_agent(credentials, "lk-notebook-agents") as process:
+        yield process
 
 
 def replies(view: AgentView) -> int:
@@ -219,11 +215,8 @@ async def test_send_right_after_joining_is_heard_and_a_second_session_is_told_it
 @pytest.fixture(scope="module")
 def old_agent(credentials: Credentials) -> Iterator[AgentProcess]:
     """The same agent started without its session host: nothing on lk.agent.session (an older framework)."""
-    with agent_worker(credentials, f"lk-notebook-old-{uuid.uuid4().hex[:6]}", session_host=False) as process:
-        try:
-            yield process
-        finally:
-            print("old agent log (last lines):\n" + process.log_tail(40))
+    with logged_agent(credentials, "lk-notebook-old", session_host=False) as process:
+        yield process
 
 
 async def test_agent_without_session_channel_fills_frames_from_attributes_and_transcriptions(

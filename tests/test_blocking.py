@@ -4,7 +4,6 @@ completion on the kernel's running loop. Tested the way users hit it: "Run All" 
 
 from __future__ import annotations
 
-import os
 import sys
 
 import nbformat
@@ -68,7 +67,7 @@ assert session.closed
 ]
 
 
-async def test_run_sync_from_interact_callbacks_with_run_all(room_name: str) -> None:
+async def test_run_sync_from_interact_callbacks_with_run_all(room_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     peer = await lk.join(room_name, identity="sync-peer")
     # The kernel's mood as the peer saw it after each event (a join can already carry "happy" if it reached the
     # peer after the first change; either way the peer sees happy, then busy).
@@ -84,17 +83,10 @@ async def test_run_sync_from_interact_callbacks_with_run_all(room_name: str) -> 
     try:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in CELLS])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        env_room = os.environ.get("LK_TEST_ROOM")
-        os.environ["LK_TEST_ROOM"] = room_name  # the kernel inherits this process's environment
-        try:
-            # ~10 s measured for the five cells (kernel start included); x6 for a loaded 2-core machine.
-            client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=False)
-            await client.async_execute()
-        finally:
-            if env_room is None:
-                os.environ.pop("LK_TEST_ROOM", None)
-            else:
-                os.environ["LK_TEST_ROOM"] = env_room
+        monkeypatch.setenv("LK_TEST_ROOM", room_name)  # the kernel inherits this process's environment
+        # ~10 s measured for the five cells (kernel start included); x6 for a loaded 2-core machine.
+        client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=False)
+        await client.async_execute()
         # An independent participant saw the callbacks' changes, in order, and the kernel's session left.
         assert moods == ["happy", "busy"], moods
         await eventually(lambda: "sync-user" not in peer.state, timeout=10, what="the kernel's session left")

@@ -3,7 +3,6 @@ turns timed from the client's side, clean and with loss and delay through the re
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +12,7 @@ from lk_notebook.lab import Impairment, Lab, measure_agent
 from lk_notebook.server import LocalServer
 
 from .agent.script import GREETING_INPUT, WEATHER_QUESTION
-from .agentenv import AgentProcess, agent_worker
+from .agentenv import AgentProcess, logged_agent
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -21,11 +20,8 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def lab_agent(relay_server: LocalServer) -> Iterator[AgentProcess]:
     creds = Credentials(relay_server.url, relay_server.api_key, relay_server.api_secret, source="relay server")
-    with agent_worker(creds, f"lk-notebook-lab-{uuid.uuid4().hex[:6]}") as process:
-        try:
-            yield process
-        finally:
-            print("agent log (last lines):\n" + process.log_tail(20))
+    with logged_agent(creds, "lk-notebook-lab", tail=20) as process:
+        yield process
 
 
 async def test_measure_agent_clean_and_impaired(lab: Lab, lab_agent: AgentProcess) -> None:

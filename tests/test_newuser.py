@@ -4,7 +4,6 @@ pass with the friction gone; plus the frictions that are errors (run_sync in a s
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -57,16 +56,9 @@ def test_a_wrong_secret_prints_only_the_clear_error() -> None:
     assert out.stderr.strip() == "", out.stderr  # no InsecureKeyLengthWarning, no native SDK log lines
 
 
-async def test_tasks_as_a_notebook_in_a_real_kernel() -> None:
+async def test_tasks_as_a_notebook_in_a_real_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     nb = nbformat.read(HERE / "tasks.ipynb", as_version=4)
-    env_room = os.environ.get("LK_TEST_ROOM")
-    os.environ["LK_TEST_ROOM"] = f"newuser-nb-{uuid.uuid4().hex[:8]}"  # the kernel inherits this environment
-    try:
-        # ~25 s measured (kernel start and two lab runs included); x6 for a loaded 2-core machine.
-        client = NotebookClient(nb, timeout=150, kernel_name="python3", allow_errors=False)
-        await client.async_execute()
-    finally:
-        if env_room is None:
-            os.environ.pop("LK_TEST_ROOM", None)
-        else:
-            os.environ["LK_TEST_ROOM"] = env_room
+    monkeypatch.setenv("LK_TEST_ROOM", f"newuser-nb-{uuid.uuid4().hex[:8]}")  # the kernel inherits this environment
+    # ~25 s measured (kernel start and two lab runs included); x6 for a loaded 2-core machine.
+    client = NotebookClient(nb, timeout=150, kernel_name="python3", allow_errors=False)
+    await client.async_execute()

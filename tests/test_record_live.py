@@ -70,25 +70,35 @@ async def connect(stack: contextlib.AsyncExitStack, creds: Credentials, room: st
     return peer
 
 
+async def record_command(
+    stack: contextlib.AsyncExitStack, creds: Credentials, room: str, *args: str
+) -> tuple[asyncio.subprocess.Process, object]:
+    """`lk-notebook record room args...` in a subprocess (killed when `stack` closes, if still running), and its
+    first line of output, parsed."""
+    env = {**os.environ, "LIVEKIT_URL": creds.url, "LIVEKIT_API_KEY": creds.api_key}
+    env["LIVEKIT_API_SECRET"] = creds.api_secret
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lk_notebook.cli", "record", room, *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+    async def reap() -> None:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+    stack.push_async_callback(reap)
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
+    return proc, json.loads(line)
+
+
 async def test_sigkilled_recording_holds_the_room(tmp_path: Path) -> None:
     port = free_port()
     room, out = f"recorded-{secrets.token_hex(3)}", tmp_path / "room.lkrec"
     async with hooked_server(port) as creds, contextlib.AsyncExitStack() as stack:
-        env = {**os.environ, "LIVEKIT_URL": creds.url, "LIVEKIT_API_KEY": creds.api_key}
-        env["LIVEKIT_API_SECRET"] = creds.api_secret
-        cmd = ["-m", "lk_notebook.cli", "record", room, "--out", str(out), "--webhook-port", str(port), "--poll", "0.5"]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-
-        async def reap() -> None:
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
-
-        stack.push_async_callback(reap)
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
-        assert json.loads(line) == {"recording": str(out), "room": room}
+        args = ["--out", str(out), "--webhook-port", str(port), "--poll", "0.5"]
+        proc, first = await record_command(stack, creds, room, *args)
+        assert first == {"recording": str(out), "room": room}
         admin = ServerAPI(creds)
         stack.push_async_callback(admin.aclose)
         make_js = await stack.enter_async_context(contextlib.asynccontextmanager(js_peers)(creds))
@@ -169,23 +179,13 @@ async def test_sigkilled_recording_holds_the_room(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stop", ["duration", "SIGTERM", "SIGINT"])
 async def test_record_command_stops_cleanly(stop: str, tmp_path: Path, credentials: Credentials) -> None:
     room, out = f"clean-stop-{secrets.token_hex(3)}", tmp_path / "room.lkrec"
-    env = {**os.environ, "LIVEKIT_URL": credentials.url, "LIVEKIT_API_KEY": credentials.api_key}
-    env["LIVEKIT_API_SECRET"] = credentials.api_secret
-    cmd = ["-m", "lk_notebook.cli", "record", room, "--out", str(out), "--poll", "0.5"]
-    cmd += ["--duration", "1.5"] if stop == "duration" else []
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
-        assert json.loads(line) == {"recording": str(out), "room": room}
+    args = ["--out", str(out), "--poll", "0.5", *(["--duration", "1.5"] if stop == "duration" else [])]
+    async with contextlib.AsyncExitStack() as stack:
+        proc, first = await record_command(stack, credentials, room, *args)
+        assert first == {"recording": str(out), "room": room}
         if stop != "duration":
             proc.send_signal(signal.SIGTERM if stop == "SIGTERM" else signal.SIGINT)
         _, stderr = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     assert proc.returncode == 0, stderr.decode()
     assert b"recorded" in stderr and b"Traceback" not in stderr
     # Closed, not crashed: the WAL was checkpointed into the one file.
@@ -201,23 +201,10 @@ async def test_a_full_disk_stops_the_record_command_with_a_clear_error(
     tmp_path: Path, credentials: Credentials
 ) -> None:
     room, out = f"full-disk-{secrets.token_hex(3)}", tmp_path / "room.lkrec"
-    env = {**os.environ, "LIVEKIT_URL": credentials.url, "LIVEKIT_API_KEY": credentials.api_key}
-    env["LIVEKIT_API_SECRET"] = credentials.api_secret
-    # --max-bytes: SQLite refuses to grow the file past it exactly as it does on a full disk (SQLITE_FULL).
-    cmd = ["-m", "lk_notebook.cli", "record", room, "--out", str(out), "--max-bytes", "131072"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
     async with contextlib.AsyncExitStack() as stack:
-
-        async def reap() -> None:
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
-
-        stack.push_async_callback(reap)
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
-        assert json.loads(line)["room"] == room
+        # --max-bytes: SQLite refuses to grow the file past it exactly as it does on a full disk (SQLITE_FULL).
+        proc, first = await record_command(stack, credentials, room, "--out", str(out), "--max-bytes", "131072")
+        assert isinstance(first, dict) and first["room"] == room
         ann = await connect(stack, credentials, room, "ann")
         payload = secrets.token_bytes(8_000)  # random: SQLite cannot compress it below the cap
         deadline = time.monotonic() + 60

@@ -16,20 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lk_notebook.events import (
-    AttributesChanged,
-    ConnectionChanged,
-    ConnectionStatus,
-    Event,
-    MetadataChanged,
-    NameChanged,
-    ParticipantActive,
-    ParticipantJoined,
-    ParticipantLeft,
-    RoomMetadataChanged,
-    Snapshot,
-    frozen_map,
-)
+from lk_notebook import events as ev
 from lk_notebook.recording import Journal, Recording
 from lk_notebook.recording.replayer import Loads, StateReplayer, fast_loads, json_loads
 from lk_notebook.recording.wire import dumps, encode_event
@@ -46,39 +33,39 @@ def attrs() -> st.SearchStrategy[dict[str, str]]:
 
 
 @st.composite
-def events(draw: st.DrawFn) -> list[Event]:
-    out: list[Event] = []
+def events(draw: st.DrawFn) -> list[ev.Event]:
+    out: list[ev.Event] = []
     at = 1000.0
     for _ in range(draw(st.integers(0, 25))):
         at += draw(st.sampled_from((0.0, 0.001, 0.5, 2.0)))
         who = draw(IDS)
         choice = draw(st.integers(0, 9))
-        ev: Event
+        event: ev.Event
         if choice == 0:
             p = participant(who, sid="PA_" + who, name=draw(TEXT), attributes=draw(attrs()), joined_at=at, active=False)
-            ev = ParticipantJoined(p, at)
+            event = ev.ParticipantJoined(p, at)
         elif choice == 1:
-            ev = ParticipantLeft(who, draw(TEXT), at)
+            event = ev.ParticipantLeft(who, draw(TEXT), at)
         elif choice == 2:
             changed = draw(st.dictionaries(KEYS, VALUES, min_size=1, max_size=2))
-            ev = AttributesChanged(who, frozen_map(changed), frozen_map(draw(attrs())), at)
+            event = ev.AttributesChanged(who, ev.frozen_map(changed), ev.frozen_map(draw(attrs())), at)
         elif choice == 3:
-            ev = MetadataChanged(who, "", draw(TEXT), at)
+            event = ev.MetadataChanged(who, "", draw(TEXT), at)
         elif choice == 4:
-            ev = NameChanged(who, "", draw(TEXT), at)
+            event = ev.NameChanged(who, "", draw(TEXT), at)
         elif choice == 5:
-            ev = RoomMetadataChanged("", draw(TEXT), at)
+            event = ev.RoomMetadataChanged("", draw(TEXT), at)
         elif choice == 6:
-            status = draw(st.sampled_from(list(ConnectionStatus)))
-            gap = draw(st.sampled_from((None, 3.5))) if status is ConnectionStatus.CONNECTED else None
-            ev = ConnectionChanged(status, at, reason=draw(TEXT), gap=gap)
+            status = draw(st.sampled_from(list(ev.ConnectionStatus)))
+            gap = draw(st.sampled_from((None, 3.5))) if status is ev.ConnectionStatus.CONNECTED else None
+            event = ev.ConnectionChanged(status, at, reason=draw(TEXT), gap=gap)
         elif choice == 7:
-            ev = ParticipantActive(who, at)
+            event = ev.ParticipantActive(who, at)
         else:
             people = draw(st.lists(IDS, unique=True, max_size=3))
             infos = tuple(participant(i, sid="PA_" + i, attributes=draw(attrs()), joined_at=at) for i in people)
-            ev = Snapshot(draw(st.sampled_from(("demo", "other"))), draw(TEXT), infos, at)
-        out.append(ev)
+            event = ev.Snapshot(draw(st.sampled_from(("demo", "other"))), draw(TEXT), infos, at)
+        out.append(event)
     return out
 
 
@@ -88,19 +75,19 @@ def content(state: RoomState) -> tuple[object, ...]:
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(events(), st.integers(1, 7))
-def test_state_at_equals_the_state_fed_the_events_up_to_t(evs: list[Event], snapshot_every: int) -> None:
+def test_state_at_equals_the_state_fed_the_events_up_to_t(evs: list[ev.Event], snapshot_every: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "r.lkrec"
         with Journal(path, room="demo", snapshot_every=snapshot_every) as journal:
-            for ev in evs:
-                journal.append_event(ev)
+            for event in evs:
+                journal.append_event(event)
         times = sorted({999.0, *(e.at for e in evs), *(e.at + 0.0005 for e in evs), 10_000.0})
         with Recording(path) as rec:
             for t in times:
                 expected = RoomState("demo")
-                for ev in evs:
-                    if ev.at <= t:
-                        expected.apply(ev)
+                for event in evs:
+                    if event.at <= t:
+                        expected.apply(event)
                 assert content(rec.state_at(t)) == content(expected), t
 
 

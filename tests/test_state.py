@@ -7,34 +7,24 @@ import time
 
 import pytest
 
-from lk_notebook.events import (
-    AttributesChanged,
-    ConnectionChanged,
-    ConnectionStatus,
-    MetadataChanged,
-    NameChanged,
-    ParticipantActive,
-    ParticipantJoined,
-    ParticipantLeft,
-    RoomMetadataChanged,
-    Snapshot,
-    frozen_map,
-)
+from lk_notebook import events as ev
 from lk_notebook.state import RoomState, participant
 
 
-def joined(identity: str, **kw: object) -> ParticipantJoined:
-    return ParticipantJoined(participant(identity, **kw), at=1.0)  # type: ignore[arg-type]
+def joined(identity: str, **kw: object) -> ev.ParticipantJoined:
+    return ev.ParticipantJoined(participant(identity, **kw), at=1.0)  # type: ignore[arg-type]
 
 
 def test_join_change_leave_and_history() -> None:
     s = RoomState("r")
     s.apply(joined("ann", name="Ann", attributes={"role": "host"}))
     s.apply(joined("bob"))
-    s.apply(AttributesChanged("ann", frozen_map({"mood": "ok"}), frozen_map({"role": "host", "mood": "ok"}), 2.0))
-    s.apply(MetadataChanged("bob", "", '{"a":1}', 3.0))
-    s.apply(NameChanged("bob", "", "Bob", 4.0))
-    s.apply(ParticipantLeft("ann", "CLIENT_INITIATED", 5.0))
+    s.apply(
+        ev.AttributesChanged("ann", ev.frozen_map({"mood": "ok"}), ev.frozen_map({"role": "host", "mood": "ok"}), 2.0)
+    )
+    s.apply(ev.MetadataChanged("bob", "", '{"a":1}', 3.0))
+    s.apply(ev.NameChanged("bob", "", "Bob", 4.0))
+    s.apply(ev.ParticipantLeft("ann", "CLIENT_INITIATED", 5.0))
 
     assert list(s.participants) == ["bob"]
     bob = s.get("bob")
@@ -49,7 +39,7 @@ def test_join_change_leave_and_history() -> None:
 def test_attribute_deletion_by_empty_string() -> None:
     s = RoomState("r")
     s.apply(joined("ann", attributes={"a": "1", "b": "2"}))
-    s.apply(AttributesChanged("ann", frozen_map({"a": ""}), frozen_map({"b": "2"}), 2.0))
+    s.apply(ev.AttributesChanged("ann", ev.frozen_map({"a": ""}), ev.frozen_map({"b": "2"}), 2.0))
     ann = s.get("ann")
     assert ann is not None and dict(ann.attributes) == {"b": "2"}
     change = s.history[-1]
@@ -74,9 +64,9 @@ def test_to_frame_columns_local_first_and_collisions() -> None:
 
 def test_events_for_unknown_identities_are_ignored_without_corrupting_state() -> None:
     s = RoomState("r")
-    s.apply(AttributesChanged("ghost", frozen_map({"a": "1"}), frozen_map({"a": "1"}), 1.0))
-    s.apply(MetadataChanged("ghost", "", "x", 1.0))
-    s.apply(ParticipantLeft("ghost", "", 1.0))
+    s.apply(ev.AttributesChanged("ghost", ev.frozen_map({"a": "1"}), ev.frozen_map({"a": "1"}), 1.0))
+    s.apply(ev.MetadataChanged("ghost", "", "x", 1.0))
+    s.apply(ev.ParticipantLeft("ghost", "", 1.0))
     assert len(s) == 0
     assert s.history == ()
 
@@ -84,12 +74,12 @@ def test_events_for_unknown_identities_are_ignored_without_corrupting_state() ->
 def test_active_and_connection_status() -> None:
     s = RoomState("r")
     s.apply(joined("ann", active=False))
-    s.apply(ParticipantActive("ann", 2.0))
+    s.apply(ev.ParticipantActive("ann", 2.0))
     ann = s.get("ann")
     assert ann is not None and ann.active
-    s.apply(ConnectionChanged(ConnectionStatus.CONNECTED, 1.0))
-    s.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, 2.0, reason="SERVER_SHUTDOWN"))
-    assert s.status is ConnectionStatus.DISCONNECTED and s.disconnect_reason == "SERVER_SHUTDOWN"
+    s.apply(ev.ConnectionChanged(ev.ConnectionStatus.CONNECTED, 1.0))
+    s.apply(ev.ConnectionChanged(ev.ConnectionStatus.DISCONNECTED, 2.0, reason="SERVER_SHUTDOWN"))
+    assert s.status is ev.ConnectionStatus.DISCONNECTED and s.disconnect_reason == "SERVER_SHUTDOWN"
 
 
 def test_snapshot_resync_records_what_was_missed() -> None:
@@ -97,7 +87,7 @@ def test_snapshot_resync_records_what_was_missed() -> None:
     s.apply(joined("ann", attributes={"a": "1"}))
     s.apply(joined("gone"))
     s.apply(
-        Snapshot(
+        ev.Snapshot(
             "r",
             "room-meta",
             (participant("ann", attributes={"a": "2"}), participant("new")),
@@ -122,20 +112,20 @@ def test_subscribers_get_events_and_a_failing_one_does_not_break_others() -> Non
 
     s.subscribe(bad)
     unsubscribe = s.subscribe(seen.append)
-    ev = RoomMetadataChanged("", "hello", 1.0)
-    s.apply(ev)
-    assert seen == [ev]
+    event = ev.RoomMetadataChanged("", "hello", 1.0)
+    s.apply(event)
+    assert seen == [event]
     assert s.room_metadata == "hello"
     unsubscribe()
-    s.apply(RoomMetadataChanged("hello", "bye", 2.0))
-    assert seen == [ev]
+    s.apply(ev.RoomMetadataChanged("hello", "bye", 2.0))
+    assert seen == [event]
 
 
 def test_history_is_bounded() -> None:
     s = RoomState("r", history_limit=10)
     s.apply(joined("ann"))
     for i in range(100):
-        s.apply(AttributesChanged("ann", frozen_map({"i": str(i)}), frozen_map({"i": str(i)}), float(i)))
+        s.apply(ev.AttributesChanged("ann", ev.frozen_map({"i": str(i)}), ev.frozen_map({"i": str(i)}), float(i)))
     assert len(s.history) == 10
     assert s.history[-1].new == "99"
     frame = s.history_frame()

@@ -23,21 +23,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lk_notebook.events import (
-    AttributesChanged,
-    ConnectionChanged,
-    ConnectionStatus,
-    Event,
-    MetadataChanged,
-    NameChanged,
-    ParticipantActive,
-    ParticipantInfo,
-    ParticipantJoined,
-    ParticipantLeft,
-    RoomMetadataChanged,
-    Snapshot,
-    frozen_map,
-)
+from lk_notebook import events as ev
 from lk_notebook.state import FIXED_COLUMNS, Change, RoomState, joined_value
 
 EXAMPLES = 500
@@ -54,13 +40,13 @@ TEXT = st.sampled_from(("", "x", "y", '{"a":1}'))
 # -- the reference model ---------------------------------------------------------------------------------------------
 @dataclass
 class Reference:
-    participants: dict[str, ParticipantInfo] = field(default_factory=dict)
+    participants: dict[str, ev.ParticipantInfo] = field(default_factory=dict)
     room_metadata: str = ""
-    status: ConnectionStatus = ConnectionStatus.CONNECTING
+    status: ev.ConnectionStatus = ev.ConnectionStatus.CONNECTING
     changes: list[Change] = field(default_factory=list)
     applied: int = 0
 
-    def diff(self, old: ParticipantInfo, new: ParticipantInfo, at: float) -> None:
+    def diff(self, old: ev.ParticipantInfo, new: ev.ParticipantInfo, at: float) -> None:
         """What replacing `old` by `new` records: name, metadata, then each differing attribute key in key order."""
         if old.name != new.name:
             self.changes.append(Change(at, new.identity, "name", old=old.name, new=new.name))
@@ -74,9 +60,9 @@ class Reference:
 
 def info(
     identity: str, name: str, metadata: str, attributes: Mapping[str, str], sid: str, at: float
-) -> ParticipantInfo:
+) -> ev.ParticipantInfo:
     attrs = {k: v for k, v in attributes.items() if v != ""}  # the server never lists a deleted ("") key
-    return ParticipantInfo(identity, sid, name, metadata, frozen_map(attrs), identity == "me", True, at)
+    return ev.ParticipantInfo(identity, sid, name, metadata, ev.frozen_map(attrs), identity == "me", True, at)
 
 
 participants = st.builds(
@@ -108,29 +94,29 @@ operations = st.one_of(
 )
 
 
-def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[Event]:
+def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[ev.Event]:
     """Apply one operation to the reference; return the events RoomState gets for it."""
     kind = op[0]
-    events: list[Event] = []
+    events: list[ev.Event] = []
     if kind == "join":
-        p: ParticipantInfo = op[1]
+        p: ev.ParticipantInfo = op[1]
         prev = ref.participants.get(p.identity)
         if prev is None:
             ref.changes.append(Change(at, p.identity, "joined", new=joined_value(p)))
         else:
             ref.diff(prev, p, at)
         ref.participants[p.identity] = p
-        events.append(ParticipantJoined(p, at))
+        events.append(ev.ParticipantJoined(p, at))
     elif kind == "leave":
         if ref.participants.pop(op[1], None) is not None:
             ref.changes.append(Change(at, op[1], "left", new=op[2]))
-        events.append(ParticipantLeft(op[1], op[2], at))
+        events.append(ev.ParticipantLeft(op[1], op[2], at))
     elif kind == "active":
         p0 = ref.participants.get(op[1])
         if p0 is not None and not p0.active:
             ref.participants[op[1]] = dataclasses.replace(p0, active=True)
             ref.changes.append(Change(at, op[1], "active"))
-        events.append(ParticipantActive(op[1], at))
+        events.append(ev.ParticipantActive(op[1], at))
     elif kind == "attrs":
         identity, changed = op[1], op[2]
         p1 = ref.participants.get(identity)
@@ -142,8 +128,8 @@ def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[Event]:
                 old, new = current.get(key), (value or None)
                 if old != new:
                     ref.changes.append(Change(at, identity, "attribute", key=key, old=old, new=new))
-            ref.participants[identity] = dataclasses.replace(p1, attributes=frozen_map(full))
-        events.append(AttributesChanged(identity, frozen_map(changed), frozen_map(full), at))
+            ref.participants[identity] = dataclasses.replace(p1, attributes=ev.frozen_map(full))
+        events.append(ev.AttributesChanged(identity, ev.frozen_map(changed), ev.frozen_map(full), at))
     elif kind in ("metadata", "name"):
         identity, new_value = op[1], op[2]
         p2 = ref.participants.get(identity)
@@ -151,16 +137,16 @@ def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[Event]:
         if p2 is not None:
             ref.participants[identity] = dataclasses.replace(p2, **{kind: new_value})
             ref.changes.append(Change(at, identity, kind, old=old_value, new=new_value))
-        cls = MetadataChanged if kind == "metadata" else NameChanged
+        cls = ev.MetadataChanged if kind == "metadata" else ev.NameChanged
         events.append(cls(identity, old_value, new_value, at))
     elif kind == "room_metadata":
         ref.changes.append(Change(at, "", "room_metadata", old=ref.room_metadata, new=op[1]))
-        events.append(RoomMetadataChanged(ref.room_metadata, op[1], at))
+        events.append(ev.RoomMetadataChanged(ref.room_metadata, op[1], at))
         ref.room_metadata = op[1]
     elif kind in ("snapshot", "reconnect", "rejoin"):
         if kind != "snapshot":
-            events.append(connection(ref, ConnectionStatus.RECONNECTING, at))
-        snap_parts: list[ParticipantInfo] = op[1]
+            events.append(connection(ref, ev.ConnectionStatus.RECONNECTING, at))
+        snap_parts: list[ev.ParticipantInfo] = op[1]
         if op[2] != ref.room_metadata:
             ref.changes.append(Change(at, "", "room_metadata", old=ref.room_metadata, new=op[2]))
         ref.room_metadata = op[2]
@@ -175,29 +161,29 @@ def step(ref: Reference, op: tuple[Any, ...], at: float) -> list[Event]:
             else:
                 ref.diff(prev3, p3, at)
         ref.participants = after
-        events.append(Snapshot("room", op[2], tuple(snap_parts), at))
+        events.append(ev.Snapshot("room", op[2], tuple(snap_parts), at))
         if kind == "reconnect":
-            events.append(connection(ref, ConnectionStatus.CONNECTED, at))
+            events.append(connection(ref, ev.ConnectionStatus.CONNECTED, at))
         elif kind == "rejoin":  # a new rtc.Room after the SDK gave up: the gap is recorded after CONNECTED
-            events.append(connection(ref, ConnectionStatus.CONNECTED, at, gap=2.25))
+            events.append(connection(ref, ev.ConnectionStatus.CONNECTED, at, gap=2.25))
             ref.changes.append(Change(at, "", "gap", new="rejoined after 2.2 s offline"))
     elif kind == "disconnect":
-        events.append(connection(ref, ConnectionStatus.DISCONNECTED, at, reason=op[1]))
+        events.append(connection(ref, ev.ConnectionStatus.DISCONNECTED, at, reason=op[1]))
     ref.applied += len(events)
     return events
 
 
 def connection(
-    ref: Reference, status: ConnectionStatus, at: float, *, reason: str = "", gap: float | None = None
-) -> ConnectionChanged:
+    ref: Reference, status: ev.ConnectionStatus, at: float, *, reason: str = "", gap: float | None = None
+) -> ev.ConnectionChanged:
     ref.changes.append(Change(at, "", "connection", old=ref.status.value, new=status.value))
     ref.status = status
-    return ConnectionChanged(status, at, reason, gap)
+    return ev.ConnectionChanged(status, at, reason, gap)
 
 
 def run(ops: list[tuple[Any, ...]], history_limit: int) -> tuple[RoomState, Reference]:
     state, ref = RoomState("room", history_limit=history_limit), Reference()
-    notified: list[Event] = []
+    notified: list[ev.Event] = []
     state.subscribe(notified.append)
     for i, op in enumerate(ops):
         for event in step(ref, op, at=1.7e9 + i):

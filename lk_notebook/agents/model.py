@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from . import frames
 from .decode import decode_session_message
@@ -43,9 +43,6 @@ from .messages import (
     ToolExecutionStarted,
     UserStateChanged,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["AgentError", "AgentModel", "AgentsModel", "ConversationEntry", "Segment", "StateChange", "ToolCall"]
 
@@ -180,23 +177,13 @@ class AgentModel:
         agent = self.agent_states if self.agent_states else self.attribute_states
         return sorted([*agent, *self.user_states], key=lambda s: s.at)
 
-    def conversation_frame(self) -> pd.DataFrame:
-        return frames.conversation_frame(self)
-
-    def states_frame(self) -> pd.DataFrame:
-        return frames.states_frame(self)
-
-    def tool_calls_frame(self) -> pd.DataFrame:
-        return frames.tool_calls_frame(self)
-
-    def usage_frame(self) -> pd.DataFrame:
-        return frames.usage_frame(self)
-
-    def turns_frame(self) -> pd.DataFrame:
-        return frames.turns_frame(self)
-
-    def errors_frame(self) -> pd.DataFrame:
-        return frames.errors_frame(self)
+    # The tables: written in frames.py, offered here as methods.
+    conversation_frame = frames.conversation_frame
+    states_frame = frames.states_frame
+    tool_calls_frame = frames.tool_calls_frame
+    usage_frame = frames.usage_frame
+    turns_frame = frames.turns_frame
+    errors_frame = frames.errors_frame
 
     # -- feeding ------------------------------------------------------------------------------------------------
     def apply(self, decoded: Decoded) -> None:

@@ -21,7 +21,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..admin import ServerAPI
@@ -30,7 +30,7 @@ from ..errors import LabError
 from ..joining import join
 from ..session import Session
 from .dask_lab import ClusterLike, check_workers, cluster_client, measure_clocks, run_tasks
-from .dask_worker import run_side
+from .dask_worker import WorkerRoom, run_side
 from .rows import AttributeScaleRow
 
 __all__ = ["ChurnPlan", "ChurnReport", "measure_attributes_at_scale", "run_attribute_churn"]
@@ -39,12 +39,7 @@ KEY = "lab.v"
 
 
 @dataclass(frozen=True, slots=True)
-class ChurnPlan:
-    url: str
-    api_key: str
-    api_secret: str = field(repr=False)
-    room: str
-    tag: str
+class ChurnPlan(WorkerRoom):
     identities: tuple[str, ...]
     all_identities: tuple[str, ...]
     rate: float
@@ -120,7 +115,7 @@ class _Churn:
             return (time.monotonic() - last_due) * 1e3 if ok else math.nan
 
         times = await asyncio.gather(*(settle(s) for s in self.sessions))
-        creds = Credentials(p.url, p.api_key, p.api_secret, "dask coordinator")
+        creds = p.credentials()
         async with ServerAPI(creds) as api:
             listed = {q.identity: q.attributes.get(KEY) for q in await api.list_participants(p.room)}
         server_final = all(listed.get(i) == final for i in p.identities)

@@ -44,13 +44,13 @@ from .dask_worker import (
     run_participants,
     start_variable,
 )
-from .fan import merge_stats
+from .fan import merge_stats, peer_stats
 from .packets import PeerStats, RunResult
 from .probe import Mode, new_run_id
 from .rig import TOPIC
 from .rows import LatencyColumns, RelayColumns, ResultRow
 from .spec import RunSpec
-from .stats import LatencyHistogram, ReceiverStats
+from .stats import ReceiverStats
 from .theory import datagrams_per_message
 
 if TYPE_CHECKING:
@@ -378,18 +378,4 @@ def _row(
 
 
 def _peer(identity: str, worker: str, due: int, parts: list[ReceiverStats]) -> WorkerPeerStats:
-    lat = LatencyHistogram()
-    for p in parts:
-        lat.merge(p.latency)
-    got = sum(p.seq.unique for p in parts)
-    return {
-        "identity": identity,
-        "role": "receiver",
-        "sent": due,
-        "received": got,
-        "loss_rate": max(0, due - got) / due if due else math.nan,
-        "latency_p50_ms": lat.percentile(50),
-        "latency_p95_ms": lat.percentile(95),
-        "latency_p99_ms": lat.percentile(99),
-        "worker": worker,
-    }
+    return {**peer_stats(identity, "receiver", due, parts), "worker": worker}

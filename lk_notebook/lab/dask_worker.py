@@ -32,7 +32,8 @@ from .rig import TOPIC
 from .stats import ReceiverStats
 
 __all__ = [
-    "SenderPlan", "Side", "WorkerPlan", "WorkerReport", "ready_queue", "run_participants", "run_side", "start_variable",
+    "SenderPlan", "Side", "WorkerPlan", "WorkerReport", "WorkerRoom", "ready_queue", "run_participants", "run_side",
+    "start_variable",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -72,14 +73,24 @@ class SenderPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerPlan:
-    """What one worker runs: its participants and the run's spec. The secret never shows in a repr."""
+class WorkerRoom:
+    """Where a worker's participants join, and the run's tag: the first fields of every plan sent to a worker.
+    The secret never shows in a repr."""
 
     url: str
     api_key: str
     api_secret: str = field(repr=False)
     room: str
     tag: str
+
+    def credentials(self) -> Credentials:
+        return Credentials(self.url, self.api_key, self.api_secret, "dask coordinator")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPlan(WorkerRoom):
+    """What one worker runs: its participants and the run's spec."""
+
     mode: str
     size: int
     rate: float | None
@@ -181,7 +192,7 @@ class _Participants:
     def __init__(self, plan: WorkerPlan) -> None:
         self.plan = plan
         self.mode = Mode(plan.mode)
-        self.creds = Credentials(plan.url, plan.api_key, plan.api_secret, "dask coordinator")
+        self.creds = plan.credentials()
         self.own_senders = [s for s in plan.senders if s.worker == plan.worker]
         self.sessions: dict[str, Session] = {}
         self.recorders: dict[str, dict[int, Recorder]] = {}

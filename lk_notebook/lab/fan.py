@@ -29,7 +29,7 @@ from .rig import TOPIC, Rig, Sink
 from .spec import RunSpec
 from .stats import ReceiverStats
 
-__all__ = ["MAX_PARTICIPANTS", "FanRun", "merge_stats"]
+__all__ = ["MAX_PARTICIPANTS", "FanRun", "merge_stats", "peer_stats"]
 
 MAX_PARTICIPANTS = 50
 """Senders + receivers the lab joins at most (each is a WebRTC connection in this process)."""
@@ -92,10 +92,11 @@ class FanRun(Run):
         total.drained = all(c.drained for c in per_sender)
         merged = merge_stats(t0, self.bin_width, [rec.stats for recs in grid for rec in recs])
         row = self._row(merged, grid[0][0].clock, t0, send_end, w.evidence, w.before, w.after)
-        peers = [_peer(r.identity, "receiver", total.sent, [rec.stats for rec in grid[i]])
+        peers = [peer_stats(r.identity, "receiver", total.sent, [rec.stats for rec in grid[i]])
                  for i, r in enumerate(receivers)]  # fmt: skip
         if len(senders) > 1:
-            peers += [_peer(s.identity, "sender", per_sender[j].sent * len(receivers), [recs[j].stats for recs in grid])
+            peers += [peer_stats(s.identity, "sender", per_sender[j].sent * len(receivers),
+                                 [recs[j].stats for recs in grid])
                       for j, s in enumerate(senders)]  # fmt: skip
         series = merged.bins.series(until=(send_end - t0) / 1e9)
         return RunResult(row=row, series=series, bin_width=self.bin_width, stats=merged, per_receiver=peers)
@@ -166,7 +167,8 @@ def merge_stats(t0: int, bin_width: float, parts: list[ReceiverStats]) -> Receiv
     return out
 
 
-def _peer(identity: str, role: str, due: int, parts: list[ReceiverStats]) -> PeerStats:
+def peer_stats(identity: str, role: str, due: int, parts: list[ReceiverStats]) -> PeerStats:
+    """Delivery to (or from) one peer, adding up its receivers' `parts` against `due` messages."""
     lat = ReceiverStats(t0_ns=0).latency
     for p in parts:
         lat.merge(p.latency)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypedDict, TypeVar, cast
 
 from livekit import rtc
@@ -35,7 +34,7 @@ from .paths import PathError, check_path
 from .placement import no_relay_advice
 from .probe import HEADER_SIZE, Mode
 from .relay import NO_IMPAIRMENT, Impairment, ImpairmentRelay
-from .rig import TOPIC, Rig, RigOptions, Sink
+from .rig import TOPIC, Rig, RigOptions, Sink, StartClose
 from .spec import RunSpec
 from .transfer import TRANSFER_MAX_BYTES, TransferRun
 
@@ -129,7 +128,7 @@ class _FromRig(Generic[T]):
         raise AttributeError(f"Lab.{self.name} is its rig's: set lab.rig.{self.name}")
 
 
-class Lab:
+class Lab(StartClose):
     """A rig (`lab.rig`: a sender and a receiver joined to one room) and the runs measured between them.
 
     Example::
@@ -157,14 +156,6 @@ class Lab:
 
     async def aclose(self) -> None:
         await self.rig.aclose()
-
-    async def __aenter__(self) -> Lab:
-        return await self.start()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"<Lab room={self.rig.room_name!r} path={self.rig.path!r}>"

@@ -26,13 +26,14 @@ straight to the room's node, whichever node relays the signal), so that is the o
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import secrets
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from livekit import rtc
 
@@ -60,6 +61,7 @@ __all__ = [
     "Rig",
     "RigOptions",
     "Sink",
+    "StartClose",
     "check_path",
     "require_data_track_sdk",
     "rig_of",
@@ -76,7 +78,28 @@ Sink = Callable[[bytes, int], bool]
 """Takes (payload, arrival `time.monotonic_ns()`); returns False for a payload it does not recognise."""
 
 
-class Rig:
+_S = TypeVar("_S", bound="StartClose")
+
+
+class StartClose(abc.ABC):
+    """`async with X(...) as x:` is `x = await X(...).start()`, then `await x.aclose()` whatever happened."""
+
+    @abc.abstractmethod
+    async def start(self: _S) -> _S: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self: _S) -> _S:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class Rig(StartClose):
     """A sender and a receiver joined to one room, with an impairment relay when the server is local.
 
     `server`: a LocalServer to use (in relay layout for impairment). `url`/`api_key`/`api_secret`: a remote server
@@ -287,14 +310,6 @@ class Rig:
         await self.placement.close()
         self.relays, self.relay = [], None
         self._started = False
-
-    async def __aenter__(self) -> Rig:
-        return await self.start()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} room={self.room_name!r} path={self.path!r}>"

@@ -122,6 +122,15 @@ class Live:
             self.renders += 1
             self.render_seconds += time.perf_counter() - start
 
+    def stats(self, *, messages: int, bytes_sent: int) -> dict[str, float]:
+        """A view's `stats`: renders done, the messages and bytes it sent to the browser, seconds spent rendering."""
+        return {
+            "renders": self.renders,
+            "messages": messages,
+            "bytes": bytes_sent,
+            "render_seconds": self.render_seconds,
+        }
+
     def start(self) -> bool:
         """Start the render task on the running loop. Returns False (rendering only on demand) without one."""
         if self._loop_task is not None or self.closed:

@@ -259,12 +259,7 @@ class AgentPanel(TextFallback, w.VBox):  # type: ignore[misc]
 
     @property
     def stats(self) -> dict[str, float]:
-        return {
-            "renders": self.live.renders,
-            "messages": self.messages_sent,
-            "bytes": self.bytes_sent,
-            "render_seconds": self.live.render_seconds,
-        }
+        return self.live.stats(messages=self.messages_sent, bytes_sent=self.bytes_sent)
 
     def close(self) -> None:
         self.live.close()

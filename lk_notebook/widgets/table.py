@@ -138,12 +138,7 @@ class ParticipantsTable(TextFallback, anywidget.AnyWidget):
     @property
     def stats(self) -> dict[str, float]:
         """Renders done, messages and bytes sent to the browser, seconds spent rendering."""
-        return {
-            "renders": self.live.renders,
-            "messages": self.messages_sent,
-            "bytes": self.bytes_sent,
-            "render_seconds": self.live.render_seconds,
-        }
+        return self.live.stats(messages=self.messages_sent, bytes_sent=self.bytes_sent)
 
     def render_now(self) -> None:
         """Push pending changes at once (the render task does this on its own)."""

@@ -19,17 +19,7 @@ import math
 import operator
 from typing import cast
 
-from ..events import (
-    AttributesChanged,
-    Event,
-    MetadataChanged,
-    NameChanged,
-    ParticipantActive,
-    ParticipantInfo,
-    ParticipantJoined,
-    ParticipantLeft,
-    Snapshot,
-)
+from .. import events as ev
 from ..state import RoomState
 from .protocol import TableDelta, TableReset, TableRow
 
@@ -39,7 +29,7 @@ PAGE_ROWS = 500
 """Rows per message of the first load: ~300 kB and a few ms of encoding at 20 attributes (bench/table.py)."""
 
 
-def _scalars(p: ParticipantInfo) -> TableRow:
+def _scalars(p: ev.ParticipantInfo) -> TableRow:
     joined = p.joined_at
     return {
         "n": p.name,
@@ -51,7 +41,7 @@ def _scalars(p: ParticipantInfo) -> TableRow:
     }
 
 
-def row_fields(p: ParticipantInfo) -> TableRow:
+def row_fields(p: ev.ParticipantInfo) -> TableRow:
     """The wire form of one participant (`protocol.TableRow`)."""
     row = _scalars(p)
     row["a"] = dict(p.attributes)
@@ -63,7 +53,7 @@ _SCALAR_SOURCES = operator.attrgetter("name", "kind", "joined_at", "metadata", "
 for every changed row made a render of 1,000 attribute changes/s a third slower, bench/table.py)."""
 
 
-def _row_delta(old: ParticipantInfo, new: ParticipantInfo) -> TableRow | None:
+def _row_delta(old: ev.ParticipantInfo, new: ev.ParticipantInfo) -> TableRow | None:
     delta: TableRow = {}
     if _SCALAR_SOURCES(old) != _SCALAR_SOURCES(new):
         before, after = _scalars(old), _scalars(new)
@@ -97,7 +87,7 @@ class TableFeed:
             raise ValueError("page_rows must be at least 1")
         self.state = state
         self.page_rows = page_rows
-        self._sent: dict[str, ParticipantInfo] = {}
+        self._sent: dict[str, ev.ParticipantInfo] = {}
         """Each row as the view last got it."""
         self._unsent: dict[str, None] = {}
         """Rows of the first load not sent yet, in page order (a dict: ordered, O(1) removal)."""
@@ -116,9 +106,9 @@ class TableFeed:
         """Rows of the first load still to be sent (0 once the view has every row)."""
         return len(self._unsent)
 
-    def note(self, event: Event) -> None:
+    def note(self, event: ev.Event) -> None:
         """Remember what `event` changed (cheap: called for every applied event)."""
-        if isinstance(event, AttributesChanged):
+        if isinstance(event, ev.AttributesChanged):
             cells = self._cells.get(event.identity)
             if cells is None:
                 cells = self._cells[event.identity] = {}
@@ -129,15 +119,15 @@ class TableFeed:
                     self._rescan_columns = True  # deleted: is anyone else still using the key?
                 elif key not in self._column_set:
                     self._new_keys.add(key)
-        elif isinstance(event, ParticipantJoined):
+        elif isinstance(event, ev.ParticipantJoined):
             self._rows.add(event.participant.identity)
             self._new_keys.update(k for k in event.participant.attributes if k not in self._column_set)
-        elif isinstance(event, ParticipantLeft):
+        elif isinstance(event, ev.ParticipantLeft):
             self._rows.add(event.identity)
             self._rescan_columns = True  # its keys may have been nobody else's
-        elif isinstance(event, MetadataChanged | NameChanged | ParticipantActive):
+        elif isinstance(event, ev.MetadataChanged | ev.NameChanged | ev.ParticipantActive):
             self._rows.add(event.identity)
-        elif isinstance(event, Snapshot):
+        elif isinstance(event, ev.Snapshot):
             self._full = True
         # ConnectionChanged, RoomMetadataChanged: not part of the table
 

@@ -12,7 +12,6 @@ Missing Chromium, JupyterLab or the agent's environment fails the test: nothing 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from lk_notebook.config import Credentials
 
 from ..agent.script import WEATHER_QUESTION, weather_report
-from ..agentenv import AgentProcess, agent_worker, dispatch
+from ..agentenv import AgentProcess, dispatch, logged_agent
 from ._agent_page import LAYOUT_PROBLEMS
 from ._jupyter import SCREENSHOTS, LabSetup, RunningLab
 
@@ -31,11 +30,8 @@ LAB = LabSetup("agent-live", ("agent_live.ipynb",), log_name="jupyterlab-agent-l
 
 @pytest.fixture(scope="module")
 def agent(credentials: Credentials) -> Iterator[AgentProcess]:
-    with agent_worker(credentials, f"lk-notebook-panel-{uuid.uuid4().hex[:6]}") as process:
-        try:
-            yield process
-        finally:
-            print("agent log (last lines):\n" + process.log_tail(40))
+    with logged_agent(credentials, "lk-notebook-panel") as process:
+        yield process
 
 
 async def test_agent_panel_with_a_live_agent(
