@@ -98,7 +98,7 @@ def everything(state: RoomState) -> tuple[object, ...]:
 
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(events(), st.integers(0, 25), st.sampled_from((1, 3, 10_000)), st.sampled_from((fast_loads, json_loads)))
-def test_fast_replay_equals_apply_many(evs: list[Event], split: int, history_limit: int, loads: Loads) -> None:
+def test_fast_replay_equals_apply_many(evs: list[ev.Event], split: int, history_limit: int, loads: Loads) -> None:
     """StateReplayer on the records' JSON (decoded by orjson or the standard library) gives the RoomState that
     `apply_many` of the events gives, starting from a state that already has participants and history (as
     `state_at` starts from a snapshot)."""
@@ -115,7 +115,7 @@ def test_fast_replay_equals_apply_many(evs: list[Event], split: int, history_lim
 
 @settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(events())
-def test_replay_state_equals_the_state_fed_every_event(evs: list[Event]) -> None:
+def test_replay_state_equals_the_state_fed_every_event(evs: list[ev.Event]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "r.lkrec"
         with Journal(path, room="demo", snapshot_every=3) as journal:
@@ -129,10 +129,10 @@ def test_replay_state_equals_the_state_fed_every_event(evs: list[Event]) -> None
 
 def test_fast_replay_reads_infinity_as_the_standard_library_does() -> None:
     """orjson refuses Infinity and NaN, which Python's json writes for such floats: the replayer falls back."""
-    ev = ConnectionChanged(ConnectionStatus.CONNECTED, 1.0, gap=float("inf"))
+    event = ev.ConnectionChanged(ev.ConnectionStatus.CONNECTED, 1.0, gap=float("inf"))
     slow, fast = RoomState("demo"), RoomState("demo")
-    slow.apply(ev)
-    kind, body = encode_event(ev)
+    slow.apply(event)
+    kind, body = encode_event(event)
     assert "Infinity" in dumps(body)
     replayer = StateReplayer(fast)
     replayer.feed([(kind, dumps(body))])
