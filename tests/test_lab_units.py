@@ -118,7 +118,11 @@ def test_theory() -> None:
         ({"rate": -5}, "rate must be a positive"),
         ({"duration": 0}, "duration must be a positive"),
         ({"duration": None, "count": None}, "give a duration"),
-        ({"impairment": Impairment(loss=0.1)}, "remote server"),
+        # Issue 22: the error says what to pass instead of calling the server "remote".
+        (
+            {"impairment": Impairment(loss=0.1)},
+            r"cannot be impaired\. Pass `server=lk_notebook\.LocalServer\(relay=True\)`",
+        ),
         ({"mode": "carrier-pigeon"}, "unknown mode"),
     ],
 )
