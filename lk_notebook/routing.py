@@ -80,6 +80,16 @@ class ErrorLog:
             except Exception:
                 log.exception("error callback failed")
 
+    def report_task(self, where: str) -> Callable[[asyncio.Task[Any]], None]:
+        """A done-callback for a task nobody may await: its failure is reported as `where`."""
+
+        def done(task: asyncio.Task[Any]) -> None:
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None:
+                self.report(where, exc)
+
+        return done
+
     def on_error(self, callback: ErrorCallback) -> Callable[[], None]:
         """Be told of background failures (`callback(where, exception)`). Returns an unsubscribe function."""
         self._callbacks.append(callback)

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from ._tasks import TaskOwner
 from .agents.tracker import AgentsTracker
 from .config import Credentials
 from .datatracks import DataTracks
-from .errors import CredentialsError, JoinError, JoinTimeoutError, SessionClosedError
+from .errors import CredentialsError, JoinTimeoutError, SessionClosedError
 from .events import ConnectionChanged, ConnectionStatus, Message, ParticipantInfo, RpcRecord, StreamRecord
 from .join_errors import classify_join_error
 from .lifecycle import DUPLICATE_IDENTITY, Lifecycle, LifecycleGuard, ended_by_server
@@ -224,16 +225,17 @@ class Session(AbstractAsyncContextManager["Session"]):
         self.lifecycle.move(Lifecycle.CONNECTING)
         try:
             await self._connect_room(token, timeout=timeout)
-        except JoinError:
+        except BaseException:  # a JoinError, or the cell interrupted mid-join: never a half-connected room
             await self._abandon()
             raise
-        self.state.apply(self._events.snapshot(self.room))
-        self.lifecycle.move(Lifecycle.CONNECTED)
         self.state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time()))
 
     async def _connect_room(self, token: str, *, timeout: float) -> None:
+        """Connect the current room, then make the state the room's snapshot: connected."""
         await connect_room(self.room, self.url, token, room_name=self.room_name, timeout=timeout, hidden=self.hidden)
         self._rpc.attach(self.room.local_participant)
+        self.state.apply(self._events.snapshot(self.room))
+        self.lifecycle.move(Lifecycle.CONNECTED)
 
     def _lost(self, reason: str) -> None:
         """The SDK gave up the room: rejoin if this session should, else it is closed."""
@@ -249,8 +251,6 @@ class Session(AbstractAsyncContextManager["Session"]):
         self._receiver.attach(self.room)
         self._events.wire(self.room)
         await self._connect_room(token, timeout=self._connect_timeout)
-        self.state.apply(self._events.snapshot(self.room))
-        self.lifecycle.move(Lifecycle.CONNECTED)
 
     def _give_up(self, reason: str, error: BaseException | None) -> None:
         was_closed = self.closed
@@ -264,6 +264,8 @@ class Session(AbstractAsyncContextManager["Session"]):
             self.router.end()
             # Nothing of a session the server ended may keep running: its tasks and server-API client go now.
             self._release_task = asyncio.get_running_loop().create_task(self._release())
+            # Nobody may await it (no leave() after the server ended the session): its failure is reported.
+            self._release_task.add_done_callback(self._error_log.report_task("releasing the session"))
 
     async def _release(self) -> None:
         self.agents.close()
@@ -273,10 +275,8 @@ class Session(AbstractAsyncContextManager["Session"]):
     async def _abandon(self) -> None:
         self.lifecycle.close("join failed")
         self.state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at=time.time(), reason="join failed"))
-        try:
+        with contextlib.suppress(Exception):  # the room never connected: nothing to release beyond best effort
             await self.room.disconnect()
-        except Exception:  # the room never connected; nothing to release beyond best effort
-            log.debug("disconnect after failed join", exc_info=True)
 
     async def leave(self) -> None:
         """Disconnect and stop every background task. Safe to call twice."""

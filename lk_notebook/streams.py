@@ -221,6 +221,9 @@ class StreamReceiver:
                 self.router.update_stream(sink.record(StreamState.STARTED))
         except rtc.StreamError as exc:
             error = exc
+        except BaseException as exc:  # cancelled (the session left) or failed: observers learn it did not finish
+            error = exc
+            raise
         finally:
             sink.close()
             if tee is not None:

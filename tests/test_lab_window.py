@@ -109,7 +109,10 @@ def test_columns_are_checked_against_the_row_types() -> None:
     assert columns(ResultRow, "mode", "loss_rate") == ("mode", "loss_rate")
     with pytest.raises(ValueError, match="loss_rat"):
         columns(ResultRow, "loss_rat")
-    assert COLUMNS[:3] == ("run_id", "mode", "size") and COLUMNS[-1] == "expected_loss_measured"
+    # The single-process row's columns keep their order; the Dask worker columns (issue 19) come after them.
+    assert COLUMNS[:3] == ("run_id", "mode", "size")
+    assert COLUMNS[-6:] == ("expected_loss_measured", "worker", "worker_status", "clock_offset_ms", "clock_bound_ms",
+                            "start_late_ms")  # fmt: skip
 
 
 def test_live_chart_window_follows_the_run() -> None:

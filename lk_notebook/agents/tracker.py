@@ -35,6 +35,7 @@ from .messages import (
     CHAT_TOPIC,
     SESSION_TOPIC,
     TRANSCRIBED_TRACK_ATTRIBUTE,
+    TRANSCRIPTION_FINAL_ATTRIBUTE,
     TRANSCRIPTION_TOPIC,
     ChatMessage,
     SessionResponse,
@@ -140,8 +141,11 @@ class AgentsTracker(Mapping[str, AgentView]):
     def close(self) -> None:
         for stop in self._stops:
             stop()
-        for future in self._pending.values():
-            future.cancel()
+        for request_id, future in self._pending.items():
+            if not future.done():  # the caller gets an error that says why, not a CancelledError it did not cause
+                future.set_exception(
+                    AgentRequestError("request", request_id, f"the session of {self.own_identity!r} closed first")
+                )
 
     # -- feeding ------------------------------------------------------------------------------------------------
     def view(self, identity: str) -> AgentView:
@@ -339,7 +343,8 @@ class _TranscriptionObserver:
     def closed(self, info: Any, identity: str, error: BaseException | None) -> None:
         agent = self._owners.pop(info.stream_id, None)
         if agent is not None:
-            self.tracker.model.feed_transcription_closed(
-                agent, info.stream_id, dict(info.attributes or {}), received_at=time.time()
-            )
+            attributes = dict(info.attributes or {})
+            if error is not None:  # aborted: whatever arrived is not the final text, whatever the header said
+                attributes[TRANSCRIPTION_FINAL_ATTRIBUTE] = "false"
+            self.tracker.model.feed_transcription_closed(agent, info.stream_id, attributes, received_at=time.time())
             self.tracker.view(agent)._changed()

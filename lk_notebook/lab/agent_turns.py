@@ -109,7 +109,12 @@ def _turn_row(view: AgentView, impairment: Impairment, turn: int, text: str, sen
         to_heard=heard if heard is not None else float("nan"),
         to_thinking=_first_after([s.received_at for s in m.agent_states if s.new == "thinking"], sent),
         to_first_chunk=_first_after(
-            [s.first_chunk_received_at for s in m.segments.values() if s.first_chunk_received_at is not None], sent
+            [
+                s.first_chunk_received_at
+                for s in m.segments.values()
+                if s.first_chunk_received_at is not None and s.role == "assistant"  # not the user's transcription
+            ],
+            sent,
         ),
         to_speaking=_first_after([s.received_at for s in m.agent_states if s.new == "speaking"], sent),
         to_final=final,

@@ -75,11 +75,11 @@ class Window:
         rig = self.rig
         await rig.check_paths()
         relay = rig.relay
-        if relay is not None:
-            if self.impairment is not None:
-                relay.set_impairment(self.impairment)
-            self.before = relay.stats()
         try:
+            if relay is not None:
+                if self.impairment is not None:
+                    relay.set_impairment(self.impairment)
+                self.before = relay.stats()
             self._monitor.start()
         except BaseException:
             if relay is not None:
@@ -123,11 +123,13 @@ class Window:
                 # drops while draining count too
                 self._evidence = self._monitor.with_host_drops(self.evidence, rig.udp_owners())
         finally:
-            await self._monitor.stop()
-            for fn in reversed(self._callbacks):
-                fn()
-            if relay is not None:
-                relay.clear()
+            try:
+                await self._monitor.stop()
+                for fn in reversed(self._callbacks):
+                    fn()
+            finally:
+                if relay is not None:
+                    relay.clear()  # whatever failed above: the next run must not inherit this impairment
         if exc_type is not None:
             return
         await rig.check_paths()

@@ -227,7 +227,10 @@ class Journal:
                     self._cond.wait(self._interval)
                 closing = self._closing
             while self._queue and self.error is None:
-                self._write_batch()
+                try:
+                    self._write_batch()
+                except Exception as exc:  # an event the model or the encoder refused: stop, say so, never hang
+                    self._fail(exc, lost=len(self._queue))
             self.writer_cpu = time.thread_time()
             with self._cond:
                 self._cond.notify_all()
@@ -268,23 +271,16 @@ class Journal:
         else:
             self.written += len(rows)
 
-    def _fail(self, exc: sqlite3.Error | OSError, *, lost: int) -> None:
+    def _fail(self, exc: Exception, *, lost: int) -> None:
         if self._conn.in_transaction:
             # SQLite may have rolled back already (it does on SQLITE_FULL); the file is consistent either way.
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
-        full = "full" in str(exc) if isinstance(exc, sqlite3.Error) else exc.errno == errno.ENOSPC
-        cls = DiskFullError if full else JournalError
-        why = "the disk (or the database's size limit) is full" if full else "a write failed"
-        error = cls(
-            f"recording to {self.path} stopped: {why} ({exc}); the last {lost} records are lost, everything "
-            f"committed before ({self.written} records) stays readable",
-            path=str(self.path),
-        )
-        error.__cause__ = exc
+        error = stopped_error(exc, path=self.path, lost=lost, written=self.written)
+        # The error first: from then on appends are refused and counted as dropped, so none falls between the two.
+        self.error = error
         self.dropped += lost
         self._queue.clear()
-        self.error = error
         if self._on_error is not None:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(self._on_error, error)
@@ -303,3 +299,25 @@ class Journal:
             self._conn.close()
             with self._cond:
                 self._cond.notify_all()
+
+
+def stopped_error(exc: Exception, *, path: Path, lost: int, written: int) -> JournalError:
+    """What a journal that stopped on `exc` tells its owner: a full disk, a failed write, or a record it could not
+    encode or apply (a bug: the writer thread stops with a message rather than hang its owner's flush)."""
+    full = (isinstance(exc, sqlite3.Error) and "full" in str(exc)) or (
+        isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    )
+    if full:
+        why = "the disk (or the database's size limit) is full"
+    elif isinstance(exc, sqlite3.Error | OSError):
+        why = "a write failed"
+    else:
+        why = "the writer could not encode or apply a record"
+    cls = DiskFullError if full else JournalError
+    error = cls(
+        f"recording to {path} stopped: {why} ({exc}); the last {lost} records are lost, everything committed "
+        f"before ({written} records) stays readable",
+        path=str(path),
+    )
+    error.__cause__ = exc
+    return error

@@ -114,6 +114,8 @@ class Recorder:
         if self._stream_states.get(record.stream_id) is not record.state:
             self._stream_states[record.stream_id] = record.state
             self.journal.append_stream(record)
+        if record.state is not StreamState.STARTED:
+            self._stream_states.pop(record.stream_id, None)  # ended: a long recording keeps no entry per stream
 
     async def _poll(self) -> None:
         while not self.closed and self.journal.error is None:

@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ..events import Event, StreamState
 from ..state import RoomState
@@ -259,47 +259,11 @@ class Recording:
         return frame
 
     def agents(self) -> AgentsModel:
-        """The agents' sessions as recorded, decoded again: an `AgentsModel` (per agent: states, conversation, tool
-        calls, usage, turns) fed every recorded `lk.agent.session` message, the agents' `lk.transcription` streams
-        and their attributes, at their receive times. Example: `rec.agents()["agent-1"].turns_frame()`."""
-        from ..agents.messages import SESSION_TOPIC, TRANSCRIBED_TRACK_ATTRIBUTE, TRANSCRIPTION_TOPIC
-        from ..agents.model import AgentsModel
-        from ..events import AttributesChanged, ParticipantJoined, Snapshot, StreamRecord
-        from .entries import AgentMessage
+        """The agents' sessions as recorded, decoded again (see `lk_notebook.recording.agents`). Example:
+        `rec.agents()["agent-1"].turns_frame()`."""
+        from .agents import agents_of
 
-        model = AgentsModel()
-        for entry in self.events(["agent_message", "stream", "snapshot", "joined", "attributes"]):
-            value = entry.value
-            if isinstance(value, AgentMessage) and value.topic == SESSION_TOPIC:
-                # A message cut at the journal's payload bound fails to decode and is counted as malformed.
-                model.feed_session_bytes(value.sender, value.payload, received_at=entry.at)
-            elif isinstance(value, Snapshot):
-                for p in value.participants:
-                    model.feed_attributes(p.identity, p.attributes, at=entry.at)
-            elif isinstance(value, ParticipantJoined):
-                model.feed_attributes(value.participant.identity, value.participant.attributes, at=entry.at)
-            elif isinstance(value, AttributesChanged):
-                model.feed_attributes(value.identity, value.attributes, at=entry.at)
-            elif (
-                isinstance(value, StreamRecord)
-                and value.topic == TRANSCRIPTION_TOPIC
-                and value.state is StreamState.FINISHED
-            ):
-                # Recorded whole at its end: one chunk. Its opening time is the stream's start. As the live tracker
-                # does: an agent's own stream is its reply; one sent with a user's identity and the transcribed
-                # track is that agent's transcription of its user (one agent: which one is unambiguous).
-                sid, who = value.stream_id, value.sender
-                role: Literal["assistant", "user"] = "assistant"
-                if who not in model:
-                    if not value.attributes.get(TRANSCRIBED_TRACK_ATTRIBUTE) or len(model) != 1:
-                        continue
-                    who, role = next(iter(model)), "user"
-                model.feed_transcription_opened(
-                    who, sid, value.attributes, opened_at=value.started_at, received_at=value.started_at, role=role
-                )
-                model.feed_transcription_chunk(who, sid, value.text or "", received_at=value.updated_at)
-                model.feed_transcription_closed(who, sid, value.attributes, received_at=value.updated_at)
-        return model
+        return agents_of(self)
 
     def to_parquet(self, folder: str | Path) -> dict[str, Path]:
         """Write every frame as a Parquet file in `folder` (messages, history, webhooks, streams, rpc,
