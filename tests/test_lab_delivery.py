@@ -171,10 +171,14 @@ async def test_plain_server_path_check_fails(credentials: Credentials, room_name
 
 async def test_impairment_against_remote_server_is_refused_before_joining(credentials: Credentials) -> None:
     lab = Lab(url=credentials.url, api_key=credentials.api_key, api_secret=credentials.api_secret)
-    with pytest.raises(LabError, match="remote server"):
+    with pytest.raises(
+        LabError, match=r"not started by the lab\), which cannot be impaired\. Pass `server=lk_notebook\.LocalServer"
+    ):
         await lab.run(mode="lossy", size=200, rate=100, duration=1, impairment=Impairment(loss=0.1))
     assert lab.sender is None  # nothing joined, nothing sent
-    with pytest.raises(LabError, match="remote server"):
+    with pytest.raises(
+        LabError, match=r"not started by the lab\), which cannot be impaired\. Pass `server=lk_notebook\.LocalServer"
+    ):
         await measure(modes="lossy", sizes=200, rates=100, impairments=Impairment(delay_ms=5), duration=1, lab=lab,
                       progress=False)  # fmt: skip
     assert lab.sender is None

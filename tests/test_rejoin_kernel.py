@@ -57,7 +57,9 @@ assert [p.identity for p in new.state] == ["ann"]
 
 # Nothing of the old one keeps running: its tasks, its views' render loops, its panel's loop.
 assert len(old.tasks) == 0, len(old.tasks)
-running = [v for v in [old_dash.panel, *old_dash.views] if v.live.running]
+# (AgentPanels renders nothing itself: its panels, one per agent, each have a render loop.)
+loops = [old_dash.panel, *(p for v in old_dash.views for p in getattr(v, "panels", {v: v}).values())]
+running = [v for v in loops if v.live.running]
 assert not running, running
 # The kernel runs the same number of tasks as after the first run of the join cell, minus the old views' loops.
 now = sorted(t.get_name() for t in asyncio.all_tasks())

@@ -39,6 +39,7 @@ async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
     room = f"browser-rooms-{os.getpid()}-{int(time.time())}"
     admin = lk.ServerAPI(credentials)
     agent: lk.Session | None = None
+    visitor: lk.Session | None = None
     try:
         await admin.create_room(room, metadata='{"ticket": 42, "team": "support"}')
         created = time.monotonic()
@@ -64,6 +65,9 @@ async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
         # The list marks the room: its agents are counted every 5 s (list_rooms gives no participant kinds).
         await expect(row.locator('td[data-col="agents"]')).to_have_text("1", timeout=15_000)
         await expect(row).to_have_class(re.compile(r"\blk-has-agents\b"))
+        # A standard peer beside it, so that the kind filter has something on each side.
+        visitor = await lk.join(room, identity="visitor", url=credentials.url, api_key=credentials.api_key,
+                                api_secret=credentials.api_secret)  # fmt: skip
         await row.click()
         panel = page.locator(".lk-room-panel")
         await expect(panel.locator(".lk-hidden-mode")).to_have_text("inspecting (hidden)", timeout=30_000)
@@ -77,16 +81,19 @@ async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
         await agent.set_attributes({"lk.agent.state": "speaking"})
         await expect(agent_row.locator('td[data-col="kind"]')).to_have_text("agent · speaking", timeout=10_000)
         rows = table.locator("tbody tr[data-identity]")
-        await expect(rows).to_have_count(2)  # the agent and the inspector itself
+        # The agent and the visitor: the hidden inspector leaves itself out of its own view (no one else lists it).
+        await expect(rows).to_have_count(2, timeout=10_000)
+        assert not await table.locator("tbody tr[data-identity] .lk-local").count()
         await table.locator("select.lk-table-kind").select_option("agent")
         await expect(rows).to_have_count(1)
         await table.locator("select.lk-table-kind").select_option("standard")
         await expect(rows).to_have_count(1)
-        await expect(table.locator("tbody tr[data-identity] .lk-local")).to_be_visible()
+        await expect(table.locator('tr[data-identity="visitor"]')).to_be_visible()
         await table.locator("select.lk-table-kind").select_option("agent")
         await page.screenshot(path=str(SCREENSHOTS / "room-browser-inspector.png"), full_page=True)
-        # The agent does not see the inspector.
-        assert [p.identity for p in agent.state] == ["helper-agent"]
+        # Neither peer sees the inspector.
+        assert sorted(p.identity for p in agent.state) == ["helper-agent", "visitor"]
+        assert sorted(p.identity for p in visitor.state) == ["helper-agent", "visitor"]
 
         # Saved with widget state: no secret, no token.
         text = await save_with_widget_state(page, root / "room_browser.ipynb")
@@ -94,7 +101,8 @@ async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
         assert credentials.api_secret not in text, "the API secret is in the saved notebook"
         assert "eyJ" not in text, "something token-shaped is in the saved notebook"
     finally:
-        if agent is not None:
-            await agent.leave()
+        for peer in (agent, visitor):
+            if peer is not None:
+                await peer.leave()
         await admin.delete_room(room)
         await admin.aclose()
