@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..events import AGENT_STATE_ATTRIBUTE  # the attribute is the room model's too: declared once, there
+
 __all__ = [
     "AGENT_NAME_ATTRIBUTE",
     "AGENT_STATE_ATTRIBUTE",
@@ -61,7 +63,6 @@ CHAT_TOPIC = "lk.chat"
 SEGMENT_ID_ATTRIBUTE = "lk.segment_id"
 TRANSCRIPTION_FINAL_ATTRIBUTE = "lk.transcription_final"
 """"false" when a transcription stream opens, "true" in its close trailer."""
-AGENT_STATE_ATTRIBUTE = "lk.agent.state"
 AGENT_NAME_ATTRIBUTE = "lk.agent.name"
 
 Role = Literal["developer", "system", "user", "assistant"]

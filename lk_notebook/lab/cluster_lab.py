@@ -84,7 +84,7 @@ def _turned(topo: ClusterTopology, room_node: int, size: int) -> ClusterTopology
         sender_node=(topo.sender_node + room_node) % size,
         receiver_node=(topo.receiver_node + room_node) % size,
         room_node=room_node,
-        api_node=((topo.api_node or 0) + room_node) % size,
+        api_node=(topo.api + room_node) % size,
     )
 
 
@@ -118,7 +118,7 @@ async def _close(rig: Rig) -> None:
 
 def _row(e: _Experiment, channel: str, repeats: int, h: LatencyHistogram) -> PropagationRow:
     t = e.topology
-    nodes = (t.room_node + 1, t.sender_node + 1, t.receiver_node + 1, (t.api_node or 0) + 1) if t else (0, 0, 0, 0)
+    nodes = (t.room_node + 1, t.sender_node + 1, t.receiver_node + 1, t.api + 1) if t else (0, 0, 0, 0)
     return {
         "topology": e.name,
         "channel": channel,

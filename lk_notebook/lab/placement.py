@@ -54,6 +54,11 @@ class ClusterTopology:
     api_node: int | None = None
     """Node whose server API the lab's own changes go to (room metadata; None: the sender's node)."""
 
+    @property
+    def api(self) -> int:
+        """The node the lab's own server-API changes go to: `api_node`, or the sender's node when None."""
+        return self.sender_node if self.api_node is None else self.api_node
+
     def describe(self) -> str:
         sender, receiver, room = self.sender_node + 1, self.receiver_node + 1, self.room_node + 1
         return f"sender via node {sender}, receiver via node {receiver}, room on node {room}"
@@ -134,7 +139,7 @@ class Placement:
         assert topo is not None
         if not cluster.running:
             await asyncio.to_thread(cluster.start)
-        nodes = (topo.sender_node, topo.receiver_node, topo.room_node, topo.api_node or 0)
+        nodes = (topo.sender_node, topo.receiver_node, topo.room_node, topo.api)
         bad = [n for n in nodes if not 0 <= n < cluster.size]
         if bad:
             raise LabError(f"topology names node(s) {bad} of a {cluster.size}-node cluster (nodes are 0-based)")

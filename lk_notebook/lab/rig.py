@@ -193,7 +193,7 @@ class Rig(StartClose):
         topo = self.topology
         if topo is None:
             return self.credentials
-        return self.placement.credentials_for(topo.sender_node if topo.api_node is None else topo.api_node)
+        return self.placement.credentials_for(topo.api)
 
     def window(self, impairment: Impairment | None = None, *, drain: Drain | None = None) -> Window:
         """The measurement window of one run: `async with rig.window(impairment) as w:` (see `Window`)."""
