@@ -91,7 +91,9 @@ async def test_room_browser_lists_a_new_room_and_opens_the_inspector(
         await expect(table.locator('tr[data-identity="visitor"]')).to_be_visible()
         await table.locator("select.lk-table-kind").select_option("agent")
         await page.screenshot(path=str(SCREENSHOTS / "room-browser-inspector.png"), full_page=True)
-        # Neither peer sees the inspector.
+        # Neither peer sees the inspector (each waits to be told of the other: data-only peers on the 3 s tick).
+        await agent.wait_for_participant("visitor", timeout=10)
+        await visitor.wait_for_participant("helper-agent", timeout=10)
         assert sorted(p.identity for p in agent.state) == ["helper-agent", "visitor"]
         assert sorted(p.identity for p in visitor.state) == ["helper-agent", "visitor"]
 
