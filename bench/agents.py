@@ -81,18 +81,23 @@ async def lag_probe(hist: LatencyHistogram, stop: asyncio.Event, period: float =
         hist.record(int((time.perf_counter() - t - period) * 1e9))
 
 
+async def idle_lag(seconds: float, label: str) -> None:
+    """Print the loop lag of `seconds` with nothing measured running: on a shared machine, much of a p99 is other
+    processes' doing, and this says how much."""
+    idle, stop = LatencyHistogram(), asyncio.Event()
+    probe = asyncio.ensure_future(lag_probe(idle, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await probe
+    print(f"{label}, {seconds:g} s: lag p50 {idle.percentile(50):.2f} ms, p99 {idle.percentile(99):.2f} ms, "
+          f"max {idle.max_ns / 1e6:.2f} ms")  # fmt: skip
+
+
 async def panel_lag(turns: int, history: int) -> None:
     from lk_notebook.widgets import AgentPanel
     from tests.agent_replay import ReplayAgent, replay_schedule
 
-    # The same probe on an idle loop first: on a shared machine, much of the p99 is other processes' doing.
-    idle, stop = LatencyHistogram(), asyncio.Event()
-    probe = asyncio.ensure_future(lag_probe(idle, stop))
-    await asyncio.sleep(5.0)
-    stop.set()
-    await probe
-    print(f"idle loop, 5 s: lag p50 {idle.percentile(50):.2f} ms, p99 {idle.percentile(99):.2f} ms, "
-          f"max {idle.max_ns / 1e6:.2f} ms")  # fmt: skip
+    await idle_lag(5.0, "idle loop")  # the same probe on an idle loop first
 
     agent = ReplayAgent()
     if history:
@@ -153,15 +158,7 @@ async def live_agent_lag(turns: int) -> None:
                 panel.timeline.send = lambda _msg: None  # type: ignore[method-assign] # no front end: still serialised
                 panel._on_front_end(panel.timeline, {"t": "hello"}, [])  # a view is open: deltas are made and sent
                 await view.send(GREETING_INPUT)  # the first send waits until the agent can hear us: not measured
-                # The same probe with everything joined and idle first: on a shared machine, much of a p99 is other
-                # processes' doing, and this says how much.
-                idle, stop_idle = LatencyHistogram(), asyncio.Event()
-                idle_probe = asyncio.ensure_future(lag_probe(idle, stop_idle))
-                await asyncio.sleep(3.0)
-                stop_idle.set()
-                await idle_probe
-                print(f"joined and idle, 3 s: lag p50 {idle.percentile(50):.2f} ms, p99 {idle.percentile(99):.2f} ms, "
-                      f"max {idle.max_ns / 1e6:.2f} ms")  # fmt: skip
+                await idle_lag(3.0, "joined and idle")  # the same probe with everything joined and idle first
                 hist, stop = LatencyHistogram(), asyncio.Event()
                 probe = asyncio.ensure_future(lag_probe(hist, stop))
                 start_renders, start_seconds = panel.live.renders, panel.live.render_seconds
