@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,18 +84,55 @@ async def lag_probe(hist: LatencyHistogram, stop: asyncio.Event, period: float =
         hist.record(int((time.perf_counter() - t - period) * 1e9))
 
 
+async def idle_lag(seconds: float, label: str) -> None:
+    """Print the loop lag of `seconds` with nothing measured running: on a shared machine, much of a p99 is other
+    processes' doing, and this says how much."""
+    idle, stop = LatencyHistogram(), asyncio.Event()
+    probe = asyncio.ensure_future(lag_probe(idle, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await probe
+    print(f"{label}, {seconds:g} s: lag p50 {idle.percentile(50):.2f} ms, p99 {idle.percentile(99):.2f} ms, "
+          f"max {idle.max_ns / 1e6:.2f} ms")  # fmt: skip
+
+
+@dataclass
+class Measured:
+    """What `measured(panel)` saw over its block."""
+
+    hist: LatencyHistogram
+    wall: float = 0.0
+    cpu: float = 0.0
+    renders: int = 0
+    render_ms: float = 0.0
+
+
+@contextlib.asynccontextmanager
+async def measured(panel: Any) -> AsyncIterator[Measured]:
+    """Loop lag, wall and CPU time and the panel's renders over the block (its last render included); the panel is
+    closed at the end."""
+    m = Measured(LatencyHistogram())
+    stop = asyncio.Event()
+    probe = asyncio.ensure_future(lag_probe(m.hist, stop))
+    start_renders, start_seconds = panel.live.renders, panel.live.render_seconds
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        yield m
+        await asyncio.sleep(0.3)  # the last render
+    finally:
+        stop.set()
+        await probe
+    m.wall, m.cpu = time.perf_counter() - wall, time.process_time() - cpu
+    m.renders = panel.live.renders - start_renders
+    m.render_ms = (panel.live.render_seconds - start_seconds) * 1000
+    panel.close()
+
+
 async def panel_lag(turns: int, history: int) -> None:
     from lk_notebook.widgets import AgentPanel
     from tests.agent_replay import ReplayAgent, replay_schedule
 
-    # The same probe on an idle loop first: on a shared machine, much of the p99 is other processes' doing.
-    idle, stop = LatencyHistogram(), asyncio.Event()
-    probe = asyncio.ensure_future(lag_probe(idle, stop))
-    await asyncio.sleep(5.0)
-    stop.set()
-    await probe
-    print(f"idle loop, 5 s: lag p50 {idle.percentile(50):.2f} ms, p99 {idle.percentile(99):.2f} ms, "
-          f"max {idle.max_ns / 1e6:.2f} ms")  # fmt: skip
+    await idle_lag(5.0, "idle loop")  # the same probe on an idle loop first
 
     agent = ReplayAgent()
     if history:
@@ -101,24 +141,17 @@ async def panel_lag(turns: int, history: int) -> None:
     panel.timeline.send = lambda _msg: None  # type: ignore[method-assign] # no front end: _send_delta still serialises
     panel._on_front_end(panel.timeline, {"t": "hello"}, [])  # a view is open: deltas are made and sent
     await asyncio.sleep(0.5)  # the reset of a long history is sent before the measured turns
-    start_renders, start_seconds, start_bytes = panel.live.renders, panel.live.render_seconds, panel.bytes_sent
+    start_bytes = panel.bytes_sent
     origin = time.time() + 0.2  # the history was stamped from 1970 on: these come after it
     steps = replay_schedule(turns=turns, word_gap=0.05, origin=origin)
-    hist, stop = LatencyHistogram(), asyncio.Event()
-    probe = asyncio.ensure_future(lag_probe(hist, stop))
-    cpu, wall = time.process_time(), time.perf_counter()
-    await agent.play(steps, origin=origin)
-    await asyncio.sleep(0.3)  # the last render
-    stop.set()
-    await probe
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    renders = panel.live.renders - start_renders
-    render_ms = (panel.live.render_seconds - start_seconds) * 1000
-    panel.close()
+    async with measured(panel) as m:
+        await agent.play(steps, origin=origin)
+    hist = m.hist
     print(
-        f"{turns} live turns over {history} earlier turns: {len(steps)} steps in {wall:.1f} s "
-        f"({cpu / wall:.0%} of a CPU); loop lag p50 {hist.percentile(50):.2f} ms, p99 {hist.percentile(99):.2f} ms, "
-        f"max {hist.max_ns / 1e6:.2f} ms; {renders} renders, {render_ms / max(renders, 1):.2f} ms each, "
+        f"{turns} live turns over {history} earlier turns: {len(steps)} steps in {m.wall:.1f} s "
+        f"({m.cpu / m.wall:.0%} of a CPU); loop lag p50 {hist.percentile(50):.2f} ms, "
+        f"p99 {hist.percentile(99):.2f} ms, max {hist.max_ns / 1e6:.2f} ms; {m.renders} renders, "
+        f"{m.render_ms / max(m.renders, 1):.2f} ms each, "
         f"{(panel.bytes_sent - start_bytes) / 1024:.1f} KiB sent"
     )
     print(f"target p99 < 20 ms: {'met' if hist.percentile(99) < 20 else 'NOT met'}")
@@ -153,39 +186,22 @@ async def live_agent_lag(turns: int) -> None:
                 panel.timeline.send = lambda _msg: None  # type: ignore[method-assign] # no front end: still serialised
                 panel._on_front_end(panel.timeline, {"t": "hello"}, [])  # a view is open: deltas are made and sent
                 await view.send(GREETING_INPUT)  # the first send waits until the agent can hear us: not measured
-                # The same probe with everything joined and idle first: on a shared machine, much of a p99 is other
-                # processes' doing, and this says how much.
-                idle, stop_idle = LatencyHistogram(), asyncio.Event()
-                idle_probe = asyncio.ensure_future(lag_probe(idle, stop_idle))
-                await asyncio.sleep(3.0)
-                stop_idle.set()
-                await idle_probe
-                print(f"joined and idle, 3 s: lag p50 {idle.percentile(50):.2f} ms, p99 {idle.percentile(99):.2f} ms, "
-                      f"max {idle.max_ns / 1e6:.2f} ms")  # fmt: skip
-                hist, stop = LatencyHistogram(), asyncio.Event()
-                probe = asyncio.ensure_future(lag_probe(hist, stop))
-                start_renders, start_seconds = panel.live.renders, panel.live.render_seconds
-                cpu, wall = time.process_time(), time.perf_counter()
-                for turn in range(turns):
-                    done = replies(view) + 1
-                    await view.send(WEATHER_QUESTION if turn % 2 == 0 else GREETING_INPUT)
-                    ok = await view.wait_until(lambda v, n=done: replies(v) >= n and v.state == "listening",
-                                               timeout=30)  # fmt: skip
-                    if not ok:
-                        raise SystemExit(f"turn {turn + 1} did not finish in 30 s")
-                await asyncio.sleep(0.3)  # the last render
-                stop.set()
-                await probe
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                renders = panel.live.renders - start_renders
-                render_ms = (panel.live.render_seconds - start_seconds) * 1000
-                panel.close()
+                await idle_lag(3.0, "joined and idle")  # the same probe with everything joined and idle first
+                async with measured(panel) as m:
+                    for turn in range(turns):
+                        done = replies(view) + 1
+                        await view.send(WEATHER_QUESTION if turn % 2 == 0 else GREETING_INPUT)
+                        ok = await view.wait_until(lambda v, n=done: replies(v) >= n and v.state == "listening",
+                                                   timeout=30)  # fmt: skip
+                        if not ok:
+                            raise SystemExit(f"turn {turn + 1} did not finish in 30 s")
             finally:
                 await session.leave()
+    hist = m.hist
     print(
-        f"{turns} turns with the real agent in {wall:.1f} s ({cpu / wall:.0%} of a CPU in this process): loop lag "
-        f"p50 {hist.percentile(50):.2f} ms, p99 {hist.percentile(99):.2f} ms, max {hist.max_ns / 1e6:.2f} ms; "
-        f"{renders} renders, {render_ms / max(renders, 1):.2f} ms each"
+        f"{turns} turns with the real agent in {m.wall:.1f} s ({m.cpu / m.wall:.0%} of a CPU in this process): loop "
+        f"lag p50 {hist.percentile(50):.2f} ms, p99 {hist.percentile(99):.2f} ms, max {hist.max_ns / 1e6:.2f} ms; "
+        f"{m.renders} renders, {m.render_ms / max(m.renders, 1):.2f} ms each"
     )
     print(f"target p99 < 20 ms: {'met' if hist.percentile(99) < 20 else 'NOT met'}")
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AlreadyRegisteredError, InvalidInputError, WaitTimeoutError
 from .events import DataKind, Message, RpcRecord, StreamRecord, StreamState
+from .received import MessageCallback, ReceivedRecords, RpcCallback, StreamCallback
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,10 +39,7 @@ log = logging.getLogger("lk_notebook")
 
 RawDataHandler = Callable[[bytes, str, DataKind, float], None]
 """`handler(payload, sender, kind, arrival_time)`: the fast path the lab uses for its own topic."""
-MessageCallback = Callable[[Message], None]
 ErrorCallback = Callable[[str, BaseException], None]
-StreamCallback = Callable[[StreamRecord], None]
-RpcCallback = Callable[[RpcRecord], None]
 StreamHandler = Callable[[Any, str], object]
 """`handler(reader, sender_identity)`, as the SDK's: the reader has `info`, `async for` and `read_all()`."""
 RpcHandler = Callable[[Any], object]
@@ -96,7 +94,7 @@ class ErrorLog:
         return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
 
 
-class Router:
+class Router(ReceivedRecords):
     """Inbox, subscriptions, callbacks and raw handlers for one session's data messages.
 
     `report(where, exc)` receives a callback's or handler's exception: they run on the event loop inside SDK
@@ -243,30 +241,12 @@ class Router:
 
         return iterate()
 
-    def on_message(
-        self, callback: MessageCallback, *, topic: str | None = None, include_sent: bool = False
-    ) -> Callable[[], None]:
-        """See `Session.on_message`."""
-        entry = (topic, include_sent, callback)
-        self._message_callbacks.append(entry)
-        return lambda: self._message_callbacks.remove(entry) if entry in self._message_callbacks else None
-
     def add_raw_handler(self, topic: str, handler: RawDataHandler) -> Callable[[], None]:
         """See `Session.add_raw_handler`."""
         if topic in self._raw_handlers:
             raise InvalidInputError(f"topic {topic!r} already has a raw handler")
         self._raw_handlers[topic] = handler
         return lambda: self._raw_handlers.pop(topic, None) and None
-
-    def on_stream(self, callback: StreamCallback) -> Callable[[], None]:
-        """See `Session.on_stream`."""
-        self._stream_callbacks.append(callback)
-        return lambda: self._stream_callbacks.remove(callback) if callback in self._stream_callbacks else None
-
-    def on_rpc(self, callback: RpcCallback) -> Callable[[], None]:
-        """See `Session.on_rpc`."""
-        self._rpc_callbacks.append(callback)
-        return lambda: self._rpc_callbacks.remove(callback) if callback in self._rpc_callbacks else None
 
     def register_stream_handler(self, topic: str, handler: StreamHandler, *, text: bool) -> Callable[[], None]:
         """See `Session.register_text_stream_handler`."""
@@ -286,18 +266,6 @@ class Router:
         return lambda: table.pop(topic, None) and None
 
     # -- reading --------------------------------------------------------------------------------------------------
-    @property
-    def inbox(self) -> tuple[Message, ...]:
-        return tuple(self._inbox)
-
-    @property
-    def streams(self) -> tuple[StreamRecord, ...]:
-        return tuple(self._streams.values())
-
-    @property
-    def rpc_calls(self) -> tuple[RpcRecord, ...]:
-        return tuple(self._rpcs.values())
-
     def messages_frame(self, *, include_sent: bool = False, all_columns: bool = False) -> pd.DataFrame:
         """See `Session.messages_frame`."""
         import pandas as pd

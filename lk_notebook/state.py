@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from .condition import wait_until_true
 from .errors import InvalidInputError
 from .events import (
     AttributesChanged,
@@ -187,27 +187,9 @@ class RoomState:
         one after a change does. (A subscriber's exception would only be logged: the same predicate would then
         fail at once in one run and time out in the next, depending on when the room caught up.)
         """
-        if predicate(self):
-            return True
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def check(_: Event) -> None:
-            if done.done():
-                return
-            try:
-                if predicate(self):
-                    done.set_result(None)
-            except Exception as exc:
-                done.set_exception(exc)
-
-        unsubscribe = self.subscribe(check)
-        try:
-            await asyncio.wait_for(done, timeout)
-            return True
-        except asyncio.TimeoutError:
-            return predicate(self)
-        finally:
-            unsubscribe()
+        return await wait_until_true(
+            lambda: predicate(self), lambda changed: self.subscribe(lambda _: changed()), timeout=timeout
+        )
 
     # -- applying events ----------------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -57,6 +57,39 @@ async def pair(credentials: Credentials, room_name: str) -> AsyncIterator[tuple[
     finally:
         await peer.leave()
         await me.leave()
+
+
+V = TypeVar("V", bound=Any)
+
+
+class Views:
+    """Registers each view a test makes, so the `views` fixture closes every one, whatever the test's outcome."""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def __call__(self, view: V) -> V:
+        self.made.append(view)
+        return view
+
+
+@pytest.fixture
+async def views() -> AsyncIterator[Views]:
+    """`views(SomeView(...))` is closed at the end of the test, before the sessions of `pair` leave."""
+    made = Views()
+    try:
+        yield made
+    finally:
+        for view in reversed(made.made):
+            view.close()
+
+
+async def close_shown(dash: Dashboard) -> None:
+    """Close what `show` returned and leave the session it joined (the view does not own it)."""
+    session = dash.session
+    dash.close()
+    if session is not None:
+        await session.leave()
 
 
 class Recorder:
@@ -205,18 +238,17 @@ async def test_room_panel_joins_shows_status_and_leaves(credentials: Credentials
             await panel.session.leave()
 
 
-async def test_room_panel_shows_bad_input_and_join_errors_inline(credentials: Credentials, room_name: str) -> None:
-    panel = RoomPanel(identity="x")
-    try:
-        panel.join()
-        assert "enter a room name" in panel.error.value
-        panel.room.value = room_name
-        panel.url.value = "ws://127.0.0.1:9"  # nothing listens on the discard port
-        panel.join()
-        await eventually(lambda: "UnreachableError" in panel.error.value, timeout=20, what="unreachable shown")
-        assert panel.session is None and panel.join_button.disabled is False
-    finally:
-        panel.close()
+async def test_room_panel_shows_bad_input_and_join_errors_inline(
+    credentials: Credentials, room_name: str, views: Views
+) -> None:
+    panel = views(RoomPanel(identity="x"))
+    panel.join()
+    assert "enter a room name" in panel.error.value
+    panel.room.value = room_name
+    panel.url.value = "ws://127.0.0.1:9"  # nothing listens on the discard port
+    panel.join()
+    await eventually(lambda: "UnreachableError" in panel.error.value, timeout=20, what="unreachable shown")
+    assert panel.session is None and panel.join_button.disabled is False
 
 
 async def test_room_panel_token_is_used_once_and_never_state(credentials: Credentials, room_name: str) -> None:
@@ -239,84 +271,77 @@ async def test_room_panel_token_is_used_once_and_never_state(credentials: Creden
 
 
 # -- RoomMetadataView -------------------------------------------------------------------------------------------------
-async def test_room_metadata_view_live_and_editable(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_room_metadata_view_live_and_editable(pair: tuple[lk.Session, lk.Session], views: Views) -> None:
     me, peer = pair
-    view = RoomMetadataView(me, hz=20)
-    try:
-        assert view.can_edit
-        # Set by someone else (the server API from the peer's credentials): the view follows.
-        await peer.admin.update_room_metadata(me.room_name, '{"topic":"intro","n":1}')
-        await eventually(lambda: "&quot;topic&quot;: &quot;intro&quot;" in view.display.value, what="pretty JSON")
-        assert 'data-kind="JSON"' in view.display.value
-        # Edited here: the other client sees it.
-        view.editor.value = "plain text now"
-        view.apply()
-        await eventually(lambda: peer.state.room_metadata == "plain text now", what="peer sees the edit")
-        await eventually(lambda: 'data-kind="text"' in view.display.value, what="view shows text")
-        view.json_mode.value = True
-        view.editor.value = "{broken"
-        view.apply()
-        assert "not valid JSON" in view.error.value
-    finally:
-        view.close()
+    view = views(RoomMetadataView(me, hz=20))
+    assert view.can_edit
+    # Set by someone else (the server API from the peer's credentials): the view follows.
+    await peer.admin.update_room_metadata(me.room_name, '{"topic":"intro","n":1}')
+    await eventually(lambda: "&quot;topic&quot;: &quot;intro&quot;" in view.display.value, what="pretty JSON")
+    assert 'data-kind="JSON"' in view.display.value
+    # Edited here: the other client sees it.
+    view.editor.value = "plain text now"
+    view.apply()
+    await eventually(lambda: peer.state.room_metadata == "plain text now", what="peer sees the edit")
+    await eventually(lambda: 'data-kind="text"' in view.display.value, what="view shows text")
+    view.json_mode.value = True
+    view.editor.value = "{broken"
+    view.apply()
+    assert "not valid JSON" in view.error.value
 
 
 # -- StateEditor ------------------------------------------------------------------------------------------------------
-async def test_state_editor_edits_own_attributes_and_metadata(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_state_editor_edits_own_attributes_and_metadata(
+    pair: tuple[lk.Session, lk.Session], views: Views
+) -> None:
     me, peer = pair
-    editor = StateEditor(me, hz=20)
-    try:
-        assert editor.attributes.items() == [("role", "host")]
-        assert 'data-size="8"' in editor.meter.value  # "role" + "host"
-        editor.attributes.add_row("status", "away")
-        editor.apply_attributes()
-        await eventually(
-            lambda: (p := peer.state.get("me")) is not None and p.attributes.get("status") == "away",
-            what="peer sees the new attribute",
-        )
-        # Delete a row: the key is sent as "" and disappears.
-        await eventually(lambda: not editor._edited, what="editor settled")
-        editor.attributes.remove_row(editor.attributes.rows[0])  # role
-        editor.apply_attributes()
-        await eventually(
-            lambda: (p := peer.state.get("me")) is not None and "role" not in p.attributes, what="role deleted"
-        )
-        # Metadata in JSON mode is validated before anything is sent.
-        editor.metadata_mode.value = "JSON"
-        editor.metadata.value = "{oops"
-        editor.apply_metadata()
-        assert "not valid JSON" in editor.error.value
-        editor.metadata.value = '{"ok": true}'
-        editor.apply_metadata()
-        await eventually(
-            lambda: (p := peer.state.get("me")) is not None and p.metadata == '{"ok": true}', what="metadata arrives"
-        )
-        await eventually(lambda: "metadata of me updated" in editor.error.value, what="own echo confirmed")
-        # Over 64 KiB: the meter turns red and the error is shown, nothing sent.
-        editor.attributes.add_row("big", "x" * 70_000)
-        assert "over the 65,536 B limit" in editor.meter.value
-        editor.apply_attributes()
-        await eventually(lambda: "TooLargeError" in editor.error.value, what="too large shown")
-    finally:
-        editor.close()
+    editor = views(StateEditor(me, hz=20))
+    assert editor.attributes.items() == [("role", "host")]
+    assert 'data-size="8"' in editor.meter.value  # "role" + "host"
+    editor.attributes.add_row("status", "away")
+    editor.apply_attributes()
+    await eventually(
+        lambda: (p := peer.state.get("me")) is not None and p.attributes.get("status") == "away",
+        what="peer sees the new attribute",
+    )
+    # Delete a row: the key is sent as "" and disappears.
+    await eventually(lambda: not editor._edited, what="editor settled")
+    editor.attributes.remove_row(editor.attributes.rows[0])  # role
+    editor.apply_attributes()
+    await eventually(
+        lambda: (p := peer.state.get("me")) is not None and "role" not in p.attributes, what="role deleted"
+    )
+    # Metadata in JSON mode is validated before anything is sent.
+    editor.metadata_mode.value = "JSON"
+    editor.metadata.value = "{oops"
+    editor.apply_metadata()
+    assert "not valid JSON" in editor.error.value
+    editor.metadata.value = '{"ok": true}'
+    editor.apply_metadata()
+    await eventually(
+        lambda: (p := peer.state.get("me")) is not None and p.metadata == '{"ok": true}', what="metadata arrives"
+    )
+    await eventually(lambda: "metadata of me updated" in editor.error.value, what="own echo confirmed")
+    # Over 64 KiB: the meter turns red and the error is shown, nothing sent.
+    editor.attributes.add_row("big", "x" * 70_000)
+    assert "over the 65,536 B limit" in editor.meter.value
+    editor.apply_attributes()
+    await eventually(lambda: "TooLargeError" in editor.error.value, what="too large shown")
 
 
-async def test_state_editor_admin_mode_edits_anyone(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_state_editor_admin_mode_edits_anyone(pair: tuple[lk.Session, lk.Session], views: Views) -> None:
     me, peer = pair
-    editor = StateEditor(me, hz=20)
-    try:
-        editor.admin_mode.value = True
-        assert "peer" in editor.target.options
-        editor.target.value = "peer"
-        assert dict(editor.attributes.items()) == {"color": "red", "seat": "3"}
-        editor.attributes.add_row("badge", "gold")
-        editor.apply_attributes()
-        await eventually(lambda: peer.state.local.attributes.get("badge") == "gold", what="peer's own view")  # type: ignore[union-attr]
-        editor.metadata.value = "set by admin"
-        editor.apply_metadata()
-        await eventually(lambda: peer.state.local.metadata == "set by admin", what="peer metadata")  # type: ignore[union-attr]
-    finally:
-        editor.close()
+    editor = views(StateEditor(me, hz=20))
+    editor.admin_mode.value = True
+    assert "peer" in editor.target.options
+    editor.target.value = "peer"
+    assert dict(editor.attributes.items()) == {"color": "red", "seat": "3"}
+    editor.attributes.add_row("badge", "gold")
+    editor.apply_attributes()
+    await eventually(lambda: peer.state.local.attributes.get("badge") == "gold", what="peer's own view")  # type: ignore[union-attr]
+    editor.metadata.value = "set by admin"
+    editor.apply_metadata()
+    await eventually(lambda: peer.state.local.metadata == "set by admin", what="peer metadata")  # type: ignore[union-attr]
 
 
 async def test_state_editor_shows_refusal_inline(credentials: Credentials, room_name: str) -> None:
@@ -335,108 +360,99 @@ async def test_state_editor_shows_refusal_inline(credentials: Credentials, room_
 
 
 # -- Composer ---------------------------------------------------------------------------------------------------------
-async def test_composer_sends_to_the_other_client(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_composer_sends_to_the_other_client(pair: tuple[lk.Session, lk.Session], views: Views) -> None:
     me, peer = pair
     got: list[lk.Message] = []
     peer.on_message(got.append)
-    composer = Composer(me, hz=20)
-    try:
-        await eventually(lambda: list(composer.destinations.options) == ["peer"], what="destinations fed live")
-        composer.payload.value = '{"hello": "peer"}'
-        composer.mode.value = "JSON"
-        composer.topic.value = "chat"
-        composer.destinations.value = ("peer",)
-        assert "reliable" in composer.promise.value and "no retransmit limit" in composer.promise.value
-        assert "destination_identities=[&#x27;peer&#x27;]" in composer.code.value
-        composer.send()
-        await eventually(lambda: len(got) == 1, what="peer got the message")
-        assert got[0].payload == b'{"hello": "peer"}' and got[0].topic == "chat" and got[0].sender == "me"
-        assert "sent 17 B reliable on topic &#x27;chat&#x27; to peer" in composer.sent_line.value
+    composer = views(Composer(me, hz=20))
+    await eventually(lambda: list(composer.destinations.options) == ["peer"], what="destinations fed live")
+    composer.payload.value = '{"hello": "peer"}'
+    composer.mode.value = "JSON"
+    composer.topic.value = "chat"
+    composer.destinations.value = ("peer",)
+    assert "reliable" in composer.promise.value and "no retransmit limit" in composer.promise.value
+    assert "destination_identities=[&#x27;peer&#x27;]" in composer.code.value
+    composer.send()
+    await eventually(lambda: len(got) == 1, what="peer got the message")
+    assert got[0].payload == b'{"hello": "peer"}' and got[0].topic == "chat" and got[0].sender == "me"
+    assert "sent 17 B reliable on topic &#x27;chat&#x27; to peer" in composer.sent_line.value
 
-        # Lossy, hex, to the whole room.
-        composer.reliable.value = "lossy"
-        assert "sent once" in composer.promise.value
-        composer.mode.value = "hex"
-        composer.payload.value = "de ad be ef"
-        composer.destinations.value = ()
-        composer.send()
-        await eventually(lambda: len(got) == 2, what="lossy hex arrives")
-        assert got[1].payload == b"\xde\xad\xbe\xef" and got[1].kind is lk.DataKind.LOSSY
+    # Lossy, hex, to the whole room.
+    composer.reliable.value = "lossy"
+    assert "sent once" in composer.promise.value
+    composer.mode.value = "hex"
+    composer.payload.value = "de ad be ef"
+    composer.destinations.value = ()
+    composer.send()
+    await eventually(lambda: len(got) == 2, what="lossy hex arrives")
+    assert got[1].payload == b"\xde\xad\xbe\xef" and got[1].kind is lk.DataKind.LOSSY
 
-        # A burst of N at rate R.
-        composer.reliable.value = "reliable"
-        composer.mode.value = "text"
-        composer.payload.value = "tick"
-        task = composer.send_burst(5, 100.0)
-        assert task is not None
-        await task
-        await eventually(lambda: len(got) == 7, what="burst arrives")
-        assert "burst: 5 of 5 sent" in composer.error.value
+    # A burst of N at rate R.
+    composer.reliable.value = "reliable"
+    composer.mode.value = "text"
+    composer.payload.value = "tick"
+    task = composer.send_burst(5, 100.0)
+    assert task is not None
+    await task
+    await eventually(lambda: len(got) == 7, what="burst arrives")
+    assert "burst: 5 of 5 sent" in composer.error.value
 
-        # Bad input and oversize: shown inline, nothing sent, kernel fine.
-        composer.mode.value = "JSON"
-        composer.payload.value = "{bad"
-        assert composer.send() is None and "not valid JSON" in composer.error.value
-        composer.mode.value = "text"
-        composer.payload.value = "x" * 70_000
-        assert "over the 64,000 B limit" in composer.meter.value
-        composer.send()
-        await eventually(lambda: "TooLargeError" in composer.error.value, what="too large shown")
-        composer.payload.value = "y" * 2_000
-        composer.reliable.value = "lossy"
-        assert "over LiveKit&#x27;s advice of 1,300 B" in composer.meter.value
-        composer.send()
-        await eventually(lambda: "SizeWarning" in composer.sent_line.value or "advice" in composer.sent_line.value)
-        assert len(got) <= 8
-    finally:
-        composer.close()
+    # Bad input and oversize: shown inline, nothing sent, kernel fine.
+    composer.mode.value = "JSON"
+    composer.payload.value = "{bad"
+    assert composer.send() is None and "not valid JSON" in composer.error.value
+    composer.mode.value = "text"
+    composer.payload.value = "x" * 70_000
+    assert "over the 64,000 B limit" in composer.meter.value
+    composer.send()
+    await eventually(lambda: "TooLargeError" in composer.error.value, what="too large shown")
+    composer.payload.value = "y" * 2_000
+    composer.reliable.value = "lossy"
+    assert "over LiveKit&#x27;s advice of 1,300 B" in composer.meter.value
+    composer.send()
+    await eventually(lambda: "SizeWarning" in composer.sent_line.value or "advice" in composer.sent_line.value)
+    assert len(got) <= 8
 
 
-async def test_composer_topics_seen_so_far(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_composer_topics_seen_so_far(pair: tuple[lk.Session, lk.Session], views: Views) -> None:
     me, peer = pair
-    composer = Composer(me, hz=20)
-    try:
-        await peer.publish("x", topic="news")
-        await eventually(lambda: "news" in composer.topic.options, what="topic offered")
-    finally:
-        composer.close()
+    composer = views(Composer(me, hz=20))
+    await peer.publish("x", topic="news")
+    await eventually(lambda: "news" in composer.topic.options, what="topic offered")
 
 
 # -- MessageLog -------------------------------------------------------------------------------------------------------
-async def test_message_log_filter_pause_clear_bounded(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_message_log_filter_pause_clear_bounded(pair: tuple[lk.Session, lk.Session], views: Views) -> None:
     me, peer = pair
-    log = MessageLog(me, limit=5, hz=20)
-    try:
-        await peer.publish({"a": 1}, topic="json")
-        await peer.publish(b"\x00\xff", topic="bin")
-        await eventually(lambda: len(log.messages) == 2, what="both received")
-        await eventually(lambda: "<code>{&quot;a&quot;:1}</code>" in log.table.value, what="JSON preview")
-        assert "00 ff" in log.table.value and "peer" in log.table.value
-        await eventually(lambda: "json" in log.topic_filter.options, what="topic listed")
-        log.topic_filter.value = "bin"
-        assert [m.topic for m in log.visible()] == ["bin"]
-        log.topic_filter.value = "(all topics)"
-        # Sent messages appear only when asked for.
-        await me.publish("mine")
-        await eventually(lambda: len(log.messages) == 3, what="sent kept")
-        assert all(not m.sent for m in log.visible())
-        log.show_sent.value = True
-        assert any(m.sent for m in log.visible())
-        # Pause: counted, not kept.
-        log.pause.value = True
-        await peer.publish("while paused")
-        await eventually(lambda: log.missed_while_paused == 1, what="counted while paused")
-        assert len(log.messages) == 3
-        log.pause.value = False
-        # Bounded.
-        for i in range(8):
-            await peer.publish(f"m{i}")
-        await eventually(lambda: log.messages[-1].text == "m7", what="all arrive")
-        assert len(log.messages) == 5
-        log.clear()
-        assert log.messages == ()
-    finally:
-        log.close()
+    log = views(MessageLog(me, limit=5, hz=20))
+    await peer.publish({"a": 1}, topic="json")
+    await peer.publish(b"\x00\xff", topic="bin")
+    await eventually(lambda: len(log.messages) == 2, what="both received")
+    await eventually(lambda: "<code>{&quot;a&quot;:1}</code>" in log.table.value, what="JSON preview")
+    assert "00 ff" in log.table.value and "peer" in log.table.value
+    await eventually(lambda: "json" in log.topic_filter.options, what="topic listed")
+    log.topic_filter.value = "bin"
+    assert [m.topic for m in log.visible()] == ["bin"]
+    log.topic_filter.value = "(all topics)"
+    # Sent messages appear only when asked for.
+    await me.publish("mine")
+    await eventually(lambda: len(log.messages) == 3, what="sent kept")
+    assert all(not m.sent for m in log.visible())
+    log.show_sent.value = True
+    assert any(m.sent for m in log.visible())
+    # Pause: counted, not kept.
+    log.pause.value = True
+    await peer.publish("while paused")
+    await eventually(lambda: log.missed_while_paused == 1, what="counted while paused")
+    assert len(log.messages) == 3
+    log.pause.value = False
+    # Bounded.
+    for i in range(8):
+        await peer.publish(f"m{i}")
+    await eventually(lambda: log.messages[-1].text == "m7", what="all arrive")
+    assert len(log.messages) == 5
+    log.clear()
+    assert log.messages == ()
 
 
 # -- LogView ----------------------------------------------------------------------------------------------------------
@@ -483,15 +499,12 @@ async def test_show_joins_in_background_then_reuses(credentials: Credentials, ro
         assert again.session is dash.session
         again.close()
     finally:
-        session = dash.session
-        dash.close()
-        if session is not None:
-            await session.leave()
+        await close_shown(dash)
 
 
-async def test_table_shows_a_failed_render_and_keeps_going(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_table_shows_a_failed_render_and_keeps_going(pair: tuple[lk.Session, lk.Session], views: Views) -> None:
     me, peer = pair
-    table = ParticipantsTable(me, hz=20)
+    table = views(ParticipantsTable(me, hz=20))
     rec = Recorder(table)
     real = table.live._render
     calls = {"n": 0}
@@ -503,14 +516,11 @@ async def test_table_shows_a_failed_render_and_keeps_going(pair: tuple[lk.Sessio
         real()
 
     table.live._render = flaky
-    try:
-        table._on_front_end(table, {"t": "hello"}, [])
-        await eventually(lambda: "RuntimeError: boom" in table.error, what="error shown in the table")
-        await peer.set_attributes({"color": "after"})
-        await eventually(lambda: bool(rec.of("reset")) or bool(rec.of("delta")), what="renders resume")
-        assert table.live.running
-    finally:
-        table.close()
+    table._on_front_end(table, {"t": "hello"}, [])
+    await eventually(lambda: "RuntimeError: boom" in table.error, what="error shown in the table")
+    await peer.set_attributes({"color": "after"})
+    await eventually(lambda: bool(rec.of("reset")) or bool(rec.of("delta")), what="renders resume")
+    assert table.live.running
 
 
 async def test_dashboard_rebinds_views_after_leave_and_join(pair: tuple[lk.Session, lk.Session]) -> None:
@@ -567,19 +577,16 @@ async def test_log_view_gets_real_sdk_lines_instead_of_cells(credentials: Creden
         logging.getLogger().removeHandler(root_handler)
 
 
-async def test_room_panel_shows_reconnecting_then_connected(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_room_panel_shows_reconnecting_then_connected(pair: tuple[lk.Session, lk.Session], views: Views) -> None:
     from livekit import rtc
 
     me, _peer = pair
-    panel = RoomPanel(me)
+    panel = views(RoomPanel(me))
     seen: list[str] = []
     panel.status.observe(lambda change: seen.append(change["new"]), names="value")
-    try:
-        await me.room.simulate_scenario(rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT)  # type: ignore[arg-type]
-        await eventually(lambda: any("● reconnecting" in v for v in seen), timeout=15, what="reconnecting shown")
-        await eventually(lambda: "● connected" in panel.status.value, timeout=20, what="connected again")
-    finally:
-        panel.close()
+    await me.room.simulate_scenario(rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT)  # type: ignore[arg-type]
+    await eventually(lambda: any("● reconnecting" in v for v in seen), timeout=15, what="reconnecting shown")
+    await eventually(lambda: "● connected" in panel.status.value, timeout=20, what="connected again")
 
 
 async def test_show_twice_while_joining_does_not_join_twice(credentials: Credentials, room_name: str) -> None:
@@ -592,10 +599,7 @@ async def test_show_twice_while_joining_does_not_join_twice(credentials: Credent
         assert third is not first and third.session is first.session
         third.close()
     finally:
-        session = first.session
-        first.close()
-        if session is not None:
-            await session.leave()
+        await close_shown(first)
 
 
 def test_exported_names() -> None:
@@ -607,16 +611,13 @@ def test_exported_names() -> None:
     assert {"Dashboard", "show", "ParticipantsTable", "RoomPanel", "Composer", "MessageLog"} <= set(widgets.__all__)
 
 
-async def test_room_panel_shows_removal_by_the_server(pair: tuple[lk.Session, lk.Session]) -> None:
+async def test_room_panel_shows_removal_by_the_server(pair: tuple[lk.Session, lk.Session], views: Views) -> None:
     me, peer = pair
-    panel = RoomPanel(me)
-    try:
-        await peer.admin.remove_participant(me.room_name, "me")
-        await eventually(lambda: "● disconnected (" in panel.status.value, timeout=10, what="status disconnected")
-        await eventually(lambda: "SessionClosedError" in panel.error.value, what="the session's error shown inline")
-        assert panel.join_button.disabled is False  # can join again
-    finally:
-        panel.close()
+    panel = views(RoomPanel(me))
+    await peer.admin.remove_participant(me.room_name, "me")
+    await eventually(lambda: "● disconnected (" in panel.status.value, timeout=10, what="status disconnected")
+    await eventually(lambda: "SessionClosedError" in panel.error.value, what="the session's error shown inline")
+    assert panel.join_button.disabled is False  # can join again
 
 
 async def test_views_of_a_left_session_say_so_and_refuse_to_act(pair: tuple[lk.Session, lk.Session]) -> None:

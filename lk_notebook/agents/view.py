@@ -14,13 +14,13 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from ..condition import wait_until_true
 from ..errors import AgentRequestError, AgentSendError
 from .messages import ChatMessage
 from .model import AgentError, AgentModel
@@ -186,27 +186,7 @@ class AgentView:
     async def wait_until(self, predicate: Callable[[AgentView], bool], *, timeout: float) -> bool:
         """Wait until `predicate(self)` is true, checked now and after every change. False on timeout; an exception
         from the predicate ends the wait with it (as `RoomState.wait_until`)."""
-        if predicate(self):
-            return True
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def check() -> None:
-            if done.done():
-                return
-            try:
-                if predicate(self):
-                    done.set_result(None)
-            except Exception as exc:
-                done.set_exception(exc)
-
-        unsubscribe = self.subscribe(check)
-        try:
-            await asyncio.wait_for(done, timeout)
-            return True
-        except asyncio.TimeoutError:
-            return predicate(self)
-        finally:
-            unsubscribe()
+        return await wait_until_true(lambda: predicate(self), self.subscribe, timeout=timeout)
 
     # -- acting -------------------------------------------------------------------------------------------------
     def _user_texts(self) -> int:

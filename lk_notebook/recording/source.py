@@ -11,10 +11,10 @@ Pure of widgets and network: usable in a script or a test.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 from ..errors import SessionClosedError
 from ..events import ConnectionChanged, ConnectionStatus, Message, RpcRecord, Snapshot, StreamRecord
+from ..received import MessageCallback, ReceivedRecords, RpcCallback, StreamCallback
 from ..state import RoomState
 from .entries import RecordedPacket
 from .recording import Recording, Time, to_seconds
@@ -22,15 +22,13 @@ from .wire import STATE_KINDS
 
 __all__ = ["ReplaySource"]
 
-MessageCallback = Callable[[Message], None]
-
 
 def as_message(p: RecordedPacket, at: float) -> Message:
     """A recorded packet as the Message a live session delivered (payload as kept: cut at the journal's bound)."""
     return Message(p.sender, p.topic, p.kind, p.payload, at, destinations=p.destinations, sent=p.sent)
 
 
-class ReplaySource:
+class ReplaySource(ReceivedRecords):
     """A recording as a read-only session: `state`, `inbox`, `streams`, `rpc_calls` as they were at `position`."""
 
     hidden = True
@@ -52,8 +50,8 @@ class ReplaySource:
         self._streams: dict[str, StreamRecord] = {}
         self._rpcs: dict[int, RpcRecord] = {}
         self._message_callbacks: list[tuple[str | None, bool, MessageCallback]] = []
-        self._stream_callbacks: list[Callable[[StreamRecord], None]] = []
-        self._rpc_callbacks: list[Callable[[RpcRecord], None]] = []
+        self._stream_callbacks: list[StreamCallback] = []
+        self._rpc_callbacks: list[RpcCallback] = []
         self.seek(self.start)
 
     def __repr__(self) -> str:
@@ -64,33 +62,6 @@ class ReplaySource:
     @property
     def status(self) -> ConnectionStatus:
         return self.state.status
-
-    @property
-    def inbox(self) -> tuple[Message, ...]:
-        return tuple(self._inbox)
-
-    @property
-    def streams(self) -> tuple[StreamRecord, ...]:
-        return tuple(self._streams.values())
-
-    @property
-    def rpc_calls(self) -> tuple[RpcRecord, ...]:
-        return tuple(self._rpcs.values())
-
-    def on_message(
-        self, callback: MessageCallback, *, topic: str | None = None, include_sent: bool = False
-    ) -> Callable[[], None]:
-        entry = (topic, include_sent, callback)
-        self._message_callbacks.append(entry)
-        return lambda: self._message_callbacks.remove(entry) if entry in self._message_callbacks else None
-
-    def on_stream(self, callback: Callable[[StreamRecord], None]) -> Callable[[], None]:
-        self._stream_callbacks.append(callback)
-        return lambda: self._stream_callbacks.remove(callback) if callback in self._stream_callbacks else None
-
-    def on_rpc(self, callback: Callable[[RpcRecord], None]) -> Callable[[], None]:
-        self._rpc_callbacks.append(callback)
-        return lambda: self._rpc_callbacks.remove(callback) if callback in self._rpc_callbacks else None
 
     def closed_error(self, action: str) -> SessionClosedError:
         return SessionClosedError(f"cannot {action}: this is a replay of {self.recording.path.name}, read-only")

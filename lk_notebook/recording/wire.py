@@ -14,21 +14,7 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any, TypedDict
 
-from ..events import (
-    AttributesChanged,
-    ConnectionChanged,
-    ConnectionStatus,
-    Event,
-    MetadataChanged,
-    NameChanged,
-    ParticipantActive,
-    ParticipantInfo,
-    ParticipantJoined,
-    ParticipantKind,
-    ParticipantLeft,
-    RoomMetadataChanged,
-    Snapshot,
-)
+from .. import events as ev
 from ..state import RoomState
 
 __all__ = [
@@ -129,7 +115,7 @@ class RoomStateWire(TypedDict):
     participants: list[ParticipantWire]
 
 
-def encode_participant(p: ParticipantInfo) -> ParticipantWire:
+def encode_participant(p: ev.ParticipantInfo) -> ParticipantWire:
     return {
         "identity": p.identity,
         "sid": p.sid,
@@ -143,8 +129,8 @@ def encode_participant(p: ParticipantInfo) -> ParticipantWire:
     }
 
 
-def decode_participant(w: ParticipantWire) -> ParticipantInfo:
-    return ParticipantInfo(
+def decode_participant(w: ParticipantWire) -> ev.ParticipantInfo:
+    return ev.ParticipantInfo(
         w["identity"],
         w["sid"],
         w["name"],
@@ -153,13 +139,13 @@ def decode_participant(w: ParticipantWire) -> ParticipantInfo:
         w["is_local"],
         w["active"],
         w["joined_at"],
-        ParticipantKind(w["kind"]),
+        ev.ParticipantKind(w["kind"]),
     )
 
 
-def encode_event(event: Event) -> tuple[str, dict[str, Any]]:
+def encode_event(event: ev.Event) -> tuple[str, dict[str, Any]]:
     """(record kind, wire dict) of a room-state event."""
-    if isinstance(event, AttributesChanged):
+    if isinstance(event, ev.AttributesChanged):
         a: AttributesWire = {
             "identity": event.identity,
             "changed": dict(event.changed),
@@ -167,25 +153,25 @@ def encode_event(event: Event) -> tuple[str, dict[str, Any]]:
             "at": event.at,
         }
         return "attributes", dict(a)
-    if isinstance(event, ParticipantJoined):
+    if isinstance(event, ev.ParticipantJoined):
         j: JoinedWire = {"participant": encode_participant(event.participant), "at": event.at}
         return "joined", dict(j)
-    if isinstance(event, ParticipantLeft):
+    if isinstance(event, ev.ParticipantLeft):
         lw: LeftWire = {"identity": event.identity, "reason": event.reason, "at": event.at}
         return "left", dict(lw)
-    if isinstance(event, ParticipantActive):
+    if isinstance(event, ev.ParticipantActive):
         aw: ActiveWire = {"identity": event.identity, "at": event.at}
         return "active", dict(aw)
-    if isinstance(event, MetadataChanged | NameChanged):
+    if isinstance(event, ev.MetadataChanged | ev.NameChanged):
         c: ChangeWire = {"identity": event.identity, "old": event.old, "new": event.new, "at": event.at}
-        return ("metadata" if isinstance(event, MetadataChanged) else "name"), dict(c)
-    if isinstance(event, RoomMetadataChanged):
+        return ("metadata" if isinstance(event, ev.MetadataChanged) else "name"), dict(c)
+    if isinstance(event, ev.RoomMetadataChanged):
         r: RoomMetadataWire = {"old": event.old, "new": event.new, "at": event.at}
         return "room_metadata", dict(r)
-    if isinstance(event, ConnectionChanged):
+    if isinstance(event, ev.ConnectionChanged):
         cw: ConnectionWire = {"status": event.status.value, "at": event.at, "reason": event.reason, "gap": event.gap}
         return "connection", dict(cw)
-    if isinstance(event, Snapshot):
+    if isinstance(event, ev.Snapshot):
         s: SnapshotWire = {
             "room": event.room,
             "room_metadata": event.room_metadata,
@@ -197,19 +183,19 @@ def encode_event(event: Event) -> tuple[str, dict[str, Any]]:
 
 
 # Decoders by kind: a dict lookup, not an isinstance chain, because replay decodes >= 200k records/s.
-_DECODERS: dict[str, Callable[[Any], Event]] = {
+_DECODERS: dict[str, Callable[[Any], ev.Event]] = {
     # json.loads made these dicts and nothing else holds them: a read-only view is as safe as frozen_map's copy.
-    "attributes": lambda w: AttributesChanged(
+    "attributes": lambda w: ev.AttributesChanged(
         w["identity"], MappingProxyType(w["changed"]), MappingProxyType(w["attributes"]), w["at"]
     ),
-    "joined": lambda w: ParticipantJoined(decode_participant(w["participant"]), w["at"]),
-    "left": lambda w: ParticipantLeft(w["identity"], w["reason"], w["at"]),
-    "active": lambda w: ParticipantActive(w["identity"], w["at"]),
-    "metadata": lambda w: MetadataChanged(w["identity"], w["old"], w["new"], w["at"]),
-    "name": lambda w: NameChanged(w["identity"], w["old"], w["new"], w["at"]),
-    "room_metadata": lambda w: RoomMetadataChanged(w["old"], w["new"], w["at"]),
-    "connection": lambda w: ConnectionChanged(ConnectionStatus(w["status"]), w["at"], w["reason"], w["gap"]),
-    "snapshot": lambda w: Snapshot(
+    "joined": lambda w: ev.ParticipantJoined(decode_participant(w["participant"]), w["at"]),
+    "left": lambda w: ev.ParticipantLeft(w["identity"], w["reason"], w["at"]),
+    "active": lambda w: ev.ParticipantActive(w["identity"], w["at"]),
+    "metadata": lambda w: ev.MetadataChanged(w["identity"], w["old"], w["new"], w["at"]),
+    "name": lambda w: ev.NameChanged(w["identity"], w["old"], w["new"], w["at"]),
+    "room_metadata": lambda w: ev.RoomMetadataChanged(w["old"], w["new"], w["at"]),
+    "connection": lambda w: ev.ConnectionChanged(ev.ConnectionStatus(w["status"]), w["at"], w["reason"], w["gap"]),
+    "snapshot": lambda w: ev.Snapshot(
         w["room"], w["room_metadata"], tuple(decode_participant(p) for p in w["participants"]), w["at"]
     ),
 }
@@ -218,7 +204,7 @@ STATE_KINDS: tuple[str, ...] = tuple(_DECODERS)
 """The record kinds that are room-state events (what `state_at` and replay apply)."""
 
 
-def decode_event(kind: str, body: str) -> Event:
+def decode_event(kind: str, body: str) -> ev.Event:
     """The room-state event of one record (`kind` one of STATE_KINDS)."""
     return _DECODERS[kind](json.loads(body))
 
@@ -241,12 +227,12 @@ def restore_room_state(w: RoomStateWire, *, at: float, history_limit: int = 10_0
     """
     state = RoomState(w["room"], history_limit=history_limit)
     participants = tuple(decode_participant(p) for p in w["participants"])
-    state.apply(Snapshot(w["room"], w["room_metadata"], participants, at))
-    status = ConnectionStatus(w["status"])
+    state.apply(ev.Snapshot(w["room"], w["room_metadata"], participants, at))
+    status = ev.ConnectionStatus(w["status"])
     reason = w["disconnect_reason"]
     if reason:
         # disconnect_reason outlives a reconnect, and only a DISCONNECTED event sets it.
-        state.apply(ConnectionChanged(ConnectionStatus.DISCONNECTED, at, reason))
+        state.apply(ev.ConnectionChanged(ev.ConnectionStatus.DISCONNECTED, at, reason))
     if status is not state.status:
-        state.apply(ConnectionChanged(status, at))
+        state.apply(ev.ConnectionChanged(status, at))
     return state
