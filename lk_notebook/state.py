@@ -43,7 +43,7 @@ from .events import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Change", "ChangeKind", "RoomState", "Subscriber", "joined_value", "starting_state"]
+__all__ = ["Change", "ChangeKind", "RoomState", "Subscriber", "joined_value", "participants_frame", "starting_state"]
 
 log = logging.getLogger(__name__)
 
@@ -326,22 +326,7 @@ class RoomState:
         Missing keys are empty strings, so "not set" and "deleted" look the same, as they are on the server. Keys that
         collide get an "attr:" prefix (`lk_notebook.state.attribute_column(key)`); select a key that may be absent
         with `frame.reindex(columns=[...])`, not `frame[[...]]`."""
-        import pandas as pd
-
-        keys = self.attribute_keys()
-        columns = list(FIXED_COLUMNS) + [attribute_column(k) for k in keys]
-        ordered = sorted(self._participants.values(), key=lambda p: (not p.is_local, p.identity))
-        rows = []
-        for p in ordered:
-            joined = pd.Timestamp(p.joined_at, unit="s", tz="UTC") if p.joined_at is not None else pd.NaT
-            row: list[object] = [p.name, p.kind.value, p.sid, p.is_local, p.active, joined, p.metadata]
-            row.extend(p.attributes.get(k, "") for k in keys)
-            rows.append(row)
-        index = pd.Index([p.identity for p in ordered], name="identity", dtype="object")
-        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns, index=index)
-        # A timezone-aware column even when every value is missing (an empty or all-NaT column has no tz).
-        frame["joined_at"] = pd.to_datetime(frame["joined_at"], utc=True)
-        return frame
+        return participants_frame(self._participants.values(), self.attribute_keys())
 
     def history_frame(self) -> pd.DataFrame:
         """The change history: at (UTC Timestamp), identity, kind, key, old, new (see `Change`); unset is None."""
@@ -351,6 +336,25 @@ class RoomState:
         frame: pd.DataFrame = pd.DataFrame(rows, columns=columns, dtype=object)
         frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
         return frame
+
+
+def participants_frame(participants: Iterable[ParticipantInfo], keys: list[str]) -> pd.DataFrame:
+    """`RoomState.to_frame` of these participants, with a column per attribute key in `keys`."""
+    import pandas as pd
+
+    columns = list(FIXED_COLUMNS) + [attribute_column(k) for k in keys]
+    ordered = sorted(participants, key=lambda p: (not p.is_local, p.identity))
+    rows = []
+    for p in ordered:
+        joined = pd.Timestamp(p.joined_at, unit="s", tz="UTC") if p.joined_at is not None else pd.NaT
+        row: list[object] = [p.name, p.kind.value, p.sid, p.is_local, p.active, joined, p.metadata]
+        row.extend(p.attributes.get(k, "") for k in keys)
+        rows.append(row)
+    index = pd.Index([p.identity for p in ordered], name="identity", dtype="object")
+    frame: pd.DataFrame = pd.DataFrame(rows, columns=columns, index=index)
+    # A timezone-aware column even when every value is missing (an empty or all-NaT column has no tz).
+    frame["joined_at"] = pd.to_datetime(frame["joined_at"], utc=True)
+    return frame
 
 
 def _with(
