@@ -110,6 +110,9 @@ async def test_two_turns_seen_from_the_inspector_and_the_user(
         assert row["to_final"] == pytest.approx(reply_at[-1] - begin)
 
     # The recording holds the session as the inspector saw it: replayed, the same conversation, tools and turns.
+    # (The recorder is a hidden session of its own: it is closed once it, too, has seen the second reply.)
+    recorded_view = await recorder.session.agents.wait_for(seen.identity, timeout=10)
+    assert await recorded_view.wait_until(turn_done(2), timeout=10)
     await recorder.aclose()
     with lk.Recording(tmp_path / "agent.lkrec") as recording:
         replayed = recording.agents()[seen.identity]
