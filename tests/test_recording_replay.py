@@ -132,6 +132,19 @@ async def test_replay_plays_at_its_speed_and_pauses(room_file: Path) -> None:
         replay.close()
 
 
+async def test_replay_closes_the_recording_it_opened_and_only_that(room_file: Path) -> None:
+    import sqlite3
+
+    opened = lk.Replay(room_file)  # from a path: the replay owns the file
+    opened.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        len(opened.recording)
+    given = lk.Recording(room_file)
+    lk.Replay(given).close()  # the caller's recording stays open
+    assert len(given) > 0
+    given.close()
+
+
 def test_webhooks_line_up_with_sdk_changes(room_file: Path) -> None:
     with Recording(room_file) as rec:
         frame = lk.webhooks_vs_sdk(rec)

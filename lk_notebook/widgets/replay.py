@@ -4,7 +4,6 @@ and speed. No server, no network: the file is the whole input (it runs on Binder
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import html
 import time
@@ -46,6 +45,7 @@ class Replay(TextFallback, w.VBox):  # type: ignore[misc]
 
     def __init__(self, recording: Recording | str | Path, *, speed: float = 1.0, **kwargs: Any) -> None:
         self.recording = recording if isinstance(recording, Recording) else Recording(recording)
+        self._owns_recording = not isinstance(recording, Recording)  # opened here from a path: closed here
         self.source = ReplaySource(self.recording)
         duration = max(self.source.end - self.source.start, 0.001)
         self.slider = w.FloatSlider(
@@ -122,9 +122,12 @@ class Replay(TextFallback, w.VBox):  # type: ignore[misc]
         if change["new"]:
             if self.source.position >= self.source.end:
                 self.seek(self.source.start)
-            with contextlib.suppress(RuntimeError):  # no running loop (a script): play does nothing
+            try:
                 asyncio.get_running_loop()
-                self._task = self.tasks.spawn(self._play(), name="play")
+            except RuntimeError:  # no running loop (a script): play does nothing
+                pass
+            else:
+                self._task = self.tasks.spawn(self._play(), name="play")  # a closed replay says so here
             self.play_button.icon, self.play_button.description = "pause", "pause"
         else:
             self._stop_task()
@@ -148,4 +151,6 @@ class Replay(TextFallback, w.VBox):  # type: ignore[misc]
         self._stop_task()
         self.table.close()
         self.messages.close()
+        if self._owns_recording:
+            self.recording.close()
         super().close()
