@@ -132,6 +132,29 @@ async def test_replay_plays_at_its_speed_and_pauses(room_file: Path) -> None:
         replay.close()
 
 
+def test_seek_tells_no_callback_of_the_streams_it_skips(tmp_path: Path) -> None:
+    from lk_notebook.events import StreamRecord, StreamState
+
+    path = tmp_path / "streams.lkrec"
+    with Journal(path, room="demo") as j:
+        j.append_event(Snapshot("demo", "", (), T0))
+        for n in range(3):
+            text = f"part {n}"
+            record = StreamRecord(
+                f"TS_{n}", "ann", "chat", True, "", "text/plain", len(text), frozen_map({}), len(text),
+                StreamState.FINISHED, T0 + n, T0 + n + 0.5, text=text,
+            )  # fmt: skip
+            j.append_stream(record)  # received at its updated_at
+    with Recording(path) as rec:
+        source = ReplaySource(rec)
+        told: list[str] = []
+        source.on_stream(lambda r: told.append(r.stream_id))
+        source.seek(T0 + 1.9)
+        assert [r.stream_id for r in source.streams] == ["TS_0", "TS_1"] and told == []  # skipped over: no callback
+        source.advance(T0 + 10)
+        assert told == ["TS_2"] and [r.stream_id for r in source.streams] == ["TS_0", "TS_1", "TS_2"]
+
+
 async def test_replay_closes_the_recording_it_opened_and_only_that(room_file: Path) -> None:
     import sqlite3
 

@@ -11,6 +11,7 @@ Pure of widgets and network: usable in a script or a test.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from ..errors import SessionClosedError
 from ..events import ConnectionChanged, ConnectionStatus, Message, RpcRecord, Snapshot, StreamRecord
@@ -83,7 +84,7 @@ class ReplaySource(ReceivedRecords):
         for entry in self.recording.events(["packet"], before_seq=upto, last=limit):
             self._inbox.append(as_message(entry.value, entry.at))  # type: ignore[arg-type]
         for entry in self.recording.events(["stream", "rpc"], before_seq=upto):
-            self._keep(entry.value)  # type: ignore[arg-type]
+            self._keep(entry.value, notify=False)  # type: ignore[arg-type]
         self._seq = upto
         self.position = at
 
@@ -108,13 +109,20 @@ class ReplaySource(ReceivedRecords):
         self.position = at
         return played
 
-    def _keep(self, value: StreamRecord | RpcRecord) -> None:
+    def _keep(self, value: StreamRecord | RpcRecord, *, notify: bool = True) -> None:
+        """Keep the latest record of a stream or call, as many as the inbox holds (as a live session bounds them);
+        `notify`: tell the callbacks (not for what a seek skips over)."""
+        records: dict[Any, Any] = self._streams if isinstance(value, StreamRecord) else self._rpcs
+        key = value.stream_id if isinstance(value, StreamRecord) else value.call_id
+        records[key] = value  # an update keeps the stream's place: oldest first, as a session's `streams`
+        while len(records) > (self._inbox.maxlen or len(records)):
+            del records[next(iter(records))]
+        if not notify:
+            return
         if isinstance(value, StreamRecord):
-            self._streams[value.stream_id] = value
             for stream_callback in tuple(self._stream_callbacks):
                 stream_callback(value)
         else:
-            self._rpcs[value.call_id] = value
             for rpc_callback in tuple(self._rpc_callbacks):
                 rpc_callback(value)
 
