@@ -157,6 +157,28 @@ def test_appends_on_the_loop_commit_from_the_writer_thread(path: Path) -> None:
     assert asyncio.run(main()) == 1000
 
 
+def test_a_record_the_writer_cannot_apply_stops_the_journal_with_an_error(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pure unit test of the writer thread's own failure path (no LiveKit): its model refuses an event.
+    j = Journal(path)
+    j.append_event(joined("ann", T0))
+    j.flush()
+
+    def refuse(event: object) -> None:
+        raise TypeError("a model that cannot apply this")
+
+    monkeypatch.setattr(j._state, "apply", refuse)
+    j.append_event(joined("bob", T0 + 1))
+    with pytest.raises(JournalError, match="could not encode or apply a record"):
+        j.flush(timeout=10)  # before: the writer thread died and flush waited out its timeout
+    j.append_event(joined("cy", T0 + 2))  # refused and counted, not queued for ever
+    assert j.dropped >= 2 and j.written == 1
+    j.close()
+    with Recording(path) as rec:
+        assert len(rec) == 1  # what was committed before stays readable
+
+
 def test_appending_after_close_is_an_error(path: Path) -> None:
     j = Journal(path)
     j.close()

@@ -117,6 +117,7 @@ class Journal:
         self.written = 0
         """Records committed to the file."""
         self.dropped = 0
+        self._in_batch = 0
         """Records refused because the journal had stopped on an error."""
         self.error: JournalError | None = None
         self.writer_cpu = 0.0
@@ -230,7 +231,7 @@ class Journal:
                 try:
                     self._write_batch()
                 except Exception as exc:  # an event the model or the encoder refused: stop, say so, never hang
-                    self._fail(exc, lost=len(self._queue))
+                    self._fail(exc, lost=len(self._queue) + self._in_batch)
             self.writer_cpu = time.thread_time()
             with self._cond:
                 self._cond.notify_all()
@@ -243,8 +244,10 @@ class Journal:
         rows: list[tuple[int, float, float | None, str, str, bytes | None]] = []
         snapshots: list[tuple[int, float, str]] = []
         now = time.time()
+        self._in_batch = 0  # taken from the queue and not yet committed: lost if this batch fails
         while queue and len(rows) < _MAX_BATCH:
             at, server_at, kind, body, data, event = queue.popleft()
+            self._in_batch += 1
             if event is not None:
                 self._state.apply(event)
                 self._since_snapshot += 1
