@@ -26,6 +26,7 @@ from .errors import (
     AgentTimeoutError,
     AlreadyRegisteredError,
     AuthenticationError,
+    ClaimNotHeldError,
     CredentialsError,
     DiskFullError,
     EventLoopError,
@@ -78,6 +79,7 @@ from .recording import Recorder, Recording, RecordingDiff, diff_recordings, lag_
 from .server import LocalServer
 from .session import Session
 from .state import Change, RoomState
+from .teaching import check
 
 __version__ = "0.1.0"
 
@@ -129,6 +131,7 @@ __all__ = [
     "ApiObserver",
     "AuthenticationError",
     "Change",
+    "ClaimNotHeldError",
     "ConnectionStatus",
     "Credentials",
     "CredentialsError",
@@ -188,6 +191,7 @@ __all__ = [
     "UpdateRefusedError",
     "WaitTimeoutError",
     "__version__",
+    "check",
     "default_server",
     "diff_recordings",
     "inspect",

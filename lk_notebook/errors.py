@@ -247,6 +247,13 @@ class LabError(LkNotebookError):
     """The delivery lab cannot run as asked (bad parameters, no relay, no data tracks)."""
 
 
+class ClaimNotHeldError(LkNotebookError, AssertionError):
+    """A tutorial's claim did not hold in a strict run (`LK_NOTEBOOK_STRICT=1`, as the test suite runs them).
+
+    In a learner's run the same check prints "differs on this machine" with its reason instead (`lk.check`).
+    """
+
+
 class LkNotebookWarning(UserWarning):
     """Base class of lk_notebook's warnings: something will work, but probably not as you expect."""
 

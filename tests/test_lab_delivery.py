@@ -134,7 +134,7 @@ async def test_data_track_mode_runs(lab: Lab) -> None:
     # (measured: all of them, at 100-1,600 frames/s).
     assert row["received"] >= 0.98 * row["relay_data_datagrams_up"] > 0, row
     # End to end, >= 98 % too, unless the lab flags its own client: the sending SDK drops frames before the wire
-    # when its transport task lags (measured 96 of 100 at load ~12 on 2 cores; see notebook 05), and then
+    # when its transport task lags (measured 96 of 100 at load ~12 on 2 cores; see notebook 06), and then
     # wire_ratio < 0.9 or a starved event loop make the row "client"-bound.
     assert row["received"] >= 0.98 * row["sent"] or row["bound"] == "client", row
 
