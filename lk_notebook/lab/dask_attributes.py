@@ -27,10 +27,9 @@ from typing import Any
 from ..admin import ServerAPI
 from ..config import Credentials, resolve_credentials
 from ..errors import LabError
-from ..joining import join
 from ..session import Session
 from .dask_lab import ClusterLike, check_workers, cluster_client, measure_clocks, run_tasks
-from .dask_worker import WorkerRoom, run_side
+from .dask_worker import WorkerRoom, join_all, run_side
 from .rows import AttributeScaleRow
 
 __all__ = ["ChurnPlan", "ChurnReport", "measure_attributes_at_scale", "run_attribute_churn"]
@@ -70,14 +69,16 @@ def run_attribute_churn(plan: ChurnPlan) -> ChurnReport:
 class _Churn:
     def __init__(self, plan: ChurnPlan) -> None:
         self.plan = plan
-        self.sessions: list[Session] = []
+        self.joined: dict[str, Session] = {}
+
+    @property
+    def sessions(self) -> list[Session]:
+        return list(self.joined.values())
 
     async def join(self) -> None:
         p = self.plan
-        for identity in p.identities:
-            self.sessions.append(
-                await join(p.room, identity=identity, url=p.url, api_key=p.api_key, api_secret=p.api_secret)
-            )
+        creds = Credentials(url=p.url, api_key=p.api_key, api_secret=p.api_secret)
+        await join_all(p.room, list(p.identities), creds, into=self.joined)
 
     async def run(self, start_coord_ns: int) -> ChurnReport:
         p = self.plan

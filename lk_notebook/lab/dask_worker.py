@@ -32,7 +32,8 @@ from .rig import TOPIC
 from .stats import ReceiverStats
 
 __all__ = [
-    "SenderPlan", "Side", "WorkerPlan", "WorkerReport", "WorkerRoom", "ready_queue", "run_participants", "run_side",
+    "SenderPlan", "Side", "WorkerPlan", "WorkerReport", "WorkerRoom", "join_all", "ready_queue", "run_participants",
+    "run_side",
     "start_variable",
 ]  # fmt: skip
 
@@ -51,6 +52,29 @@ RELIABLE_IDLE_DRAIN_S = 5.0
 loss. Measured: under a CI run's load (~8 on 2 cores) a 1 s lull ended notebook 12's reliable fan-out to 8
 receivers with deliveries still on their way (the sum came out short of sent x 8)."""
 HARD_DRAIN_S = 20.0
+
+
+JOIN_CONCURRENCY = 8
+"""Joins in flight per worker. One at a time, a join's round trips (signal, then the peer connection) add up: 100
+receivers took most of a minute per worker and 200 did not fit the run's timeout. A few at once keep the server's
+signal path busy without flooding it."""
+
+
+async def join_all(room: str, identities: list[str], creds: Credentials, *, into: dict[str, Session]) -> None:
+    """Join every identity, `JOIN_CONCURRENCY` at a time, into `into` as each joins (so the caller's close leaves
+    every session that joined, even when another join failed); the first failure is raised once all have ended."""
+    gate = asyncio.Semaphore(JOIN_CONCURRENCY)
+
+    async def one(identity: str) -> None:
+        async with gate:
+            into[identity] = await join(
+                room, identity=identity, url=creds.url, api_key=creds.api_key, api_secret=creds.api_secret
+            )
+
+    outcomes = await asyncio.gather(*(one(i) for i in identities), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def ready_queue(tag: str) -> str:
@@ -202,11 +226,8 @@ class _Participants:
         self.recorders: dict[str, dict[int, Recorder]] = {}
 
     async def join(self) -> None:
-        c = self.creds
-        for identity in [s.identity for s in self.own_senders] + list(self.plan.receivers):
-            self.sessions[identity] = await join(
-                self.plan.room, identity=identity, url=c.url, api_key=c.api_key, api_secret=c.api_secret
-            )
+        identities = [s.identity for s in self.own_senders] + list(self.plan.receivers)
+        await join_all(self.plan.room, identities, self.creds, into=self.sessions)
         for identity in self.plan.receivers:
             self.sessions[identity].add_raw_handler(TOPIC, self._handler(identity))
 
