@@ -30,7 +30,7 @@ RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_
     "02-participant-state.ipynb": 14,
     "03-room-metadata.ipynb": 10,
     "04-data-messages.ipynb": 12,
-    "06-lossy-vs-reliable.ipynb": 77,  # with the per-leg and data-track measurements (nbconvert --execute)
+    "06-lossy-vs-reliable.ipynb": 36,  # the lesson: two measurements on the lab's relay server (quiet machine)
     "05-message-or-state.ipynb": 80,  # with join/leave visibility (the server's 3 s tick, several rounds)
     "07-streams-and-rpc.ipynb": 40,  # with streams vs packets (20.5 s quiet; the others were recorded at load ~9, ~2x)
     "08-inspect-a-live-room.ipynb": 15,
