@@ -32,7 +32,7 @@ RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_
     "04-data-messages.ipynb": 12,
     "06-lossy-vs-reliable.ipynb": 36,  # the lesson: two measurements through the lab's relay (load ~5)
     "05-message-or-state.ipynb": 80,  # with join/leave visibility (the server's 3 s tick, several rounds)
-    "07-streams-and-rpc.ipynb": 40,  # with streams vs packets (20.5 s quiet; the others were recorded at load ~9, ~2x)
+    "07-streams-and-rpc.ipynb": 32,  # the lesson (streams vs packets and RPC probes moved to A2; load ~5)
     "08-inspect-a-live-room.ipynb": 15,
     "09-multi-node.ipynb": 35,  # a cluster, 7 topologies x 4 channels, a node failure (LiveKit takes 7.5-12.5 s)
     "10-inspect-an-agent.ipynb": 40,  # two agent workers (their environment built once, beforehand), a lab rig
