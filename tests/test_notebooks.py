@@ -39,6 +39,7 @@ RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_
     "11-record-and-replay.ipynb": 12,  # its own server (webhooks need a URL fixed at start), a recorder subprocess
     "12-room-scale.ipynb": 40,  # a Dask LocalCluster of 2 workers, 3 fan-out runs (measured at load ~9)
     "A1-delivery-lab.ipynb": 84,  # the lab appendix: per-leg theory, Mathis ceiling, sweep, data tracks (load ~5)
+    "A2-streams-and-rpc-lab.ipynb": 53,  # RPC size probes to 4 MB, streams vs packets on the relay (load ~5)
 }
 """Measured on the 2-core dev machine at load average ~9 (five parallel sessions), so above an idle run's times
 (README: 8, 15, 13, 11, 61, 19 s)."""
