@@ -30,14 +30,16 @@ RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_
     "02-participant-state.ipynb": 14,
     "03-room-metadata.ipynb": 10,
     "04-data-messages.ipynb": 12,
-    "06-lossy-vs-reliable.ipynb": 77,  # with the per-leg and data-track measurements (nbconvert --execute)
+    "06-lossy-vs-reliable.ipynb": 36,  # the lesson: two measurements through the lab's relay (load ~5)
     "05-message-or-state.ipynb": 80,  # with join/leave visibility (the server's 3 s tick, several rounds)
-    "07-streams-and-rpc.ipynb": 40,  # with streams vs packets (20.5 s quiet; the others were recorded at load ~9, ~2x)
+    "07-streams-and-rpc.ipynb": 32,  # the lesson (streams vs packets and RPC probes moved to A2; load ~5)
     "08-inspect-a-live-room.ipynb": 15,
     "09-multi-node.ipynb": 35,  # a cluster, 7 topologies x 4 channels, a node failure (LiveKit takes 7.5-12.5 s)
     "10-inspect-an-agent.ipynb": 40,  # two agent workers (their environment built once, beforehand), a lab rig
     "11-record-and-replay.ipynb": 12,  # its own server (webhooks need a URL fixed at start), a recorder subprocess
     "12-room-scale.ipynb": 40,  # a Dask LocalCluster of 2 workers, 3 fan-out runs (measured at load ~9)
+    "A1-delivery-lab.ipynb": 84,  # the lab appendix: per-leg theory, Mathis ceiling, sweep, data tracks (load ~5)
+    "A2-streams-and-rpc-lab.ipynb": 53,  # RPC size probes to 4 MB, streams vs packets on the relay (load ~5)
 }
 """Measured on the 2-core dev machine at load average ~9 (five parallel sessions), so above an idle run's times
 (README: 8, 15, 13, 11, 61, 19 s)."""
