@@ -1,6 +1,6 @@
 """What a recording holds besides room state: packets, streams, RPC, data-track statistics, agent messages, the
 server's participant lists and webhooks. For each: its wire format (the `body` column, each key written once: a
-TypedDict, or for streams and RPC calls their record's own fields), its encoder (bounded: payloads and texts are cut
+TypedDict, or the record's own fields where the body is just those), its encoder (bounded: payloads and texts are cut
 at the journal's limits, with size and sha256 of the whole) and the frozen dataclass the reader hands out.
 
 Pure: no I/O.
@@ -125,12 +125,6 @@ class PacketWire(TypedDict):
     destinations: list[str]
 
 
-class DataTrackStatsWire(TypedDict):
-    publisher: str
-    track: str
-    stats: dict[str, StatValue]
-
-
 class AgentMessageWire(TypedDict):
     sender: str
     topic: str
@@ -143,12 +137,8 @@ class ServerParticipantsWire(TypedDict):
     participants: list[ParticipantWire]
 
 
-class WebhookWire(TypedDict):
-    event: str
-    id: str
-    room: str
-    participant: str
-
+_Fielded = StreamRecord | RpcRecord | DataTrackStats | WebhookRecord
+"""The records whose body is their own fields (`_wire`)."""
 
 Encoded = tuple[str, dict[str, Any], bytes | None]
 """(record kind, body dict, data bytes or None)."""
@@ -174,9 +164,9 @@ def _cut(text: str | None, limit: int) -> tuple[str | None, bool]:
     return text[:limit], True
 
 
-def _wire(record: StreamRecord | RpcRecord, *, omit: str = "", **override: Any) -> dict[str, Any]:
-    """A stream or RPC record as its `body`: the dataclass's field names are the keys (so each is written once,
-    there), enums go by value, mappings as dicts, tuples as lists; `override` replaces fields, `omit` leaves one out."""
+def _wire(record: _Fielded, *, omit: str = "", **override: Any) -> dict[str, Any]:
+    """A record as its `body`: the dataclass's field names are the keys (so each is written once, there), enums go by
+    value, mappings as dicts, tuples as lists; `override` replaces fields, `omit` leaves one out (kept as data)."""
     body: dict[str, Any] = {}
     for f in dataclasses.fields(record):
         if f.name == omit:
@@ -203,8 +193,7 @@ def encode_rpc(r: RpcRecord, *, text_limit: int) -> Encoded:
 
 
 def encode_datatrack_stats(publisher: str, track: str, stats: Mapping[str, StatValue]) -> Encoded:
-    w: DataTrackStatsWire = {"publisher": publisher, "track": track, "stats": dict(stats)}
-    return "datatrack_stats", dict(w), None
+    return "datatrack_stats", _wire(DataTrackStats(publisher, track, stats)), None
 
 
 def encode_agent_message(sender: str, topic: str, payload: bytes, *, limit: int) -> Encoded:
@@ -223,13 +212,7 @@ def encode_server_participants(room: str, participants: tuple[ParticipantInfo, .
 
 
 def encode_webhook(record: WebhookRecord) -> Encoded:
-    w: WebhookWire = {
-        "event": record.event,
-        "id": record.id,
-        "room": record.room,
-        "participant": record.participant,
-    }
-    return "webhook", dict(w), record.body.encode()
+    return "webhook", _wire(record, omit="body"), record.body.encode()
 
 
 def decode_entry(kind: str, body: str, data: bytes | None) -> Value:
@@ -247,11 +230,11 @@ def decode_entry(kind: str, body: str, data: bytes | None) -> Value:
     if kind == "rpc":
         return RpcRecord(**w)
     if kind == "datatrack_stats":
-        return DataTrackStats(w["publisher"], w["track"], w["stats"])
+        return DataTrackStats(**w)
     if kind == "agent_message":
         return AgentMessage(w["sender"], w["topic"], blob, w["size"], w["sha256"])
     if kind == "server_participants":
         return ServerParticipants(w["room"], tuple(decode_participant(p) for p in w["participants"]))
     if kind == "webhook":
-        return WebhookRecord(w["event"], w["id"], w["room"], w["participant"], blob.decode())
+        return WebhookRecord(**w, body=blob.decode())
     raise ValueError(f"unknown record kind {kind!r}")
