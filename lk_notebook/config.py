@@ -18,7 +18,8 @@ import os
 import threading
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from jwt.warnings import InsecureKeyLengthWarning
 from livekit import api
@@ -48,6 +49,11 @@ class Grants:
     """Invisible to the other participants (LiveKit's `hidden` grant): what an inspector joins with."""
     kind: str = ""
     """The participant kind the server records ("agent", "sip", ...; "" = standard): how others classify you."""
+
+    def video_grants(self) -> dict[str, Any]:
+        """Every grant but `kind` (a token claim of its own), keyed as `livekit.api.VideoGrants` names it: the
+        fields above are named after it, so each is written once."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "kind"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +95,7 @@ class Credentials:
             api.AccessToken(self.api_key, self.api_secret)
             .with_identity(identity)
             .with_ttl(ttl)
-            .with_grants(
-                api.VideoGrants(
-                    room_join=g.room_join,
-                    room=room,
-                    can_publish_data=g.can_publish_data,
-                    can_update_own_metadata=g.can_update_own_metadata,
-                    can_subscribe=g.can_subscribe,
-                    can_publish=g.can_publish,
-                    room_admin=g.room_admin,
-                    hidden=g.hidden,
-                )
-            )
+            .with_grants(api.VideoGrants(room=room, **g.video_grants()))
         )
         if g.kind:
             if g.kind not in {k.value for k in ParticipantKind}:

@@ -18,7 +18,7 @@ from livekit.rtc.participant import PublishDataError
 
 from . import limits
 from ._logging import scrub
-from .errors import InvalidInputError, PublishError
+from .errors import PublishError
 from .events import DataKind, Message
 from .own_participant import OwnParticipant
 from .routing import MessageCallback, RawDataHandler
@@ -99,10 +99,6 @@ class Messaging:
                 print(msg.sender, msg.text)
         """
         self.me.guard.require_open("receive messages")
-        if count is not None and (not isinstance(count, int) or count < 1):
-            raise InvalidInputError(f"count must be a positive int, not {count!r}")
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-            raise InvalidInputError(f"timeout must be a positive number of seconds, not {timeout!r}")
         return self.me.router.messages(topic=topic, maxsize=maxsize, count=count, timeout=timeout)
 
     def next_message(self, *, topic: str | None = None, timeout: float = 10.0) -> Awaitable[Message]:

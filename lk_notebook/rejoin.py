@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from .errors import AuthenticationError, CredentialsError, JoinError, LkNotebookError
@@ -133,6 +133,7 @@ async def rejoin_loop(
     state.apply(ConnectionChanged(ConnectionStatus.CONNECTED, at=time.time(), gap=gap))
 
 
+@dataclass(eq=False, repr=False)
 class Rejoiner:
     """Decides, when the SDK gives a room up, whether to rejoin, and runs `rejoin_loop` as an owned task.
 
@@ -147,23 +148,14 @@ class Rejoiner:
             end("SIGNAL_CLOSE", None)
     """
 
-    def __init__(
-        self,
-        state: RoomState,
-        status: RejoinStatus,
-        token_factory: Callable[[ParticipantInfo | None], str] | None,
-        *,
-        spawn: Callable[..., asyncio.Task[Any]],
-        connect: Callable[[str], Awaitable[None]],
-        give_up: Callable[[str, BaseException], None],
-    ) -> None:
-        self.state = state
-        self.status = status
-        self._token_factory = token_factory
-        self._spawn = spawn
-        self._connect = connect
-        self._give_up = give_up
-        self._task: asyncio.Task[Any] | None = None
+    state: RoomState
+    status: RejoinStatus
+    token_factory: Callable[[ParticipantInfo | None], str] | None
+    _: KW_ONLY
+    spawn: Callable[..., asyncio.Task[Any]]
+    connect: Callable[[str], Awaitable[None]]
+    give_up: Callable[[str, BaseException], None]
+    _task: asyncio.Task[Any] | None = field(default=None, init=False)
 
     def lost(self, reason: str, *, closed: bool) -> bool:
         """The SDK gave a room up (`reason`: a `DisconnectReason` name). True when a rejoin handles it."""
@@ -171,15 +163,15 @@ class Rejoiner:
             return True  # a failed attempt's room: the loop goes on
         if closed or not self.status.enabled or not should_rejoin(reason):
             return False
-        self._task = self._spawn(
-            rejoin_loop(self.state, self.status, reason, self._attempt, self._give_up), name="rejoin"
+        self._task = self.spawn(
+            rejoin_loop(self.state, self.status, reason, self._attempt, self.give_up), name="rejoin"
         )
         return True
 
     async def _attempt(self) -> None:
-        if self._token_factory is None:
+        if self.token_factory is None:
             raise CredentialsError("this session has no way to get a token again; join again by hand")
-        await self._connect(self._token_factory(self.state.local))
+        await self.connect(self.token_factory(self.state.local))
 
     async def stop(self) -> None:
         """Cancel a rejoin in progress (before leaving, so that no attempt connects a new room afterwards)."""

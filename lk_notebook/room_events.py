@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass, field
 
 from livekit import rtc
 
@@ -43,30 +44,21 @@ def participant_info(p: rtc.Participant, *, is_local: bool) -> ev.ParticipantInf
     )
 
 
+@dataclass(eq=False, repr=False)
 class RoomEvents:
     """SDK callbacks -> typed events. `own_echo(keys)`: the server echoed a change of our own attributes;
     `on_disconnected(reason)`: the SDK gave up the room (reason: a `DisconnectReason` name)."""
 
-    def __init__(
-        self,
-        identity: str,
-        state: RoomState,
-        router: Router,
-        guard: LifecycleGuard,
-        *,
-        own_echo: Callable[[Iterable[str]], None],
-        on_disconnected: Callable[[str], None],
-        hidden: bool = False,
-    ) -> None:
-        self.identity = identity
-        self.hidden = hidden
-        """A hidden inspector: no one else lists it, so its own room view leaves it out too (honest head count)."""
-        self.state = state
-        self.router = router
-        self._guard = guard
-        self._own_echo = own_echo
-        self._on_disconnected = on_disconnected
-        self._room: rtc.Room | None = None
+    identity: str
+    state: RoomState
+    router: Router
+    guard: LifecycleGuard
+    _: KW_ONLY
+    own_echo: Callable[[Iterable[str]], None]
+    on_disconnected: Callable[[str], None]
+    hidden: bool = False
+    """A hidden inspector: no one else lists it, so its own room view leaves it out too (honest head count)."""
+    _room: rtc.Room | None = field(default=None, init=False)
 
     def wire(self, room: rtc.Room) -> None:
         self._room = room
@@ -100,7 +92,7 @@ class RoomEvents:
 
     def _attributes(self, changed: dict[str, str], p: rtc.Participant) -> None:
         if p.identity == self.identity:
-            self._own_echo(changed)
+            self.own_echo(changed)
         self.state.apply(
             ev.AttributesChanged(p.identity, ev.frozen_map(changed), ev.frozen_map(p.attributes), time.time())
         )
@@ -120,7 +112,7 @@ class RoomEvents:
         self.router.on_packet(packet.data, sender=sender, topic=packet.topic or "", kind=kind, at=time.time())
 
     def _reconnecting(self) -> None:
-        self._guard.move(Lifecycle.RECONNECTING)
+        self.guard.move(Lifecycle.RECONNECTING)
         self.state.apply(ev.ConnectionChanged(ev.ConnectionStatus.RECONNECTING, at=time.time()))
 
     def _reconnected(self) -> None:
@@ -128,9 +120,9 @@ class RoomEvents:
         # (it refreshes participants from the server on reconnect), then mark connected.
         if self._room is not None:
             self.state.apply(self.snapshot(self._room))
-        self._guard.move(Lifecycle.CONNECTED)
+        self.guard.move(Lifecycle.CONNECTED)
         self.state.apply(ev.ConnectionChanged(ev.ConnectionStatus.CONNECTED, at=time.time()))
 
     def _disconnected(self, reason: int) -> None:
         known = reason in rtc.DisconnectReason.values()
-        self._on_disconnected(rtc.DisconnectReason.Name(reason) if known else str(reason))  # type: ignore[arg-type]
+        self.on_disconnected(rtc.DisconnectReason.Name(reason) if known else str(reason))  # type: ignore[arg-type]

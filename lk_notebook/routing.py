@@ -203,15 +203,14 @@ class Router(ReceivedRecords):
 
     # -- listeners ------------------------------------------------------------------------------------------------
     def messages(
-        self,
-        *,
-        topic: str | None = None,
-        maxsize: int = 1_000,
-        count: int | None = None,
-        timeout: float | None = None,
+        self, *, topic: str | None, maxsize: int, count: int | None, timeout: float | None
     ) -> AsyncIterator[Message]:
-        """See `Session.messages`. Subscribed at the call, not at the first `__anext__`: nothing sent in between
-        is missed."""
+        """See `Session.messages` (which holds the defaults). Subscribed at the call, not at the first
+        `__anext__`: nothing sent in between is missed."""
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise InvalidInputError(f"count must be a positive int, not {count!r}")
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise InvalidInputError(f"timeout must be a positive number of seconds, not {timeout!r}")
         sub = _Subscription(topic, maxsize)
         self._subscriptions.add(sub)
         deadline = None if timeout is None else time.monotonic() + timeout

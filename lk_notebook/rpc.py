@@ -55,13 +55,15 @@ class RpcRecorder(rtc.RpcInterceptor):
     def _cut(self, text: str) -> str:
         return text[: self.router.text_limit]
 
-    def _begin(self, *, outgoing: bool, method: str, caller: str, callee: str, payload: str) -> RpcRecord:
+    def _begin(self, method: str, payload: str, *, callee: str | None = None, caller: str | None = None) -> RpcRecord:
+        """The pending record of a call this session makes (to `callee`) or answers (from `caller`): this
+        session's identity is the other side."""
         record = RpcRecord(
             call_id=self.router.next_call_id(),
-            outgoing=outgoing,
+            outgoing=caller is None,
             method=method,
-            caller=caller,
-            callee=callee,
+            caller=self.identity if caller is None else caller,
+            callee=self.identity if callee is None else callee,
             payload=self._cut(payload),
             started_at=time.time(),
         )
@@ -72,13 +74,7 @@ class RpcRecorder(rtc.RpcInterceptor):
         self.router.update_rpc(dataclasses.replace(record, finished_at=time.time(), **outcome))
 
     async def intercept_outgoing(self, call: rtc.RpcCallInfo, next: Any) -> str:
-        record = self._begin(
-            outgoing=True,
-            method=call.method,
-            caller=self.identity,
-            callee=call.destination_identity,
-            payload=call.payload,
-        )
+        record = self._begin(call.method, call.payload, callee=call.destination_identity)
         ids = CALL_IDS.get()
         if ids is not None:
             ids.append(record.call_id)
@@ -91,13 +87,7 @@ class RpcRecorder(rtc.RpcInterceptor):
         return response
 
     async def intercept_incoming(self, invocation: rtc.RpcInvocationData, next: Any) -> str | None:
-        record = self._begin(
-            outgoing=False,
-            method=invocation.method,
-            caller=invocation.caller_identity,
-            callee=self.identity,
-            payload=invocation.payload,
-        )
+        record = self._begin(invocation.method, invocation.payload, caller=invocation.caller_identity)
         try:
             response: str | None = await next(invocation)
         except asyncio.CancelledError:

@@ -47,6 +47,17 @@ def test_hidden_grants_publish_nothing_and_kind_is_checked(credentials: Credenti
         credentials.token("r", "x", grants=Grants(kind="robot"))
 
 
+def test_every_grant_reaches_the_token(credentials: Credentials) -> None:
+    import jwt
+
+    withheld = Grants(can_publish_data=False, can_update_own_metadata=False, room_admin=True, hidden=True)
+    claims = jwt.decode(credentials.token("r", "x", grants=withheld), options={"verify_signature": False})
+    assert claims["video"] == {
+        "room": "r", "roomJoin": True, "canPublish": True, "canSubscribe": True, "canPublishData": False,
+        "canUpdateOwnMetadata": False, "roomAdmin": True, "hidden": True,
+    }  # fmt: skip
+
+
 def test_backoff_steady_doubling_capped_and_reset() -> None:
     b = Backoff(interval=1.0, max_interval=8.0)
     assert b.succeeded(0.01) == 1.0

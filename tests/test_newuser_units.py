@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from livekit import rtc
@@ -32,11 +33,11 @@ def router() -> Router:
 
 async def test_messages_with_count_and_timeout() -> None:
     r = router()
-    batch = r.messages(topic="chat", count=2, timeout=5)  # subscribed now, before anything arrives
+    batch = r.messages(topic="chat", maxsize=100, count=2, timeout=5)  # subscribed now, before anything arrives
     for text in (b"one", b"other topic", b"two", b"three"):
         r.on_packet(text, sender="bob", topic="other" if text == b"other topic" else "chat", kind=DataKind.LOSSY, at=0)
     assert [m.text async for m in batch] == ["one", "two"]
-    late = r.messages(topic="chat", count=2, timeout=0.2)
+    late = r.messages(topic="chat", maxsize=100, count=2, timeout=0.2)
     r.on_packet(b"only one", sender="bob", topic="chat", kind=DataKind.LOSSY, at=0)
     got = []
     with pytest.raises(lk.WaitTimeoutError, match=r"fewer than 2 messages on topic 'chat' arrived within 0\.2 s"):
@@ -154,3 +155,9 @@ def test_quiet_lab_sets_the_setting_the_news_prompt_depends_on(tmp_path: Path) -
     assert first == str(tmp_path / "cfg") and rest == "/elsewhere"
     saved = json.loads((tmp_path / "cfg" / "labconfig" / "default_setting_overrides.json").read_text())
     assert saved[NOTIFICATION_PLUGIN] == {"fetchNews": "false", "checkForUpdates": False}
+
+
+@pytest.mark.parametrize(("count", "timeout"), [(0, None), (1.5, None), (None, 0), (None, "5")])
+def test_messages_refuses_a_count_or_timeout_it_cannot_honour(count: Any, timeout: Any) -> None:
+    with pytest.raises(lk.InvalidInputError, match="must be a positive"):
+        router().messages(topic=None, maxsize=10, count=count, timeout=timeout)

@@ -168,7 +168,7 @@ def test_a_record_the_writer_cannot_apply_stops_the_journal_with_an_error(
     def refuse(event: object) -> None:
         raise TypeError("a model that cannot apply this")
 
-    monkeypatch.setattr(j._state, "apply", refuse)
+    monkeypatch.setattr(j._numbering.state, "apply", refuse)
     j.append_event(joined("bob", T0 + 1))
     with pytest.raises(JournalError, match="could not encode or apply a record"):
         j.flush(timeout=10)  # before: the writer thread died and flush waited out its timeout

@@ -1,13 +1,15 @@
 """What a recording holds besides room state: packets, streams, RPC, data-track statistics, agent messages, the
-server's participant lists and webhooks. For each: its wire TypedDict (the `body` column, each key written once),
-its encoder (bounded: payloads and texts are cut at the journal's limits, with size and sha256 of the whole) and
-the frozen dataclass the reader hands out.
+server's participant lists and webhooks. For each: its wire format (the `body` column, each key written once: a
+TypedDict, or the record's own fields where the body is just those), its encoder (bounded: payloads and texts are cut
+at the journal's limits, with size and sha256 of the whole) and the frozen dataclass the reader hands out.
 
 Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
 import json
 from collections.abc import Mapping
@@ -123,48 +125,6 @@ class PacketWire(TypedDict):
     destinations: list[str]
 
 
-class StreamWire(TypedDict):
-    stream_id: str
-    sender: str
-    topic: str
-    is_text: bool
-    name: str
-    mime_type: str
-    size: int | None
-    attributes: dict[str, str]
-    received: int
-    state: str
-    started_at: float
-    updated_at: float
-    text: str | None
-    truncated: bool
-    sha256: str
-    saved_to: str
-    error: str
-    destinations: list[str]
-    sent: bool
-
-
-class RpcWire(TypedDict):
-    call_id: int
-    outgoing: bool
-    method: str
-    caller: str
-    callee: str
-    payload: str
-    started_at: float
-    response: str | None
-    error_code: int | None
-    error: str
-    finished_at: float | None
-
-
-class DataTrackStatsWire(TypedDict):
-    publisher: str
-    track: str
-    stats: dict[str, StatValue]
-
-
 class AgentMessageWire(TypedDict):
     sender: str
     topic: str
@@ -177,12 +137,8 @@ class ServerParticipantsWire(TypedDict):
     participants: list[ParticipantWire]
 
 
-class WebhookWire(TypedDict):
-    event: str
-    id: str
-    room: str
-    participant: str
-
+_Fielded = StreamRecord | RpcRecord | DataTrackStats | WebhookRecord
+"""The records whose body is their own fields (`_wire`)."""
 
 Encoded = tuple[str, dict[str, Any], bytes | None]
 """(record kind, body dict, data bytes or None)."""
@@ -208,52 +164,36 @@ def _cut(text: str | None, limit: int) -> tuple[str | None, bool]:
     return text[:limit], True
 
 
+def _wire(record: _Fielded, *, omit: str = "", **override: Any) -> dict[str, Any]:
+    """A record as its `body`: the dataclass's field names are the keys (so each is written once, there), enums go by
+    value, mappings as dicts, tuples as lists; `override` replaces fields, `omit` leaves one out (kept as data)."""
+    body: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if f.name == omit:
+            continue
+        value = override[f.name] if f.name in override else getattr(record, f.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        body[f.name] = value
+    return body
+
+
 def encode_stream(r: StreamRecord, *, text_limit: int, data: bytes | None) -> Encoded:
     text, cut = _cut(r.text, text_limit)
-    w: StreamWire = {
-        "stream_id": r.stream_id,
-        "sender": r.sender,
-        "topic": r.topic,
-        "is_text": r.is_text,
-        "name": r.name,
-        "mime_type": r.mime_type,
-        "size": r.size,
-        "attributes": dict(r.attributes),
-        "received": r.received,
-        "state": r.state.value,
-        "started_at": r.started_at,
-        "updated_at": r.updated_at,
-        "text": text,
-        "truncated": r.truncated or cut,
-        "sha256": r.sha256,
-        "saved_to": r.saved_to,
-        "error": r.error,
-        "destinations": list(r.destinations),
-        "sent": r.sent,
-    }
-    return "stream", dict(w), data
+    return "stream", _wire(r, omit="head", text=text, truncated=r.truncated or cut), data
 
 
 def encode_rpc(r: RpcRecord, *, text_limit: int) -> Encoded:
-    w: RpcWire = {
-        "call_id": r.call_id,
-        "outgoing": r.outgoing,
-        "method": r.method,
-        "caller": r.caller,
-        "callee": r.callee,
-        "payload": _cut(r.payload, text_limit)[0] or "",
-        "started_at": r.started_at,
-        "response": _cut(r.response, text_limit)[0],
-        "error_code": r.error_code,
-        "error": r.error,
-        "finished_at": r.finished_at,
-    }
-    return "rpc", dict(w), None
+    payload = _cut(r.payload, text_limit)[0] or ""
+    return "rpc", _wire(r, payload=payload, response=_cut(r.response, text_limit)[0]), None
 
 
 def encode_datatrack_stats(publisher: str, track: str, stats: Mapping[str, StatValue]) -> Encoded:
-    w: DataTrackStatsWire = {"publisher": publisher, "track": track, "stats": dict(stats)}
-    return "datatrack_stats", dict(w), None
+    return "datatrack_stats", _wire(DataTrackStats(publisher, track, stats)), None
 
 
 def encode_agent_message(sender: str, topic: str, payload: bytes, *, limit: int) -> Encoded:
@@ -272,13 +212,7 @@ def encode_server_participants(room: str, participants: tuple[ParticipantInfo, .
 
 
 def encode_webhook(record: WebhookRecord) -> Encoded:
-    w: WebhookWire = {
-        "event": record.event,
-        "id": record.id,
-        "room": record.room,
-        "participant": record.participant,
-    }
-    return "webhook", dict(w), record.body.encode()
+    return "webhook", _wire(record, omit="body"), record.body.encode()
 
 
 def decode_entry(kind: str, body: str, data: bytes | None) -> Value:
@@ -291,20 +225,16 @@ def decode_entry(kind: str, body: str, data: bytes | None) -> Value:
             tuple(w["destinations"]),
         )  # fmt: skip
     if kind == "stream":
-        return StreamRecord(
-            w["stream_id"], w["sender"], w["topic"], w["is_text"], w["name"], w["mime_type"], w["size"],
-            frozen_map(w["attributes"]), w["received"], StreamState(w["state"]), w["started_at"], w["updated_at"],
-            text=w["text"], truncated=w["truncated"], sha256=w["sha256"], head=blob, saved_to=w["saved_to"],
-            error=w["error"], destinations=tuple(w["destinations"]), sent=w["sent"],
-        )  # fmt: skip
+        typed = {"attributes": frozen_map(w["attributes"]), "state": StreamState(w["state"])}
+        return StreamRecord(**{**w, **typed, "destinations": tuple(w["destinations"]), "head": blob})
     if kind == "rpc":
         return RpcRecord(**w)
     if kind == "datatrack_stats":
-        return DataTrackStats(w["publisher"], w["track"], w["stats"])
+        return DataTrackStats(**w)
     if kind == "agent_message":
         return AgentMessage(w["sender"], w["topic"], blob, w["size"], w["sha256"])
     if kind == "server_participants":
         return ServerParticipants(w["room"], tuple(decode_participant(p) for p in w["participants"]))
     if kind == "webhook":
-        return WebhookRecord(w["event"], w["id"], w["room"], w["participant"], blob.decode())
+        return WebhookRecord(**w, body=blob.decode())
     raise ValueError(f"unknown record kind {kind!r}")

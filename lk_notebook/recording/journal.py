@@ -87,7 +87,6 @@ class Journal:
         self.text_limit = text_limit
         self.keep_stream_bytes = keep_stream_bytes
         self._interval = commit_interval
-        self._snapshot_every = snapshot_every
         self._on_error = on_error
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -105,13 +104,10 @@ class Journal:
             # SQLite then fails a commit that would grow the file past it exactly as a full disk does.
             page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
             self._conn.execute(f"PRAGMA max_page_count={max(1, max_bytes // page_size)}")
-        self._state = RoomState(room, history_limit=1)
+        self._numbering = _Numbering(room, snapshot_every)
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
         self._closing = False
-        self._seq = 0
-        self._last_at = 0.0
-        self._since_snapshot = 0
         self.appended = 0
         """Records handed to the journal (accepted, not necessarily committed yet)."""
         self.written = 0
@@ -248,19 +244,13 @@ class Journal:
         while queue and len(rows) < _MAX_BATCH:
             at, server_at, kind, body, data, event = queue.popleft()
             self._in_batch += 1
-            if event is not None:
-                self._state.apply(event)
-                self._since_snapshot += 1
-            # `at` never decreases along the journal, so "the records up to t" is a prefix (one index lookup).
-            self._last_at = max(self._last_at, now if at is None else at)
-            self._seq += 1
-            rows.append((self._seq, self._last_at, server_at, kind, body, data))
+            seq, at, snapshot = self._numbering.next(now if at is None else at, event)
+            rows.append((seq, at, server_at, kind, body, data))
             if len(rows) % 256 == 0:
                 # Let the loop's thread take the GIL now rather than at the end of the 5 ms switch interval.
                 time.sleep(0)
-            if self._since_snapshot >= self._snapshot_every:
-                snapshots.append((self._seq, self._last_at, dumps(encode_room_state(self._state))))
-                self._since_snapshot = 0
+            if snapshot is not None:
+                snapshots.append((seq, at, snapshot))
         try:
             self._conn.execute("BEGIN")
             for i in range(0, len(rows), _ROWS_PER_INSERT):
@@ -302,6 +292,31 @@ class Journal:
             self._conn.close()
             with self._cond:
                 self._cond.notify_all()
+
+
+class _Numbering:
+    """What the writer thread alone owns: record numbers, times that never decrease, and the room state it
+    stores as a snapshot every `snapshot_every` state records."""
+
+    def __init__(self, room: str, snapshot_every: int) -> None:
+        self.state = RoomState(room, history_limit=1)
+        self.snapshot_every = snapshot_every
+        self.seq = 0
+        self.last_at = 0.0
+        self.since_snapshot = 0
+
+    def next(self, at: float, event: Event | None) -> tuple[int, float, str | None]:
+        """(seq, at, the room state's snapshot when one is due) of the next record (`event`: a state record's)."""
+        if event is not None:
+            self.state.apply(event)
+            self.since_snapshot += 1
+        # `at` never decreases along the journal, so "the records up to t" is a prefix (one index lookup).
+        self.last_at = max(self.last_at, at)
+        self.seq += 1
+        if self.since_snapshot < self.snapshot_every:
+            return self.seq, self.last_at, None
+        self.since_snapshot = 0
+        return self.seq, self.last_at, dumps(encode_room_state(self.state))
 
 
 def stopped_error(exc: Exception, *, path: Path, lost: int, written: int) -> JournalError:

@@ -12,15 +12,16 @@ from typing import Annotated, Any, Literal, TypedDict, get_args, get_origin, get
 from ..events import AGENT_STATE_ATTRIBUTE, ParticipantKind
 
 # -- the participants table (widgets/table.py <-> static/table.js) ---------------------------------------------------
-# Every field is `Annotated[type, "label"]`: the key is short (bytes per render are measured in bench/table.py),
-# the label is the name the front end reads it by. `schema()` turns a message type into {label: key} for the JS.
+# A field is `Annotated[type, "label"]` where its key is not the name the front end reads it by: the table's keys are
+# short (bytes per render are measured in bench/table.py); a plain field's label is its key. `schema()` turns a
+# message type into {label: key} for the JS.
 
 
 def schema(message: type) -> dict[str, str]:
     """{label: wire key} of a message TypedDict, plus "is": its tag value when it has a field labelled "tag"."""
     out: dict[str, str] = {}
     for key, hint in get_type_hints(message, include_extras=True).items():
-        inner, label = get_args(hint)[:2]
+        inner, label = get_args(hint)[:2] if get_origin(hint) is Annotated else (hint, key)
         out[label] = key
         if label == "tag":
             out["is"] = get_args(inner)[0] if get_origin(inner) is Literal else ""
@@ -48,9 +49,9 @@ class TableReset(TypedDict):
     t: Annotated[Literal["reset"], "tag"]
     cols: Annotated[list[str], "columns"]
     """Attribute keys, one column each."""
-    rows: Annotated[dict[str, TableRow], "rows"]
+    rows: dict[str, TableRow]
     """By identity: the local participant first, then by identity, at most `TableFeed.page_rows` of them."""
-    more: Annotated[int, "more"]
+    more: int
     """Rows still to come, a page per following delta (`pg`): a 10,000-row room is never one 6 MB message."""
 
 
@@ -68,7 +69,7 @@ class TableDelta(_DeltaTag, total=False):
     cols: Annotated[list[str], "columns"]
     pg: Annotated[dict[str, TableRow], "page"]
     """The next page of the first load, in full, by identity (not highlighted: they are not changes)."""
-    more: Annotated[int, "more"]
+    more: int
     """Rows of the first load still to come after this page (sent with every page; 0 with the last)."""
 
 
@@ -95,13 +96,13 @@ class RoomRow(TypedDict):
     """One room of the synced list (labels are the column headers)."""
 
     name: Annotated[str, "room"]
-    participants: Annotated[int, "participants"]
-    publishers: Annotated[int, "publishers"]
-    created: Annotated[int, "created"]
+    participants: int
+    publishers: int
+    created: int
     """Milliseconds since the epoch."""
-    metadata: Annotated[str, "metadata"]
+    metadata: str
     """A preview (`admin.metadata_preview`)."""
-    agents: Annotated[int | None, "agents"]
+    agents: int | None
     """Participants of kind agent (counted every few seconds); None while not counted."""
 
 
@@ -109,7 +110,7 @@ class RoomOpen(TypedDict):
     """Browser -> kernel: a row was clicked; inspect that room."""
 
     t: Annotated[Literal["open"], "tag"]
-    room: Annotated[str, "room"]
+    room: str
 
 
 class RoomRefresh(TypedDict):
@@ -166,53 +167,53 @@ class AgentLine(TypedDict):
     """One transcript line: a conversation item, or a reply still streaming on `lk.transcription`."""
 
     k: Annotated[str, "key"]
-    role: Annotated[str, "role"]
+    role: str
     """user, assistant, tool_call, tool_output, handoff, config (`frames.ConversationRow.role`)."""
-    text: Annotated[str, "text"]
-    at: Annotated[float, "at"]
-    final: Annotated[bool, "final"]
+    text: str
+    at: float
+    final: bool
     """False while the reply streams (its text then grows by `AgentGrow`)."""
-    interrupted: Annotated[bool, "interrupted"]
+    interrupted: bool
 
 
 class AgentGrow(TypedDict):
     """Text appended to a streaming line (the chunks that arrived since the last message), and whether it is final."""
 
     k: Annotated[str, "key"]
-    add: Annotated[str, "add"]
-    final: Annotated[bool, "final"]
+    add: str
+    final: bool
 
 
 class AgentStatePoint(TypedDict):
-    who: Annotated[str, "who"]
+    who: str
     """agent or user."""
-    state: Annotated[str, "state"]
-    at: Annotated[float, "at"]
+    state: str
+    at: float
 
 
 class AgentToolRow(TypedDict):
     k: Annotated[str, "key"]
-    name: Annotated[str, "name"]
-    arguments: Annotated[str, "arguments"]
-    output: Annotated[str | None, "output"]
-    is_error: Annotated[bool, "is_error"]
-    status: Annotated[str, "status"]
-    at: Annotated[float | None, "at"]
-    duration: Annotated[float | None, "duration"]
+    name: str
+    arguments: str
+    output: str | None
+    is_error: bool
+    status: str
+    at: float | None
+    duration: float | None
 
 
 class AgentTurnBar(TypedDict):
     """One user turn: seconds from the user message to each phase (`turns.Turn`), tokens and tools."""
 
-    turn: Annotated[int, "turn"]
-    user: Annotated[str, "user"]
-    to_thinking: Annotated[float | None, "to_thinking"]
-    to_first_chunk: Annotated[float | None, "to_first_chunk"]
-    to_speaking: Annotated[float | None, "to_speaking"]
-    to_final: Annotated[float | None, "to_final"]
-    input_tokens: Annotated[int, "input_tokens"]
-    output_tokens: Annotated[int, "output_tokens"]
-    tools: Annotated[str, "tools"]
+    turn: int
+    user: str
+    to_thinking: float | None
+    to_first_chunk: float | None
+    to_speaking: float | None
+    to_final: float | None
+    input_tokens: int
+    output_tokens: int
+    tools: str
 
 
 class _AgentDeltaTag(TypedDict):
@@ -222,17 +223,17 @@ class _AgentDeltaTag(TypedDict):
 class AgentPanelDelta(_AgentDeltaTag, total=False):
     """Kernel -> browser, at most `hz` times a second."""
 
-    reset: Annotated[bool, "reset"]
+    reset: bool
     """The view forgets what it had first (the answer to a hello)."""
-    lines: Annotated[list[AgentLine], "lines"]
+    lines: list[AgentLine]
     """New or replaced lines, by key."""
-    grow: Annotated[list[AgentGrow], "grow"]
-    drop: Annotated[list[str], "drop"]
+    grow: list[AgentGrow]
+    drop: list[str]
     """Keys of lines to remove (a streamed reply once its conversation item arrived with the same text)."""
-    states: Annotated[list[AgentStatePoint], "states"]
-    tools: Annotated[list[AgentToolRow], "tools"]
+    states: list[AgentStatePoint]
+    tools: list[AgentToolRow]
     """New or changed tool calls, by key."""
-    turns: Annotated[list[AgentTurnBar], "turns"]
+    turns: list[AgentTurnBar]
     """New or changed turns, by number."""
 
 
