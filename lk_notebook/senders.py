@@ -58,7 +58,7 @@ class SenderLookup:
         self._complete = complete
         self._spawn = spawn
         self.min_interval = min_interval
-        """Seconds between two server listings at most once (a flood of server-API packets costs 2 calls/s)."""
+        """At most one server listing per this many seconds (a flood of server-API packets costs 2 calls/s)."""
         self._pending: list[tuple[Message, frozenset[str]]] = []
         self._running = False
         self._last_start = -float("inf")
@@ -72,12 +72,18 @@ class SenderLookup:
         async def listed() -> list[str]:
             return [p.identity for p in await session.admin.list_participants(session.room_name)]
 
+        def spawn(run: Coroutine[Any, Any, None]) -> None:
+            if session.tasks.closed:  # a packet that came while the session was leaving: nobody to ask any more
+                run.close()
+            else:
+                session.tasks.spawn(run, name="sender candidates")
+
         lookup = cls(
             listed,
             known=lambda: session.state.participants,
             identity=session.identity,
             complete=session.router.replace_message,
-            spawn=lambda run: session.tasks.spawn(run, name="sender candidates"),
+            spawn=spawn,
         )
         if session.credentials is not None:
             session.router.on_message(lookup.arrived)
