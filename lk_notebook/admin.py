@@ -292,7 +292,9 @@ class ServerAPI:
         topic: str | None = None,
         destinations: Sequence[str] | None = None,
     ) -> None:
-        """Send a data message from the server; receivers see the sender as "server"."""
+        """Send a data message from the server. Receivers get it without a sender (`Message.sender` None), exactly
+        like a packet from a participant they have not been told of yet or from a hidden one: nothing in it says
+        it came from the server."""
         data = limits.encode_payload(payload)
         # The server proto's enum is the inverse of the client SDK's (RELIABLE=0, LOSSY=1 here).
         kind = models.DataPacket.Kind.RELIABLE if reliable else models.DataPacket.Kind.LOSSY

@@ -28,6 +28,7 @@ from . import __version__
 from .cluster import LocalCluster
 from .errors import LkNotebookError
 from .install import SERVER_VERSION, find_server, install_server
+from .process import spawn
 from .quiet_lab import QUIET_LAB_ARGS, quiet_lab_env
 from .server import LocalServer
 
@@ -167,7 +168,16 @@ def cmd_lab(args: argparse.Namespace) -> int:
     cmd.extend(extra[1:] if extra[:1] == ["--"] else extra)
     stop = _stop_on_signals()
     config_dir = tempfile.TemporaryDirectory(prefix="lk-notebook-lab-")
-    proc = subprocess.Popen(cmd, env=quiet_lab_env(Path(config_dir.name), env))  # no news prompt: see quiet_lab
+    # With the parent-death signal, so a SIGKILLed lk-notebook (no finally, no atexit) leaves no JupyterLab behind.
+    # SIGTERM, not the servers' SIGKILL: JupyterLab then shuts its kernels down. In a session of its own, so a
+    # Ctrl-C reaches only lk-notebook, which stops JupyterLab with SIGTERM (on SIGINT it would ask "Shutdown?").
+    proc = spawn(
+        cmd,
+        env=quiet_lab_env(Path(config_dir.name), env),  # no news prompt: see quiet_lab
+        stdout=None,
+        stderr=None,
+        death_signal=signal.SIGTERM,
+    )
     try:
         while True:
             try:

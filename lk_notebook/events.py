@@ -223,8 +223,11 @@ class Message:
             print(msg.sender, msg.text)
     """
 
-    sender: str
-    """Sender identity, or "server" for data sent through the server API."""
+    sender: str | None
+    """Sender identity, or None when the packet came without one. The SDK names a data packet's sender only when
+    it already knows the participant, so None means one of three sources nothing in the packet tells apart: a
+    participant the session has not been told of yet (a peer without media tracks is announced on the server's
+    ~3 s tick), the server API's `send_data`, or a hidden participant. See `sender_candidates`."""
     topic: str
     """Topic as given by the sender ("" when none)."""
     kind: DataKind
@@ -237,6 +240,13 @@ class Message:
     """For sent messages: the identities it was addressed to (empty: the whole room)."""
     sent: bool = False
     """True for messages this session sent (kept for logs), False for received ones."""
+    sender_candidates: tuple[str, ...] | None = None
+    """When `sender` is None: the participants the server listed (its `ListParticipants`, asked right after the
+    message arrived) that this session had not been told of at arrival, sorted; `()` when there were none (then
+    the server API or a hidden participant sent it: the server lists no hidden participant, so a hidden sender is
+    never a candidate). None when not looked up: a known sender, a session without API credentials, a lookup not
+    finished yet (`on_message` callbacks and `messages()` get the message at arrival, before it; `inbox` and
+    `messages_frame()` show it resolved) or failed (see `session.errors`)."""
 
     @property
     def size(self) -> int:

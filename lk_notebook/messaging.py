@@ -135,10 +135,12 @@ class Messaging:
         """Recent data packets, streams and RPC calls received (and sent, with `include_sent`) as a DataFrame, one
         row each, oldest first.
 
-        Every row: `type` (packet, text_stream, byte_stream, rpc), `sender`, `topic`, `kind` (reliable or lossy,
-        as `Message.kind`), `size` (bytes), `payload` (text where UTF-8, else bytes), `received_at` (UTC
+        Every row: `type` (packet, text_stream, byte_stream, rpc), `sender` (missing for a packet that came
+        without one: never "server", see `Message.sender`), `sender_candidates` (for those packets, who the server
+        listed that the session had not been told of; see `Message.sender_candidates`), `topic`, `kind` (reliable
+        or lossy, as `Message.kind`), `size` (bytes), `payload` (text where UTF-8, else bytes), `received_at` (UTC
         Timestamp), `sent`, `destinations`. Stream rows add `stream_id`, `name`, `mime_type`, `announced_size`,
         `state`, `goodput`, `sha256`, `attributes`; RPC rows add `method`, `response`, `error_code`, `latency`.
         Those columns appear only when the frame has such a row (None on the other rows); `all_columns=True`
-        always gives all 21 (`lk_notebook.routing.FRAME_COLUMNS`), for code that selects them unconditionally."""
+        always gives all 22 (`lk_notebook.routing.FRAME_COLUMNS`), for code that selects them unconditionally."""
         return self.me.router.messages_frame(include_sent=include_sent, all_columns=all_columns)

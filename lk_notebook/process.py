@@ -141,12 +141,12 @@ def retry_port_collisions(start: Callable[[], T], *, attempts: int) -> T:
 
 
 # -- spawning ------------------------------------------------------------------------------------------------------
-def parent_death_signal(parent: int) -> Callable[[], None] | None:
-    """A preexec function that has Linux kill the child when the thread that spawns it dies. None where
+def parent_death_signal(parent: int, sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A preexec function that has Linux send the child `sig` when the thread that spawns it dies. None where
     unavailable. `parent` is the spawning process's pid: if it died before prctl() took effect, the child exits.
 
-    SIGKILL, not SIGTERM: livekit-server's graceful shutdown can hang when SIGTERM lands during its startup, and a
-    server whose owner is gone has no one left to drain rooms for."""
+    SIGKILL by default, not SIGTERM: livekit-server's graceful shutdown can hang when SIGTERM lands during its
+    startup, and a server whose owner is gone has no one left to drain rooms for."""
     if sys.platform != "linux":
         return None
     try:
@@ -157,7 +157,7 @@ def parent_death_signal(parent: int) -> Callable[[], None] | None:
     pr_set_pdeathsig = 1
 
     def preexec() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+        prctl(pr_set_pdeathsig, int(sig))
         if os.getppid() != parent:  # the owner died between fork() and prctl(): nobody would signal us
             os._exit(1)
 
@@ -219,9 +219,11 @@ def spawn(
     stdin: int | IO[bytes] | None = subprocess.DEVNULL,
     stdout: int | IO[bytes] | None = subprocess.DEVNULL,
     stderr: int | IO[bytes] | None = subprocess.DEVNULL,
+    death_signal: int = signal.SIGKILL,
 ) -> subprocess.Popen[bytes]:
     """Popen `argv` in a session of its own, from the one spawner thread, with the parent-death signal: the child
-    dies with this process, whichever thread calls spawn() and however the process ends."""
+    gets `death_signal` when this process ends, whichever thread calls spawn() and however the process ends
+    (None for stdout/stderr: inherit this process's)."""
     owner = os.getpid()
 
     def start() -> subprocess.Popen[bytes]:
@@ -232,7 +234,7 @@ def spawn(
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,
-            preexec_fn=parent_death_signal(owner),
+            preexec_fn=parent_death_signal(owner, death_signal),
         )
 
     return _spawner.popen(start)

@@ -23,10 +23,7 @@ from .lifecycle import Lifecycle, LifecycleGuard
 from .routing import Router
 from .state import RoomState
 
-__all__ = ["SERVER_SENDER", "RoomEvents", "participant_info"]
-
-SERVER_SENDER = "server"
-"""The sender of a data packet that no participant sent (the server API's send_data)."""
+__all__ = ["RoomEvents", "participant_info"]
 
 
 def participant_info(p: rtc.Participant, *, is_local: bool) -> ev.ParticipantInfo:
@@ -107,7 +104,10 @@ class RoomEvents:
         self.state.apply(ev.RoomMetadataChanged(old, new, at=time.time()))
 
     def _data(self, packet: rtc.DataPacket) -> None:
-        sender = packet.participant.identity if packet.participant is not None else SERVER_SENDER
+        # livekit-ffi sends participant_identity '' whenever the Rust room has no participant object for the
+        # sender: a peer not announced yet, the server API's SendData and a hidden participant all look alike,
+        # so the sender is unknown (None), never "server" (tests/test_sender_unknown.py pins the SDK's side).
+        sender = packet.participant.identity if packet.participant is not None else None
         kind = ev.DataKind.RELIABLE if packet.kind == rtc.DataPacketKind.KIND_RELIABLE else ev.DataKind.LOSSY
         self.router.on_packet(packet.data, sender=sender, topic=packet.topic or "", kind=kind, at=time.time())
 

@@ -37,8 +37,9 @@ __all__ = ["ErrorCallback", "ErrorLog", "MessageCallback", "RawDataHandler", "Ro
 
 log = logging.getLogger("lk_notebook")
 
-RawDataHandler = Callable[[bytes, str, DataKind, float], None]
-"""`handler(payload, sender, kind, arrival_time)`: the fast path the lab uses for its own topic."""
+RawDataHandler = Callable[[bytes, str | None, DataKind, float], None]
+"""`handler(payload, sender, kind, arrival_time)`: the fast path the lab uses for its own topic (`sender` as
+`Message.sender`: None when the packet came without one)."""
 ErrorCallback = Callable[[str, BaseException], None]
 StreamHandler = Callable[[Any, str], object]
 """`handler(reader, sender_identity)`, as the SDK's: the reader has `info`, `async for` and `read_all()`."""
@@ -136,7 +137,7 @@ class Router(ReceivedRecords):
         self._call_ids = itertools.count(1)
 
     # -- in -------------------------------------------------------------------------------------------------------
-    def on_packet(self, payload: bytes, *, sender: str, topic: str, kind: DataKind, at: float) -> None:
+    def on_packet(self, payload: bytes, *, sender: str | None, topic: str, kind: DataKind, at: float) -> None:
         """A data packet arrived: to the topic's raw handler if it has one, else into the inbox and to listeners."""
         raw = self._raw_handlers.get(topic)
         if raw is not None:
@@ -146,6 +147,15 @@ class Router(ReceivedRecords):
                 self.report(f"raw handler for topic {topic!r}", exc)
             return
         self.deliver(Message(sender, topic, kind, payload, at))
+
+    def replace_message(self, old: Message, new: Message) -> bool:
+        """Put `new` where `old` is in the inbox (a later look-up completed it); False if `old` has left it."""
+        # From the newest end: the message being completed arrived moments ago.
+        for i in range(len(self._inbox) - 1, -1, -1):
+            if self._inbox[i] is old:
+                self._inbox[i] = new
+                return True
+        return False
 
     def deliver(self, msg: Message) -> None:
         """Record `msg` (received or sent) and hand it to callbacks and, if received, to subscriptions."""
@@ -290,8 +300,13 @@ def _wanted(count: int | None, topic: str | None) -> str:
     return f"no message{where} arrived" if count is None else f"fewer than {count} messages{where} arrived"
 
 
-PACKET_COLUMNS = ("type", "sender", "topic", "kind", "size", "payload", "received_at", "sent", "destinations")
-"""`messages_frame()` columns every row has. `type`: packet, text_stream, byte_stream or rpc; `kind`: reliable or
+PACKET_COLUMNS = (
+    "type", "sender", "sender_candidates", "topic", "kind", "size", "payload", "received_at", "sent", "destinations"
+)  # fmt: skip
+"""`messages_frame()` columns every row has. `type`: packet, text_stream, byte_stream or rpc; `sender`: the
+identity, or None for a packet that came without one (`Message.sender`); `sender_candidates`: for such a packet,
+the participants the server listed that the session had not been told of (a tuple; None when not looked up: see
+`Message.sender_candidates`), None on every other row; `kind`: reliable or
 lossy, as `Message.kind` (streams and RPC travel on the reliable channel); `payload`: text where UTF-8, else bytes
 (a byte stream's first bytes; an RPC call's request); `received_at`: UTC Timestamp (a stream's or call's start)."""
 STREAM_COLUMNS = ("stream_id", "name", "mime_type", "announced_size", "state", "goodput", "sha256", "attributes")
@@ -313,6 +328,7 @@ def _packet_row(m: Message) -> dict[str, object]:
     return _row(
         type="packet",
         sender=m.sender,
+        sender_candidates=m.sender_candidates,
         topic=m.topic,
         kind=m.kind.value,
         size=m.size,

@@ -275,7 +275,9 @@ class RpcCalls:
         `.caller_identity`). Its result is the response: a str as is, a dict or list as compact JSON (as `publish`),
         None as "". An exception reaches the caller as LiveKit's application error (1500) with the exception's type
         and message, and shows in `session.errors` (one log line); raise `rtc.RpcError` to choose the code.
-        Registering a method twice: AlreadyRegisteredError."""
+        Registering a method twice: AlreadyRegisteredError. A call to a method this session never registered is
+        answered 1400 (unsupported method) by the SDK's native core and nothing reaches Python: no handler, no
+        `rpc_calls` record, no `on_rpc` callback on this side (there is no catch-all registration)."""
         self.me.guard.require_open("register an RPC method")
         if not isinstance(method, str) or not method:
             raise InvalidInputError(f"an RPC method name must be a non-empty string, not {method!r}")
@@ -297,5 +299,6 @@ class RpcCalls:
             self.me.local().unregister_rpc_method(method)
 
     def on_rpc(self, callback: RpcCallback) -> Callable[[], None]:
-        """Call `callback(record)` when an RPC call (made or answered) starts and when it ends."""
+        """Call `callback(record)` when an RPC call (made or answered) starts and when it ends. Calls to a method
+        this session never registered are not among them: the native core answers those 1400 unseen."""
         return self.me.router.on_rpc(callback)

@@ -38,9 +38,10 @@ from .messaging import Messaging
 from .own_participant import OwnParticipant
 from .own_state import OwnStateWriter
 from .rejoin import Rejoiner, RejoinStatus
-from .room_events import SERVER_SENDER, RoomEvents
+from .room_events import RoomEvents
 from .routing import ErrorLog, RawDataHandler, Router
 from .rpc import RpcCalls
+from .senders import SenderLookup
 from .state import RoomState
 from .stream_sender import StreamSender
 from .streams import StreamReceiver
@@ -49,8 +50,9 @@ from .waiting import Waiting
 if TYPE_CHECKING:
     from .admin import ServerAPI
 
-# DUPLICATE_IDENTITY and SERVER_SENDER are kept importable from here (they lived here; widgets import them).
-__all__ = ["DUPLICATE_IDENTITY", "SERVER_SENDER", "RawDataHandler", "Session"]
+# DUPLICATE_IDENTITY is kept importable from here (it lived here; widgets import it). SERVER_SENDER is gone on
+# purpose: a packet without a sender is not provably the server's (see Message.sender).
+__all__ = ["DUPLICATE_IDENTITY", "RawDataHandler", "Session"]
 
 log = logging.getLogger("lk_notebook")
 
@@ -68,19 +70,10 @@ class Session(AbstractAsyncContextManager["Session"]):
     """
 
     def __init__(
-        self,
-        room_name: str,
-        identity: str,
-        *,
-        url: str,
-        credentials: Credentials | None,
-        history_limit: int = 10_000,
-        inbox_limit: int = 1_000,
-        confirm_timeout: float = 5.0,
-        hidden: bool = False,
-        rejoin: bool = False,
+        self, room_name: str, identity: str, *, url: str, credentials: Credentials | None, history_limit: int = 10_000,
+        inbox_limit: int = 1_000, confirm_timeout: float = 5.0, hidden: bool = False, rejoin: bool = False,
         token_factory: TokenFactory | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.room_name, self.identity, self.url, self.credentials = room_name, identity, url, credentials
         self.hidden = hidden
         """Joined with the hidden grant (an inspector): invisible to others, publishes nothing, no media. Its own
@@ -116,6 +109,8 @@ class Session(AbstractAsyncContextManager["Session"]):
             hidden=hidden,
         )  # fmt: skip
         self._admin = AdminHandle(credentials, self.lifecycle)
+        self.sender_lookup = SenderLookup.watching(self)
+        """Fills `Message.sender_candidates` (only with API credentials: it asks the server who is in the room)."""
         self._release_task: asyncio.Task[None] | None = None
         self.rejoin = RejoinStatus(enabled=rejoin)
         """What rejoining after lost connections has done (see lk_notebook.rejoin)."""

@@ -117,6 +117,7 @@ async def test_data_track_listed_and_subscribing_shows_its_rate(
             await asyncio.sleep(0.02)
 
     pumping = asyncio.create_task(pump())
+    sessions.stack.callback(lambda: pumping.cancel())  # the latest pump, also when the join below fails
     inspector = await sessions.keep(
         await lk.inspect(room_name, **join_args(credentials))
     )  # after the track's publication

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,36 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie counts: whoever adopted it has not reaped it yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _until(check: Callable[[], bool], timeout: float) -> float:
+    """Poll `check` until true; return the seconds it took, or fail after `timeout`."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"not true within {timeout} s: {check}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def _refused(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2)
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["sigterm", "ctrl-c", "sigkill"]
+)
 def test_lab_starts_server_and_jupyterlab_then_stops_both(stop_signal: int) -> None:
     port = _free_port()
     env = env_without_livekit()
@@ -92,6 +122,13 @@ def test_lab_starts_server_and_jupyterlab_then_stops_both(stop_signal: int) -> N
             assert r.status == 200  # the local livekit-server answers
 
         proc.send_signal(stop_signal)
+        if stop_signal == signal.SIGKILL:
+            # No handler, no finally runs: the children's parent-death signals alone must end them.
+            assert proc.wait(timeout=10) == -signal.SIGKILL
+            took = _until(lambda: _gone(jupyter), timeout=20)
+            print(f"JupyterLab gone {took:.2f} s after lk-notebook was SIGKILLed")
+            _until(lambda: _refused(http), timeout=10)  # livekit-server too
+            return
         # A requested stop is a clean exit: lk-notebook returns JupyterLab's status after terminating it (0).
         code = proc.wait(timeout=60)
         assert code == 0, f"exit {code}: {proc.stderr.read() if proc.stderr else ''}"

@@ -188,11 +188,28 @@ async def test_streams_and_rpc_from_a_peer_not_yet_announced_carry_its_identity(
     assert streams_of(session, "lk.transcription")[0].sender == "early"
     assert next(r for r in session.rpc_calls if r.method == "ping").caller == "early"
     # A data packet is different: the SDK's native core hands it over without the sender when it does not know
-    # the participant yet (livekit-ffi fills participant_identity from the participant object). Pinned here so
-    # this test fails, and the label can be fixed, when the SDK starts passing the identity.
+    # the participant yet (pinned at the FFI layer in test_sender_unknown.py), so its sender is unknown, exactly
+    # like the server API's.
     packet = next(m for m in session.inbox if m.topic == "p")
-    assert packet.sender == lk.session.SERVER_SENDER
+    assert packet.sender is None
     async with lk.ServerAPI(credentials) as admin:
         await admin.send_data(room_name, "from the server", topic="s")
     await eventually(lambda: any(m.topic == "s" for m in session.inbox), what="server data arrives")
-    assert next(m for m in session.inbox if m.topic == "s").sender == "server"
+    assert next(m for m in session.inbox if m.topic == "s").sender is None
+
+
+async def test_rpc_to_a_method_never_registered_is_answered_1400_and_nothing_reaches_python(
+    pair: tuple[lk.Session, rtc.Room],
+) -> None:
+    session, peer = pair
+    told: list[lk.RpcRecord] = []
+    session.on_rpc(told.append)
+    session.register_rpc_method("ping", lambda call: "pong")
+    with pytest.raises(rtc.RpcError) as refused:
+        await peer.local_participant.perform_rpc(destination_identity="nb", method="never-registered", payload="x")
+    assert refused.value.code == 1400  # UNSUPPORTED_METHOD, from the SDK's native core
+    # Sentinel: a registered call made after it, on the same reliable channel, is recorded; the refused one never.
+    assert await peer.local_participant.perform_rpc(destination_identity="nb", method="ping", payload="") == "pong"
+    await eventually(lambda: any(r.method == "ping" and r.finished_at for r in session.rpc_calls), what="ping")
+    assert [r.method for r in session.rpc_calls] == ["ping"]
+    assert {r.method for r in told} == {"ping"} and not session.errors

@@ -232,7 +232,7 @@ class _Participants:
             self.sessions[identity].add_raw_handler(TOPIC, self._handler(identity))
 
     def _handler(self, identity: str) -> Any:
-        def on_data(payload: bytes, sender: str, kind: DataKind, arrival: float) -> None:
+        def on_data(payload: bytes, sender: str | None, kind: DataKind, arrival: float) -> None:
             now = time.monotonic_ns()
             by_run = self.recorders.get(identity)
             if by_run is not None and len(payload) >= 16:

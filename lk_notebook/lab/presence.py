@@ -10,8 +10,8 @@ publishing a silent audio track right after joining), the rig's receiver watches
 - `data_before_visible`: whether a reliable message the joiner sent right after joining reached the receiver
   before the join did (a message from someone not yet in the room: "message or state?");
 - `data_sender`: who the receiver was told sent it. The Python SDK names a message's sender from the room's
-  participant list, so a message from a participant not yet announced comes with no participant (lk_notebook
-  shows that as "server").
+  participant list, so a message from a participant not yet announced comes with no participant: None (the
+  server API and hidden participants look the same; see `Message.sender`).
 
 Data-only joins are phase-aligned with the server's batch (each starts right after one went out), so each waits
 nearly a whole interval; a join at a random moment waits half of one on average.
@@ -60,7 +60,7 @@ async def _one(rig: Rig, kind: str, identity: str, timeout: float) -> PresenceRo
     seen: dict[str, int] = {}
     leaving = False
     data_at = 0
-    data_from = ""
+    data_from: str | None = None
 
     def on_change(_: object) -> None:
         present = observer.state.get(identity) is not None
@@ -70,7 +70,7 @@ async def _one(rig: Rig, kind: str, identity: str, timeout: float) -> PresenceRo
         elif not present and leaving and "leave" not in seen:
             seen["leave"] = now
 
-    def on_data(payload: bytes, who: str, k: DataKind, at: float) -> None:
+    def on_data(payload: bytes, who: str | None, k: DataKind, at: float) -> None:
         nonlocal data_at, data_from
         # Matched by payload: before the join is announced the SDK cannot name the sender (see data_sender)
         if payload == identity.encode() and not data_at:

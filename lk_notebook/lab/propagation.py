@@ -68,7 +68,7 @@ async def change_latency(
     remove: Callable[[], None]
     if channel == "data":
 
-        def on_data(payload: bytes, who: str, kind: DataKind, at: float) -> None:
+        def on_data(payload: bytes, who: str | None, kind: DataKind, at: float) -> None:
             # a server API message has no participant sender
             arrived(payload == encoded and (by_api or who == ident))
 

@@ -259,7 +259,7 @@ class Rig(StartClose):
         self.receivers.append(session)
         self.sinks.append(None)
 
-        def on_data(payload: bytes, sender: str, kind: DataKind, arrival: float) -> None:
+        def on_data(payload: bytes, sender: str | None, kind: DataKind, arrival: float) -> None:
             self._deliver(index, payload, time.monotonic_ns())
 
         self._remove_handlers.append(session.add_raw_handler(TOPIC, on_data))
@@ -320,7 +320,7 @@ class Rig(StartClose):
         if sink is None or not sink(payload, now):
             self.foreign += 1
 
-    def _on_data(self, payload: bytes, sender: str, kind: DataKind, arrival: float) -> None:
+    def _on_data(self, payload: bytes, sender: str | None, kind: DataKind, arrival: float) -> None:
         self._deliver(0, payload, time.monotonic_ns())
 
     async def prepare_data_track(self) -> rtc.LocalDataTrack:

@@ -295,7 +295,7 @@ class PresenceRow(TypedDict):
     leave_visible_ms: float
     data_arrived: bool
     data_before_visible: bool
-    data_sender: str
+    data_sender: str | None
 
 
 class PropagationRow(TypedDict):

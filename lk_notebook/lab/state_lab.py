@@ -124,7 +124,7 @@ async def _late_joiner(rig: Rig, sender: str, last: dict[str, str]) -> dict[str,
     late = await rig.join(f"lab-late-{secrets.token_hex(3)}")
     try:
 
-        def on_data(payload: bytes, who: str, kind: DataKind, at: float) -> None:
+        def on_data(payload: bytes, who: str | None, kind: DataKind, at: float) -> None:
             nonlocal got_data
             got_data = True
 

@@ -136,7 +136,7 @@ class TransferRun:
 
         assembler = ChunkAssembler(self.run_id, self.size)
 
-        def on_chunk(data: bytes, _sender: str, _kind: object, _arrival: float) -> None:
+        def on_chunk(data: bytes, _sender: str | None, _kind: object, _arrival: float) -> None:
             self._arrivals += 1
             seq = assembler.add(data)
             if seq is not None:

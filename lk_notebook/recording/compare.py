@@ -156,8 +156,9 @@ def diff_recordings(a: Recording, b: Recording, *, at_a: Time | None = None, at_
     state = pd.DataFrame(state_rows, columns=["identity", "field", "a", "b"])
     keys = ["sender", "topic", "kind", "size", "sha256"]
     frame_a, frame_b = a.messages_frame(), b.messages_frame()
-    counts_a = frame_a[frame_a["at"] <= pd.Timestamp(end_a, unit="s", tz="UTC")].groupby(keys).size()
-    counts_b = frame_b[frame_b["at"] <= pd.Timestamp(end_b, unit="s", tz="UTC")].groupby(keys).size()
+    # dropna=False: a packet that came without a sender (sender None) is a message like any other
+    counts_a = frame_a[frame_a["at"] <= pd.Timestamp(end_a, unit="s", tz="UTC")].groupby(keys, dropna=False).size()
+    counts_b = frame_b[frame_b["at"] <= pd.Timestamp(end_b, unit="s", tz="UTC")].groupby(keys, dropna=False).size()
     both = pd.concat([counts_a.rename("a"), counts_b.rename("b")], axis=1).fillna(0).astype(int)
     differ = both[both["a"] != both["b"]].reset_index()
     rows = [[*(r[k] for k in keys), "a" if r["a"] > r["b"] else "b", abs(r["a"] - r["b"])]

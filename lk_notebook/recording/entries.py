@@ -36,7 +36,9 @@ StatValue = float | int | str | bool | None
 class RecordedPacket:
     """A data packet as recorded: the payload up to the journal's bound, with the size and sha256 of all of it."""
 
-    sender: str
+    sender: str | None
+    """As `Message.sender`: None for a packet that came without one (its `sender_candidates` are not recorded: the
+    journal writes the packet at arrival, before the session's look-up)."""
     topic: str
     kind: DataKind
     payload: bytes = field(repr=False)
@@ -115,7 +117,7 @@ class Entry:
 
 
 class PacketWire(TypedDict):
-    sender: str
+    sender: str | None
     topic: str
     kind: str
     size: int

@@ -196,7 +196,8 @@ class Recording:
         return frame
 
     def messages_frame(self) -> pd.DataFrame:
-        """One row per packet: at, sender, topic, kind, size, sha256, truncated, sent, destinations, text, payload."""
+        """One row per packet: at, sender (missing when the packet came without one: see `Message.sender`), topic,
+        kind, size, sha256, truncated, sent, destinations, text, payload."""
 
         def row(p: RecordedPacket) -> list[object]:
             try:

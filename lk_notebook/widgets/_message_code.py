@@ -97,7 +97,7 @@ def code_snippets(
     else:
         lines = []
         if reliable:
-            # `lk room send-data` sends through the server API: receivers see the sender as the server, not you.
+            # `lk room send-data` sends through the server API: receivers get no sender (None), not you.
             flags = f"--room {_sh(room)}"
             if topic:
                 flags += f" --topic {_sh(topic)}"

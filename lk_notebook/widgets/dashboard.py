@@ -193,8 +193,8 @@ def show(
     else starts joining at once in the background and returns without blocking; the panel shows progress and
     errors. Make it the last expression of a cell to display it.
 
-    `join_kwargs` (name, attributes, metadata, url, ...) go to the join form: `name`, `attributes` and `metadata`
-    appear in it; the rest are passed to `lk_notebook.join` as given.
+    `join_kwargs` (name, attributes, metadata, url, announce, ...) go to the join form: `name`, `attributes` and
+    `metadata` appear in it; the rest are passed to `lk_notebook.join` as given.
 
     Example::
 

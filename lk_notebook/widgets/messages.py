@@ -66,12 +66,33 @@ def clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
 
 
+UNKNOWN_SENDER = "unknown"
+"""What the views show for a packet that came without a sender (`Message.sender` None)."""
+UNKNOWN_SENDER_TIP = (
+    "This packet came without a sender. It is one of: a participant this session has not been told of yet (the "
+    "server announces one without media tracks on its ~3 s tick), the server API's SendData, or a hidden "
+    "participant. Nothing in the packet tells them apart."
+)
+
+
+def sender_cell(m: Message) -> str:
+    """The sender column's HTML: the identity, or "unknown" with the possible sources as its tooltip."""
+    if m.sent:
+        return html.escape(f"→ {', '.join(m.destinations) or 'room'}")
+    if m.sender is not None:
+        return html.escape(m.sender)
+    tip = UNKNOWN_SENDER_TIP
+    if m.sender_candidates is not None:
+        listed = ", ".join(m.sender_candidates) or "nobody (so the server API or a hidden participant)"
+        tip += f" The server listed, not yet known here: {listed}."
+    return f'<span title="{html.escape(tip)}" style="color:#888;font-style:italic">{UNKNOWN_SENDER}</span>'
+
+
 def _row(m: Message) -> str:
     kind, text = preview(m.payload)
-    who = f"→ {', '.join(m.destinations) or 'room'}" if m.sent else m.sender
     side = "lk-sent" if m.sent else "lk-received"
     return (
-        f'<tr class="{side}"><td>{clock(m.received_at)}</td><td>{html.escape(who)}</td>'
+        f'<tr class="{side}"><td>{clock(m.received_at)}</td><td>{sender_cell(m)}</td>'
         f"<td>{html.escape(m.topic)}</td><td>{m.kind.value}</td><td style='text-align:right'>{m.size:,}</td>"
         f"<td><span style='{CLIP_STYLE}'><span style='color:#888'>{kind}</span> <code>{html.escape(text)}</code></span>"
         "</td></tr>"
@@ -91,8 +112,8 @@ class MessageLog(TextFallback, w.VBox):  # type: ignore[misc]
 
     def text_fallback(self) -> str:
         recent = [m for m in self.session.inbox if not m.sent][-5:]
-        lines = [f"  {m.sender} → {m.topic or '(no topic)'} {m.kind.value} {m.size} B: {(m.text or '<binary>')[:60]}"
-                 for m in recent]  # fmt: skip
+        lines = [f"  {m.sender or UNKNOWN_SENDER} → {m.topic or '(no topic)'} {m.kind.value} {m.size} B: "
+                 f"{(m.text or '<binary>')[:60]}" for m in recent]  # fmt: skip
         head = f"MessageLog, {session_line(self.session)}; {self.received} message(s) received"
         return "\n".join([head, *lines])
 
