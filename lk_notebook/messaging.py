@@ -57,6 +57,7 @@ class Messaging:
                 f"{self.me.identity!r} is inspecting {self.me.room_name!r} hidden and publishes nothing; join "
                 f"without hidden=True to send."
             )
+        self.me.require_data_permission("publish")
         data = limits.encode_payload(payload)
         check = limits.check_publish(
             data, reliable=reliable, topic=topic, destinations=destinations, identity=self.me.identity

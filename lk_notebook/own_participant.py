@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from livekit import rtc
 
 from . import limits
+from .errors import PublishError
 from .lifecycle import LifecycleGuard
 from .routing import Router
 from .state import RoomState
@@ -36,6 +37,16 @@ class OwnParticipant:
     state: RoomState
     router: Router
     guard: LifecycleGuard
+
+    def require_data_permission(self, action: str) -> None:
+        """PublishError unless the token grants `canPublishData`: without it the server drops every data packet
+        and stream chunk the participant sends, and the SDK reports success, so nothing else would tell."""
+        permissions = self.local().permissions
+        if not permissions.can_publish_data:
+            raise PublishError(
+                f"cannot {action}: {self.identity!r}'s token lacks canPublishData, so the server would silently "
+                f"drop what it sends; join with a token that grants it (the default Grants() does)."
+            )
 
     def warn_unknown(self, destinations: Sequence[str], *, stacklevel: int) -> None:
         """An UnknownDestinationWarning, at the user's call (`stacklevel` counted from the caller), for

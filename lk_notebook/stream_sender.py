@@ -149,6 +149,7 @@ class StreamSender:
     ) -> StreamRecord:
         """Send `text` as one text stream (chunked by the SDK, any length). Returns the sent stream's record."""
         self.me.guard.require_open("send text")
+        self.me.require_data_permission("send text")
         if not isinstance(text, str):
             raise InvalidInputError(f"text must be a str, not {type(text).__name__}; use send_bytes for bytes")
         attrs = limits.check_stream(topic, attributes)
@@ -175,6 +176,7 @@ class StreamSender:
     ) -> StreamWriter:
         """Open a text stream to write incrementally (as an agent streams a transcription). Close it when done."""
         self.me.guard.require_open("open a text stream")
+        self.me.require_data_permission("open a text stream")
         attrs = limits.check_stream(topic, attributes)
         dests = self.me.destinations(destinations, stacklevel=2)
         started = time.time()
@@ -195,6 +197,7 @@ class StreamSender:
     ) -> StreamRecord:
         """Send `data` as one byte stream (any size: the SDK chunks it). Returns the sent stream's record."""
         self.me.guard.require_open("send bytes")
+        self.me.require_data_permission("send bytes")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidInputError(f"data must be bytes, not {type(data).__name__}; use send_text for text")
         payload = bytes(data)
@@ -221,6 +224,7 @@ class StreamSender:
     ) -> StreamWriter:
         """Open a byte stream to write in chunks (a file as it is produced). Close it when done."""
         self.me.guard.require_open("open a byte stream")
+        self.me.require_data_permission("open a byte stream")
         if not isinstance(name, str) or not name:
             raise InvalidInputError("a byte stream needs a non-empty name (the receiver sees it as the file name)")
         attrs = limits.check_stream(topic, attributes)
@@ -268,6 +272,7 @@ class StreamSender:
     ) -> StreamRecord:
         """Send a file as a byte stream (name and MIME type from the path). A missing file: MissingFileError."""
         self.me.guard.require_open("send a file")
+        self.me.require_data_permission("send a file")
         file = limits.check_file(path)
         attrs = limits.check_stream(topic, attributes)
         dests = self.me.destinations(destinations, stacklevel=2)
