@@ -21,7 +21,7 @@ from lk_notebook.config import Credentials
 from lk_notebook.events import ConnectionChanged, Event, Snapshot
 from lk_notebook.server import LocalServer
 
-from .claims import ORDER_OF_MAGNITUDE, STATE_VS_MESSAGE_P50
+from .claims import STATE_VS_MESSAGE_IN_A_ROW, STATE_VS_MESSAGE_P50
 from .conftest import Sessions, eventually
 
 pytestmark = pytest.mark.server
@@ -104,28 +104,42 @@ async def test_attribute_propagation_p50_within_a_small_factor_of_a_message(sess
     assert attribute_p50 <= STATE_VS_MESSAGE_P50 * message_p50, (attribute_ms, message_ms)
 
 
-async def test_state_changes_in_a_row_are_an_order_of_magnitude_slower_than_messages(
+async def test_state_changes_in_a_row_are_several_times_slower_than_messages(
     sessions: Sessions, room_name: str
 ) -> None:
     # Notebook 05's claim, measured in one run: the same 100 updates as attribute changes, then as reliable
     # messages (reliable, so that "all arrived" is exact), each timed until the reader has the last one.
     a, b = await sessions.two(room_name)
+    calls: list[float] = []
     start = time.monotonic()
     for i in range(100):
+        began = time.monotonic()
         await b.set_attributes({"pos": str(i)}, confirm=False)
+        calls.append(time.monotonic() - began)
     assert await a.wait_for(lambda s: _bob_of(s).attributes.get("pos") == "99", timeout=60)
     state_s = time.monotonic() - start
 
     got: list[lk.Message] = []
-    a.on_message(got.append, topic="pos")
+    last: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def arrived(m: lk.Message) -> None:
+        got.append(m)
+        if len(got) == 100 and not last.done():
+            last.set_result(None)
+
+    a.on_message(arrived, topic="pos")
     start = time.monotonic()
     for i in range(100):
         await b.publish(str(i), topic="pos")
-    await eventually(lambda: len(got) == 100, timeout=30, what="A has all 100 messages")
+    await asyncio.wait_for(last, 30)
     message_s = time.monotonic() - start
     assert [m.text for m in got] == [str(i) for i in range(100)]
-    print(f"100 in a row: attributes {1000 * state_s:.0f} ms, reliable messages {1000 * message_s:.0f} ms")
-    assert state_s >= ORDER_OF_MAGNITUDE * message_s, (state_s, message_s)
+    stalls = [f"{s:.1f} s" for s in calls if s > 1.0]  # the server's unanswered requests (see tests/claims.py)
+    print(
+        f"100 in a row: attributes {1000 * state_s:.0f} ms (per call p50 {1000 * statistics.median(calls):.1f} ms, "
+        f"stalls {stalls}), reliable messages {1000 * message_s:.0f} ms: {state_s / message_s:.1f}x"
+    )
+    assert state_s >= STATE_VS_MESSAGE_IN_A_ROW * message_s, (state_s, message_s, stalls)
 
 
 async def test_metadata_and_name(sessions: Sessions, room_name: str) -> None:

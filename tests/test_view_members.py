@@ -160,7 +160,7 @@ async def test_room_panel_attach_shows_a_session_and_on_session_hears_it(session
     panel.error.clear()
     panel.attach(second)
     assert given == [first, second] and panel.identity.value == "second"
-    await second.publish("y", topic="boom")
     errors_before = len(first.errors)
+    await second.publish("y", topic="boom")
     await eventually(lambda: len(first.errors) > errors_before, what="first's handler failed again")
     assert "handler bug" not in panel.error.value
