@@ -10,7 +10,7 @@ from lk_notebook.lab.stats import ReceiverStats
 from lk_notebook.lab.sweep import Results
 
 
-def _run(run_id: int, *, receivers: int, per_receiver: list[PeerStats]) -> RunResult:
+def _run(run_id: str, *, receivers: int, per_receiver: list[PeerStats]) -> RunResult:
     row = cast(
         ResultRow,
         {
@@ -41,11 +41,11 @@ def _peer(identity: str, received: int, p50: float) -> PeerStats:
 
 
 def test_per_receiver_frame_has_a_row_per_receiver_with_its_runs_settings() -> None:
-    fan = _run(7, receivers=2, per_receiver=[_peer("r0", 100, 4.0), _peer("r1", 90, 6.0)])
-    single = _run(8, receivers=1, per_receiver=[])  # a one-to-one run has no per-receiver rows
+    fan = _run("r7", receivers=2, per_receiver=[_peer("r0", 100, 4.0), _peer("r1", 90, 6.0)])
+    single = _run("r8", receivers=1, per_receiver=[])  # a one-to-one run has no per-receiver rows
     frame = Results(runs=[fan, single]).per_receiver_frame()
     assert list(frame.identity) == ["r0", "r1"]
-    assert set(frame.run_id) == {7} and set(frame["mode"]) == {"reliable"} and set(frame["receivers"]) == {2}
+    assert set(frame.run_id) == {"r7"} and set(frame["mode"]) == {"reliable"} and set(frame["receivers"]) == {2}
     by: dict[str, Any] = frame.set_index("identity").to_dict("index")
     assert by["r1"]["received"] == 90 and abs(by["r1"]["loss_rate"] - 0.1) < 1e-12
     assert by["r0"]["latency_p50_ms"] == 4.0 and by["r0"]["rate"] == 50.0 and by["r0"]["senders"] == 1
@@ -53,14 +53,14 @@ def test_per_receiver_frame_has_a_row_per_receiver_with_its_runs_settings() -> N
 
 
 def test_extend_appends_the_other_results_runs_in_order() -> None:
-    a = Results(runs=[_run(1, receivers=1, per_receiver=[])])
+    a = Results(runs=[_run("r1", receivers=1, per_receiver=[])])
     b = Results(
-        runs=[_run(2, receivers=2, per_receiver=[_peer("r0", 100, 3.0)]), _run(3, receivers=1, per_receiver=[])]
+        runs=[_run("r2", receivers=2, per_receiver=[_peer("r0", 100, 3.0)]), _run("r3", receivers=1, per_receiver=[])]
     )
     a.extend(b)
-    assert [r.row["run_id"] for r in a.runs] == [1, 2, 3]
-    assert list(a.frame.run_id) == [1, 2, 3] and len(a.series) == 3
-    assert list(a.per_receiver_frame().run_id) == [2]
-    assert [r.row["run_id"] for r in b.runs] == [2, 3]  # the other is left as it was
+    assert [r.row["run_id"] for r in a.runs] == ["r1", "r2", "r3"]
+    assert list(a.frame.run_id) == ["r1", "r2", "r3"] and len(a.series) == 3
+    assert list(a.per_receiver_frame().run_id) == ["r2"]
+    assert [r.row["run_id"] for r in b.runs] == ["r2", "r3"]  # the other is left as it was
     a.extend(Results())
     assert len(a.runs) == 3
