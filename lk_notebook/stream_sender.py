@@ -29,6 +29,7 @@ from . import limits
 from ._logging import scrub
 from .errors import InvalidInputError, StreamError
 from .events import StreamRecord, StreamState
+from .lifecycle import LifecycleGuard
 from .own_participant import OwnParticipant
 from .routing import Router
 from .streams import new_record
@@ -43,11 +44,21 @@ class StreamWriter:
     aborted).
     """
 
-    def __init__(self, writer: rtc.TextStreamWriter | rtc.ByteStreamWriter, router: Router, record: StreamRecord):
+    def __init__(
+        self,
+        writer: rtc.TextStreamWriter | rtc.ByteStreamWriter,
+        router: Router,
+        record: StreamRecord,
+        *,
+        guard: LifecycleGuard | None = None,
+    ):
         self._writer = writer
         self._router = router
         self.record = record
         self._hash = hashlib.sha256()
+        self._guard = guard
+        """The session's: once it is closed (left, or its room gone), the SDK has disposed of the writer's handle,
+        and a write would fail inside the SDK with a bare AssertionError (measured, livekit 1.2.1)."""
 
     @property
     def stream_id(self) -> str:
@@ -55,6 +66,14 @@ class StreamWriter:
 
     async def write(self, chunk: str | bytes) -> None:
         """Send one chunk: str for a text stream, bytes for a byte stream."""
+        if self.record.state is StreamState.STARTED and self._guard is not None and self._guard.closed:
+            ended = self._guard.closed_error("write to a stream")
+            self._finish(StreamState.ABORTED, str(ended))
+            raise StreamError(
+                f"the stream on {self.record.topic!r} ended with its session: {ended}",
+                topic=self.record.topic,
+                stream_id=self.stream_id,
+            ) from ended
         if self.record.state is not StreamState.STARTED:
             raise StreamError("this stream is closed; open a new one", topic=self.record.topic)
         if self.record.is_text != isinstance(chunk, str) or not isinstance(chunk, str | bytes | bytearray):
@@ -82,6 +101,9 @@ class StreamWriter:
     async def aclose(self, *, reason: str = "", attributes: Mapping[str, str] | None = None) -> None:
         """End the stream; a non-empty `reason` ends it as aborted. Idempotent."""
         if self.record.state is not StreamState.STARTED:
+            return
+        if self._guard is not None and self._guard.closed:  # the SDK's handle is gone with the session
+            self._finish(StreamState.ABORTED, reason or str(self._guard.closed_error("close a stream")))
             return
         await self._writer.aclose(reason=reason, attributes=dict(attributes) if attributes else None)
         self._finish(StreamState.ABORTED if reason else StreamState.FINISHED, reason)
@@ -260,7 +282,7 @@ class StreamSender:
             sent=True,
         )
         self.me.router.update_stream(record)
-        return StreamWriter(writer, self.me.router, record)
+        return StreamWriter(writer, self.me.router, record, guard=self.me.guard)
 
     async def send_file(
         self,

@@ -7,7 +7,6 @@ The same assertions must hold in both.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
@@ -142,8 +141,11 @@ async def test_late_joiner_gets_state_not_earlier_messages(sessions: Sessions, w
     late = await sessions.join(room_name, "late", creds=where.b)
     alice = late.state.get("alice")
     assert alice is not None and alice.attributes.get("score") == "7"  # state is synchronised at join
-    await asyncio.sleep(0.5)  # a replayed message would have arrived by now (reliable replay is immediate)
-    assert late.inbox == ()  # messages are not
+    # Absence needs a sentinel, not a sleep: alice's reliable messages reach "late" in order, so once her next one
+    # is in its inbox, a replay of the earlier one would have arrived before it.
+    await a.publish("after you came", topic="chat")
+    await eventually(lambda: any(m.text == "after you came" for m in late.inbox), what="the sentinel reaches late")
+    assert [m.text for m in late.inbox] == ["after you came"]  # messages are not
 
 
 async def test_leave_is_seen_by_the_other(sessions: Sessions, where: Where, room_name: str) -> None:

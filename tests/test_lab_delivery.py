@@ -28,6 +28,8 @@ from lk_notebook.joining import join
 from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, check_path, measure
 from lk_notebook.server import LocalServer, RelayLayout
 
+from .claims import STATE_VS_MESSAGE_P50
+
 pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
 
 LAB_SEED = 1234
@@ -215,10 +217,13 @@ async def test_state_propagation_and_late_joiner(lab: Lab) -> None:
     for channel, row in rows.items():
         assert row["timeouts"] == 0, row
         # p50 over 10 changes, measured on this 2-core machine: 1.3-5.4 ms per channel at load ~9, but 4-21 ms at
-        # load ~12 (state crosses the server's signalling goroutines and a WebSocket: more scheduling than data),
-        # so a 2x bound would fail on load alone. 100 ms (20x the 5 ms baseline, 1/30 of the server's 3 s batch
-        # interval) fails if a state change waits for any server timer or batch, which is the claim here.
+        # load ~12 (state crosses the server's signalling goroutines and a WebSocket: more scheduling than data).
+        # 100 ms (1/30 of the server's 3 s batch interval) is only a sanity bound for any host; the claim that a
+        # state change waits for no server timer or batch is the ratio to the data row measured in the same run:
+        # 1.35-2.4x measured (docs/measurements.md), >= 25x if it waited for the 100 ms or 3 s timers (see
+        # tests/claims.py for the derivation of the factor).
         assert 0 < row["latency_p50_ms"] < 100, row
+        assert row["latency_p50_ms"] <= STATE_VS_MESSAGE_P50 * rows["data"]["latency_p50_ms"], rows
         # state is there for whoever joins later; a message is gone once sent
         assert row["reaches_late_joiner"] is (channel != "data"), row
 

@@ -24,7 +24,15 @@ s = await lk.join(ROOM, identity="ann")
 sessions.append(s)
 dash = lk.Dashboard(s)
 dashboards.append(dash)
-await asyncio.sleep(0.5)  # the views' first renders; then count what runs in the kernel
+# Wait for the views' first renders (a condition, not a sleep); then count what runs in the kernel.
+# (AgentPanels renders nothing itself: its panels, one per agent, each render; none here.)
+rendering = [dash.panel, *(v for v in dash.views if v is not dash.agent_panels)]
+for _ in range(500):
+    if all(v.live.renders >= 1 for v in rendering):
+        break
+    await asyncio.sleep(0.02)
+else:
+    raise AssertionError(f"no first render within 10 s: {[(v, v.live.renders) for v in rendering]}")
 task_counts.append(sorted(t.get_name() for t in asyncio.all_tasks()))
 dash
 """

@@ -77,8 +77,8 @@ async def test_lab_widget_runs_in_jupyterlab(jupyterlab: RunningLab, page: objec
         await box.fill(value)
         await box.press("Enter")  # BoundedFloatText syncs on Enter/blur
         await box.blur()
-    # Give the kernel the synced values before Run reads them.
-    await page.wait_for_timeout(300)
+    # Run reads the values in the kernel: wait until the kernel echoes them (the notebook's test hook).
+    await expect(page.locator(".lk-test-synced")).to_have_text(f"lossy,reliable|{SIZE}|{DURATION:g}", timeout=30_000)
 
     draws_before = int(await chart.get_attribute("data-draws") or "0")
     started = time.monotonic()

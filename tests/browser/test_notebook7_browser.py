@@ -72,7 +72,8 @@ async def test_lab_widget_in_notebook7(jupyterlab: RunningLab, page: object) -> 
         await box.fill(value)
         await box.press("Enter")
         await box.blur()
-    await page.wait_for_timeout(300)  # the synced values reach the kernel before Run reads them
+    # Run reads the values in the kernel: wait until the kernel echoes them (the notebook's test hook).
+    await expect(page.locator(".lk-test-synced")).to_have_text("lossy|200|1.5", timeout=30_000)
     draws_before = int(await chart.get_attribute("data-draws") or "0")
     await run.click()
     await expect(run).to_be_disabled(timeout=30_000)
