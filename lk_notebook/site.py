@@ -43,6 +43,7 @@ __all__ = [
 CHECKOUT = Path(__file__).resolve().parent.parent
 """The checkout this package runs from: site/ and notebooks/ are found here."""
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks
 Progress = Callable[[str], None]
 
 
@@ -90,7 +91,7 @@ def execute_notebooks(
             try:
                 asyncio.run(client.async_execute(env=env))
             except CellExecutionError as exc:
-                raise SiteError(f"{path.name} failed:\n{exc}") from None
+                raise SiteError(f"{path.name} failed:\n{_ANSI.sub('', str(exc))}") from None
             text = nbformat.writes(nb)  # type: ignore[no-untyped-call]
             if _JWT.search(text) or (secret and secret in text):
                 raise SiteError(f"{path.name}: its outputs hold a token or the API secret; not written")

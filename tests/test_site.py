@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lk_notebook.site import build_site, check_links, execute_notebooks, external_resources, tutorials
+from lk_notebook.site import SiteError, build_site, check_links, execute_notebooks, external_resources, tutorials
 from tests.browser._jupyter import CHROMIUM, CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -144,3 +144,27 @@ def test_the_offline_check_finds_a_cdn_script(tmp_path: Path) -> None:
         "index.html: <script src=https://cdn.example.org/require.js>",
         "index.html: <link href=//cdn.example.org/x.css>",
     ]
+
+
+def _notebook(path: Path, source: str) -> Path:
+    import nbformat
+
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), path)
+    return path
+
+
+def test_executing_refuses_to_write_a_secret_and_names_a_failing_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LIVEKIT_URL set: the notebooks run against it (here nothing listens; these cells do not connect).
+    monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:9")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "x" * 48)
+    leaky = _notebook(tmp_path / "leaky.ipynb", "import os; print(os.environ['LIVEKIT_API_SECRET'])")
+    failing = _notebook(tmp_path / "failing.ipynb", "raise RuntimeError('the claim did not hold')")
+    out = tmp_path / "out"
+    with pytest.raises(SiteError, match=r"leaky\.ipynb: its outputs hold a token or the API secret"):
+        execute_notebooks([leaky], out, progress=print)
+    assert not (out / "leaky.ipynb").exists()
+    with pytest.raises(SiteError, match=r"failing\.ipynb failed") as caught:
+        execute_notebooks([failing], out, progress=print)
+    assert "the claim did not hold" in str(caught.value) and "\x1b[" not in str(caught.value)
