@@ -130,6 +130,9 @@ def build_site(
     executed here). Returns `out / "index.html"`. SiteError on a Sphinx warning or a broken local link."""
     if not (site / "conf.py").is_file():
         raise SiteError(f"no site sources at {site} (conf.py): build from a checkout of lk_notebook")
+    if out.exists() and any(out.iterdir()) and not (out / ".buildinfo").is_file():
+        # Replaced on every build, so it must be an earlier build (Sphinx writes .buildinfo), never a user's folder.
+        raise SiteError(f"{out} exists and is not a site built before (no .buildinfo): pass an empty or new --out")
     paths = tutorials(notebooks)
     if not paths:
         raise SiteError(f"no notebooks in {notebooks}")

@@ -168,3 +168,10 @@ def test_executing_refuses_to_write_a_secret_and_names_a_failing_notebook(
     with pytest.raises(SiteError, match=r"failing\.ipynb failed") as caught:
         execute_notebooks([failing], out, progress=print)
     assert "the claim did not hold" in str(caught.value) and "\x1b[" not in str(caught.value)
+
+
+def test_the_build_never_replaces_a_folder_it_did_not_build(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SiteError, match="is not a site built before"):
+        build_site(tmp_path, executed=tmp_path, progress=print)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
