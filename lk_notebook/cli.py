@@ -8,6 +8,7 @@ lk-notebook lab [--no-browser] [...]    local server + JupyterLab on notebooks/,
 lk-notebook bench ...                   the delivery lab from the terminal (see `lk-notebook bench -h`)
 lk-notebook record ROOM --out FILE      record a room (hidden) until Ctrl-C / SIGTERM / --duration
 lk-notebook recording FILE              what a recording holds, as one JSON line
+lk-notebook site [--out DIR] [--executed DIR]   the tutorials as a website, executed (needs the docs extra)
 """
 
 from __future__ import annotations
@@ -210,6 +211,12 @@ def cmd_recording(args: argparse.Namespace) -> int:
     return run_summary(args)
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from .site import run_site
+
+    return run_site(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lk-notebook", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -259,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recording", help="summarise a recording (one JSON line), or say why it cannot be read")
     p.add_argument("file")
     p.set_defaults(func=cmd_recording)
+
+    from .site import add_site_arguments
+
+    p = sub.add_parser("site", help="build the tutorials' website: executed notebooks, outputs and plots")
+    add_site_arguments(p)
+    p.set_defaults(func=cmd_site)
 
     try:
         from .lab.cli import add_bench_arguments, run_bench

@@ -43,6 +43,7 @@ from .process import (
     terminate,
     wait_ready,
 )
+from .relay_host import RELAY_HOST, check_relay_host
 
 __all__ = ["LocalServer", "RelayLayout", "running_server"]
 
@@ -54,10 +55,6 @@ def __getattr__(name: str) -> Any:
     if name in _MOVED_TO_INSTALL:
         return getattr(install, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-RELAY_HOST = "127.0.0.2"
-"""Address the server advertises in relay layout; the lab's UDP relay listens here."""
 
 
 def _quiet(_: str) -> None:
@@ -213,6 +210,8 @@ class LocalServer:
                     )
                 binary = install_server(progress=self._progress)
             self.binary_path = binary
+            if self.relay:
+                check_relay_host()  # before any port is probed there: macOS has no 127.0.0.2 unless aliased
             self.port = self._requested_port or free_port(socket.SOCK_STREAM)
             check_free(self.port, socket.SOCK_STREAM, "127.0.0.1")
             udp_hosts = ("127.0.0.1", RELAY_HOST) if self.relay else ("127.0.0.1",)

@@ -2,12 +2,14 @@
 
 The kernels inherit the LIVEKIT_* variables tests/conftest.py exports, so they use the test run's livekit-server.
 New notebooks are picked up by name: anything matching notebooks/*.ipynb is a tutorial and is executed.
-Wall times go to artifacts/notebook-times.json (and are printed: run with -s to see them).
+Wall times go to artifacts/notebook-times.json (and are printed: run with -s to see them); each run is held to
+SLACK x the time notebooks/run-times.json records (`python3 bench/notebook_times.py --write` updates it and README.md
+from the measurement). Each executed notebook, outputs included, is saved under artifacts/executed/ (once its
+outputs are checked for secrets), where tests/test_site.py builds the rendered site from them.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -19,30 +21,15 @@ from nbclient.exceptions import CellExecutionError
 
 import lk_notebook as lk
 from lk_notebook.teaching import STRICT_ENV
+from tests import run_times
 
 pytestmark = pytest.mark.server
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-TIMES = REPO / "artifacts" / "notebook-times.json"
-RECORDED_S = {  # wall time of a full run (s), measured with `pytest tests/test_notebooks.py -s`; one line each
-    "01-getting-started.ipynb": 12,
-    "02-participant-state.ipynb": 14,
-    "03-room-metadata.ipynb": 10,
-    "04-data-messages.ipynb": 12,
-    "06-lossy-vs-reliable.ipynb": 36,  # the lesson: two measurements through the lab's relay (load ~5)
-    "05-message-or-state.ipynb": 80,  # with join/leave visibility (the server's 3 s tick, several rounds)
-    "07-streams-and-rpc.ipynb": 32,  # the lesson (streams vs packets and RPC probes moved to A2; load ~5)
-    "08-inspect-a-live-room.ipynb": 15,
-    "09-multi-node.ipynb": 35,  # a cluster, 7 topologies x 4 channels, a node failure (LiveKit takes 7.5-12.5 s)
-    "10-inspect-an-agent.ipynb": 40,  # two agent workers (their environment built once, beforehand), a lab rig
-    "11-record-and-replay.ipynb": 12,  # its own server (webhooks need a URL fixed at start), a recorder subprocess
-    "12-room-scale.ipynb": 40,  # a Dask LocalCluster of 2 workers, 3 fan-out runs (measured at load ~9)
-    "A1-delivery-lab.ipynb": 84,  # the lab appendix: per-leg theory, Mathis ceiling, sweep, data tracks (load ~5)
-    "A2-streams-and-rpc-lab.ipynb": 53,  # RPC size probes to 4 MB, streams vs packets on the relay (load ~5)
-}
-"""Measured on the 2-core dev machine at load average ~9 (five parallel sessions), so above an idle run's times
-(README: 8, 15, 13, 11, 61, 19 s)."""
+EXECUTED = REPO / "artifacts" / "executed"
+RECORDED = run_times.load()
+"""Each notebook's recorded wall time (s): notebooks/run-times.json, one entry per notebook (see tests/run_times.py)."""
 SLACK = 3.0
 """A notebook may take 3x its recorded time (a loaded CI machine); beyond that it has regressed."""
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+")
@@ -84,8 +71,9 @@ async def test_tutorial_runs_all_in_a_fresh_kernel(
     # A learner's failed `lk.check` prints "differs on this machine"; here every claim must hold (the kernel
     # inherits this environment).
     monkeypatch.setenv(STRICT_ENV, "1")
-    assert path.name in RECORDED_S, f"record {path.name}'s wall time (run this test with -s) in RECORDED_S"
-    limit = SLACK * RECORDED_S[path.name]
+    assert path.name in RECORDED, f"add {path.name} to {run_times.RUN_TIMES.name} (see tests/run_times.py)"
+    recorded = RECORDED[path.name]["seconds"]
+    limit = SLACK * recorded
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
@@ -101,25 +89,17 @@ async def test_tutorial_runs_all_in_a_fresh_kernel(
         pytest.fail(f"{path.name} failed:\n{exc}")
     finally:
         elapsed = time.monotonic() - start
-        _record_time(path.name, elapsed)
+        run_times.record_measurement(path.name, elapsed)
     print(f"{path.name}: {elapsed:.1f} s")
 
     executed = nbformat.writes(nb)
     leaked = _secrets_in(executed, server)
     assert not leaked, f"{path.name}: the outputs contain {' and '.join(leaked)}"
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    (EXECUTED / path.name).write_text(executed, encoding="utf-8")
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             text = out.get("text", "") if out.get("output_type") == "stream" else ""
             hidden = [s for s in HIDDEN_FAILURES if s in text]
             assert not hidden, f"{path.name} cell {i} printed a failure:\n{text[-2000:]}"
-    assert elapsed < limit, f"{path.name} took {elapsed:.0f} s (limit {SLACK:g} x {RECORDED_S[path.name]} s)"
-
-
-def _record_time(name: str, seconds: float) -> None:
-    TIMES.parent.mkdir(exist_ok=True)
-    try:
-        times = json.loads(TIMES.read_text())
-    except (OSError, ValueError):
-        times = {}
-    times[name] = round(seconds, 2)
-    TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+    assert elapsed < limit, f"{path.name} took {elapsed:.0f} s (limit {SLACK:g} x {recorded:g} s)"

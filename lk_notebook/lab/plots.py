@@ -35,6 +35,7 @@ __all__ = [
     "mode_color",
     "new_figure",
     "save_all",
+    "show_figures_inline",
     "throughput_over_time",
 ]
 
@@ -68,9 +69,33 @@ def mode_color(mode: str) -> str:
     return MODE_COLORS.get(mode, "tab:gray")
 
 
+def show_figures_inline() -> None:
+    """Make a Figure at the end of a notebook cell show as a picture (PNG), unless IPython already draws them.
+
+    IPython registers its Figure formatters only on `%matplotlib inline` (measured: ipykernel 7.4, matplotlib 3.11,
+    importing pyplot does not do it), and these plots never touch pyplot, so a fresh kernel showed the text
+    "<Figure size 640x400 with 1 Axes>" instead of the plot. A format the user chose (svg, retina) is kept."""
+    try:
+        from IPython.core.getipython import get_ipython
+    except ImportError:  # no IPython: a script, which saves or shows its figures itself
+        return
+    shell: Any = get_ipython()  # type: ignore[no-untyped-call]
+    if shell is None:
+        return
+    formatters = shell.display_formatter.formatters
+    for mime in ("image/png", "image/svg+xml", "application/pdf", "image/jpeg"):
+        printers = formatters[mime]
+        if Figure in printers.type_printers or ("matplotlib.figure", "Figure") in printers.deferred_printers:
+            return
+    from IPython.core.pylabtools import select_figure_formats
+
+    select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]
+
+
 def new_figure(
     ncols: int = 1, width: float = 6.4, height: float = 4.0, *, layout: Literal["constrained"] | None = "constrained"
 ) -> tuple[Figure, list[Any]]:
+    show_figures_inline()
     fig = Figure(figsize=(width * ncols, height), layout=layout)
     axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
     return fig, axes

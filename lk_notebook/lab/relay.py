@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import LabError
+from ..relay_host import check_relay_host
 from ..server import RelayLayout
 
 __all__ = ["Impairment", "ImpairmentRelay", "RelayStats"]
@@ -214,6 +215,7 @@ class ImpairmentRelay:
     def start(self) -> ImpairmentRelay:
         if self.running:
             return self
+        check_relay_host(self.layout.advertised[0])  # the fix for an address this machine lacks, not "port in use"
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind(self.layout.advertised)
