@@ -44,7 +44,9 @@ async def main() -> None:
                         f"N={n:2d} {mode:8s} joined in {joined:5.1f}s  deliveries {row['received']}/"
                         f"{row['sent'] * n}  loss {row['loss_rate']:.4f}  p50 {row['latency_p50_ms']:7.1f} ms  "
                         f"p99 {row['latency_p99_ms']:7.1f} ms  worst receiver p99 {worst:7.1f} ms  "
-                        f"{row['throughput_msgs_s']:7.0f} deliveries/s  bound={row['bound']}",
+                        f"{row['throughput_msgs_s']:7.0f} deliveries/s  loop cpu {row['loop_cpu']:.2f} lag p99 "
+                        f"{row['loop_lag_p99_ms']:.0f} ms  process cpu {row['process_cpu']:.2f} host cpu "
+                        f"{row['host_cpu']:.2f}  bound={row['bound']} ({row['bound_reason']})",
                         flush=True,
                     )
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 import random
 import socket
 
@@ -201,6 +202,72 @@ def test_classify_client_vs_path() -> None:
     bound, why = classify(dropped, send_ratio=0.99, held_fraction=0.0)
     assert bound == "client" and "dropped 12 UDP datagrams" in why
     assert classify(dataclasses.replace(dropped, host_udp_drops=0), send_ratio=0.99, held_fraction=0.0)[0] == "path"
+
+
+def test_classify_weighs_the_receiving_side() -> None:
+    # The sender offered all it was asked (send_ratio 1.0) and its loop thread was idle: only the receivers'
+    # evidence can make the row client-bound (issue 20: 49 receivers at 10/s said "path" with a 355 ms p50).
+    from lk_notebook.lab.calibration import LOOP_LAG_MAX_MS, RECEIVER_CPU_MAX, ClientEvidence, classify
+    from lk_notebook.lab.columns import evidence_columns
+
+    queued = ClientEvidence(wall_s=3, loop_cpu=0.2, process_cpu=0.7, host_cpu=1.0, loop_lag_p99_ms=191.0,
+                            loop_lag_p90_ms=20.0)  # fmt: skip
+    bound, why = classify(queued, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=210.0)
+    assert bound == "client" and "191 ms late (p99) against a p50 latency of 210 ms" in why, why
+    # the same lag with a small p50: one late tick of a shared host, most deliveries did not wait
+    assert classify(queued, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=5.0)[0] == "path"
+    # a lag small against a large latency: the wait was elsewhere (the path, the server)
+    assert classify(queued, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=1000.0)[0] == "path"
+    # a lag under the floor is never the receivers' queue, whatever the latency
+    calm = dataclasses.replace(queued, loop_lag_p99_ms=LOOP_LAG_MAX_MS)
+    assert classify(calm, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=LOOP_LAG_MAX_MS + 1)[0] == "path"
+    # the receiving process at its CPU limit
+    hot = dataclasses.replace(calm, process_cpu=RECEIVER_CPU_MAX)
+    bound, why = classify(hot, send_ratio=1.0, held_fraction=0.0)
+    assert bound == "client" and "receiving process used 0.90 CPU seconds per second" in why, why
+    assert classify(dataclasses.replace(hot, process_cpu=RECEIVER_CPU_MAX - 0.01), send_ratio=1.0,
+                    held_fraction=0.0)[0] == "path"  # fmt: skip
+    # the row shows the evidence it weighed
+    cols = evidence_columns(queued, send_ratio=1.0, held_by_path_s=0.0, send_s=3.0, latency_p50_ms=210.0)
+    assert (cols["bound"], cols["receiver_loop_lag_p99_ms"], cols["receiver_cpu"]) == ("client", 191.0, 0.7)
+
+
+def test_loss_tolerance_is_check_sigma_binomial_sds() -> None:
+    from lk_notebook.lab.theory import CHECK_SIGMA, loss_tolerance
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"within {CHECK_SIGMA:g} binomial standard deviations" in readme  # one number, README and checks
+    assert loss_tolerance(0.19, 1000) == pytest.approx(4 * math.sqrt(0.19 * 0.81 / 1000))
+    assert loss_tolerance(0.0, 1000) == 0.0 and loss_tolerance(0.5, 0) == math.inf
+
+
+def test_drop_log_counts_the_messages_its_drops_cost() -> None:
+    from lk_notebook.lab.droplog import DOWN, UP, DropLog, lost_deliveries, messages_in_datagram
+
+    # one 200 B probe encodes to ~260 B: alone in a ~317 B datagram; three bundled in one of 12 + 29 + 3 x 276
+    assert messages_in_datagram(317, 260) == 1
+    assert messages_in_datagram(12 + 29 + 3 * 276, 260) == 3
+    assert messages_in_datagram(12 + 29 + 2 * 276 + 20, 260) == 2  # a FORWARD-TSN bundled in does not count
+    sender, a, b = ("127.0.0.1", 1), ("127.0.0.1", 2), ("127.0.0.1", 3)
+    log = DropLog(min_size=200)
+    for i in range(9):  # k = 3: three messages on the sender's leg; the second loses two of its datagrams
+        log.see(UP, sender, 1200, dropped=i in (3, 5))
+    log.see(UP, a, 100, dropped=True)  # a receiver's SACK: not probe-bearing, not numbered
+    for i in range(6):  # two surviving messages to receiver a (the first loses one datagram), two to b
+        log.see(DOWN, a, 1200, dropped=i == 2)
+        log.see(DOWN, b, 1200, dropped=False)
+    assert log.flows[(UP, sender)].dropped == [(3, 1200), (5, 1200)] and (UP, a) not in log.flows
+    # one message lost on the sender's leg (at both receivers), one on a's leg
+    assert lost_deliveries(log, k=3, user_bytes=3000, receivers=2) == 2 + 1
+    # k = 1: every dropped datagram is lost messages, by its size
+    log1 = DropLog(min_size=200)
+    log1.see(UP, sender, 317, dropped=True)
+    log1.see(DOWN, a, 12 + 29 + 2 * 276, dropped=True)
+    log1.see(DOWN, a, 150, dropped=True)
+    assert lost_deliveries(log1, k=1, user_bytes=260, receivers=1) == 1 + 2
+    copy = log1.copy()
+    log1.see(UP, sender, 317, dropped=True)
+    assert copy.kept == 2 and log1.kept == 3
 
 
 async def test_monitor_counts_the_kernels_udp_receive_drops() -> None:
