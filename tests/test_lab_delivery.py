@@ -35,7 +35,7 @@ from lk_notebook.errors import LabError
 from lk_notebook.joining import join
 from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, RunResult, check_path, measure
 from lk_notebook.lab.probe import Mode
-from lk_notebook.lab.theory import datagrams_per_message, expected_loss, loss_tolerance
+from lk_notebook.lab.theory import datagrams_per_message, loss_tolerance
 from lk_notebook.server import LocalServer, RelayLayout
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
@@ -48,6 +48,15 @@ def tolerance(q: float, n: int) -> float:
     """CHECK_SIGMA binomial standard deviations of a fraction q measured over n trials (one constant for the tests,
     notebook 06 and the README)."""
     return loss_tolerance(q, n)
+
+
+def brief(row: Any) -> dict[str, Any]:
+    """The columns a conservation failure is read from."""
+    keys = ("sent", "received", "lost", "relay_lost_deliveries", "relay_messages_up", "relay_messages_down",
+            "relay_data_datagrams_up",
+            "relay_data_datagrams_down", "relay_data_dropped_up", "relay_data_dropped_down", "wire_ratio",
+            "host_udp_drops", "udp_drops_where", "send_errors", "backpressure", "bound_reason")  # fmt: skip
+    return {key: row.get(key) for key in keys}
 
 
 class ClientBoundWarning(UserWarning):
@@ -150,8 +159,11 @@ async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> No
         assert abs(row["loss_rate"] - q) <= tolerance(q, n), (size, row["loss_rate"], q, tolerance(q, n))
         check_setting_formula(row, p, k)
         if k == 1:
-            # conservation: every lost message is one the relay's drops account for, and no other
-            assert row["lost"] == row["relay_lost_deliveries"] > 0, row
+            # conservation: every lost message is one the relay's drops account for, or one that never reached the
+            # relay (the sender's SCTP may discard queued lossy messages on a lossy path: counted, not guessed)
+            never_left = row["sent"] - row["relay_messages_up"]
+            assert never_left >= 0 and row["lost"] == row["relay_lost_deliveries"] + never_left, brief(row)
+            assert row["relay_lost_deliveries"] > 0, brief(row)
         if k == 2:
             assert row["latency_p50_ms"] < 100, row
 
@@ -167,23 +179,30 @@ def check_setting_formula(row: Any, p: float, k: int) -> None:
 
 async def test_loss_lossy_three_datagram_messages_conserve(lab: Lab) -> None:
     # k = 3: a lossy message is sent once as three SCTP packets, and lost iff any of its datagrams is dropped on
-    # either leg. The largest payload that still takes three packets fills the last one, so SCTP cannot bundle the
-    # next message's head into its tail: each message is exactly three consecutive datagrams of its flow, and the
-    # relay's log of which ones it dropped names the messages lost.
+    # either leg. The server cuts each message into two full packets and a shorter last one, so the relay counts the
+    # messages on the receivers' leg and names the message each drop hit (`lk_notebook.lab.droplog`). The sender's
+    # SDK cuts unevenly when its congestion window is short (measured: 885-917 datagrams for 300 messages), so the
+    # exact count impairs the receivers' leg only; the setting's formula is then checked with both legs impaired.
     p, k = 0.1, 3
-    assert lab.rig.sender_identity
+    identity = lab.rig.sender_identity
+    # 64 B under three full packets on each leg: the server's re-stamped packet (measured 31 B larger) still takes
+    # three, with a last one clearly shorter than a full one
     size = max(s for s in range(2000, 4000)
-               if datagrams_per_message(s, Mode.LOSSY, identity=lab.rig.sender_identity) == (k, k))  # fmt: skip
-    assert expected_loss(p, size, Mode.LOSSY) == pytest.approx(1 - (1 - p) ** (2 * k))
+               if datagrams_per_message(s + 64, Mode.LOSSY, identity=identity) == (k, k))  # fmt: skip
     row = (await path_bound(lab, "lossy k=3 conserves", mode="lossy", size=size, rate=60, duration=5,
-                            impairment=Impairment(loss=p))).row  # fmt: skip
-    assert row["sent"] >= 0.9 * 60 * 5, row  # the pacing kept up (a slower try sends as many)
-    k_up, k_down, four_sd = measured_k(dict(row))
-    assert four_sd < 0.5 and abs(k_up - k) < 0.5 and abs(k_down - k) < 0.5, (k_up, k_down, four_sd, row)
-    # every message on the sender's leg took exactly three datagrams (the grouping the count relies on)
-    assert row["relay_data_datagrams_up"] == k * row["sent"], row
-    assert row["lost"] == row["relay_lost_deliveries"] > 0, row
-    check_setting_formula(row, p, k)
+                            impairment=Impairment(loss=p, loss_direction="down"))).row  # fmt: skip
+    assert row["sent"] >= 0.9 * 60 * 5 and (row["datagrams_up"], row["datagrams_down"], row["legs"]) == (k, k, 1), row
+    assert row["relay_dropped_up"] == 0 < row["relay_data_dropped_down"], row
+    # conservation on the impaired leg: of the messages the relay carried to the receiver, exactly those it dropped
+    # a datagram of are missing
+    assert row["received"] == row["relay_messages_down"] - row["relay_lost_deliveries"], brief(row)
+    assert row["relay_lost_deliveries"] > 0, row
+    q1 = 1 - (1 - p) ** k  # one impaired leg
+    assert row["expected_loss"] == pytest.approx(q1)
+    assert abs(row["loss_rate"] - q1) <= tolerance(q1, row["sent"]), (row["loss_rate"], q1, row)
+    both = (await path_bound(lab, "lossy k=3 matches 1-(1-p)^(2k)", mode="lossy", size=size, rate=60, duration=5,
+                             impairment=Impairment(loss=p))).row  # fmt: skip
+    check_setting_formula(both, p, k)
 
 
 async def test_delay_shows_in_latency(lab: Lab) -> None:

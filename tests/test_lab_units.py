@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 import random
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -244,29 +244,42 @@ def test_loss_tolerance_is_check_sigma_binomial_sds() -> None:
 def test_drop_log_counts_the_messages_its_drops_cost() -> None:
     from lk_notebook.lab.droplog import DOWN, UP, DropLog, lost_deliveries, messages_in_datagram
 
-    # one 200 B probe encodes to ~260 B: alone in a ~317 B datagram; three bundled in one of 12 + 29 + 3 x 276
-    assert messages_in_datagram(317, 260) == 1
-    assert messages_in_datagram(12 + 29 + 3 * 276, 260) == 3
-    assert messages_in_datagram(12 + 29 + 2 * 276 + 20, 260) == 2  # a FORWARD-TSN bundled in does not count
+    # measured on the relay: a 200 B probe alone in 329 B datagrams up (4 bundled: 1225), 369 B down (2: 689, 3: 1009)
+    assert [messages_in_datagram(n, 329) for n in (329, 337, 597, 1117, 1225)] == [1, 1, 2, 4, 4]
+    assert [messages_in_datagram(n, 369) for n in (369, 689, 1009)] == [1, 2, 3]
+    assert messages_in_datagram(289, 329) == 0  # smaller than any probe: no probe in it
     sender, a, b = ("127.0.0.1", 1), ("127.0.0.1", 2), ("127.0.0.1", 3)
     log = DropLog(min_size=200)
+    full, tail = 1225, 1165
     for i in range(9):  # k = 3: three messages on the sender's leg; the second loses two of its datagrams
-        log.see(UP, sender, 1200, dropped=i in (3, 5))
+        log.see(UP, sender, tail if i % 3 == 2 else full, dropped=i in (3, 5))
     log.see(UP, a, 100, dropped=True)  # a receiver's SACK: not probe-bearing, not numbered
-    for i in range(6):  # two surviving messages to receiver a (the first loses one datagram), two to b
-        log.see(DOWN, a, 1200, dropped=i == 2)
-        log.see(DOWN, b, 1200, dropped=False)
-    assert log.flows[(UP, sender)].dropped == [(3, 1200), (5, 1200)] and (UP, a) not in log.flows
+    for i in range(6):  # two surviving messages to receiver a (the first loses its last datagram), two to b
+        log.see(DOWN, a, tail if i % 3 == 2 else full, dropped=i == 2)
+        log.see(DOWN, b, tail if i % 3 == 2 else full, dropped=False)
+    assert log.flows[(UP, sender)].dropped == [(3, full, 1), (5, tail, 1)] and (UP, a) not in log.flows
+    assert (log.messages(UP), log.messages(DOWN)) == (3, 4)  # counted by their shorter last datagrams
     # one message lost on the sender's leg (at both receivers), one on a's leg
-    assert lost_deliveries(log, k=3, user_bytes=3000, receivers=2) == 2 + 1
+    assert lost_deliveries(log, k=3, receivers=2) == 2 + 1
+    # the server sent a dropped fragment again within the message: four datagrams, one dropped, arrived
+    for size, dropped in ((full, True), (full, False), (full, False), (tail, False)):
+        log.see(DOWN, b, size, dropped=dropped)
+    assert lost_deliveries(log, k=3, receivers=2) == 2 + 1
+    log.see(DOWN, b, full, dropped=True)  # ... and a message whose two datagrams of four were dropped: lost
+    for size, dropped in ((full, True), (full, False), (tail, False)):
+        log.see(DOWN, b, size, dropped=dropped)
+    assert lost_deliveries(log, k=3, receivers=2) == 2 + 1 + 1
     # k = 1: every dropped datagram is lost messages, by its size
     log1 = DropLog(min_size=200)
-    log1.see(UP, sender, 317, dropped=True)
-    log1.see(DOWN, a, 12 + 29 + 2 * 276, dropped=True)
+    log1.see(UP, sender, 329, dropped=True)
+    for _ in range(3):
+        log1.see(DOWN, a, 369, dropped=False)
+    log1.see(DOWN, a, 689, dropped=True)
     log1.see(DOWN, a, 150, dropped=True)
-    assert lost_deliveries(log1, k=1, user_bytes=260, receivers=1) == 1 + 2
+    assert lost_deliveries(log1, k=1, receivers=1) == 1 + 2
+    assert log1.messages(UP, k=1) == 1 and log1.messages(DOWN, k=1) == 3 + 2
     copy = log1.copy()
-    log1.see(UP, sender, 317, dropped=True)
+    log1.see(UP, sender, 329, dropped=True)
     assert copy.kept == 2 and log1.kept == 3
 
 

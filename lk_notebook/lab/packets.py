@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING, TypedDict
 
 from livekit import rtc
 
-from .. import limits
 from ..errors import LabError
 from .calibration import ClientEvidence
 from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
-from .droplog import DATA_DATAGRAM_BYTES, DropLog, lost_deliveries
+from .droplog import DATA_DATAGRAM_BYTES, DOWN, UP, DropLog, lost_deliveries
 from .pacing import DEFAULT_WINDOW, SendCounters, send_data, send_track
 from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
 from .relay import RelayStats
@@ -284,7 +283,13 @@ class Run:
         sent = c.sent
         send_s = max(1e-9, (send_end - t0) / 1e9)
         up, down = datagrams_per_message(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
-        legs = 2 if self.rig.relay is not None else 0
+        legs = (1 if imp.loss_direction else 2) if self.rig.relay is not None else 0
+        if imp.loss_direction and legs:
+            p_up = imp.loss if imp.loss_direction == "up" else 0.0
+            p_down = imp.loss if imp.loss_direction == "down" else 0.0
+            expected = expected_loss_legs(p_up, p_down, size, mode)
+        else:
+            expected = expected_loss(imp.loss, size, mode, legs=legs)
         send_ratio = sent / send_s / (rate * self.n_senders) if rate is not None else None
         wire_ratio = None
         last = smallest_fragment(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
@@ -317,7 +322,7 @@ class Run:
             "datagrams_up": up,
             "datagrams_down": down,
             "legs": legs,
-            "expected_loss": expected_loss(imp.loss, size, mode, legs=legs),
+            "expected_loss": expected,
             "path": self.rig.path,
             **evidence_columns(
                 evidence,
@@ -334,10 +339,9 @@ class Run:
             **_IN_PROCESS,
         }
         if mode is Mode.LOSSY and drops is not None and not drops.truncated:
-            encoded = limits.packet_size(b"\0" * size, topic=TOPIC, identity=self.rig.sender_identity)
-            row["relay_lost_deliveries"] = lost_deliveries(
-                drops, k=(up, down), user_bytes=encoded, receivers=self.n_receivers
-            )
+            row["relay_lost_deliveries"] = lost_deliveries(drops, k=(up, down), receivers=self.n_receivers)
+            row["relay_messages_up"] = drops.messages(UP, k=up)
+            row["relay_messages_down"] = drops.messages(DOWN, k=down)
         return row
 
 

@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import LabError
 from ..server import RelayLayout
@@ -62,12 +62,18 @@ class Impairment:
     spacing of datagrams reorders them, as a real network would; zero jitter never reorders."""
     rate_kbps: float | None = None
     """Bandwidth cap per direction in kilobits/s (a token-bucket link with a 1 s queue; tail drop beyond)."""
+    loss_direction: Literal["up", "down"] | None = None
+    """Drop only datagrams going "up" (clients to the server: the senders' leg) or "down" (the receivers' leg);
+    None: both. One impaired leg lets the lab tell which message a drop cost when the sender's SCTP fragments
+    messages unevenly (`lk_notebook.lab.droplog`)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.loss < 1.0:
             raise LabError(f"loss must be a probability in [0, 1), got {self.loss!r}")
         if self.delay_ms < 0 or self.jitter_ms < 0:
             raise LabError(f"delay and jitter must be >= 0 ms, got delay={self.delay_ms!r} jitter={self.jitter_ms!r}")
+        if self.loss_direction not in (None, "up", "down"):
+            raise LabError(f'loss_direction must be "up", "down" or None, got {self.loss_direction!r}')
         if self.rate_kbps is not None and self.rate_kbps <= 0:
             raise LabError(f"rate_kbps must be positive (or None for no cap), got {self.rate_kbps!r}")
 
@@ -80,7 +86,7 @@ class Impairment:
             return "none"
         parts = []
         if self.loss:
-            parts.append(f"loss={self.loss:g}")
+            parts.append(f"loss={self.loss:g}" + (f"({self.loss_direction})" if self.loss_direction else ""))
         if self.delay_ms or self.jitter_ms:
             parts.append(f"delay={self.delay_ms:g}ms" + (f"±{self.jitter_ms:g}" if self.jitter_ms else ""))
         if self.rate_kbps is not None:
@@ -264,7 +270,8 @@ class ImpairmentRelay:
         st.bytes[direction] += len(data)
         bucket = min(len(data) // 100, _SIZE_BUCKETS - 1)
         st.sizes[direction][bucket] += 1
-        lost = bool(imp.loss) and self._rng.random() < imp.loss
+        lossy = imp.loss and imp.loss_direction in (None, ("up", "down")[direction])
+        lost = bool(lossy) and self._rng.random() < imp.loss
         if self._drops is not None:
             self._drops.see(direction, client, len(data), lost)
         if lost:

@@ -72,6 +72,12 @@ class RelayColumns(TypedDict, total=False):
     """Deliveries the relay's drops cost, counted from which datagrams of each flow it dropped (lossy only): a
     message is lost iff any of its datagrams on either leg was; k = 1 bundles counted by size
     (`lk_notebook.lab.droplog`). Equal to `lost` when the relay was the only loss (conservation)."""
+    relay_messages_up: int
+    """Messages the relay saw leave the senders, dropped ones included (lossy only; k = 1: bundles counted by
+    exact size; k > 1: by each message's shorter last datagram, exact on the server's side only)."""
+    relay_messages_down: int
+    """Messages the relay carried towards the receivers, counted the same way: `received` =
+    `relay_messages_down` - `relay_lost_deliveries` when only the receivers' leg is impaired."""
 
 
 class SettingsColumns(TypedDict):
