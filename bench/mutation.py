@@ -35,7 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS: dict[str, tuple[str, ...]] = {
     "lk_notebook/state.py": ("tests/test_state.py", "tests/test_state_properties.py"),
     "lk_notebook/routing.py": ("tests/test_routing.py",),
-    "lk_notebook/limits.py": ("tests/test_session_units.py", "tests/test_lab_units.py", "tests/test_newuser_units.py"),
+    "lk_notebook/limits.py": (
+        "tests/test_limits.py",
+        "tests/test_session_units.py",
+        "tests/test_lab_units.py",
+        "tests/test_newuser_units.py",
+    ),
     "lk_notebook/lab/theory.py": ("tests/test_lab_units.py",),
 }
 """Module -> the fast unit tests that should catch a mutation of it."""
