@@ -337,3 +337,21 @@ def test_relay_counts_bundled_small_messages_by_size() -> None:
     st.sizes[0][2], st.sizes[0][5], st.sizes[0][8], st.sizes[0][0] = 10, 3, 2, 5
     assert st.datagrams_at_least(0, 200) == 15
     assert st.messages_at_least(0, 200, message_bytes=269) == 10 + 3 * 2 + 2 * 3
+
+
+def test_smallest_fragment() -> None:
+    # Mutation testing (bench/mutation.py) found it unchecked: it decides whether the relay can count a message's
+    # datagrams (COUNTABLE_FRAGMENT), so a wrong value silently voids wire_ratio.
+    from lk_notebook import limits
+    from lk_notebook.lab.theory import CLIENT_SCTP_CHUNK, DATA_TRACK_MTU, smallest_fragment
+
+    encoded = limits.packet_size(b"\0" * 3316, topic="lk_notebook.lab", identity="lab-sender-00000000")
+    assert smallest_fragment(3316, Mode.LOSSY) == encoded - 2 * CLIENT_SCTP_CHUNK  # the last of three packets
+    assert smallest_fragment(3 * CLIENT_SCTP_CHUNK - (encoded - 3316), Mode.LOSSY) == CLIENT_SCTP_CHUNK  # all full
+    assert DATA_TRACK_MTU == 16_000  # rust-sdks livekit-datatrack TRANSPORT_MTU
+    body = DATA_TRACK_MTU - 12  # a data-track packet's payload after its 12-byte header
+    assert smallest_fragment(200, Mode.DATA_TRACK) == 212 and smallest_fragment(0, Mode.DATA_TRACK) == 12
+    assert smallest_fragment(body, Mode.DATA_TRACK) == DATA_TRACK_MTU % CLIENT_SCTP_CHUNK
+    assert smallest_fragment(body + 100, Mode.DATA_TRACK) == 112  # the second packet's 100 bytes + header
+    assert datagrams_per_message(0, Mode.DATA_TRACK) == (1, 1)
+    assert datagrams_per_message(2 * body, Mode.DATA_TRACK) == (28, 28)
