@@ -343,12 +343,14 @@ def test_smallest_fragment() -> None:
     # Mutation testing (bench/mutation.py) found it unchecked: it decides whether the relay can count a message's
     # datagrams (COUNTABLE_FRAGMENT), so a wrong value silently voids wire_ratio.
     from lk_notebook import limits
-    from lk_notebook.lab.theory import CLIENT_SCTP_CHUNK, DATA_TRACK_MTU, smallest_fragment
+    from lk_notebook.lab.theory import CLIENT_SCTP_CHUNK, DATA_TRACK_MTU, SERVER_SCTP_CHUNK, smallest_fragment
 
     encoded = limits.packet_size(b"\0" * 3316, topic="lk_notebook.lab", identity="lab-sender-00000000")
     assert smallest_fragment(3316, Mode.LOSSY) == encoded - 2 * CLIENT_SCTP_CHUNK  # the last of three packets
     assert smallest_fragment(3 * CLIENT_SCTP_CHUNK - (encoded - 3316), Mode.LOSSY) == CLIENT_SCTP_CHUNK  # all full
     assert DATA_TRACK_MTU == 16_000  # rust-sdks livekit-datatrack TRANSPORT_MTU
+    # one full SCTP packet's user bytes each way (the relay sees both in 1225-byte datagrams)
+    assert (CLIENT_SCTP_CHUNK, SERVER_SCTP_CHUNK) == (1163, 1172)
     body = DATA_TRACK_MTU - 12  # a data-track packet's payload after its 12-byte header
     assert smallest_fragment(200, Mode.DATA_TRACK) == 212 and smallest_fragment(0, Mode.DATA_TRACK) == 12
     assert smallest_fragment(body, Mode.DATA_TRACK) == DATA_TRACK_MTU % CLIENT_SCTP_CHUNK

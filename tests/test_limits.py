@@ -22,6 +22,9 @@ def test_attributes_metadata_and_stream_checks() -> None:
     with pytest.raises(InvalidInputError, match="attributes must be a dict of str to str, not str"):
         limits.check_attributes({}, "role=host")
     assert limits.check_attributes({}, {"role": "host"}) == {"role": "host"}
+    for bad in ({"": "x"}, {1: "x"}):
+        with pytest.raises(InvalidInputError):
+            limits.check_attributes({}, bad)
     with pytest.raises(InvalidInputError):
         limits.check_metadata(5)
     assert limits.check_metadata("x" * 10, limit=10) == "x" * 10
