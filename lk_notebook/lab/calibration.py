@@ -70,8 +70,10 @@ against 210-456 ms at 49.)"""
 RECEIVER_CPU_MAX = 0.9
 """CPU seconds per wall second of the receiving process (its SDK threads and its loop) above which the receivers
 are the limit: each delivery crosses the FFI into the one Python thread, so near one core they queue in the
-process, not on the network (bench/fanout.py at 10/s: 0.06 at 1 receiver, 0.30 at 20, 0.71 at 49 on a busy host;
-the single-process send ceiling of ~600 messages/s runs the loop thread alone at 0.9-1.0)."""
+process, not on the network. bench/fanout.py, 200 B at 10/s, load ~1: 0.07 at 1 receiver, 0.32-0.36 at 20 (p50
+14-17 ms), 1.17-1.19 at 49 (p50 63-73 ms, p99 131-216 ms) with the loop's lag p99 only 13-14 ms and the sender at
+103 % of its rate: only this evidence says the 49 receivers were the limit. (On a busy host, 0.44-0.71 at 49,
+with the loop lagging 191-583 ms.)"""
 
 
 @dataclass(frozen=True, slots=True)
