@@ -447,3 +447,25 @@ async def _fan_out_and_fan_in(server: LocalServer) -> None:
         senders = [p for p in fin.per_receiver if p["role"] == "sender"]
         assert len(senders) == 3 and fin.row["sent"] == sum(p["sent"] for p in senders) >= 135, fin.per_receiver
         assert fin.row["received"] == fin.row["sent"] and fin.row["out_of_order"] == 0, fin.row
+
+
+async def test_many_receivers_in_one_process_are_client_bound() -> None:
+    # Issue 20: 49 receivers in one process said bound=path while their deliveries queued in the process. The
+    # verdict now weighs the receiving side: the same light run stays clear of it, a saturating one does not.
+    from lk_notebook.lab.calibration import LOOP_LAG_MAX_MS, RECEIVER_CPU_MAX
+
+    plain = LocalServer().start()
+    try:
+        async with Lab(server=plain) as fan:
+            light = (await fan.run(mode="reliable", size=200, rate=10, duration=1.5, receivers=3)).row
+            assert light["receiver_cpu"] < RECEIVER_CPU_MAX, light
+            assert "receiv" not in light["bound_reason"], light  # the receivers' evidence does not fire
+            # 20 receivers x 150/s = 3,000 deliveries/s, several times what one process handles (~500-800/s)
+            heavy = (await fan.run(mode="reliable", size=200, rate=150, duration=2, receivers=20)).row
+            assert heavy["bound"] == "client", heavy
+            assert heavy["receiver_cpu"] >= RECEIVER_CPU_MAX or (
+                heavy["receiver_loop_lag_p99_ms"] > LOOP_LAG_MAX_MS and heavy["latency_p50_ms"] > LOOP_LAG_MAX_MS
+            ), heavy
+            assert "receiv" in heavy["bound_reason"], heavy["bound_reason"]  # and the row says why
+    finally:
+        plain.stop()
