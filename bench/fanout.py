@@ -3,7 +3,8 @@
     python bench/fanout.py [--receivers 1,5,10,20,49] [--rate 10] [--duration 3] [--plot fanout.png]
 
 Prints, per mode and N: deliveries, loss, latency p50/p99 over all deliveries, the worst receiver's p99, the
-aggregate delivery rate, and whether the path or the lab's own process was the limit (`bound`).
+aggregate delivery rate, the receiving process's evidence (its loop lag p99 and CPU seconds per second), and
+whether the path or the lab's own process was the limit (`bound`, with its reason).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ async def main() -> None:
                         f"N={n:2d} {mode:8s} joined in {joined:5.1f}s  deliveries {row['received']}/"
                         f"{row['sent'] * n}  loss {row['loss_rate']:.4f}  p50 {row['latency_p50_ms']:7.1f} ms  "
                         f"p99 {row['latency_p99_ms']:7.1f} ms  worst receiver p99 {worst:7.1f} ms  "
-                        f"{row['throughput_msgs_s']:7.0f} deliveries/s  bound={row['bound']}",
+                        f"{row['throughput_msgs_s']:7.0f} deliveries/s  receivers' loop lag p99 "
+                        f"{row['receiver_loop_lag_p99_ms']:.0f} ms, cpu {row['receiver_cpu']:.2f}  host cpu "
+                        f"{row['host_cpu']:.2f}  bound={row['bound']} ({row['bound_reason']})",
                         flush=True,
                     )
     finally:

@@ -6,11 +6,18 @@ How the theory is checked, with nothing compared with itself:
   compared with what the lab computes; n is chosen so that 4 standard deviations of the count-based estimate stay
   under 1/2, i.e. k is told apart from k - 1 and k + 1.
 - The relay's realised drop fraction per leg is compared with the setting: binomial over the datagrams it saw.
-- Message loss is compared with 1 - (1 - p_up)^k_up (1 - p_down)^k_down built from the legs' *measured* p, within 4
-  binomial standard deviations sqrt(q(1-q)/n). Given the realised leg losses the remaining variance is at most
-  binomial (on the up leg a one-datagram message's fate is then fixed), so no inflation factor is needed; the
-  server's occasional bundling of 2-3 small messages in one downlink datagram (~5 % of datagrams, counted by the
-  relay's size histogram) adds less than the conditioning removes. 4 sigma: a false failure about once in 15,000.
+- Message loss is compared with 1 - (1 - p_up)^k_up (1 - p_down)^k_down built from the legs' *measured* p, within
+  CHECK_SIGMA (4) binomial standard deviations sqrt(q(1-q)/n). For one-datagram messages that is nearly an identity
+  with the measurement (given the relay's drops, each message's fate is fixed), so it is not the check that counts:
+- Conservation is: the messages lost are exactly those the relay's drops cost. The relay numbers the probe-bearing
+  datagrams of each flow and logs which it dropped (`lk_notebook.lab.droplog`); a message is lost iff any of its
+  datagrams on either leg was dropped (k = 1: a dropped datagram costs the messages bundled in it, by its size).
+- And the *setting's* formula 1 - (1 - p)^(2k) is checked against the measured loss, with no condition, within
+  CHECK_SIGMA binomial standard deviations: a miscount or a wrong k shows there.
+
+A row the lab labels client-bound (its own process or this host limited the run) does not let a test pass
+silently: the test warns (`ClientBoundWarning`, in pytest's summary) and measures again at a lower rate, where the
+claim is checked in full.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from typing import Any
 
 import pytest
@@ -25,7 +33,9 @@ import pytest
 from lk_notebook.config import Credentials
 from lk_notebook.errors import LabError
 from lk_notebook.joining import join
-from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, check_path, measure
+from lk_notebook.lab import Impairment, ImpairmentRelay, Lab, PathError, RunResult, check_path, measure
+from lk_notebook.lab.probe import Mode
+from lk_notebook.lab.theory import datagrams_per_message, loss_tolerance
 from lk_notebook.server import LocalServer, RelayLayout
 
 from .claims import STATE_VS_MESSAGE_P50
@@ -37,8 +47,46 @@ LAB_SEED = 1234
 
 
 def tolerance(q: float, n: int) -> float:
-    """4 binomial standard deviations of a fraction q measured over n trials."""
-    return 4 * math.sqrt(q * (1 - q) / n)
+    """CHECK_SIGMA binomial standard deviations of a fraction q measured over n trials (one constant for the tests,
+    notebook 06 and the README)."""
+    return loss_tolerance(q, n)
+
+
+def brief(row: Any) -> dict[str, Any]:
+    """The columns a conservation failure is read from."""
+    keys = ("sent", "received", "lost", "relay_lost_deliveries", "relay_messages_up", "relay_messages_down",
+            "relay_data_datagrams_up",
+            "relay_data_datagrams_down", "relay_data_dropped_up", "relay_data_dropped_down", "wire_ratio",
+            "host_udp_drops", "udp_drops_where", "send_errors", "backpressure", "bound_reason")  # fmt: skip
+    return {key: row.get(key) for key in keys}
+
+
+class ClientBoundWarning(UserWarning):
+    """A row was client-bound: the claim was checked again at a lower rate (shown in pytest's warnings summary)."""
+
+
+SLOWER_TRIES = 3
+"""Measurements at halved rates a test tries after a client-bound row (same number of messages) before failing."""
+
+
+async def path_bound(lab: Lab, claim: str, **run: Any) -> RunResult:
+    """`lab.run(**run)`, and while its row is client-bound (the lab's process or this host, not LiveKit, limited it,
+    so `claim` cannot be checked on it), warn and measure again at half the rate for twice as long. Returns the
+    first path-bound result; fails the test when every try was client-bound."""
+    rate, duration = run.pop("rate"), run.pop("duration")
+    reasons = []
+    for _ in range(1 + SLOWER_TRIES):
+        r = await lab.run(rate=rate, duration=duration, **run)
+        if r.row["bound"] == "path":
+            return r
+        reasons.append(f"{rate:g}/s: {r.row['bound_reason']}")
+        warnings.warn(
+            ClientBoundWarning(f"{claim}: client-bound at {rate:g}/s ({r.row['bound_reason']}); measuring again at "
+                               f"{rate / 2:g}/s"),
+            stacklevel=2,
+        )  # fmt: skip
+        rate, duration = rate / 2, duration * 2
+    pytest.fail(f"{claim}: every try was client-bound, so it was never checked: {reasons}")
 
 
 def measured_k(row: dict[str, Any]) -> tuple[float, float, float]:
@@ -63,14 +111,16 @@ async def test_lab_path_goes_through_the_relay(lab: Lab) -> None:
 
 async def test_no_impairment_loses_nothing(lab: Lab) -> None:
     for mode in ("lossy", "reliable"):
-        r = await lab.run(mode=mode, size=200, rate=200, duration=1.5)
-        row = r.row
-        assert row["sent"] >= 250, row
-        if mode == "lossy" and row["lost"] and row["host_udp_drops"]:
+        first = await lab.run(mode=mode, size=200, rate=200, duration=1.5)
+        if first.row["lost"] and first.row["host_udp_drops"]:
             # Not LiveKit's loss: this host's kernel dropped datagrams at a full socket buffer (a busy 2-core
             # machine), and the row must say so rather than blame the path.
-            assert row["bound"] == "client" and "kernel dropped" in row["bound_reason"], row
-            continue
+            assert first.row["bound"] == "client" and "kernel dropped" in first.row["bound_reason"], first.row
+        r = first if first.row["bound"] == "path" else await path_bound(
+            lab, f"{mode} loses nothing on a clean path", mode=mode, size=200, rate=100, duration=3
+        )  # fmt: skip
+        row = r.row
+        assert row["sent"] >= 250, row
         assert (row["received"], row["lost"], row["duplicates"], row["out_of_order"]) == (row["sent"], 0, 0, 0), row
         assert row["latency_p50_ms"] > 0
         assert row["clock"].startswith("monotonic")
@@ -93,9 +143,11 @@ async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> No
     # shows that as the knee; this test checks the theory where it applies (the latency check proves we were there:
     # 100 ms is 10x the ~5-10 ms p50 measured below the knee, and 1/10 of the ~1 s queues above it).
     for size, rate, duration, k in ((200, 250, 4, 1), (1500, 120, 5, 2)):
-        row = (await lab.run(mode="lossy", size=size, rate=rate, duration=duration, impairment=Impairment(loss=p))).row
+        row = (await path_bound(lab, f"lossy k={k} matches theory", mode="lossy", size=size, rate=rate,
+                                duration=duration, impairment=Impairment(loss=p))).row  # fmt: skip
         n = row["sent"]
-        # n >= 0.9 x rate x duration: the pacing kept up, so n is what the 4-sigma bounds below were sized for
+        # n >= 0.9 x rate x duration: the pacing kept up, so n is what the 4-sigma bounds below were sized for (a
+        # slower try measures as many messages: half the rate for twice as long)
         assert n >= 0.9 * rate * duration, row
         k_up, k_down, four_sd = measured_k(dict(row))
         assert four_sd < 0.5, (size, four_sd)  # n is large enough to tell k from k +- 1
@@ -107,8 +159,53 @@ async def test_loss_lossy_single_and_multi_datagram_match_theory(lab: Lab) -> No
             assert abs(p_leg - p) <= tolerance(p, seen), (leg, p_leg, seen)
         q = row["expected_loss_measured"]
         assert abs(row["loss_rate"] - q) <= tolerance(q, n), (size, row["loss_rate"], q, tolerance(q, n))
+        check_setting_formula(row, p, k)
+        if k == 1:
+            # conservation: every message the relay's drops cost is lost (none arrives anyway), and the losses
+            # the relay does not explain are few. Measured at 250/s, 1,000 messages: equal in 5 of 7 runs; the
+            # others lost 4 more (with 2 and 8 messages that the relay did not see leave the sender). Not exact
+            # yet: where those few go (the sender's SCTP, the server, the drain) is unknown (issue 20, report).
+            assert 0 < row["relay_lost_deliveries"] <= row["lost"], brief(row)
+            assert row["lost"] - row["relay_lost_deliveries"] <= 0.01 * row["sent"], brief(row)
         if k == 2:
             assert row["latency_p50_ms"] < 100, row
+
+
+def check_setting_formula(row: Any, p: float, k: int) -> None:
+    """The measured loss against 1 - (1 - p)^(2k) from the loss *setting* alone, unconditionally, within
+    CHECK_SIGMA binomial standard deviations over the messages sent."""
+    q = 1 - (1 - p) ** (2 * k)
+    assert row["expected_loss"] == pytest.approx(q), row  # the lab's own theory column is this formula
+    n = row["sent"] * row["receivers"]
+    assert abs(row["loss_rate"] - q) <= tolerance(q, n), (k, row["loss_rate"], q, tolerance(q, n))
+
+
+async def test_loss_lossy_three_datagram_messages_conserve(lab: Lab) -> None:
+    # k = 3: a lossy message is sent once as three SCTP packets, and lost iff any of its datagrams is dropped on
+    # either leg. The server cuts each message into two full packets and a shorter last one, so the relay counts the
+    # messages on the receivers' leg and names the message each drop hit (`lk_notebook.lab.droplog`). The sender's
+    # SDK cuts unevenly when its congestion window is short (measured: 885-917 datagrams for 300 messages), so the
+    # exact count impairs the receivers' leg only; the setting's formula is then checked with both legs impaired.
+    p, k = 0.1, 3
+    identity = lab.rig.sender_identity
+    # 64 B under three full packets on each leg: the server's re-stamped packet (measured 31 B larger) still takes
+    # three, with a last one clearly shorter than a full one
+    size = max(s for s in range(2000, 4000)
+               if datagrams_per_message(s + 64, Mode.LOSSY, identity=identity) == (k, k))  # fmt: skip
+    row = (await path_bound(lab, "lossy k=3 conserves", mode="lossy", size=size, rate=60, duration=5,
+                            impairment=Impairment(loss=p, loss_direction="down"))).row  # fmt: skip
+    assert row["sent"] >= 0.9 * 60 * 5 and (row["datagrams_up"], row["datagrams_down"], row["legs"]) == (k, k, 1), row
+    assert row["relay_dropped_up"] == 0 < row["relay_data_dropped_down"], row
+    # conservation on the impaired leg: of the messages the relay carried to the receiver, exactly those it dropped
+    # a datagram of are missing
+    assert row["received"] == row["relay_messages_down"] - row["relay_lost_deliveries"], brief(row)
+    assert row["relay_lost_deliveries"] > 0, row
+    q1 = 1 - (1 - p) ** k  # one impaired leg
+    assert row["expected_loss"] == pytest.approx(q1)
+    assert abs(row["loss_rate"] - q1) <= tolerance(q1, row["sent"]), (row["loss_rate"], q1, row)
+    both = (await path_bound(lab, "lossy k=3 matches 1-(1-p)^(2k)", mode="lossy", size=size, rate=60, duration=5,
+                             impairment=Impairment(loss=p))).row  # fmt: skip
+    check_setting_formula(both, p, k)
 
 
 async def test_delay_shows_in_latency(lab: Lab) -> None:
@@ -124,8 +221,12 @@ async def test_delay_shows_in_latency(lab: Lab) -> None:
     # (measured: 80.2-80.7 ms above the unimpaired minimum; minima, unlike medians, hardly move under load).
     relay_wakeups_ms = 2 * 1000 * sys.getswitchinterval()
     assert fastest - 2 * delay <= typical + relay_wakeups_ms, (fastest, typical, relay_wakeups_ms)
-    # lossy, but no loss set: nothing lost, unless this host's kernel dropped datagrams (the row says so)
-    assert slow.row["lost"] == 0 or slow.row["bound"] == "client", slow.row
+    # lossy, but no loss set: nothing lost. A client-bound row (this host's kernel dropped datagrams, say) is
+    # measured again at lower rates until the claim can be checked.
+    if slow.row["bound"] == "client":
+        slow = await path_bound(lab, "a delayed lossy path loses nothing", mode="lossy", size=200, rate=50,
+                                duration=3, impairment=Impairment(delay_ms=delay))  # fmt: skip
+    assert slow.row["lost"] == 0, slow.row
 
 
 async def test_data_track_mode_runs(lab: Lab) -> None:
@@ -135,10 +236,13 @@ async def test_data_track_mode_runs(lab: Lab) -> None:
     # The clean loopback path delivers what it is given: >= 98 % of the frames that left the sender arrive
     # (measured: all of them, at 100-1,600 frames/s).
     assert row["received"] >= 0.98 * row["relay_data_datagrams_up"] > 0, row
-    # End to end, >= 98 % too, unless the lab flags its own client: the sending SDK drops frames before the wire
-    # when its transport task lags (measured 96 of 100 at load ~12 on 2 cores; see notebook 06), and then
-    # wire_ratio < 0.9 or a starved event loop make the row "client"-bound.
-    assert row["received"] >= 0.98 * row["sent"] or row["bound"] == "client", row
+    # End to end, >= 98 % too. The sending SDK drops frames before the wire when its transport task lags (measured
+    # 96 of 100 at load ~12 on 2 cores; see notebook 06); then wire_ratio < 0.98 or a starved event loop make the
+    # row "client"-bound, and the claim is measured again at lower rates.
+    if row["bound"] == "client":
+        row = (await path_bound(lab, "data tracks deliver >= 98 %", mode="data_track", size=200, rate=50,
+                                duration=2)).row  # fmt: skip
+    assert row["received"] >= 0.98 * row["sent"], row
 
 
 async def test_path_check_fails_when_traffic_bypasses_the_relay(lab: Lab, relay_server: LocalServer) -> None:
@@ -349,3 +453,25 @@ async def _fan_out_and_fan_in(server: LocalServer) -> None:
         senders = [p for p in fin.per_receiver if p["role"] == "sender"]
         assert len(senders) == 3 and fin.row["sent"] == sum(p["sent"] for p in senders) >= 135, fin.per_receiver
         assert fin.row["received"] == fin.row["sent"] and fin.row["out_of_order"] == 0, fin.row
+
+
+async def test_many_receivers_in_one_process_are_client_bound() -> None:
+    # Issue 20: 49 receivers in one process said bound=path while their deliveries queued in the process. The
+    # verdict now weighs the receiving side: the same light run stays clear of it, a saturating one does not.
+    from lk_notebook.lab.calibration import LOOP_LAG_MAX_MS, RECEIVER_CPU_MAX
+
+    plain = LocalServer().start()
+    try:
+        async with Lab(server=plain) as fan:
+            light = (await fan.run(mode="reliable", size=200, rate=10, duration=1.5, receivers=3)).row
+            assert light["receiver_cpu"] < RECEIVER_CPU_MAX, light
+            assert "receiv" not in light["bound_reason"], light  # the receivers' evidence does not fire
+            # 20 receivers x 150/s = 3,000 deliveries/s, several times what one process handles (~500-800/s)
+            heavy = (await fan.run(mode="reliable", size=200, rate=150, duration=2, receivers=20)).row
+            assert heavy["bound"] == "client", heavy
+            assert heavy["receiver_cpu"] >= RECEIVER_CPU_MAX or (
+                heavy["receiver_loop_lag_p99_ms"] > LOOP_LAG_MAX_MS and heavy["latency_p50_ms"] > LOOP_LAG_MAX_MS
+            ), heavy
+            assert "receiv" in heavy["bound_reason"], heavy["bound_reason"]  # and the row says why
+    finally:
+        plain.stop()

@@ -84,6 +84,36 @@ def test_loss_is_per_datagram_and_per_direction(echo_path: tuple) -> None:  # ty
     assert st.dropped[0] + len(up) == n and st.dropped[1] + len(down) == n
 
 
+def test_drop_log_names_exactly_the_datagrams_that_did_not_arrive(echo_path: tuple) -> None:  # type: ignore[type-arg]
+    # Plain UDP carries its own sequence number here, so the relay's log (ordinal within the flow) can be compared
+    # with what went missing, datagram by datagram; a one-way loss setting leaves the other direction whole.
+    relay, client, server = echo_path
+    client.sendto(b"hello", relay.address)
+    _, upstream_addr = server.recvfrom(100)
+    n, size = 1000, 300
+    for direction, loss_direction in ((0, "up"), (1, "down")):
+        relay.set_impairment(Impairment(loss=0.2, loss_direction=loss_direction))
+        log = relay.record_drops(200)
+        up: list[bytes] = []
+        down: list[bytes] = []
+        for start in range(0, n, 100):
+            for i in range(start, start + 100):
+                client.sendto(i.to_bytes(4, "big").ljust(size, b"\0"), relay.address)
+                server.sendto(i.to_bytes(4, "big").ljust(size, b"\0"), upstream_addr)
+            server.sendto(b"small", upstream_addr)  # under the log's 200 B: neither numbered nor logged
+            up += _drain(server, quiet=0.05)
+            down += _drain(client, quiet=0.05)
+        assert relay.stop_recording() is not None and relay.stop_recording() is None
+        got = [{int.from_bytes(d[:4], "big") for d in got if len(d) == size} for got in (up, down)]
+        assert len(log.flows) == 2  # one client: its flow each way
+        flow, other = (f for (d, _), f in sorted(log.flows.items(), key=lambda kv: kv[0][0] != direction))
+        assert flow.datagrams == n and len(flow.dropped) > 0.1 * n
+        assert {ordinal for ordinal, _, _ in flow.dropped} == set(range(n)) - got[direction]
+        assert got[1 - direction] == set(range(n))  # the other leg lost nothing
+        assert other.datagrams == n and not other.dropped
+    relay.clear()
+
+
 def test_delay_without_jitter_never_reorders(echo_path: tuple) -> None:  # type: ignore[type-arg]
     relay, client, server = echo_path
     relay.set_impairment(Impairment(delay_ms=30))

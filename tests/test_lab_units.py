@@ -6,6 +6,7 @@ import dataclasses
 import math
 import random
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -203,6 +204,85 @@ def test_classify_client_vs_path() -> None:
     assert classify(dataclasses.replace(dropped, host_udp_drops=0), send_ratio=0.99, held_fraction=0.0)[0] == "path"
 
 
+def test_classify_weighs_the_receiving_side() -> None:
+    # The sender offered all it was asked (send_ratio 1.0) and its loop thread was idle: only the receivers'
+    # evidence can make the row client-bound (issue 20: 49 receivers at 10/s said "path" with a 355 ms p50).
+    from lk_notebook.lab.calibration import LOOP_LAG_MAX_MS, RECEIVER_CPU_MAX, ClientEvidence, classify
+    from lk_notebook.lab.columns import evidence_columns
+
+    queued = ClientEvidence(wall_s=3, loop_cpu=0.2, process_cpu=0.7, host_cpu=1.0, loop_lag_p99_ms=191.0,
+                            loop_lag_p90_ms=20.0)  # fmt: skip
+    bound, why = classify(queued, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=210.0)
+    assert bound == "client" and "191 ms late (p99) against a p50 latency of 210 ms" in why, why
+    # the same lag with a small p50: one late tick of a shared host, most deliveries did not wait
+    assert classify(queued, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=5.0)[0] == "path"
+    # a lag small against a large latency: the wait was elsewhere (the path, the server)
+    assert classify(queued, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=1000.0)[0] == "path"
+    # a lag under the floor is never the receivers' queue, whatever the latency
+    calm = dataclasses.replace(queued, loop_lag_p99_ms=LOOP_LAG_MAX_MS)
+    assert classify(calm, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=LOOP_LAG_MAX_MS + 1)[0] == "path"
+    # the receiving process at its CPU limit
+    hot = dataclasses.replace(calm, process_cpu=RECEIVER_CPU_MAX)
+    bound, why = classify(hot, send_ratio=1.0, held_fraction=0.0)
+    assert bound == "client" and "receiving process used 0.90 CPU seconds per second" in why, why
+    assert classify(dataclasses.replace(hot, process_cpu=RECEIVER_CPU_MAX - 0.01), send_ratio=1.0,
+                    held_fraction=0.0)[0] == "path"  # fmt: skip
+    # the row shows the evidence it weighed
+    cols = evidence_columns(queued, send_ratio=1.0, held_by_path_s=0.0, send_s=3.0, latency_p50_ms=210.0)
+    assert (cols["bound"], cols["receiver_loop_lag_p99_ms"], cols["receiver_cpu"]) == ("client", 191.0, 0.7)
+
+
+def test_loss_tolerance_is_check_sigma_binomial_sds() -> None:
+    from lk_notebook.lab.theory import CHECK_SIGMA, loss_tolerance
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"within {CHECK_SIGMA:g} binomial standard deviations" in readme  # one number, README and checks
+    assert loss_tolerance(0.19, 1000) == pytest.approx(4 * math.sqrt(0.19 * 0.81 / 1000))
+    assert loss_tolerance(0.0, 1000) == 0.0 and loss_tolerance(0.5, 0) == math.inf
+
+
+def test_drop_log_counts_the_messages_its_drops_cost() -> None:
+    from lk_notebook.lab.droplog import DOWN, UP, DropLog, lost_deliveries, messages_in_datagram
+
+    # measured on the relay: a 200 B probe alone in 329 B datagrams up (4 bundled: 1225), 369 B down (2: 689, 3: 1009)
+    assert [messages_in_datagram(n, 329) for n in (329, 337, 597, 1117, 1225)] == [1, 1, 2, 4, 4]
+    assert [messages_in_datagram(n, 369) for n in (369, 689, 1009)] == [1, 2, 3]
+    assert messages_in_datagram(289, 329) == 0  # smaller than any probe: no probe in it
+    sender, a, b = ("127.0.0.1", 1), ("127.0.0.1", 2), ("127.0.0.1", 3)
+    log = DropLog(min_size=200)
+    full, tail = 1225, 1165
+    for i in range(9):  # k = 3: three messages on the sender's leg; the second loses two of its datagrams
+        log.see(UP, sender, tail if i % 3 == 2 else full, dropped=i in (3, 5))
+    log.see(UP, a, 100, dropped=True)  # a receiver's SACK: not probe-bearing, not numbered
+    for i in range(6):  # two surviving messages to receiver a (the first loses its last datagram), two to b
+        log.see(DOWN, a, tail if i % 3 == 2 else full, dropped=i == 2)
+        log.see(DOWN, b, tail if i % 3 == 2 else full, dropped=False)
+    assert log.flows[(UP, sender)].dropped == [(3, full, 1), (5, tail, 1)] and (UP, a) not in log.flows
+    assert (log.messages(UP), log.messages(DOWN)) == (3, 4)  # counted by their shorter last datagrams
+    # one message lost on the sender's leg (at both receivers), one on a's leg
+    assert lost_deliveries(log, k=3, receivers=2) == 2 + 1
+    # the server sent a dropped fragment again within the message: four datagrams, one dropped, arrived
+    for size, dropped in ((full, True), (full, False), (full, False), (tail, False)):
+        log.see(DOWN, b, size, dropped=dropped)
+    assert lost_deliveries(log, k=3, receivers=2) == 2 + 1
+    log.see(DOWN, b, full, dropped=True)  # ... and a message whose two datagrams of four were dropped: lost
+    for size, dropped in ((full, True), (full, False), (tail, False)):
+        log.see(DOWN, b, size, dropped=dropped)
+    assert lost_deliveries(log, k=3, receivers=2) == 2 + 1 + 1
+    # k = 1: every dropped datagram is lost messages, by its size
+    log1 = DropLog(min_size=200)
+    log1.see(UP, sender, 329, dropped=True)
+    for _ in range(3):
+        log1.see(DOWN, a, 369, dropped=False)
+    log1.see(DOWN, a, 689, dropped=True)
+    log1.see(DOWN, a, 150, dropped=True)
+    assert lost_deliveries(log1, k=1, receivers=1) == 1 + 2
+    assert log1.messages(UP, k=1) == 1 and log1.messages(DOWN, k=1) == 3 + 2
+    copy = log1.copy()
+    log1.see(UP, sender, 329, dropped=True)
+    assert copy.kept == 2 and log1.kept == 3
+
+
 async def test_monitor_counts_the_kernels_udp_receive_drops() -> None:
     # A real overflow: a socket with a small receive buffer that nobody reads, sent more than it can hold.
     from lk_notebook.lab.calibration import ClientMonitor, udp_receive_drops
@@ -257,3 +337,23 @@ def test_relay_counts_bundled_small_messages_by_size() -> None:
     st.sizes[0][2], st.sizes[0][5], st.sizes[0][8], st.sizes[0][0] = 10, 3, 2, 5
     assert st.datagrams_at_least(0, 200) == 15
     assert st.messages_at_least(0, 200, message_bytes=269) == 10 + 3 * 2 + 2 * 3
+
+
+def test_smallest_fragment() -> None:
+    # Mutation testing (bench/mutation.py) found it unchecked: it decides whether the relay can count a message's
+    # datagrams (COUNTABLE_FRAGMENT), so a wrong value silently voids wire_ratio.
+    from lk_notebook import limits
+    from lk_notebook.lab.theory import CLIENT_SCTP_CHUNK, DATA_TRACK_MTU, SERVER_SCTP_CHUNK, smallest_fragment
+
+    encoded = limits.packet_size(b"\0" * 3316, topic="lk_notebook.lab", identity="lab-sender-00000000")
+    assert smallest_fragment(3316, Mode.LOSSY) == encoded - 2 * CLIENT_SCTP_CHUNK  # the last of three packets
+    assert smallest_fragment(3 * CLIENT_SCTP_CHUNK - (encoded - 3316), Mode.LOSSY) == CLIENT_SCTP_CHUNK  # all full
+    assert DATA_TRACK_MTU == 16_000  # rust-sdks livekit-datatrack TRANSPORT_MTU
+    # one full SCTP packet's user bytes each way (the relay sees both in 1225-byte datagrams)
+    assert (CLIENT_SCTP_CHUNK, SERVER_SCTP_CHUNK) == (1163, 1172)
+    body = DATA_TRACK_MTU - 12  # a data-track packet's payload after its 12-byte header
+    assert smallest_fragment(200, Mode.DATA_TRACK) == 212 and smallest_fragment(0, Mode.DATA_TRACK) == 12
+    assert smallest_fragment(body, Mode.DATA_TRACK) == DATA_TRACK_MTU % CLIENT_SCTP_CHUNK
+    assert smallest_fragment(body + 100, Mode.DATA_TRACK) == 112  # the second packet's 100 bytes + header
+    assert datagrams_per_message(0, Mode.DATA_TRACK) == (1, 1)
+    assert datagrams_per_message(2 * body, Mode.DATA_TRACK) == (28, 28)

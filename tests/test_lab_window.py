@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lk_notebook.lab import Impairment, Lab, PathError, RelayStats
+from lk_notebook.lab.droplog import DATA_DATAGRAM_BYTES, DropLog
 from lk_notebook.lab.window import Window, prove_crossed
 
 
@@ -34,6 +35,13 @@ class FakeRelay:
 
     def clear(self) -> None:
         self.log.append("clear")
+
+    def record_drops(self, min_size: int) -> DropLog:
+        self.drops = DropLog(min_size)
+        return self.drops
+
+    def stop_recording(self) -> DropLog | None:
+        return self.drops
 
     def stats(self) -> RelayStats:
         self.log.append("stats")
@@ -73,6 +81,8 @@ async def test_window_order_and_proof() -> None:
     assert rig.log == ["check", "impair loss=0.1", "stats", "send", "drain", "callback", "clear", "check", "stats"]
     assert rig.sinks == [None, None]
     assert w.before is not None and w.after is not None and w.evidence.wall_s > 0
+    # the relay's drop log of the window, recorded from the impairment on (data datagrams only)
+    assert w.drops is rig.relay.drops and w.drops.min_size == DATA_DATAGRAM_BYTES
 
 
 async def test_window_refuses_a_run_whose_datagrams_did_not_cross_the_relay() -> None:
@@ -111,7 +121,7 @@ def test_columns_are_checked_against_the_row_types() -> None:
         columns(ResultRow, "loss_rat")
     # The single-process row's columns keep their order; the Dask worker columns (issue 19) come after them.
     assert COLUMNS[:3] == ("run_id", "mode", "size")
-    assert COLUMNS[-6:] == ("expected_loss_measured", "worker", "worker_status", "clock_offset_ms", "clock_bound_ms",
+    assert COLUMNS[-6:] == ("relay_messages_down", "worker", "worker_status", "clock_offset_ms", "clock_bound_ms",
                             "start_late_ms")  # fmt: skip
 
 

@@ -63,3 +63,22 @@ def test_one_stream_handler_per_topic() -> None:
     router.register_stream_handler("lk.chat", lambda reader, who: None, text=False)  # bytes: another table
     remove()
     router.register_stream_handler("lk.chat", lambda reader, who: None, text=True)
+
+
+async def test_topics_filter_callbacks_and_subscriptions() -> None:
+    # Mutation testing (bench/mutation.py) found the topic filters unchecked by any unit test.
+    router = Router("me", inbox_limit=10, report=lambda where, exc: None)
+    chat: list[bytes] = []
+    every: list[str] = []
+    router.on_message(lambda m: chat.append(m.payload), topic="chat")
+    router.on_message(lambda m: every.append(m.topic))
+    chat_only = router.messages(topic="chat", count=2, timeout=5)
+    anything = router.messages(count=3, timeout=5)
+    for topic, payload in (("news", b"n1"), ("chat", b"c1"), ("news", b"n2"), ("chat", b"c2")):
+        router.on_packet(payload, sender="bob", topic=topic, kind=DataKind.RELIABLE, at=1.0)
+    assert chat == [b"c1", b"c2"] and every == ["news", "chat", "news", "chat"]
+    assert [m.payload async for m in chat_only] == [b"c1", b"c2"]
+    assert [m.payload async for m in anything] == [b"n1", b"c1", b"n2"]
+    with pytest.raises(lk.WaitTimeoutError, match=r"fewer than 1 messages on topic 'chat' arrived within 0\.05 s"):
+        async for _ in router.messages(topic="chat", count=1, timeout=0.05):
+            pass

@@ -165,3 +165,13 @@ async def test_wait_until_raises_a_predicate_error_after_a_change_instead_of_tim
         await s.wait_until(lambda st: len(st) > 1 and st.get("bob").active, timeout=5)  # type: ignore[union-attr]
     assert time.monotonic() - start < 4, "the error waited for the timeout"
     assert not s._subscribers
+
+
+def test_of_kind_and_apply_many_count() -> None:
+    # Mutation testing (bench/mutation.py) found these two results unchecked by any unit test.
+    s = RoomState("r")
+    events = [joined("zed", kind=ev.ParticipantKind.AGENT), joined("bob"), joined("amy", kind="agent")]
+    assert s.apply_many(events) == 3 and s.version == 3
+    assert [p.identity for p in s.of_kind("agent")] == ["amy", "zed"]
+    assert [p.identity for p in s.of_kind(ev.ParticipantKind.STANDARD)] == ["bob"]
+    assert s.of_kind("sip") == []

@@ -11,6 +11,10 @@ offer what was asked, so what looks like LiveKit's knee is the instrument's. Thr
   sender's SDK accepted messages and dropped them before the wire (data tracks, at high rates or on a busy host).
 - `loop_lag_p99_ms` (the verdict uses p90): how late the loop wakes a 20 ms timer; an arrival waits about as
   long before it is counted, so a lag that is large against the latency measured makes that latency the client's.
+- the receiving side (`receiver_loop_lag_p99_ms`, `receiver_cpu`): the receivers' event loop and their process's
+  CPU. Every delivery costs the receiving process an FFI event and a callback on its loop; with many receivers in
+  one process (fan-out) the deliveries queue there while the sender is at ease. In-process runs share one loop and
+  process (so the receivers' evidence is the process's); on Dask it is the receiving worker's.
 - `host_udp_drops`: UDP datagrams the kernel discarded at a full socket receive buffer on this host during the run
   (Linux's /proc/net/snmp Udp RcvbufErrors). Sender, relay, server and receiver all read UDP here; a process
   that did not read in time (a starved thread on a busy host) loses datagrams that no network lost.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import socket
 import struct
 import time
@@ -57,6 +62,18 @@ LOOP_CPU_MAX = 0.8
 to wake timers on schedule; measured ~0.9-1.0 at the single-process ceiling, < 0.3 at 100/s)."""
 LOOP_LAG_MAX_MS = 50.0
 """A p90 wake-up lag above this is the receiver's queue, not the network: 10x the ~5 ms loopback latency."""
+RECEIVER_LAG_SHARE = 0.5
+"""A receiving loop whose p99 lag exceeds LOOP_LAG_MAX_MS and is at least this share of a p50 latency that exceeds
+it too: arrivals queued behind the receivers' own loop for a large part of what the row reports as latency.
+(bench/fanout.py at 10/s, loaded 2-core host: lag p99 10-24 ms against p50 15-22 ms at 20 receivers, 191-583 ms
+against 210-456 ms at 49.)"""
+RECEIVER_CPU_MAX = 0.9
+"""CPU seconds per wall second of the receiving process (its SDK threads and its loop) above which the receivers
+are the limit: each delivery crosses the FFI into the one Python thread, so near one core they queue in the
+process, not on the network. bench/fanout.py, 200 B at 10/s, load ~1: 0.07 at 1 receiver, 0.32-0.36 at 20 (p50
+14-17 ms), 1.17-1.19 at 49 (p50 63-73 ms, p99 131-216 ms) with the loop's lag p99 only 13-14 ms and the sender at
+103 % of its rate: only this evidence says the 49 receivers were the limit. (On a busy host, 0.44-0.71 at 49,
+with the loop lagging 191-583 ms.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +211,14 @@ def classify(
     held_fraction: float,
     wire_ratio: float | None = None,
     lossy_path: bool = False,
+    latency_p50_ms: float = math.nan,
 ) -> tuple[Bound, str]:
     """("client", why) when the evidence says the lab's process limited the run, else ("path", why).
 
     `wire_ratio`: probe datagrams the relay saw leave the sender per datagram due (None without the relay). On a
     path with loss (`lossy_path`) a shortfall is SCTP's congestion control discarding queued lossy messages (the
-    path's doing: it happens above the Mathis ceiling); on a clean path it is the SDK's own limit."""
+    path's doing: it happens above the Mathis ceiling); on a clean path it is the SDK's own limit.
+    `latency_p50_ms`: the run's median latency, against which the receivers' loop lag is weighed (NaN: not weighed)."""
     reasons = []
     short = wire_ratio is not None and wire_ratio < WIRE_RATIO_MIN
     if short and not lossy_path:
@@ -210,6 +229,17 @@ def classify(
         reasons.append(f"the event-loop thread was busy {evidence.loop_cpu:.0%} of the time")
     if evidence.loop_lag_p90_ms > LOOP_LAG_MAX_MS:
         reasons.append(f"arrivals waited {evidence.loop_lag_p90_ms:.0f} ms or more (p90) for the event loop")
+    lag = evidence.loop_lag_p99_ms
+    # both large: the typical delivery waited, not one (a late tick of a shared host leaves the p50 small)
+    if min(lag, latency_p50_ms) > LOOP_LAG_MAX_MS and lag >= RECEIVER_LAG_SHARE * latency_p50_ms:
+        reasons.append(
+            f"the receivers' event loop woke up to {lag:.0f} ms late (p99) against a p50 latency of "
+            f"{latency_p50_ms:.0f} ms: deliveries queued in the receiving process"
+        )
+    if evidence.process_cpu >= RECEIVER_CPU_MAX:
+        reasons.append(
+            f"the receiving process used {evidence.process_cpu:.2f} CPU seconds per second (SDK threads and loop)"
+        )
     if evidence.host_udp_drops:
         where = f": {evidence.udp_drops_where}" if evidence.udp_drops_where else ""
         reasons.append(

@@ -102,14 +102,17 @@ def evidence_columns(
     send_s: float,
     wire_ratio: float | None = None,
     lossy_path: bool = False,
+    latency_p50_ms: float = math.nan,
 ) -> EvidenceColumns:
-    """The verdict (`classify`) and the evidence it weighed."""
+    """The verdict (`classify`) and the evidence it weighed. `evidence` is the receiving process's too (the
+    receivers run in it, or on the Dask worker whose evidence it is), so its lag and CPU are the receivers'."""
     bound, reason = classify(
         evidence,
         send_ratio=send_ratio,
         held_fraction=held_by_path_s / max(1e-9, send_s),
         wire_ratio=wire_ratio,
         lossy_path=lossy_path,
+        latency_p50_ms=latency_p50_ms,
     )
     return {
         "bound": bound,
@@ -122,4 +125,6 @@ def evidence_columns(
         "host_cpu": round(evidence.host_cpu, 4),
         "host_udp_drops": evidence.host_udp_drops,
         "udp_drops_where": evidence.udp_drops_where,
+        "receiver_loop_lag_p99_ms": evidence.loop_lag_p99_ms,
+        "receiver_cpu": round(evidence.process_cpu, 4),
     }

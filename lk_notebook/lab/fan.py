@@ -91,7 +91,7 @@ class FanRun(Run):
         total.held_s = max(c.held_s for c in per_sender)
         total.drained = all(c.drained for c in per_sender)
         merged = merge_stats(t0, self.bin_width, [rec.stats for recs in grid for rec in recs])
-        row = self._row(merged, grid[0][0].clock, t0, send_end, w.evidence, w.before, w.after)
+        row = self._row(merged, grid[0][0].clock, t0, send_end, w.evidence, w.before, w.after, w.drops)
         peers = [peer_stats(r.identity, "receiver", total.sent, [rec.stats for rec in grid[i]])
                  for i, r in enumerate(receivers)]  # fmt: skip
         if len(senders) > 1:

@@ -30,6 +30,7 @@ from livekit import rtc
 from ..errors import LabError
 from .calibration import ClientEvidence
 from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
+from .droplog import DATA_DATAGRAM_BYTES, DOWN, UP, DropLog, lost_deliveries
 from .pacing import DEFAULT_WINDOW, SendCounters, send_data, send_track
 from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
 from .relay import RelayStats
@@ -49,10 +50,6 @@ log = logging.getLogger("lk_notebook.lab")
 _IN_PROCESS: WorkerColumns = {}
 """No Dask worker: the run is in this process (`lk_notebook.lab.dask_lab` fills these columns)."""
 
-DATA_DATAGRAM_BYTES = 200
-"""Datagrams this large or larger carry probe data: an SCTP packet of u user bytes travels in a datagram of about
-u + 57 B (SCTP headers 28 B, DTLS ~29 B; measured on the relay: 200 B probes, ~260 B encoded, in 300-399 B
-datagrams), while SACKs, STUN consent checks and heartbeats stay below 200 B."""
 WIRE_OVERHEAD = 57
 """Bytes a datagram adds to an SCTP packet's user data: SCTP common + DATA chunk headers (28) and DTLS (~29)."""
 COUNTABLE_FRAGMENT = 183
@@ -206,7 +203,7 @@ class Run:
                                 limit=limit, window=self.window, counters=counters, stats=stats,
                                 max_in_flight=bound)  # fmt: skip
             send_end = await w.end_sending(counters.sent)
-        row = self._row(stats, recorder.clock, t0, send_end, w.evidence, w.before, w.after)
+        row = self._row(stats, recorder.clock, t0, send_end, w.evidence, w.before, w.after, w.drops)
         series = stats.bins.series(until=(send_end - t0) / 1e9)
         return RunResult(row=row, series=series, bin_width=self.bin_width, stats=stats)
 
@@ -280,12 +277,19 @@ class Run:
         evidence: ClientEvidence,
         before: RelayStats | None,
         after: RelayStats | None,
+        drops: DropLog | None = None,
     ) -> ResultRow:
         mode, size, rate, imp, c = self.mode, self.size, self.rate, self.impairment, self.counters
         sent = c.sent
         send_s = max(1e-9, (send_end - t0) / 1e9)
         up, down = datagrams_per_message(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
-        legs = 2 if self.rig.relay is not None else 0
+        legs = (1 if imp.loss_direction else 2) if self.rig.relay is not None else 0
+        if imp.loss_direction and legs:
+            p_up = imp.loss if imp.loss_direction == "up" else 0.0
+            p_down = imp.loss if imp.loss_direction == "down" else 0.0
+            expected = expected_loss_legs(p_up, p_down, size, mode)
+        else:
+            expected = expected_loss(imp.loss, size, mode, legs=legs)
         send_ratio = sent / send_s / (rate * self.n_senders) if rate is not None else None
         wire_ratio = None
         last = smallest_fragment(size, mode, topic=TOPIC, identity=self.rig.sender_identity)
@@ -318,7 +322,7 @@ class Run:
             "datagrams_up": up,
             "datagrams_down": down,
             "legs": legs,
-            "expected_loss": expected_loss(imp.loss, size, mode, legs=legs),
+            "expected_loss": expected,
             "path": self.rig.path,
             **evidence_columns(
                 evidence,
@@ -327,12 +331,17 @@ class Run:
                 send_s=send_s,
                 wire_ratio=wire_ratio,
                 lossy_path=imp.loss > 0,
+                latency_p50_ms=stats.latency.percentile(50),
             ),
             "senders": self.n_senders,
             "receivers": self.n_receivers,
             **relay_columns(before, after, size=size, mode=mode, wire_ratio=wire_ratio),
             **_IN_PROCESS,
         }
+        if mode is Mode.LOSSY and drops is not None and not drops.truncated:
+            row["relay_lost_deliveries"] = lost_deliveries(drops, k=(up, down), receivers=self.n_receivers)
+            row["relay_messages_up"] = drops.messages(UP, k=up)
+            row["relay_messages_down"] = drops.messages(DOWN, k=down)
         return row
 
 

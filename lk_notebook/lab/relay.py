@@ -28,20 +28,22 @@ import selectors
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import LabError
 from ..relay_host import check_relay_host
 from ..server import RelayLayout
+from .droplog import DropLog
+from .relay_stats import SIZE_BUCKETS as _SIZE_BUCKETS
+from .relay_stats import RelayStats
 
 __all__ = ["Impairment", "ImpairmentRelay", "RelayStats"]
 
 _MAX_DATAGRAM = 65_535
 _UP = 0  # client -> server
 _DOWN = 1  # server -> client
-_SIZE_BUCKETS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +63,18 @@ class Impairment:
     spacing of datagrams reorders them, as a real network would; zero jitter never reorders."""
     rate_kbps: float | None = None
     """Bandwidth cap per direction in kilobits/s (a token-bucket link with a 1 s queue; tail drop beyond)."""
+    loss_direction: Literal["up", "down"] | None = None
+    """Drop only datagrams going "up" (clients to the server: the senders' leg) or "down" (the receivers' leg);
+    None: both. One impaired leg lets the lab tell which message a drop cost when the sender's SCTP fragments
+    messages unevenly (`lk_notebook.lab.droplog`)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.loss < 1.0:
             raise LabError(f"loss must be a probability in [0, 1), got {self.loss!r}")
         if self.delay_ms < 0 or self.jitter_ms < 0:
             raise LabError(f"delay and jitter must be >= 0 ms, got delay={self.delay_ms!r} jitter={self.jitter_ms!r}")
+        if self.loss_direction not in (None, "up", "down"):
+            raise LabError(f'loss_direction must be "up", "down" or None, got {self.loss_direction!r}')
         if self.rate_kbps is not None and self.rate_kbps <= 0:
             raise LabError(f"rate_kbps must be positive (or None for no cap), got {self.rate_kbps!r}")
 
@@ -79,7 +87,7 @@ class Impairment:
             return "none"
         parts = []
         if self.loss:
-            parts.append(f"loss={self.loss:g}")
+            parts.append(f"loss={self.loss:g}" + (f"({self.loss_direction})" if self.loss_direction else ""))
         if self.delay_ms or self.jitter_ms:
             parts.append(f"delay={self.delay_ms:g}ms" + (f"±{self.jitter_ms:g}" if self.jitter_ms else ""))
         if self.rate_kbps is not None:
@@ -91,61 +99,6 @@ class Impairment:
 
 
 NO_IMPAIRMENT = Impairment()
-
-
-@dataclass(slots=True)
-class RelayStats:
-    """Counters of one relay, per direction ("up" = client to server, "down" = server to client)."""
-
-    forwarded: list[int] = field(default_factory=lambda: [0, 0])
-    """Datagrams sent on (after impairment)."""
-    dropped: list[int] = field(default_factory=lambda: [0, 0])
-    """Datagrams dropped by the loss setting."""
-    capped: list[int] = field(default_factory=lambda: [0, 0])
-    """Datagrams dropped because the bandwidth cap's queue was full."""
-    bytes: list[int] = field(default_factory=lambda: [0, 0])
-    """Bytes received from each side (before impairment)."""
-    received: list[int] = field(default_factory=lambda: [0, 0])
-    """Datagrams received from each side (before impairment)."""
-    clients: int = 0
-    """Client addresses seen (one upstream socket each)."""
-    sizes: list[list[int]] = field(default_factory=lambda: [[0] * _SIZE_BUCKETS, [0] * _SIZE_BUCKETS])
-    """Datagrams received per direction by size, in 100-byte buckets (the last one holds everything larger)."""
-    dropped_sizes: list[list[int]] = field(default_factory=lambda: [[0] * _SIZE_BUCKETS, [0] * _SIZE_BUCKETS])
-    """Datagrams dropped by the loss setting per direction, in the same size buckets."""
-
-    def copy(self) -> RelayStats:
-        return RelayStats(
-            list(self.forwarded), list(self.dropped), list(self.capped), list(self.bytes), list(self.received),
-            self.clients, [list(self.sizes[0]), list(self.sizes[1])],
-            [list(self.dropped_sizes[0]), list(self.dropped_sizes[1])],
-        )  # fmt: skip
-
-    def datagrams_at_least(self, direction: int, nbytes: int) -> int:
-        """Datagrams received in `direction` (0 up, 1 down) of at least about `nbytes` (100-byte resolution)."""
-        return sum(self.sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])
-
-    def messages_at_least(self, direction: int, nbytes: int, *, message_bytes: int) -> int:
-        """Messages of one datagram each (`message_bytes` on the wire) carried in `direction` by datagrams of at
-        least `nbytes`, counting a datagram of n such messages bundled together as n (from its size bucket)."""
-        total = 0
-        for bucket in range(min(nbytes // 100, _SIZE_BUCKETS - 1), _SIZE_BUCKETS - 1):
-            total += self.sizes[direction][bucket] * max(1, round((bucket * 100 + 50) / message_bytes))
-        return total + self.sizes[direction][_SIZE_BUCKETS - 1]  # the last bucket's sizes are unknown: one each
-
-    def dropped_at_least(self, direction: int, nbytes: int) -> int:
-        """Datagrams dropped in `direction` of at least about `nbytes` (100-byte resolution)."""
-        return sum(self.dropped_sizes[direction][min(nbytes // 100, _SIZE_BUCKETS - 1) :])
-
-    def as_dict(self) -> dict[str, int]:
-        out: dict[str, int] = {"clients": self.clients}
-        for i, d in enumerate(("up", "down")):
-            out[f"{d}_received"] = self.received[i]
-            out[f"{d}_forwarded"] = self.forwarded[i]
-            out[f"{d}_dropped"] = self.dropped[i]
-            out[f"{d}_capped"] = self.capped[i]
-            out[f"{d}_bytes"] = self.bytes[i]
-        return out
 
 
 class ImpairmentRelay:
@@ -178,6 +131,7 @@ class ImpairmentRelay:
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = socket.socketpair()
         self._error: BaseException | None = None
+        self._drops: DropLog | None = None
 
     # -- control ----------------------------------------------------------------------------------------------
     @property
@@ -200,6 +154,18 @@ class ImpairmentRelay:
     def stats(self) -> RelayStats:
         with self._lock:
             return self._stats.copy()
+
+    def record_drops(self, min_size: int) -> DropLog:
+        """Number the datagrams of at least `min_size` bytes per flow and log which were dropped, from now until
+        `stop_recording()` (which returns the log); `lk_notebook.lab.droplog` counts the messages they cost."""
+        with self._lock:
+            self._drops = DropLog(min_size)
+            return self._drops
+
+    def stop_recording(self) -> DropLog | None:
+        with self._lock:
+            log, self._drops = self._drops, None
+            return log.copy() if log is not None else None
 
     @property
     def running(self) -> bool:
@@ -291,14 +257,26 @@ class ImpairmentRelay:
                 self._stats.clients += 1
         return up
 
-    def _admit(self, direction: int, data: bytes, out: socket.socket, dest: tuple[str, int], now: float) -> None:
+    def _admit(
+        self,
+        direction: int,
+        data: bytes,
+        out: socket.socket,
+        dest: tuple[str, int],
+        now: float,
+        client: tuple[str, int],
+    ) -> None:
         imp = self._impairment
         st = self._stats
         st.received[direction] += 1
         st.bytes[direction] += len(data)
         bucket = min(len(data) // 100, _SIZE_BUCKETS - 1)
         st.sizes[direction][bucket] += 1
-        if imp.loss and self._rng.random() < imp.loss:
+        lossy = imp.loss and imp.loss_direction in (None, ("up", "down")[direction])
+        lost = bool(lossy) and self._rng.random() < imp.loss
+        if self._drops is not None:
+            self._drops.see(direction, client, len(data), lost)
+        if lost:
             st.dropped[direction] += 1
             st.dropped_sizes[direction][bucket] += 1
             return
@@ -392,6 +370,7 @@ class ImpairmentRelay:
                     now = time.monotonic()
                     with self._lock:
                         if sock is listen:
-                            self._admit(_UP, data, self._upstream_for(addr), upstream, now)
+                            self._admit(_UP, data, self._upstream_for(addr), upstream, now, addr)
                         else:
-                            self._admit(_DOWN, data, listen, self._client_of[sock], now)
+                            client = self._client_of[sock]
+                            self._admit(_DOWN, data, listen, client, now, client)

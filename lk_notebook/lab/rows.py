@@ -68,6 +68,16 @@ class RelayColumns(TypedDict, total=False):
     leg_loss_down: float
     expected_loss_measured: float
     """1-(1-p_up)^k_up (1-p_down)^k_down with the legs' measured p (lossy and data tracks; 0 for reliable)."""
+    relay_lost_deliveries: int
+    """Deliveries the relay's drops cost, counted from which datagrams of each flow it dropped (lossy only): a
+    message is lost iff any of its datagrams on either leg was; k = 1 bundles counted by size
+    (`lk_notebook.lab.droplog`). Equal to `lost` when the relay was the only loss (conservation)."""
+    relay_messages_up: int
+    """Messages the relay saw leave the senders, dropped ones included (lossy only; k = 1: bundles counted by
+    exact size; k > 1: by each message's shorter last datagram, exact on the server's side only)."""
+    relay_messages_down: int
+    """Messages the relay carried towards the receivers, counted the same way: `received` =
+    `relay_messages_down` - `relay_lost_deliveries` when only the receivers' leg is impaired."""
 
 
 class SettingsColumns(TypedDict):
@@ -155,6 +165,12 @@ class EvidenceColumns(TypedDict):
     udp_drops_where: str
     """Whose sockets dropped them: "livekit-server 640, relay 0, other 31" ("other": the SDK's sockets or any
     other process); empty when nothing was dropped."""
+    receiver_loop_lag_p99_ms: float
+    """How late the receivers' event loop woke (p99): the receivers' side of the verdict, weighed against the
+    latency p50 (`calibration.RECEIVER_LAG_SHARE`). The process's own loop in this process, the worker's on Dask."""
+    receiver_cpu: float
+    """CPU seconds per wall second of the process the receivers ran in (SDK threads and loop; above
+    `calibration.RECEIVER_CPU_MAX` the row is client-bound)."""
 
 
 class ShapeColumns(TypedDict):

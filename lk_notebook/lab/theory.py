@@ -24,11 +24,13 @@ from .. import limits
 from .probe import Mode
 
 __all__ = [
+    "CHECK_SIGMA",
     "CLIENT_SCTP_CHUNK",
     "SERVER_SCTP_CHUNK",
     "datagrams_per_message",
     "expected_loss",
     "expected_loss_legs",
+    "loss_tolerance",
     "mathis_msgs_s",
     "smallest_fragment",
 ]
@@ -93,6 +95,20 @@ def expected_loss_legs(p_up: float, p_down: float, size: int, mode: Mode | str) 
         return 0.0
     up, down = datagrams_per_message(size, mode)
     return 1.0 - (1.0 - p_up) ** up * (1.0 - p_down) ** down
+
+
+CHECK_SIGMA = 4.0
+"""Binomial standard deviations a measured loss may stray from its theory before a check (the tests, the lab
+notebook, the README and docs/measurements.md) calls it a difference: a true theory then fails by chance about once
+in 15,000 runs (two-sided normal tail), which a suite run many times a day can afford; 3 would be once in 370."""
+
+
+def loss_tolerance(q: float, n: int) -> float:
+    """CHECK_SIGMA binomial standard deviations of a loss fraction `q` measured over `n` messages: each message is
+    lost or not, independently, with probability q. Zero when q is 0 or 1 (no spread), infinite when n is 0."""
+    if n <= 0:
+        return math.inf
+    return CHECK_SIGMA * math.sqrt(q * (1.0 - q) / n)
 
 
 BASE_RTT_MS = 1.0

@@ -247,6 +247,7 @@ class TransferRun:
                 send_ratio=c.sent / send_s / rate if rate is not None else None,
                 held_by_path_s=0.0,
                 send_s=send_s,
+                latency_p50_ms=stats.latency.percentile(50),
             ),
             "senders": 1,
             "receivers": 1,

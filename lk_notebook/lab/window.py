@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .calibration import ClientEvidence, ClientMonitor
+from .droplog import DATA_DATAGRAM_BYTES, DropLog
 from .paths import PathError
 from .relay import Impairment, RelayStats
 
@@ -59,6 +60,8 @@ class Window:
         self.sent = 0
         """Messages sent in the window: the relay must have carried at least min(sent, 10) datagrams."""
         self.send_end_ns = 0
+        self.drops: DropLog | None = None
+        """Which probe-bearing datagrams the relay dropped in the window, per flow (None without a relay)."""
         self._drain = drain
         self._monitor = ClientMonitor()
         self._evidence: ClientEvidence | None = None
@@ -79,11 +82,13 @@ class Window:
             if relay is not None:
                 if self.impairment is not None:
                     relay.set_impairment(self.impairment)
+                relay.record_drops(DATA_DATAGRAM_BYTES)
                 self.before = relay.stats()
             self._monitor.start()
         except BaseException:
             if relay is not None:
                 relay.clear()
+                relay.stop_recording()
             raise
         return self
 
@@ -130,6 +135,7 @@ class Window:
             finally:
                 if relay is not None:
                     relay.clear()  # whatever failed above: the next run must not inherit this impairment
+                    self.drops = relay.stop_recording()
         if exc_type is not None:
             return
         await rig.check_paths()
