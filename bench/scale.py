@@ -114,9 +114,10 @@ async def main() -> None:
                 print(
                     f"livekit-client anchor   : {js:7.0f} msg/s  ({got}/{sent} delivered, host busy {cpu3.busy:.0f} %)"
                 )
-                best = max(r2, r22)
-                print(f"ratios: 2 workers / 1 worker {best / r1:.2f}, / one process {best / single:.2f}; anchor / 2 "
-                      f"workers {js / best:.2f} (target 2 workers >= 1.8x one process on a quiet machine)")  # fmt: skip
+                # Both two-worker shapes, not the better of them: one run of each varies 2-3x on a shared host.
+                print(f"ratios to one process: 2 workers 1 -> 1 {r2 / single:.2f}, 2 -> 2 {r22 / single:.2f}; to 1 "
+                      f"worker {r2 / r1:.2f} and {r22 / r1:.2f}; anchor / 2 workers {js / r2:.2f} and {js / r22:.2f} "
+                      f"(target 2 workers >= 1.8x one process on a quiet machine)")  # fmt: skip
             reached = 0
             for kind, ns in (("fan-out", args.fanout), ("fan-in", args.fanin)):
                 for n in ns:
@@ -132,7 +133,12 @@ async def main() -> None:
                     rows = res.rows
                     due = sum(r["sent"] * r["receivers"] for r in rows)
                     got = sum(r["received"] for r in rows)
-                    reached = max(reached, n) if kind == "fan-out" else reached
+                    # Reached means delivered: every participant joined AND (reliable) at least 99 % of what was due
+                    # arrived. Joined but silent (a worker whose participants never sent) is not reached.
+                    if kind == "fan-out" and due > 0 and got >= 0.99 * due:
+                        reached = max(reached, n)
+                    elif kind == "fan-out":
+                        print(f"fan-out N={n}: joined but not reached ({got} of {due} deliveries)")
                     print(f"{kind} N={n:4d}: {got}/{due} delivered, p50 {max(r['latency_p50_ms'] for r in rows):.1f}"
                           f" ms, p99 {max(r['latency_p99_ms'] for r in rows):.1f} ms (worst worker), "
                           f"{time.monotonic() - t0:.0f} s with joins {_summary(rows)}")  # fmt: skip
