@@ -357,3 +357,22 @@ def test_smallest_fragment() -> None:
     assert smallest_fragment(body + 100, Mode.DATA_TRACK) == 112  # the second packet's 100 bytes + header
     assert datagrams_per_message(0, Mode.DATA_TRACK) == (1, 1)
     assert datagrams_per_message(2 * body, Mode.DATA_TRACK) == (28, 28)
+
+
+def test_impairer_decides_loss_and_departure_without_sockets() -> None:
+    from lk_notebook.lab.impairment import Impairer, Impairment
+
+    a, b = Impairer(seed=3), Impairer(seed=3)
+    a.set(Impairment(loss=0.5, loss_direction="down"))
+    b.set(Impairment(loss=0.5, loss_direction="down"))
+    draws = [a.drops(1) for _ in range(200)]
+    assert draws == [b.drops(1) for _ in range(200)]  # seeded: a run's draws repeat
+    assert 60 < sum(draws) < 140 and not any(a.drops(0) for _ in range(50))  # only the receivers' leg
+    a.set(Impairment(delay_ms=20))
+    assert a.departure(0, 1000, now=10.0) == pytest.approx(10.02)
+    a.set(Impairment(rate_kbps=8))  # 1 kB/s: a 500 B datagram takes 0.5 s on the link
+    assert a.departure(0, 500, now=0.0) == pytest.approx(0.5)
+    assert a.departure(0, 500, now=0.0) == pytest.approx(1.0)  # queued behind the first
+    assert a.departure(0, 500, now=0.0) == pytest.approx(1.5)  # still within the ~1 s queue
+    assert a.departure(0, 500, now=0.0) is None  # the queue holds about one second: tail drop
+    assert a.departure(1, 500, now=0.0) == pytest.approx(0.5)  # each direction has its own link

@@ -23,82 +23,25 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import random
 import selectors
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any, Literal
 
 from ..errors import LabError
 from ..relay_host import check_relay_host
 from ..server import RelayLayout
 from .droplog import DropLog
+from .impairment import NO_IMPAIRMENT, Impairer, Impairment
 from .relay_stats import SIZE_BUCKETS as _SIZE_BUCKETS
 from .relay_stats import RelayStats
 
-__all__ = ["Impairment", "ImpairmentRelay", "RelayStats"]
+__all__ = ["NO_IMPAIRMENT", "Impairment", "ImpairmentRelay", "RelayStats"]  # Impairment: re-exported
 
 _MAX_DATAGRAM = 65_535
 _UP = 0  # client -> server
 _DOWN = 1  # server -> client
-
-
-@dataclass(frozen=True, slots=True)
-class Impairment:
-    """What the relay does to each datagram, independently in each direction.
-
-    Example: `Impairment(loss=0.1, delay_ms=20)` drops 10 % of datagrams each way and delays the rest by 20 ms
-    each way (so a round trip gains 40 ms and a one-way message through the server, two legs, 40 ms).
-    """
-
-    loss: float = 0.0
-    """Probability in [0, 1) that a datagram is dropped, drawn independently per datagram and direction."""
-    delay_ms: float = 0.0
-    """Fixed one-way delay added per direction, in milliseconds."""
-    jitter_ms: float = 0.0
-    """Standard deviation of a normal delay variation (truncated at zero total delay). Jitter larger than the
-    spacing of datagrams reorders them, as a real network would; zero jitter never reorders."""
-    rate_kbps: float | None = None
-    """Bandwidth cap per direction in kilobits/s (a token-bucket link with a 1 s queue; tail drop beyond)."""
-    loss_direction: Literal["up", "down"] | None = None
-    """Drop only datagrams going "up" (clients to the server: the senders' leg) or "down" (the receivers' leg);
-    None: both. One impaired leg lets the lab tell which message a drop cost when the sender's SCTP fragments
-    messages unevenly (`lk_notebook.lab.droplog`)."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.loss < 1.0:
-            raise LabError(f"loss must be a probability in [0, 1), got {self.loss!r}")
-        if self.delay_ms < 0 or self.jitter_ms < 0:
-            raise LabError(f"delay and jitter must be >= 0 ms, got delay={self.delay_ms!r} jitter={self.jitter_ms!r}")
-        if self.loss_direction not in (None, "up", "down"):
-            raise LabError(f'loss_direction must be "up", "down" or None, got {self.loss_direction!r}')
-        if self.rate_kbps is not None and self.rate_kbps <= 0:
-            raise LabError(f"rate_kbps must be positive (or None for no cap), got {self.rate_kbps!r}")
-
-    @property
-    def active(self) -> bool:
-        return self.loss > 0 or self.delay_ms > 0 or self.jitter_ms > 0 or self.rate_kbps is not None
-
-    def label(self) -> str:
-        if not self.active:
-            return "none"
-        parts = []
-        if self.loss:
-            parts.append(f"loss={self.loss:g}" + (f"({self.loss_direction})" if self.loss_direction else ""))
-        if self.delay_ms or self.jitter_ms:
-            parts.append(f"delay={self.delay_ms:g}ms" + (f"±{self.jitter_ms:g}" if self.jitter_ms else ""))
-        if self.rate_kbps is not None:
-            parts.append(f"cap={self.rate_kbps:g}kbps")
-        return ",".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-NO_IMPAIRMENT = Impairment()
 
 
 class ImpairmentRelay:
@@ -118,8 +61,7 @@ class ImpairmentRelay:
                 "cannot be impaired by the lab."
             )
         self.layout = layout
-        self._impairment = NO_IMPAIRMENT
-        self._rng = random.Random(seed)
+        self._impairer = Impairer(seed)
         self._stats = RelayStats()
         self._lock = threading.RLock()
         self._listen: socket.socket | None = None
@@ -127,7 +69,6 @@ class ImpairmentRelay:
         self._client_of: dict[socket.socket, tuple[str, int]] = {}
         self._heap: list[tuple[float, int, int, bytes, socket.socket, tuple[str, int]]] = []
         self._order = 0
-        self._link_free = [0.0, 0.0]
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = socket.socketpair()
         self._error: BaseException | None = None
@@ -140,13 +81,12 @@ class ImpairmentRelay:
 
     @property
     def impairment(self) -> Impairment:
-        return self._impairment
+        return self._impairer.impairment
 
     def set_impairment(self, impairment: Impairment) -> None:
         """Apply `impairment` to every datagram from now on (both directions)."""
         with self._lock:
-            self._impairment = impairment
-            self._link_free = [0.0, 0.0]
+            self._impairer.set(impairment)
 
     def clear(self) -> None:
         self.set_impairment(NO_IMPAIRMENT)
@@ -182,20 +122,7 @@ class ImpairmentRelay:
         if self.running:
             return self
         check_relay_host(self.layout.advertised[0])  # the fix for an address this machine lacks, not "port in use"
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.bind(self.layout.advertised)
-        except OSError as exc:
-            sock.close()
-            raise LabError(
-                f"cannot listen on {self.layout.advertised[0]}:{self.layout.advertised[1]}/udp for the relay: {exc}. "
-                f"Is another relay running for this server?"
-            ) from exc
-        # Bursts of hundreds of datagrams arrive between two wake-ups at high rates; default buffers drop them.
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
-        sock.setblocking(False)
+        sock = _listen_socket(self.layout.advertised)
         self._listen = sock
         self._thread = threading.Thread(target=self._run, name="lk_notebook-relay", daemon=True)
         self._thread.start()
@@ -227,7 +154,7 @@ class ImpairmentRelay:
 
     def __repr__(self) -> str:
         host, port = self.layout.advertised
-        return f"<ImpairmentRelay {host}:{port} {'running' if self.running else 'stopped'} {self._impairment.label()}>"
+        return f"<ImpairmentRelay {host}:{port} {'running' if self.running else 'stopped'} {self.impairment.label()}>"
 
     # -- the thread -------------------------------------------------------------------------------------------
     def local_addresses(self) -> set[tuple[str, int]]:
@@ -266,34 +193,22 @@ class ImpairmentRelay:
         now: float,
         client: tuple[str, int],
     ) -> None:
-        imp = self._impairment
         st = self._stats
         st.received[direction] += 1
         st.bytes[direction] += len(data)
         bucket = min(len(data) // 100, _SIZE_BUCKETS - 1)
         st.sizes[direction][bucket] += 1
-        lossy = imp.loss and imp.loss_direction in (None, ("up", "down")[direction])
-        lost = bool(lossy) and self._rng.random() < imp.loss
+        lost = self._impairer.drops(direction)
         if self._drops is not None:
             self._drops.see(direction, client, len(data), lost)
         if lost:
             st.dropped[direction] += 1
             st.dropped_sizes[direction][bucket] += 1
             return
-        at = now
-        if imp.delay_ms or imp.jitter_ms:
-            d = imp.delay_ms
-            if imp.jitter_ms:
-                d = max(0.0, self._rng.gauss(imp.delay_ms, imp.jitter_ms))
-            at = now + d / 1000.0
-        if imp.rate_kbps is not None:
-            tx = len(data) * 8 / (imp.rate_kbps * 1000.0)
-            start = max(at, self._link_free[direction])
-            if start - at > 1.0:  # the link's queue holds about one second: beyond that, tail drop
-                st.capped[direction] += 1
-                return
-            self._link_free[direction] = start + tx
-            at = start + tx
+        at = self._impairer.departure(direction, len(data), now)
+        if at is None:
+            st.capped[direction] += 1
+            return
         if at <= now and not self._heap:
             self._send(direction, out, data, dest)
             return
@@ -374,3 +289,22 @@ class ImpairmentRelay:
                         else:
                             client = self._client_of[sock]
                             self._admit(_DOWN, data, listen, client, now, client)
+
+
+def _listen_socket(address: tuple[str, int]) -> socket.socket:
+    """The relay's non-blocking socket on the advertised address, with large buffers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise LabError(
+            f"cannot listen on {address[0]}:{address[1]}/udp for the relay: {exc}. Is another relay running for "
+            f"this server?"
+        ) from exc
+    # Bursts of hundreds of datagrams arrive between two wake-ups at high rates; default buffers drop them.
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
+    sock.setblocking(False)
+    return sock
