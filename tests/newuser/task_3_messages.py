@@ -35,6 +35,7 @@ async def main(room: str) -> None:
         assert list(frame.columns) == [
             "type",
             "sender",
+            "sender_candidates",
             "topic",
             "kind",
             "size",
@@ -44,6 +45,7 @@ async def main(room: str) -> None:
             "destinations",
         ], list(frame.columns)
         assert set(frame.type) == {"packet"} and set(frame.kind) == {"reliable"}
+        assert frame.sender_candidates.isna().all()  # every sender was known: nothing to look up
         print(frame[["sender", "topic", "kind", "payload"]].to_string())
     print("OK task 3")
 
