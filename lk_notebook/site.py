@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import re
 import shutil
@@ -86,7 +87,10 @@ def execute_notebooks(
             progress(f"executing {path.name}")
             nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
             client = NotebookClient(
-                nb, kernel_name="python3", timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
+                nb,
+                kernel_name="python3",
+                timeout=math.ceil(timeout),
+                resources={"metadata": {"path": str(path.parent)}},
             )
             try:
                 asyncio.run(client.async_execute(env=env))

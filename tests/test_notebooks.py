@@ -10,6 +10,7 @@ outputs are checked for secrets), where tests/test_site.py builds the rendered s
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from pathlib import Path
@@ -78,7 +79,7 @@ async def test_tutorial_runs_all_in_a_fresh_kernel(
     client = NotebookClient(
         nb,
         kernel_name="python3",
-        timeout=limit,  # per cell; the whole notebook is held to the same limit below
+        timeout=math.ceil(limit),  # per cell (nbclient takes whole seconds); the notebook is held to `limit` below
         resources={"metadata": {"path": str(NOTEBOOKS)}},  # the kernel's working directory
         record_timing=True,
     )

@@ -72,13 +72,13 @@ async def test_topics_filter_callbacks_and_subscriptions() -> None:
     every: list[str] = []
     router.on_message(lambda m: chat.append(m.payload), topic="chat")
     router.on_message(lambda m: every.append(m.topic))
-    chat_only = router.messages(topic="chat", count=2, timeout=5)
-    anything = router.messages(count=3, timeout=5)
+    chat_only = router.messages(topic="chat", maxsize=100, count=2, timeout=5)
+    anything = router.messages(topic=None, maxsize=100, count=3, timeout=5)
     for topic, payload in (("news", b"n1"), ("chat", b"c1"), ("news", b"n2"), ("chat", b"c2")):
         router.on_packet(payload, sender="bob", topic=topic, kind=DataKind.RELIABLE, at=1.0)
     assert chat == [b"c1", b"c2"] and every == ["news", "chat", "news", "chat"]
     assert [m.payload async for m in chat_only] == [b"c1", b"c2"]
     assert [m.payload async for m in anything] == [b"n1", b"c1", b"n2"]
     with pytest.raises(lk.WaitTimeoutError, match=r"fewer than 1 messages on topic 'chat' arrived within 0\.05 s"):
-        async for _ in router.messages(topic="chat", count=1, timeout=0.05):
+        async for _ in router.messages(topic="chat", maxsize=100, count=1, timeout=0.05):
             pass
