@@ -275,9 +275,17 @@ class AgentsTracker(Mapping[str, AgentView]):
         request = build_request(kind, text=text)
         future: asyncio.Future[SessionResponse] = asyncio.get_running_loop().create_future()
         self._pending[request.request_id] = future
+        sender = self._sender
+
+        async def ask() -> SessionResponse:
+            await sender.send_bytes(request.encode(), topic=SESSION_TOPIC, destinations=[view.identity])
+            return await future
+
         try:
-            await self._sender.send_bytes(request.encode(), topic=SESSION_TOPIC, destinations=[view.identity])
-            response = await asyncio.wait_for(future, timeout)
+            # `timeout` bounds the whole request, the send included: timed from after the send, an answer that
+            # came while a busy loop was still finishing the send was returned past any timeout (measured in CI).
+            # The send is one call into the native core, which completes it even when we stop waiting.
+            response = await asyncio.wait_for(ask(), timeout)
         except asyncio.TimeoutError:
             if view.has_session_channel is not True:
                 view._no_session_channel()
