@@ -68,12 +68,7 @@ class StreamWriter:
         """Send one chunk: str for a text stream, bytes for a byte stream."""
         if self.record.state is StreamState.STARTED and self._guard is not None and self._guard.closed:
             ended = self._guard.closed_error("write to a stream")
-            self._finish(StreamState.ABORTED, str(ended))
-            raise StreamError(
-                f"the stream on {self.record.topic!r} ended with its session: {ended}",
-                topic=self.record.topic,
-                stream_id=self.stream_id,
-            ) from ended
+            raise self._abort(str(ended), f"ended with its session: {ended}") from ended
         if self.record.state is not StreamState.STARTED:
             raise StreamError("this stream is closed; open a new one", topic=self.record.topic)
         if self.record.is_text != isinstance(chunk, str) or not isinstance(chunk, str | bytes | bytearray):
@@ -83,12 +78,7 @@ class StreamWriter:
         try:
             await self._writer.write(chunk if isinstance(chunk, str) else data)  # type: ignore[arg-type]
         except rtc.StreamError as exc:
-            self._finish(StreamState.ABORTED, str(exc))
-            raise StreamError(
-                f"the stream on {self.record.topic!r} failed: {scrub(str(exc))}",
-                topic=self.record.topic,
-                stream_id=self.stream_id,
-            ) from exc
+            raise self._abort(str(exc), f"failed: {scrub(str(exc))}") from exc
         self._hash.update(data)
         text = None
         if self.record.is_text:
@@ -107,6 +97,13 @@ class StreamWriter:
             return
         await self._writer.aclose(reason=reason, attributes=dict(attributes) if attributes else None)
         self._finish(StreamState.ABORTED if reason else StreamState.FINISHED, reason)
+
+    def _abort(self, error: str, why: str) -> StreamError:
+        """Record the stream as aborted with `error`; the StreamError to raise, saying `why`."""
+        self._finish(StreamState.ABORTED, error)
+        return StreamError(
+            f"the stream on {self.record.topic!r} {why}", topic=self.record.topic, stream_id=self.stream_id
+        )
 
     def _finish(self, state: StreamState, error: str) -> None:
         self.record = dataclasses.replace(
