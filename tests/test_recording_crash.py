@@ -69,8 +69,12 @@ def test_sigkilled_writer_loses_at_most_the_last_second(tmp_path: Path) -> None:
         assert [n for n, _ in numbers] == list(range(1, len(numbers) + 1))  # a prefix, no gap
         last_at = numbers[-1][1]
         assert last_at >= killed_at - 1.0, f"lost {killed_at - last_at:.2f} s before the kill"
+        # The attribute change for packet 50k is appended after that packet, so a commit may fall between the two:
+        # the file then ends with packet 50k and the state from packet 50k-50.
+        last = len(numbers)
+        expected = {str(last // 50 * 50)} | ({str(last - 50)} if last % 50 == 0 else set())
         state = rec.state_at(rec.end)
-        assert state.participants["ann"].attributes["n"] == str(len(numbers) // 50 * 50)
+        assert state.participants["ann"].attributes["n"] in expected, (last, expected)
 
 
 def test_a_copy_taken_mid_transaction_and_cut_opens_with_what_is_complete(tmp_path: Path) -> None:

@@ -136,13 +136,15 @@ async def test_announce_makes_the_others_see_a_new_participant_at_once(sessions:
             connected = next(c.at for c in joiner.state.history if c.kind == "connection" and c.new == "connected")
             if announce:
                 assert joiner.state.local is not None and ANNOUNCE_ATTRIBUTE in joiner.state.local.attributes
-                # Announced once join() returns: a packet sent now reaches the watcher with its sender.
-                await joiner.publish("hello", topic=f"hi-{n}")
             await eventually(lambda i=identity: seen_at(i) is not None, timeout=10, what=f"the watcher sees {identity}")
             at = seen_at(identity)
             assert at is not None
             visible[announce].append(at - connected)
             if announce:
+                # Once the watcher is told (the signal connection), packets (the data channel) carry the sender. The
+                # two paths are not ordered: a packet sent the moment join() returns can overtake the announcement
+                # under load (seen in CI), so the join only makes the gap ~40 ms, not zero (join's docstring).
+                await joiner.publish("hello", topic=f"hi-{n}")
                 await eventually(lambda n=n: any(m.topic == f"hi-{n}" for m in watcher.inbox), what="hello arrives")
                 assert next(m for m in watcher.inbox if m.topic == f"hi-{n}").sender == identity
             await joiner.leave()
