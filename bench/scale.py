@@ -13,7 +13,8 @@ On one plain local server (no relay), in one run:
 4. the knee: receivers x rate x size, deliveries/s and p99 per cell (only with --knee-* options);
 5. attributes at scale (--attributes 10,40 [--attr-rate 1] [--attributes-only]): N participants each changing an
    attribute at the rate, how long until every participant's view equals the server's, against N.
-Every row is a worker's; "client" in `bound` means a worker's own loop (lag, CPU, receiving included) set the pace.
+Every row is a worker's; "client" in `bound` means a lab process set the pace: the receiving worker's own loop (lag,
+CPU) or the loop of a worker that ran the row's senders, named in the reason.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def _ints(text: str) -> list[int]:
 def _summary(rows: list[ResultRow]) -> str:
     each = "; ".join(
         f"{r['worker'].rsplit(':', 1)[-1]}: {r['receivers']} recv, {r['throughput_msgs_s']:.0f}/s, "
-        f"{r['bound']} (loop {r['loop_cpu']:.0%}, lag p99 {r['loop_lag_p99_ms']:.0f} ms, CPU {r['process_cpu']:.2f})"
+        f"{r['bound']} (receivers' loop {r['loop_cpu']:.0%}, lag p99 {r['loop_lag_p99_ms']:.0f} ms, CPU "
+        f"{r['process_cpu']:.2f}; sender's loop {r['sender_loop_cpu']:.0%})"
+        + (f" because {r['bound_reason']}" if r["bound"] == "client" else "")
         for r in rows
     )
     return f"[{each}]"

@@ -45,7 +45,10 @@ import psutil
 from .rows import Bound
 from .stats import LatencyHistogram
 
-__all__ = ["ClientEvidence", "ClientMonitor", "classify", "drops_by_owner", "udp_receive_drops", "udp_socket_drops"]
+__all__ = [
+    "ClientEvidence", "ClientMonitor", "classify", "drops_by_owner", "sending_reasons", "udp_receive_drops",
+    "udp_socket_drops",
+]  # fmt: skip
 
 LAG_TICK = 0.02
 """The lag probe's timer (s): 50 wake-ups a second, so that the probe itself costs the loop nothing measurable
@@ -254,3 +257,18 @@ def classify(
     if send_ratio is not None:
         why = f"sent {send_ratio:.0%} of the requested rate, " + why
     return "path", why
+
+
+def sending_reasons(evidence: ClientEvidence, *, send_ratio: float | None) -> list[str]:
+    """Why a process that ran senders for receivers elsewhere (a Dask worker) set the pace; empty: it did not.
+
+    `classify` weighs the process the receivers ran in; when the senders ran in another one, a saturated sending
+    loop caps the deliveries just as well, and only that process's own evidence shows it."""
+    reasons = []
+    if send_ratio is not None and send_ratio < SEND_RATIO_MIN:
+        reasons.append(f"offered {send_ratio:.0%} of the requested rate")
+    if evidence.loop_cpu >= LOOP_CPU_MAX:
+        reasons.append(f"its event-loop thread was busy {evidence.loop_cpu:.0%} of the time")
+    if evidence.loop_lag_p90_ms > LOOP_LAG_MAX_MS:
+        reasons.append(f"its event loop woke {evidence.loop_lag_p90_ms:.0f} ms or more late (p90)")
+    return reasons

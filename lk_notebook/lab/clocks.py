@@ -28,7 +28,10 @@ from pathlib import Path
 
 from ..errors import LabError
 
-__all__ = ["MAX_BOUND_FRACTION", "ClockEstimate", "ClockSample", "best_offset", "boot_id", "clock_label", "trusted"]
+__all__ = [
+    "MAX_BOUND_FRACTION", "ClockEstimate", "ClockSample", "WorkerClock", "best_offset", "boot_id", "clock_label",
+    "trusted",
+]  # fmt: skip
 
 MAX_BOUND_FRACTION = 0.1
 """A latency's clock bound may be at most this fraction of its median (10 %) to count as measured."""
@@ -63,6 +66,15 @@ class ClockEstimate:
     @property
     def bound_ms(self) -> float:
         return self.bound_ns / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerClock:
+    """A Dask worker's measured clock: offset and bound against the coordinator, and its host's boot id."""
+
+    worker: str
+    estimate: ClockEstimate
+    boot_id: str
 
 
 def best_offset(samples: list[ClockSample]) -> ClockEstimate:

@@ -10,7 +10,8 @@ Example::
 clock offset (`lk_notebook.lab.clocks`), spreads the receivers (and senders) over the workers round-robin, submits
 one task per worker pinned to it (`lk_notebook.lab.dask_worker`), publishes a start time once all have joined, and
 builds one `ResultRow` per worker with receivers: its deliveries, its latency on the clock it could use and that
-clock's bound, its own client evidence (`bound`: the worker's loop lag and CPU, receiving included), and `worker`.
+clock's bound, the client evidence (`bound`: the worker's loop lag and CPU, receiving included, and the loops of the
+workers that ran its senders; `lk_notebook.lab.dask_rows`), and `worker`.
 A worker that dies or overruns gives a row marked failed (`worker_status`), the others are kept.
 
 The workers get the server's URL, key and secret in the task (the secret is never in a repr or a log line) and
@@ -25,14 +26,12 @@ import secrets
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..config import Credentials
 from ..errors import LabError
-from .calibration import ClientEvidence
-from .clocks import ClockEstimate, ClockSample, best_offset, boot_id, clock_label
-from .columns import delivery_columns, evidence_columns, latency_columns, settings_columns
+from .clocks import ClockSample, WorkerClock, best_offset, boot_id
+from .dask_rows import WorkerPeerStats, results
 from .dask_worker import (
     HARD_DRAIN_S,
     START_LEAD_S,
@@ -44,14 +43,9 @@ from .dask_worker import (
     run_participants,
     start_variable,
 )
-from .fan import merge_stats, peer_stats
-from .packets import PeerStats, RunResult
+from .packets import RunResult
 from .probe import Mode, new_run_id
-from .rig import TOPIC
-from .rows import LatencyColumns, RelayColumns, ResultRow
 from .spec import RunSpec
-from .stats import ReceiverStats
-from .theory import datagrams_per_message
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -71,21 +65,6 @@ REQUIRED = ("livekit", "lk_notebook")
 # A fixed expression evaluated on each worker: it must run where lk_notebook itself may not import (that is
 # what it checks), so it cannot be a function of this package pickled by reference.
 _MISSING = f"[m for m in {REQUIRED!r} if __import__('importlib.util').util.find_spec(m) is None]"
-_NO_RELAY: RelayColumns = {}
-PATH = "direct (Dask workers; no relay: unimpaired only)"
-
-
-class WorkerPeerStats(PeerStats, total=False):
-    worker: str
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerClock:
-    """A worker's measured clock: offset and bound against the coordinator, and its host's boot id."""
-
-    worker: str
-    estimate: ClockEstimate
-    boot_id: str
 
 
 async def cluster_client(
@@ -176,7 +155,8 @@ async def run_on_cluster(
         raise LabError("give a duration or a count")
     workers = await asyncio.to_thread(check_workers, client)
     if join_timeout is None:
-        # joins run one at a time per worker: measured 0.3-1.5 s each on the loaded 2-core machine
+        # 0.3-1.5 s per join on the loaded 2-core machine, one at a time; a worker now joins JOIN_CONCURRENCY at
+        # once, and the slack stays for a busy host (200 receivers took 94 s to join over 2 workers)
         join_timeout = 60.0 + 2.0 * math.ceil((senders + receivers) / len(workers))
     clocks = await asyncio.to_thread(measure_clocks, client, workers)
     if on_clocks is not None:
@@ -186,7 +166,7 @@ async def run_on_cluster(
     plans = _plans(credentials, spec, tag, room, workers, clocks, senders, receivers, shared_host_clock, join_timeout)
     run_s = spec.duration if spec.duration is not None else spec.limit() / (spec.rate or 100.0)
     reports = await run_tasks(client, tag, run_participants, {p.worker: p for p in plans}, join_timeout, run_s)
-    return _results(spec, plans, clocks, reports)
+    return results(spec, plans, clocks, reports)
 
 
 async def run_tasks(
@@ -287,96 +267,3 @@ def _collect(client: Any, futures: dict[str, Any], timeout: float) -> dict[str, 
 
 def _scheduler_workers(dask_scheduler: Any) -> list[str]:
     return list(dask_scheduler.workers)
-
-
-def _results(
-    spec: RunSpec, plans: list[WorkerPlan], clocks: dict[str, WorkerClock], reports: dict[str, WorkerReport | str]
-) -> list[RunResult]:
-    ok = {w: r for w, r in reports.items() if isinstance(r, WorkerReport)}
-    sent = {rid: c for r in ok.values() for rid, c in r.sent.items()}
-    total_sent = sum(c.sent for c in sent.values())
-    send_s = max([r.send_s for r in ok.values()] or [spec.duration or 0.0])
-    out = []
-    for plan in plans:
-        if not plan.receivers:
-            continue
-        report = reports[plan.worker]
-        clock = clocks[plan.worker].estimate
-        if isinstance(report, str):
-            out.append(_failed_result(spec, plan, clock, report, total_sent, send_s))
-            continue
-        out.append(_worker_result(spec, plan, clocks, report, sent, total_sent, send_s))
-    return out
-
-
-def _worker_result(
-    spec: RunSpec, plan: WorkerPlan, clocks: dict[str, WorkerClock], report: WorkerReport,
-    sent: dict[int, Any], total_sent: int, send_s: float,
-) -> RunResult:  # fmt: skip
-    parts = [s for _, stats in report.receivers for s in stats]
-    t0 = parts[0].t0_ns
-    merged = merge_stats(t0, spec.bin_width, parts)
-    send_end = t0 + int(send_s * 1e9)
-    own = [s for s in plan.senders if s.worker == plan.worker]
-    own_sent = sum(sent[s.run_id].sent for s in own if s.run_id in sent)
-    send_ratio = own_sent / max(1e-9, send_s) / (spec.rate * len(own)) if spec.rate and own else None
-    mine = clocks[plan.worker].estimate
-    exact = not report.wall_clock
-    bound_ms = 0.0 if exact else max(clocks[s.worker].estimate.bound_ms + mine.bound_ms for s in plan.senders)
-    p50 = merged.latency.percentile(50)
-    label = clock_label(exact=exact, bound_ms=bound_ms, p50_ms=p50)
-    row = _row(spec, plan, merged, t0, send_end, report.evidence, total_sent, send_s, send_ratio, mine, "ok",
-               latency=latency_columns(merged.latency, clock=label, bound_ms=round(bound_ms, 4)))  # fmt: skip
-    row["start_late_ms"] = round(report.start_late_ms, 3)
-    peers: list[PeerStats] = [_peer(i, plan.worker, total_sent, stats) for i, stats in report.receivers]
-    return RunResult(row=row, series=merged.bins.series(until=send_s), bin_width=spec.bin_width, stats=merged,
-                     per_receiver=peers)  # fmt: skip
-
-
-def _failed_result(
-    spec: RunSpec, plan: WorkerPlan, clock: ClockEstimate, why: str, total_sent: int, send_s: float
-) -> RunResult:
-    stats = ReceiverStats(t0_ns=0, bin_width=spec.bin_width)
-    evidence = ClientEvidence(wall_s=0.0, loop_cpu=math.nan, process_cpu=math.nan, host_cpu=math.nan,
-                              loop_lag_p99_ms=math.nan)  # fmt: skip
-    row = _row(spec, plan, stats, 0, int(send_s * 1e9), evidence, total_sent, send_s, None, clock, why,
-               latency=latency_columns(stats.latency, clock="none (the worker failed)"))  # fmt: skip
-    row["drained"] = False
-    row["bound"] = "client"  # the lab's own worker, not the path, ended this row
-    row["bound_reason"] = f"no verdict: the worker {why}"
-    return RunResult(row=row, series=[], bin_width=spec.bin_width, stats=stats)
-
-
-def _row(
-    spec: RunSpec, plan: WorkerPlan, stats: ReceiverStats, t0: int, send_end: int, evidence: ClientEvidence,
-    total_sent: int, send_s: float, send_ratio: float | None, clock: ClockEstimate, status: str, *,
-    latency: LatencyColumns,
-) -> ResultRow:  # fmt: skip
-    mode = spec.mode
-    up, down = datagrams_per_message(spec.size, mode, topic=TOPIC, identity=plan.senders[0].identity)
-    row: ResultRow = {
-        **settings_columns(plan.senders[0].run_id, mode, spec.size, spec.rate, send_s, spec.impairment),
-        **delivery_columns(stats, sent=total_sent, due=total_sent * len(plan.receivers), errors=0, backpressure=0,
-                           drained=True, t0=t0, send_end=send_end),
-        **latency,
-        "datagrams_up": up,
-        "datagrams_down": down,
-        "legs": 0,
-        "expected_loss": 0.0,
-        "path": PATH,
-        **evidence_columns(evidence, send_ratio=send_ratio, held_by_path_s=0.0, send_s=send_s,
-                           latency_p50_ms=stats.latency.percentile(50)),
-        "senders": len(plan.senders),
-        "receivers": len(plan.receivers),
-        "worker": plan.worker,
-        "worker_status": status,
-        "clock_offset_ms": round(clock.offset_ms, 4),
-        "clock_bound_ms": round(clock.bound_ms, 4),
-        "start_late_ms": math.nan,  # set from the worker's report when it has one
-        **_NO_RELAY,
-    }  # fmt: skip
-    return row
-
-
-def _peer(identity: str, worker: str, due: int, parts: list[ReceiverStats]) -> WorkerPeerStats:
-    return {**peer_stats(identity, "receiver", due, parts), "worker": worker}

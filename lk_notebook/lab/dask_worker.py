@@ -250,8 +250,16 @@ class _Participants:
             def all_active(state: Any) -> bool:
                 return all((p := state.get(i)) is not None and p.active for i in wanted)
 
-            if not await self.sessions[s.identity].wait_for(all_active, timeout=self.plan.timeout):
-                raise LabError(f"receivers did not all become active for {s.identity} in {self.plan.timeout:g} s")
+            session = self.sessions[s.identity]
+            if not await session.wait_for(all_active, timeout=self.plan.timeout):
+                # how far it got says whether the server never announced some (absent) or they never activated
+                absent = [i for i in wanted if session.state.get(i) is None]
+                idle = [i for i in wanted if (p := session.state.get(i)) is not None and not p.active]
+                raise LabError(
+                    f"receivers did not all become active for {s.identity} in {self.plan.timeout:g} s: "
+                    f"{len(wanted) - len(absent) - len(idle)} of {len(wanted)} active, {len(absent)} never announced "
+                    f"(e.g. {absent[:3]}), {len(idle)} not active (e.g. {idle[:3]})"
+                )
 
     async def run(self, start_coord_ns: int) -> WorkerReport:
         plan, mode = self.plan, self.mode

@@ -195,6 +195,11 @@ class WorkerColumns(TypedDict, total=False):
     """The offset's error bound: half that round trip."""
     start_late_ms: float
     """How late the worker began after the run's shared start time (its joins or a busy host held it)."""
+    sender_loop_cpu: float
+    """The busiest event loop that ran this row's senders (its worker's; this row's own when they all ran here):
+    near 1, the sending loop set the pace, and `bound` says so with the worker's name."""
+    sender_loop_lag_p99_ms: float
+    """How late that sending worker's event loop woke (p99)."""
 
 
 class ResultRow(
