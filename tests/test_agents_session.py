@@ -33,12 +33,24 @@ def agent(credentials: Credentials) -> Iterator[AgentProcess]:
         yield process
 
 
+TURN = [("listening", "thinking"), ("thinking", "speaking"), ("speaking", "listening")]
+
+
 def replies(view: AgentView) -> int:
     return sum(1 for e in view.model.conversation if isinstance(e.item, ChatMessage) and e.item.role == "assistant")
 
 
 def turn_done(count: int) -> Callable[[AgentView], bool]:
-    return lambda v: replies(v) >= count and v.state == "listening"
+    """`count` replies, and the state changes of `count` whole turns. Each session message is its own stream, so a
+    turn's state changes can arrive after its reply (seen in CI at load ~20: the second reply in, the agent still
+    "listening" from the first turn, the second turn's changes not yet read)."""
+
+    def done(v: AgentView) -> bool:
+        agent = [(s.old, s.new) for s in v.model.agent_states]
+        whole = sum(1 for i in range(len(agent) - 2) if agent[i : i + 3] == TURN)
+        return replies(v) >= count and whole >= count and v.state == "listening"
+
+    return done
 
 
 def said(view: AgentView) -> pd.DataFrame:
@@ -94,8 +106,7 @@ async def test_two_turns_seen_from_the_inspector_and_the_user(
 
     agent_states = seen.states_frame().query("who == 'agent'")
     transitions = list(zip(agent_states["old"], agent_states["new"], strict=True))
-    turn = [("listening", "thinking"), ("thinking", "speaking"), ("speaking", "listening")]
-    assert transitions[-6:] == turn + turn, transitions
+    assert transitions[-6:] == TURN + TURN, transitions
     assert (seen.usage_frame()["input_tokens"] > 0).all() and (seen.usage_frame()["output_tokens"] > 0).all()
 
     turns = seen.turns_frame()
