@@ -48,7 +48,7 @@ def _summary(rows: list[ResultRow]) -> str:
     each = "; ".join(
         f"{r['worker'].rsplit(':', 1)[-1]}: {r['receivers']} recv, {r['throughput_msgs_s']:.0f}/s, "
         f"{r['bound']} (receivers' loop {r['loop_cpu']:.0%}, lag p99 {r['loop_lag_p99_ms']:.0f} ms, CPU "
-        f"{r['process_cpu']:.2f}; sender's loop {r['sender_loop_cpu']:.0%})"
+        f"{r['process_cpu']:.2f}; sender's loop {r['sender_loop_cpu']:.0%}, CPU {r['sender_cpu']:.2f})"
         + (f" because {r['bound_reason']}" if r["bound"] == "client" else "")
         for r in rows
     )

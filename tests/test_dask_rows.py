@@ -55,8 +55,14 @@ def test_a_saturated_sending_worker_makes_the_row_client_bound_and_says_which() 
     assert calm["sender_loop_cpu"] == 0.2
     busy = _row(spec, plans, SATURATED)
     assert busy["bound"] == "client"
-    assert busy["bound_reason"] == "the sending worker tcp://w0: its event-loop thread was busy 97% of the time"
-    assert (busy["sender_loop_cpu"], busy["sender_loop_lag_p99_ms"]) == (0.97, 9.0)
+    assert busy["bound_reason"] == (
+        "the sending worker tcp://w0: its event-loop thread was busy 97% of the time; the sending worker tcp://w0: "
+        "its process used 1.20 CPU seconds per second (SDK threads and loop)"
+    )
+    # the SDK's threads alone at their limit, the loop at ease: still the sending process's limit
+    native = _row(spec, plans, dataclasses.replace(CALM, process_cpu=0.95))
+    assert native["bound"] == "client" and "its process used 0.95 CPU seconds" in str(native["bound_reason"])
+    assert (busy["sender_loop_cpu"], busy["sender_loop_lag_p99_ms"], busy["sender_cpu"]) == (0.97, 9.0, 1.2)
     assert (busy["loop_cpu"], busy["receiver_cpu"]) == (0.2, 0.3)  # the receivers' own evidence is kept beside it
 
 

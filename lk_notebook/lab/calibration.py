@@ -271,4 +271,6 @@ def sending_reasons(evidence: ClientEvidence, *, send_ratio: float | None) -> li
         reasons.append(f"its event-loop thread was busy {evidence.loop_cpu:.0%} of the time")
     if evidence.loop_lag_p90_ms > LOOP_LAG_MAX_MS:
         reasons.append(f"its event loop woke {evidence.loop_lag_p90_ms:.0f} ms or more late (p90)")
+    if evidence.process_cpu >= RECEIVER_CPU_MAX:  # the SDK's threads too: each publish crosses the FFI
+        reasons.append(f"its process used {evidence.process_cpu:.2f} CPU seconds per second (SDK threads and loop)")
     return reasons

@@ -71,7 +71,8 @@ def _sending_side(
     send_s: float,
 ) -> tuple[list[str], ClientEvidence | None]:
     """The other workers that ran this row's senders: why they set the pace (labelled by worker), and the busiest
-    one's evidence (None when every sender ran on the row's own worker, whose evidence the row has already)."""
+    one's evidence (by process CPU; None when every sender ran on the row's own worker, whose evidence the row
+    has already)."""
     by_worker: dict[str, list[SenderPlan]] = defaultdict(list)
     for s in plan.senders:
         if s.worker != plan.worker:
@@ -85,7 +86,7 @@ def _sending_side(
             continue
         why = sending_reasons(report.evidence, send_ratio=_send_ratio(spec, senders, sent, send_s))
         reasons.extend(f"the sending worker {worker}: {r}" for r in why)
-        if busiest is None or report.evidence.loop_cpu > busiest.loop_cpu:
+        if busiest is None or report.evidence.process_cpu > busiest.process_cpu:
             busiest = report.evidence
     return reasons, busiest
 
@@ -112,6 +113,7 @@ def _worker_result(
     sender = busiest or report.evidence
     row["sender_loop_cpu"] = round(sender.loop_cpu, 4)
     row["sender_loop_lag_p99_ms"] = sender.loop_lag_p99_ms
+    row["sender_cpu"] = round(sender.process_cpu, 4)
     if elsewhere:
         row["bound_reason"] = "; ".join(elsewhere + ([row["bound_reason"]] if row["bound"] == "client" else []))
         row["bound"] = "client"
@@ -162,6 +164,7 @@ def _row(
         "start_late_ms": math.nan,  # these three set from the worker's report when it has one
         "sender_loop_cpu": math.nan,
         "sender_loop_lag_p99_ms": math.nan,
+        "sender_cpu": math.nan,
         **_NO_RELAY,
     }  # fmt: skip
     return row

@@ -196,10 +196,13 @@ class WorkerColumns(TypedDict, total=False):
     start_late_ms: float
     """How late the worker began after the run's shared start time (its joins or a busy host held it)."""
     sender_loop_cpu: float
-    """The busiest event loop that ran this row's senders (its worker's; this row's own when they all ran here):
-    near 1, the sending loop set the pace, and `bound` says so with the worker's name."""
+    """The event loop of the busiest process (by CPU) that ran this row's senders (another worker's, or this
+    row's own when they all ran here): near 1, the sending loop set the pace; `bound` then names the worker."""
     sender_loop_lag_p99_ms: float
     """How late that sending worker's event loop woke (p99)."""
+    sender_cpu: float
+    """CPU seconds per wall second of that sending worker's process (SDK threads and loop; above
+    `calibration.RECEIVER_CPU_MAX` it set the pace)."""
 
 
 class ResultRow(
