@@ -108,9 +108,7 @@ async def test_attribute_propagation_p50_within_a_small_factor_of_a_message(sess
     assert attribute_p50 <= STATE_VS_MESSAGE_P50 * message_p50, (attribute_ms, message_ms)
 
 
-async def test_state_changes_in_a_row_are_several_times_slower_than_messages(
-    sessions: Sessions, room_name: str
-) -> None:
+async def test_state_changes_in_a_row_are_slower_than_messages(sessions: Sessions, room_name: str) -> None:
     # Notebook 05's claim, measured in one run: the same 100 updates as attribute changes, then as reliable
     # messages (reliable, so that "all arrived" is exact), each timed until the reader has the last one.
     a, b = await sessions.two(room_name)
