@@ -11,11 +11,13 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
+import errno
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
+import aiohttp
 from livekit import api
 from livekit.protocol import models
 from livekit.protocol import room as room_proto
@@ -101,6 +103,21 @@ def _participant(p: models.ParticipantInfo) -> ParticipantInfo:
     )
 
 
+def stale_connection(exc: BaseException) -> bool:
+    """Whether `exc` is aiohttp finding a pooled keep-alive connection closed by the server as it sent a request.
+
+    The server closes an idle keep-alive connection on its own timer; when its FIN crosses our next request, aiohttp
+    reports the request on that connection as "Server disconnected" (a clean close), "Connection reset by peer"
+    (ECONNRESET) or "Cannot write to closing transport". A refused or failed connect (`ClientConnectorError`) is
+    not this: a new connection failed, and trying again at once would fail the same way.
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return False
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)):
+        return True
+    return isinstance(exc, aiohttp.ClientOSError) and exc.errno == errno.ECONNRESET
+
+
 class ServerAPI:
     """Async server API client for one deployment. Create inside the running loop (a notebook cell is fine).
 
@@ -142,9 +159,11 @@ class ServerAPI:
     ) -> None:
         await self.aclose()
 
-    async def _call(self, operation: str, coro: Awaitable[T]) -> T:
+    async def _call(self, operation: str, request: Callable[[], Awaitable[T]], *, repeatable: bool) -> T:
+        """Await `request()`, mapping failures to `AdminError`; a repeatable request is sent again once when the
+        pooled connection it went out on turned out to be closed by the server (`stale_connection`)."""
         try:
-            return await coro
+            return await self._send(request, repeatable=repeatable)
         except api.TwirpError as exc:
             if exc.status in (401, 403):
                 # The server answers a bad signature with an empty "unknown" Twirp error: say what it means.
@@ -170,6 +189,18 @@ class ServerAPI:
                 raise AdminError(f"{operation} failed: {exc}", operation=operation) from exc
             raise
 
+    @staticmethod
+    async def _send(request: Callable[[], Awaitable[T]], *, repeatable: bool) -> T:
+        try:
+            return await request()
+        except aiohttp.ClientConnectionError as exc:
+            if not (repeatable and stale_connection(exc)):
+                raise
+        # CI once failed delete_room with "Server disconnected": aiohttp reused a keep-alive connection the server
+        # had just closed, and aiohttp itself never resends a POST (only idempotent HTTP methods). The new attempt
+        # opens a fresh connection.
+        return await request()
+
     # -- rooms ----------------------------------------------------------------------------------------------------
     async def create_room(
         self,
@@ -191,12 +222,11 @@ class ServerAPI:
             req.metadata = limits.check_metadata(metadata)
         if empty_timeout is not None:
             req.empty_timeout = empty_timeout
-        return _room(await self._call("create_room", self._client.room.create_room(req)))
+        return _room(await self._call("create_room", lambda: self._client.room.create_room(req), repeatable=True))
 
     async def list_rooms(self, names: Sequence[str] | None = None) -> list[RoomSummary]:
-        res = await self._call(
-            "list_rooms", self._client.room.list_rooms(room_proto.ListRoomsRequest(names=list(names or [])))
-        )
+        req = room_proto.ListRoomsRequest(names=list(names or []))
+        res = await self._call("list_rooms", lambda: self._client.room.list_rooms(req), repeatable=True)
         return [_room(r) for r in res.rooms]
 
     async def rooms_frame(self, names: Sequence[str] | None = None) -> pd.DataFrame:
@@ -213,13 +243,18 @@ class ServerAPI:
         return rooms_frame(await self.list_rooms(names))
 
     async def delete_room(self, name: str) -> None:
-        await self._call("delete_room", self._client.room.delete_room(room_proto.DeleteRoomRequest(room=name)))
+        req = room_proto.DeleteRoomRequest(room=name)
+        await self._call("delete_room", lambda: self._client.room.delete_room(req), repeatable=True)
 
     async def update_room_metadata(self, room: str, metadata: str) -> RoomSummary:
         """Set the room's metadata; every participant gets a RoomMetadataChanged event."""
         value = limits.check_metadata(metadata)
         req = room_proto.UpdateRoomMetadataRequest(room=room, metadata=value)
-        return _room(await self._call("update_room_metadata", self._client.room.update_room_metadata(req)))
+        return _room(
+            await self._call(
+                "update_room_metadata", lambda: self._client.room.update_room_metadata(req), repeatable=True
+            )
+        )
 
     # -- participants ---------------------------------------------------------------------------------------------
     async def list_participants(self, room: str) -> list[ParticipantInfo]:
@@ -233,9 +268,8 @@ class ServerAPI:
         With a `cache` (kept by the caller between polls), a participant whose server-side version has not moved
         is not converted again: an observer of a 500-person room then spends its time on what changed.
         """
-        res = await self._call(
-            "list_participants", self._client.room.list_participants(room_proto.ListParticipantsRequest(room=room))
-        )
+        req = room_proto.ListParticipantsRequest(room=room)
+        res = await self._call("list_participants", lambda: self._client.room.list_participants(req), repeatable=True)
         tracks = [PublishedDataTrack(p.identity, t.name, t.sid) for p in res.participants for t in p.data_tracks]
         if cache is None:
             people = [_participant(p) for p in res.participants]
@@ -276,11 +310,13 @@ class ServerAPI:
             req.metadata = value
         if name is not None:
             req.name = name
-        return _participant(await self._call("update_participant", self._client.room.update_participant(req)))
+        return _participant(
+            await self._call("update_participant", lambda: self._client.room.update_participant(req), repeatable=True)
+        )
 
     async def remove_participant(self, room: str, identity: str) -> None:
         req = room_proto.RoomParticipantIdentity(room=room, identity=identity)
-        await self._call("remove_participant", self._client.room.remove_participant(req))
+        await self._call("remove_participant", lambda: self._client.room.remove_participant(req), repeatable=True)
 
     # -- data -----------------------------------------------------------------------------------------------------
     async def send_data(
@@ -303,4 +339,7 @@ class ServerAPI:
         )
         if topic:
             req.topic = topic
-        await self._call("send_data", self._client.room.send_data(req))
+        # Not repeatable: a request the server read before the connection dropped has delivered its packet, and a
+        # second attempt would deliver it twice (a room or participant update sets a value, so repeating it is a
+        # no-op).
+        await self._call("send_data", lambda: self._client.room.send_data(req), repeatable=False)

@@ -35,6 +35,7 @@ from .events import ConnectionChanged, ConnectionStatus, Message, ParticipantInf
 from .join_errors import classify_join_error
 from .lifecycle import DUPLICATE_IDENTITY, Lifecycle, LifecycleGuard, ended_by_server
 from .messaging import Messaging
+from .native_exit import quiet_native_exit
 from .own_participant import OwnParticipant
 from .own_state import OwnStateWriter
 from .rejoin import Rejoiner, RejoinStatus
@@ -310,6 +311,7 @@ async def connect_room(room: rtc.Room, url: str, token: str, *, room_name: str, 
     """Connect `room`; a refusal or timeout raises the JoinError that says why (the token never appears in it)."""
     # An inspector subscribes to no media (data tracks it subscribes to on demand, through data_tracks).
     opts = rtc.RoomOptions(auto_subscribe=not hidden, connect_timeout=min(timeout, 10.0))
+    quiet_native_exit()  # before the first native request: see native_exit (a refused join aborted at exit in CI)
     try:
         await asyncio.wait_for(room.connect(url, token, opts), timeout)
     except asyncio.TimeoutError as exc:
