@@ -80,6 +80,10 @@ class AgentTurns:
         return pd.concat({"median": grouped.median(), "p90": grouped.quantile(0.9)}, axis=1)
 
 
+TURN_STATES = frozenset({"thinking", "speaking", "listening"})
+"""The agent states a whole turn passes through after the user's text is sent."""
+
+
 def _label(impairment: Impairment) -> str:
     parts = [f"loss {impairment.loss:.0%}"] if impairment.loss else []
     parts += [f"delay {impairment.delay_ms:g} ms"] if impairment.delay_ms else []
@@ -173,12 +177,23 @@ async def measure_agent(
 
 async def _one_turn(view: AgentView, impairment: Impairment, turn: int, text: str, timeout: float) -> AgentTurnRow:
     replies = sum(1 for e in view.model.conversation if isinstance(e.item, ChatMessage) and e.item.role == "assistant")
+    # An agent seen transcribing its replies before will transcribe this one: wait for that too.
+    transcribes = any(s.role == "assistant" for s in view.model.segments.values())
     sent = time.time()
     await view.send(text, timeout=timeout)
 
     def done(v: AgentView) -> bool:
-        said = sum(1 for e in v.model.conversation if isinstance(e.item, ChatMessage) and e.item.role == "assistant")
-        return said > replies and v.state == "listening"
+        m = v.model
+        said = sum(1 for e in m.conversation if isinstance(e.item, ChatMessage) and e.item.role == "assistant")
+        # The turn's own state changes and transcription too, not only its reply: each session message and each
+        # transcription is its own stream, so the reply can come before them, while the state still reads
+        # "listening" from the turn before (seen in CI, and a first chunk missing under 5 % loss).
+        states = {c.new for c in (m.agent_states or m.attribute_states) if c.received_at >= sent}
+        chunk = not transcribes or any(
+            s.role == "assistant" and s.first_chunk_received_at is not None and s.first_chunk_received_at >= sent
+            for s in m.segments.values()
+        )
+        return said > replies and v.state == "listening" and states >= TURN_STATES and chunk
 
     if not await view.wait_until(done, timeout=timeout):
         raise LabError(f"turn {turn} ({text!r}) under {_label(impairment)} did not finish within {timeout:g} s")
