@@ -145,7 +145,8 @@ async def main() -> None:
                     print(f"{kind} N={n:4d}: {got}/{due} delivered, p50 {max(r['latency_p50_ms'] for r in rows):.1f}"
                           f" ms, p99 {max(r['latency_p99_ms'] for r in rows):.1f} ms (worst worker), "
                           f"{time.monotonic() - t0:.0f} s with joins {_summary(rows)}")  # fmt: skip
-            print(f"largest fan-out reached: {reached} receivers over 2 worker processes")
+            if args.fanout:
+                print(f"largest fan-out reached: {reached} receivers over 2 worker processes")
             for n, rate, size in itertools.product(args.knee_receivers, args.knee_rates, args.knee_sizes):
                 res = await measure(modes="reliable", sizes=size, rates=rate, duration=args.seconds, receivers=n,
                                     cluster=two, lab=lab, progress=False)  # fmt: skip
