@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["RoomSummary", "ServerAPI", "metadata_preview", "rooms_frame"]
 
 T = TypeVar("T")
+
+# How long closing a ServerAPI waits for the answers of calls in flight before it closes their connections.
+CLOSE_GRACE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,9 @@ class ServerAPI:
     ) -> None:
         self.credentials = credentials or resolve_credentials(url, api_key, api_secret)
         self._api: api.LiveKitAPI | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def __repr__(self) -> str:
         return f"<ServerAPI {self.credentials.http_url} key={self.credentials.api_key!r}>"
@@ -147,6 +154,15 @@ class ServerAPI:
         return self._api
 
     async def aclose(self) -> None:
+        """Close the HTTP client once the calls in flight have their answers (at most `CLOSE_GRACE_S`).
+
+        A session closes its client when the server ends it, and `session.admin.delete_room(session.room_name)` ends
+        it while the delete's answer is on its way: closing at once broke that call (CI: "Session is closed" from
+        aiohttp, after the room was deleted).
+        """
+        if self._in_flight:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), CLOSE_GRACE_S)
         if self._api is not None:
             await self._api.aclose()
             self._api = None
@@ -162,6 +178,16 @@ class ServerAPI:
     async def _call(self, operation: str, request: Callable[[], Awaitable[T]], *, repeatable: bool) -> T:
         """Await `request()`, mapping failures to `AdminError`; a repeatable request is sent again once when the
         pooled connection it went out on turned out to be closed by the server (`stale_connection`)."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._call_once(operation, request, repeatable=repeatable)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _call_once(self, operation: str, request: Callable[[], Awaitable[T]], *, repeatable: bool) -> T:
         try:
             return await self._send(request, repeatable=repeatable)
         except api.TwirpError as exc:

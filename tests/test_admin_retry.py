@@ -7,7 +7,9 @@ as the next request went out on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -15,8 +17,11 @@ import aiohttp
 import pytest
 
 import lk_notebook as lk
+from lk_notebook import admin as lk_admin
 from lk_notebook.admin import stale_connection
 from lk_notebook.config import Credentials
+
+from .conftest import eventually
 
 FAKE = Credentials("ws://127.0.0.1:9", "key", "secret")
 
@@ -89,10 +94,12 @@ async def test_other_failures_are_not_retried(error: Exception) -> None:
 class StaleProxy:
     """A TCP proxy to the real server that forwards the first request of each client connection and closes the
     connection when a second request arrives on it: exactly what the client sees when the server's idle timer closes a
-    keep-alive connection as the next request goes out on it, but every time."""
+    keep-alive connection as the next request goes out on it, but every time. `answer_delay` holds each answer back.
+    """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, answer_delay: float = 0.0) -> None:
         self.upstream = (host, port)
+        self.answer_delay = answer_delay
         self.dropped = 0
         self.connections = 0
         self._server: asyncio.Server | None = None
@@ -118,6 +125,7 @@ class StaleProxy:
 
         async def back() -> None:
             while data := await up_reader.read(65536):
+                await asyncio.sleep(self.answer_delay)
                 writer.write(data)
                 await writer.drain()
                 answered.set()
@@ -141,16 +149,22 @@ class StaleProxy:
             up_writer.close()
 
 
-@pytest.fixture
-async def stale_proxy(credentials: Credentials) -> AsyncIterator[tuple[StaleProxy, Credentials]]:
+@contextlib.asynccontextmanager
+async def proxied(credentials: Credentials, answer_delay: float = 0.0) -> AsyncIterator[tuple[StaleProxy, Credentials]]:
     parts = urlsplit(credentials.http_url)
     assert parts.hostname is not None and parts.port is not None
-    proxy = StaleProxy(parts.hostname, parts.port)
+    proxy = StaleProxy(parts.hostname, parts.port, answer_delay)
     url = await proxy.start()
     try:
         yield proxy, Credentials(url, credentials.api_key, credentials.api_secret)
     finally:
         await proxy.aclose()
+
+
+@pytest.fixture
+async def stale_proxy(credentials: Credentials) -> AsyncIterator[tuple[StaleProxy, Credentials]]:
+    async with proxied(credentials) as proxy_and_credentials:
+        yield proxy_and_credentials
 
 
 async def test_server_api_survives_a_connection_the_server_closed(
@@ -170,3 +184,19 @@ async def test_server_api_survives_a_connection_the_server_closed(
         assert await admin.list_rooms([room_name]) == []
         with pytest.raises(lk.AdminError, match=r"^send_data failed: Server disconnected$"):
             await admin.send_data(room_name, "once")
+
+
+async def test_closing_lets_a_call_in_flight_have_its_answer(credentials: Credentials, room_name: str) -> None:
+    # A session closes its server-API client when the server ends it, and deleting the session's own room ends it
+    # while the delete's answer is on its way. CI once saw that call fail with aiohttp's "Session is closed".
+    async with proxied(credentials, answer_delay=0.5) as (proxy, creds):
+        admin = lk.ServerAPI(creds)
+        call = asyncio.create_task(admin.create_room(room_name))
+        await eventually(lambda: proxy.connections == 1, what="the request went out")
+        started = time.monotonic()
+        await admin.aclose()
+        assert call.done(), "aclose returned before the call in flight had its answer"
+        assert (await call).name == room_name
+        assert time.monotonic() - started < lk_admin.CLOSE_GRACE_S
+    async with lk.ServerAPI(credentials) as admin:
+        await admin.delete_room(room_name)
