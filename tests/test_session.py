@@ -670,16 +670,26 @@ async def test_concurrent_writes_to_the_same_key(
             listed = {p.identity: dict(p.attributes) for p in await admin.list_participants(room_name)}
             final = listed["bob"]["k"]
             assert listed["bob"][f"own{i}"] == "x"
-            await eventually(
-                lambda final=final: (
-                    (p := a.state.get("bob")) is not None
-                    and p.attributes.get("k") == final
-                    and b.state.local is not None
-                    and b.state.local.attributes.get("k") == final
-                ),
-                what=f"both models hold the server's value {final!r}",
+
+            def views() -> tuple[str | None, str | None]:
+                seen_by_a, own = a.state.get("bob"), b.state.local
+                return (
+                    None if seen_by_a is None else seen_by_a.attributes.get("k"),
+                    None if own is None else own.attributes.get("k"),
+                )
+
+            try:
+                # The claim is convergence, not speed: once in ~900 rounds in CI (under load) 5 s were not enough,
+                # and which view lagged was not recorded. The message below says which.
+                # (A round whose 'both writes' took ~5 s is the SDK: when the admin's value is kept, its own
+                # set_attributes waits out a 5 s request timeout for a value it never sees, and returns.)
+                converged = await eventually(lambda final=final: views() == (final, final), timeout=15)
+            except pytest.fail.Exception:
+                pytest.fail(f"round {i}: the server kept {final!r}; (alice's view, bob's own) = {views()}")
+            print(
+                f"round {i}: server kept {final!r}; both writes done in {1000 * took:.0f} ms, "
+                f"both views had it {1000 * converged:.0f} ms later"
             )
-            print(f"round {i}: server kept {final!r}; both writes done in {1000 * took:.0f} ms")
 
 
 async def test_join_with_a_given_token(
