@@ -263,13 +263,11 @@ class _Participants:
 
     async def run(self, start_coord_ns: int) -> WorkerReport:
         plan, mode = self.plan, self.mode
-        await self._wait_active()
         # the coordinator's start time on this worker's wall clock, then on its monotonic clock
-        wait_s = (start_coord_ns + plan.offset_ns - time.time_ns()) / 1e9
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)
-        start_late_ms = max(0.0, -wait_s * 1e3)
-        t0 = time.monotonic_ns()
+        t0 = time.monotonic_ns() + start_coord_ns + plan.offset_ns - time.time_ns()
+        # Record from now, not from this loop's wake-up at t0: a sender on a worker that woke sooner (a loaded host
+        # wakes late; the offsets are estimates) sends its first probe before then, and a probe that found no
+        # recorder was dropped uncounted (CI once: 99 of 100 reliable messages, no impairment).
         for identity in plan.receivers:
             self.recorders[identity] = {
                 s.run_id: Recorder(
@@ -280,11 +278,16 @@ class _Participants:
                 )
                 for s in plan.senders
             }
+        await self._wait_active()
+        if (wait_ns := t0 - time.monotonic_ns()) > 0:
+            await asyncio.sleep(wait_ns / 1e9)
+        started = time.monotonic_ns()
+        start_late_ms = max(0.0, (started - t0) / 1e6)
         monitor = ClientMonitor().start()
         counters = {s.run_id: SendCounters() for s in self.own_senders}
         limit = plan.count if plan.count is not None else 2**62
         deadline = time.monotonic() + plan.duration if plan.duration is not None else float("inf")
-        unused = ReceiverStats(t0_ns=t0)  # send_data's in-flight bound needs the receiver: not across processes
+        unused = ReceiverStats(t0_ns=started)  # send_data's in-flight bound needs the receiver: not across processes
         await asyncio.gather(*(
             send_data(self.sessions[s.identity], ProbeCodec(run_id=s.run_id, mode=mode, size=plan.size),
                       reliable=mode is Mode.RELIABLE, rate=plan.rate, deadline=deadline, limit=limit,
@@ -293,7 +296,7 @@ class _Participants:
         ))  # fmt: skip
         if plan.duration is not None:
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
-        send_s = (time.monotonic_ns() - t0) / 1e9
+        send_s = (time.monotonic_ns() - started) / 1e9
         await self._drain(deadline)
         # the evidence covers the receiving too: a worker of receivers only is loaded until its last arrival
         evidence = monitor.with_host_drops(await monitor.stop())

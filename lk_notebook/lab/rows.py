@@ -194,7 +194,8 @@ class WorkerColumns(TypedDict, total=False):
     clock_bound_ms: float
     """The offset's error bound: half that round trip."""
     start_late_ms: float
-    """How late the worker began after the run's shared start time (its joins or a busy host held it)."""
+    """How late the worker began sending after the run's shared start time (its joins or a busy host held it, or its
+    loop woke late). Its receivers count from the shared start, whenever the worker itself began."""
     sender_loop_cpu: float
     """The event loop of the busiest process (by CPU) that ran this row's senders (another worker's, or this
     row's own when they all ran here): near 1, the sending loop set the pace; `bound` then names the worker."""
