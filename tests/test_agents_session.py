@@ -253,7 +253,13 @@ async def test_agent_without_session_channel_fills_frames_from_attributes_and_tr
     talk = seen.conversation_frame()
     assert list(talk[talk["role"] == "assistant"]["text"]) == [GREETING]
     states = seen.states_frame()
-    assert set(states["source"]) == {"attribute"} and {"thinking", "speaking", "listening"} <= set(states["new"])
+    assert set(states["source"]) == {"attribute"} and states["new"].iloc[-1] == "listening", states
+    # The attribute can skip a state: the agent cancels its update of the attribute when the next state comes first
+    # (RoomIO._on_agent_state_changed; CI once: no "speaking" under load). What it shows is in the turn's order,
+    # and a state that was published is in the frame (the one turn: at most one thinking, one speaking).
+    turn = [s for s in states["new"] if s in ("thinking", "speaking")]
+    assert turn in (["thinking", "speaking"], ["thinking"], ["speaking"], []), states
+    print("states seen from the attribute:", list(states["new"]))
 
     with pytest.raises(lk.AgentTimeoutError, match="get_session_state") as late:
         await mine.session_state(timeout=2.0)

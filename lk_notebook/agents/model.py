@@ -144,7 +144,9 @@ class AgentModel:
     agent_states: list[StateChange] = field(default_factory=list)
     """From session events (preferred) ..."""
     attribute_states: list[StateChange] = field(default_factory=list)
-    """... and from the `lk.agent.state` attribute (the fallback for agents without a session channel)."""
+    """... and from the `lk.agent.state` attribute (the fallback for agents without a session channel). The attribute
+    can skip a state: LiveKit Agents cancels its update of the attribute when the next state comes before the server
+    answered it (`RoomIO._on_agent_state_changed`), so a short "speaking" can go unpublished (CI once, under load)."""
     user_states: list[StateChange] = field(default_factory=list)
     conversation: list[ConversationEntry] = field(default_factory=list)
     tool_calls: dict[str, ToolCall] = field(default_factory=dict)

@@ -38,8 +38,8 @@ R = TypeVar("R")
 
 NO_SESSION_CHANNEL = (
     "this agent sends nothing on lk.agent.session (a LiveKit Agents older than 1.x, or one started without its "
-    "session host): its states come from the lk.agent.state attribute and its replies from lk.transcription; "
-    "session requests (chat_history, session_state, ...) get no answer."
+    "session host): its states come from the lk.agent.state attribute, which can skip a short state, and its replies "
+    "from lk.transcription; session requests (chat_history, session_state, ...) get no answer."
 )
 HEARD_WITHIN = 1.0
 """Seconds after one send without the agent's conversation_item_added for it: resend. Measured: an accepted text
