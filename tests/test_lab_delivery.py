@@ -473,20 +473,31 @@ async def _fan_out_and_fan_in(server: LocalServer) -> None:
 async def test_many_receivers_in_one_process_are_client_bound() -> None:
     # Issue 20: 49 receivers in one process said bound=path while their deliveries queued in the process. The
     # verdict now weighs the receiving side: the same light run stays clear of it, a saturating one does not.
-    from lk_notebook.lab.calibration import LOOP_LAG_MAX_MS, RECEIVER_CPU_MAX
+    from lk_notebook.lab.calibration import (
+        HOST_CPU_FULL,
+        LOOP_LAG_MAX_MS,
+        RECEIVER_CPU_CONTENDED,
+        RECEIVER_CPU_MAX,
+    )
 
+    # the receivers' evidence as the row words it (calibration.classify): the loop's lag, the process's CPU
+    receiving = ("the receivers' event loop", "the receiving process")
     plain = LocalServer().start()
     try:
         async with Lab(server=plain) as fan:
             light = (await fan.run(mode="reliable", size=200, rate=10, duration=1.5, receivers=3)).row
-            assert light["receiver_cpu"] < RECEIVER_CPU_MAX, light
-            assert "receiv" not in light["bound_reason"], light  # the receivers' evidence does not fire
+            assert light["receiver_cpu"] < RECEIVER_CPU_CONTENDED, light
+            assert not any(r in light["bound_reason"] for r in receiving), light  # the receivers' evidence is quiet
             # 20 receivers x 150/s = 3,000 deliveries/s, several times what one process handles (~500-800/s)
             heavy = (await fan.run(mode="reliable", size=200, rate=150, duration=2, receivers=20)).row
             assert heavy["bound"] == "client", heavy
-            assert heavy["receiver_cpu"] >= RECEIVER_CPU_MAX or (
-                heavy["receiver_loop_lag_p99_ms"] > LOOP_LAG_MAX_MS and heavy["latency_p50_ms"] > LOOP_LAG_MAX_MS
-            ), heavy
-            assert "receiv" in heavy["bound_reason"], heavy["bound_reason"]  # and the row says why
+            # saturated, or (on a host with no idle CPU: CI beside a CPU-bound process, 0.86) competing for a core,
+            # or queued behind its loop
+            assert (
+                heavy["receiver_cpu"] >= RECEIVER_CPU_MAX
+                or (heavy["host_cpu"] >= HOST_CPU_FULL and heavy["receiver_cpu"] >= RECEIVER_CPU_CONTENDED)
+                or (heavy["receiver_loop_lag_p99_ms"] > LOOP_LAG_MAX_MS and heavy["latency_p50_ms"] > LOOP_LAG_MAX_MS)
+            ), {k: heavy[k] for k in ("receiver_cpu", "host_cpu", "receiver_loop_lag_p99_ms", "latency_p50_ms")}
+            assert any(r in heavy["bound_reason"] for r in receiving), heavy["bound_reason"]  # and the row says why
     finally:
         plain.stop()
