@@ -207,17 +207,10 @@ def test_classify_client_vs_path() -> None:
 def test_classify_weighs_the_receiving_side() -> None:
     # The sender offered all it was asked (send_ratio 1.0) and its loop thread was idle: only the receivers'
     # evidence can make the row client-bound (issue 20: 49 receivers at 10/s said "path" with a 355 ms p50).
-    from lk_notebook.lab.calibration import (
-        HOST_CPU_FULL,
-        LOOP_LAG_MAX_MS,
-        RECEIVER_CPU_CONTENDED,
-        RECEIVER_CPU_MAX,
-        ClientEvidence,
-        classify,
-    )
+    from lk_notebook.lab.calibration import LOOP_LAG_MAX_MS, RECEIVER_CPU_MAX, ClientEvidence, classify
     from lk_notebook.lab.columns import evidence_columns
 
-    queued = ClientEvidence(wall_s=3, loop_cpu=0.2, process_cpu=0.7, host_cpu=0.9, loop_lag_p99_ms=191.0,
+    queued = ClientEvidence(wall_s=3, loop_cpu=0.2, process_cpu=0.7, host_cpu=1.0, loop_lag_p99_ms=191.0,
                             loop_lag_p90_ms=20.0)  # fmt: skip
     bound, why = classify(queued, send_ratio=1.0, held_fraction=0.0, latency_p50_ms=210.0)
     assert bound == "client" and "191 ms late (p99) against a p50 latency of 210 ms" in why, why
@@ -234,18 +227,6 @@ def test_classify_weighs_the_receiving_side() -> None:
     assert bound == "client" and "receiving process used 0.90 CPU seconds per second" in why, why
     assert classify(dataclasses.replace(hot, process_cpu=RECEIVER_CPU_MAX - 0.01), send_ratio=1.0,
                     held_fraction=0.0)[0] == "path"  # fmt: skip
-    # on a host with no idle CPU the process got its share, not what it needed: less counts (CI once: 0.86 at 20
-    # receivers x 150/s beside a CPU-bound process)
-    starved = dataclasses.replace(calm, process_cpu=RECEIVER_CPU_CONTENDED, host_cpu=HOST_CPU_FULL)
-    bound, why = classify(starved, send_ratio=1.0, held_fraction=0.0)
-    assert bound == "client" and "used 0.60 CPU seconds per second while the host had no idle CPU (95% busy)" in why
-    light = dataclasses.replace(starved, process_cpu=RECEIVER_CPU_CONTENDED - 0.01)
-    idle_cpu = dataclasses.replace(starved, host_cpu=HOST_CPU_FULL - 0.01)  # CPU was idle: it took what it needed
-    for clear in (light, idle_cpu):
-        assert classify(clear, send_ratio=1.0, held_fraction=0.0)[0] == "path", clear
-    # one reason per process: at its limit, the contention is not said twice
-    _, why = classify(dataclasses.replace(hot, host_cpu=1.0), send_ratio=1.0, held_fraction=0.0)
-    assert why.count("receiving process") == 1, why
     # the row shows the evidence it weighed
     cols = evidence_columns(queued, send_ratio=1.0, held_by_path_s=0.0, send_s=3.0, latency_p50_ms=210.0)
     assert (cols["bound"], cols["receiver_loop_lag_p99_ms"], cols["receiver_cpu"]) == ("client", 191.0, 0.7)

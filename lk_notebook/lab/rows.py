@@ -170,8 +170,7 @@ class EvidenceColumns(TypedDict):
     latency p50 (`calibration.RECEIVER_LAG_SHARE`). The process's own loop in this process, the worker's on Dask."""
     receiver_cpu: float
     """CPU seconds per wall second of the process the receivers ran in (SDK threads and loop; above
-    `calibration.RECEIVER_CPU_MAX`, or above `calibration.RECEIVER_CPU_CONTENDED` while `host_cpu` was above
-    `calibration.HOST_CPU_FULL`, the row is client-bound)."""
+    `calibration.RECEIVER_CPU_MAX` the row is client-bound)."""
 
 
 class ShapeColumns(TypedDict):
