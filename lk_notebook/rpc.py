@@ -22,8 +22,9 @@ import dataclasses
 import difflib
 import inspect
 import json
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from livekit import rtc
@@ -35,7 +36,10 @@ from .events import RpcRecord
 from .own_participant import OwnParticipant
 from .routing import Router, RpcCallback, RpcHandler
 
-__all__ = ["CALL_IDS", "RpcCalls", "RpcRecorder", "absent_destination_message", "wrap_handler"]
+__all__ = [
+    "ANSWER_GRACE_S", "CALL_IDS", "RpcCalls", "RpcRecorder", "absent_destination_message", "answer_grace",
+    "wrap_handler",
+]  # fmt: skip
 
 APPLICATION_ERROR = 1500
 RESPONSE_TIMEOUT = 1502
@@ -110,6 +114,20 @@ class RpcRecorder(rtc.RpcInterceptor):
             raise
         self._end(record, response=self._cut(response or ""))
         return response
+
+
+ANSWER_GRACE_S = 0.5
+"""How long after an incoming call's handler ended `Session.leave` waits before it disconnects. The SDK hands the
+answer to its native layer, which publishes it from its own thread: a disconnect in between lost it, the native core
+logged "Failed to publish RPC error response: ... SendError", and the caller got 1503 instead of the answer (CI once
+under load; every time when leaving from the RPC callback, tests/test_rpc_leave.py). The cost: a `leave` right
+after answering takes up to this much longer."""
+
+
+def answer_grace(records: Iterable[RpcRecord], now: float) -> float:
+    """Seconds to wait before disconnecting so that the answers handlers gave up to `now` get out (0: none recent)."""
+    ended = [r.finished_at for r in records if not r.outgoing and r.finished_at is not None]
+    return max(0.0, max(ended, default=-math.inf) + ANSWER_GRACE_S - now)
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

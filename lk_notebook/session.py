@@ -41,7 +41,7 @@ from .own_state import OwnStateWriter
 from .rejoin import Rejoiner, RejoinStatus
 from .room_events import RoomEvents
 from .routing import ErrorLog, RawDataHandler, Router
-from .rpc import RpcCalls
+from .rpc import RpcCalls, answer_grace
 from .senders import SenderLookup
 from .state import RoomState
 from .stream_sender import StreamSender
@@ -275,7 +275,11 @@ class Session(AbstractAsyncContextManager["Session"]):
             await self.room.disconnect()
 
     async def leave(self) -> None:
-        """Disconnect and stop every background task. Safe to call twice."""
+        """Disconnect and stop every background task. Safe to call twice. Right after a handler answered an RPC
+        call, waits up to `rpc.ANSWER_GRACE_S` (0.5 s) so that the answer gets out first."""
+        if not self.closed:
+            # an answer a handler just gave is still on its way out through the native layer
+            await asyncio.sleep(answer_grace(self.router.rpc_calls, time.time()))
         if self.closed:
             if self._release_task is not None:  # ended by the server: what it runs may not have stopped yet
                 await self._release_task
