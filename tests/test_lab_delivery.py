@@ -57,7 +57,8 @@ def brief(row: Any) -> dict[str, Any]:
     keys = ("sent", "received", "lost", "relay_lost_deliveries", "relay_messages_up", "relay_messages_down",
             "relay_data_datagrams_up",
             "relay_data_datagrams_down", "relay_data_dropped_up", "relay_data_dropped_down", "wire_ratio",
-            "host_udp_drops", "udp_drops_where", "send_errors", "backpressure", "bound_reason")  # fmt: skip
+            "server_dropped_frames", "host_udp_drops", "udp_drops_where", "send_errors", "backpressure",
+            "bound_reason")  # fmt: skip
     return {key: row.get(key) for key in keys}
 
 
@@ -251,13 +252,26 @@ async def test_delay_shows_in_latency(lab: Lab) -> None:
     assert slow.row["lost"] == 0, slow.row
 
 
+def frames_left(row: Any) -> int:
+    """Data-track frames the relay saw leave the sender (bundled frames counted by size: `wire_ratio`)."""
+    left: float = row["wire_ratio"] * row["sent"]
+    return round(left)
+
+
+BUNDLE_SLACK = 0.01
+"""Of the frames sent: how far the relay's count of frames that left may miss (it counts frames bundled in one
+datagram by the datagram's size; measured: 0-3 of 3,200 frames off, 0.1 %; 1 % is 10x that)."""
+
+
 async def test_data_track_mode_runs(lab: Lab) -> None:
     r = await lab.run(mode="data_track", size=200, rate=100, duration=1)
     row = r.row
     assert row["mode"] == "data_track" and row["sent"] >= 90
-    # The clean loopback path delivers what it is given: >= 98 % of the frames that left the sender arrive
-    # (measured: all of them, at 100-1,600 frames/s).
-    assert row["received"] >= 0.98 * row["relay_data_datagrams_up"] > 0, row
+    # The clean loopback path delivers what it is given: every frame that left the sender arrives, or the server
+    # says it dropped it (its buffer towards the receiver passed 8 KiB: a stalled process on a busy host).
+    # (This host's kernel drops, between the server and the receiver, are the only other place a frame can go.)
+    slack = BUNDLE_SLACK * row["sent"] + (row["host_udp_drops"] or 0)
+    assert abs(frames_left(row) - (row["received"] + row["server_dropped_frames"])) <= slack, brief(row)
     # End to end, >= 98 % too. The sending SDK drops frames before the wire when its transport task lags (measured
     # 96 of 100 at load ~12 on 2 cores; see notebook 06); then wire_ratio < 0.98 or a starved event loop make the
     # row "client"-bound, and the claim is measured again at lower rates.
@@ -265,6 +279,25 @@ async def test_data_track_mode_runs(lab: Lab) -> None:
         row = (await path_bound(lab, "data tracks deliver >= 98 %", mode="data_track", size=200, rate=50,
                                 duration=2)).row  # fmt: skip
     assert row["received"] >= 0.98 * row["sent"], row
+
+
+async def test_the_server_drops_data_track_frames_past_its_target_latency_and_logs_each(lab: Lab) -> None:
+    # LiveKit's data-track trade-off, end to end: the server drops a frame for a subscriber whose buffer already
+    # holds more than 100 ms of the recent bitrate (and over 8 KiB), rather than delay newer frames, and logs each
+    # one. The buffer counts bytes not yet acknowledged, so a path whose round trip passes 100 ms makes it drop:
+    # 60 ms each way through the relay (120 ms round trip on the receiver's leg) at 400 frames/s dropped 190-196 of
+    # ~790 frames here; 20 ms each way dropped none. Conservation, from three independent counts: the frames the
+    # relay saw leave the sender are the frames received plus the frames the server logged (plus, if any, the
+    # datagrams this host's kernel dropped between them).
+    rows = []
+    for delay in (60.0, 20.0):
+        row = (await lab.run(mode="data_track", size=200, rate=400, duration=2,
+                             impairment=Impairment(delay_ms=delay))).row  # fmt: skip
+        slack = BUNDLE_SLACK * row["sent"] + (row["host_udp_drops"] or 0)
+        assert abs(frames_left(row) - (row["received"] + row["server_dropped_frames"])) <= slack, (delay, brief(row))
+        rows.append(row)
+    far = rows[0]
+    assert far["server_dropped_frames"] >= 0.05 * frames_left(far), brief(far)
 
 
 async def test_path_check_fails_when_traffic_bypasses_the_relay(lab: Lab, relay_server: LocalServer) -> None:

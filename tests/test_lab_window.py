@@ -3,12 +3,14 @@ window does, in which order (pure unit tests; the real path is checked by test_l
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lk_notebook.lab import Impairment, Lab, PathError, RelayStats
 from lk_notebook.lab.droplog import DATA_DATAGRAM_BYTES, DropLog
+from lk_notebook.lab.serverlog import count_data_track_drops
 from lk_notebook.lab.window import Window, prove_crossed
 
 
@@ -55,6 +57,7 @@ class FakeRig:
         self.log: list[str] = []
         self.relay = FakeRelay(self.log, crossing)
         self.sinks: list[Any] = [None, None]
+        self.logs: list[Path] = []
 
     async def check_paths(self) -> str:
         self.log.append("check")
@@ -62,6 +65,9 @@ class FakeRig:
 
     def udp_owners(self) -> dict[tuple[str, int], str]:
         return {}
+
+    def server_logs(self) -> list[Path]:
+        return self.logs
 
 
 async def test_window_order_and_proof() -> None:
@@ -83,6 +89,46 @@ async def test_window_order_and_proof() -> None:
     assert w.before is not None and w.after is not None and w.evidence.wall_s > 0
     # the relay's drop log of the window, recorded from the impairment on (data datagrams only)
     assert w.drops is rig.relay.drops and w.drops.min_size == DATA_DATAGRAM_BYTES
+
+
+DROP_LINE = (
+    "2026-12-03T13:15:01.790Z\tWARN\tlivekit\trtc/datadowntrack.go:127\tcould not send data track message\t"
+    '{{"room": "{room}", "roomID": "RM_b2A4mh77wJzu", "participant": "lab-receiver-8b982ac5", "remote": false, '
+    '"error": "data dropped due to high buffered amount: bitrate 329118, buffered amount 8268, target latency limit '
+    '4113, min buffered amount 8192"}}\n'
+)
+"""A line livekit-server v1.13.5 logged here for a data-track frame it dropped (some fields left out)."""
+
+
+def test_server_drops_are_counted_per_room_from_the_servers_own_lines() -> None:
+    text = DROP_LINE.format(room="lk-lab-a") * 3 + DROP_LINE.format(room="lk-lab-b")
+    text += '2026-12-03T13:15:01.791Z\tINFO\tlivekit\tparticipant active\t{"room": "lk-lab-a"}\n'
+    assert count_data_track_drops(text, "lk-lab-a") == 3
+    assert count_data_track_drops(text, "lk-lab-b") == 1
+    assert count_data_track_drops(text, "lk-lab") == 0  # a prefix of a room name is another room
+    assert count_data_track_drops("", "lk-lab-a") == 0
+
+
+async def test_window_reads_what_the_servers_logged_while_it_was_open(tmp_path: Path) -> None:
+    rig = FakeRig(crossing=50)
+    log = tmp_path / "livekit-server.log"
+    log.write_text(DROP_LINE.format(room="earlier"))
+    rig.logs = [log, tmp_path / "not-started.log"]  # a node that has not written its log yet has none
+
+    async def drain() -> None:
+        with log.open("a") as f:
+            f.write(DROP_LINE.format(room="during-the-drain") + "half a line")
+
+    async with Window(rig, None, drain=drain) as w:  # type: ignore[arg-type]
+        with log.open("a") as f:
+            f.write(DROP_LINE.format(room="during"))
+        await w.end_sending(20)
+    # from the opening to the end of the drain, whole lines only
+    assert w.server_log == DROP_LINE.format(room="during") + DROP_LINE.format(room="during-the-drain")
+    rig.logs = []
+    async with Window(rig, None) as w:  # type: ignore[arg-type]
+        await w.end_sending(20)
+    assert w.server_log is None  # no local server: not known
 
 
 async def test_window_refuses_a_run_whose_datagrams_did_not_cross_the_relay() -> None:
@@ -121,8 +167,9 @@ def test_columns_are_checked_against_the_row_types() -> None:
         columns(ResultRow, "loss_rat")
     # The single-process row's columns keep their order; the Dask worker columns (issue 19) come after them.
     assert COLUMNS[:3] == ("run_id", "mode", "size")
-    assert COLUMNS[-9:] == ("relay_messages_down", "worker", "worker_status", "clock_offset_ms", "clock_bound_ms",
-                            "start_late_ms", "sender_loop_cpu", "sender_loop_lag_p99_ms", "sender_cpu")  # fmt: skip
+    assert COLUMNS[-10:] == ("relay_messages_down", "server_dropped_frames", "worker", "worker_status",
+                             "clock_offset_ms", "clock_bound_ms", "start_late_ms", "sender_loop_cpu",
+                             "sender_loop_lag_p99_ms", "sender_cpu")  # fmt: skip
 
 
 def test_live_chart_window_follows_the_run() -> None:

@@ -19,7 +19,7 @@ from .fan import merge_stats, peer_stats
 from .pacing import SendCounters
 from .packets import PeerStats, RunResult
 from .rig import TOPIC
-from .rows import LatencyColumns, RelayColumns, ResultRow
+from .rows import NO_SERVER_LOG, LatencyColumns, RelayColumns, ResultRow
 from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message
@@ -166,6 +166,7 @@ def _row(
         "sender_loop_lag_p99_ms": math.nan,
         "sender_cpu": math.nan,
         **_NO_RELAY,
+        **NO_SERVER_LOG,
     }  # fmt: skip
     return row
 

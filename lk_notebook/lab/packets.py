@@ -35,7 +35,8 @@ from .pacing import DEFAULT_WINDOW, SendCounters, send_data, send_track
 from .probe import CLOCK_ID, HEADER_SIZE, Mode, ProbeClock, ProbeCodec, new_run_id, unpack_fast
 from .relay import RelayStats
 from .rig import TOPIC, Rig
-from .rows import SERIES_COLUMNS, RelayColumns, ResultRow, SeriesRow, WorkerColumns
+from .rows import NO_SERVER_LOG, SERIES_COLUMNS, RelayColumns, ResultRow, SeriesRow, WorkerColumns
+from .serverlog import count_data_track_drops
 from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message, expected_loss, expected_loss_legs, smallest_fragment
@@ -204,6 +205,8 @@ class Run:
                                 max_in_flight=bound)  # fmt: skip
             send_end = await w.end_sending(counters.sent)
         row = self._row(stats, recorder.clock, t0, send_end, w.evidence, w.before, w.after, w.drops)
+        if track is not None and w.server_log is not None:
+            row["server_dropped_frames"] = count_data_track_drops(w.server_log, rig.room_name)
         series = stats.bins.series(until=(send_end - t0) / 1e9)
         return RunResult(row=row, series=series, bin_width=self.bin_width, stats=stats)
 
@@ -336,6 +339,7 @@ class Run:
             "senders": self.n_senders,
             "receivers": self.n_receivers,
             **relay_columns(before, after, size=size, mode=mode, wire_ratio=wire_ratio),
+            **NO_SERVER_LOG,  # set by execute() for a data track on a local server
             **_IN_PROCESS,
         }
         if mode is Mode.LOSSY and drops is not None and not drops.truncated:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from ..admin import ServerAPI
@@ -159,6 +160,11 @@ class Placement:
         if self.credentials is None:
             raise LabError("the lab has not started: await lab.start() first")
         return self.credentials
+
+    def server_logs(self) -> list[Path]:
+        """The logs of the local livekit-servers the rig runs on (none for a remote server)."""
+        servers = [*(self.cluster.nodes if self.cluster is not None else []), *([self.server] if self.server else [])]
+        return [server.log_path for server in servers if server.log_path is not None]
 
     def udp_owners(self) -> dict[tuple[str, int], str]:
         """Names for this host's UDP sockets in the lab's path: the relays' and the local livekit-servers'."""

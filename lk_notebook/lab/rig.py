@@ -32,6 +32,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -176,6 +177,10 @@ class Rig(StartClose):
     def relay_available(self) -> bool:
         """Whether impairment is possible: the relay runs, or will once `start()` runs."""
         return self.relay is not None if self._started else self.placement.relay_possible()
+
+    def server_logs(self) -> list[Path]:
+        """The logs of the local livekit-servers the rig runs on (none for a remote server)."""
+        return self.placement.server_logs()
 
     def udp_owners(self) -> dict[tuple[str, int], str]:
         """Names for this host's UDP sockets in the lab's path: the relays' and the local livekit-servers'."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSON_FIELDS",
+    "NO_SERVER_LOG",
     "SERIES_COLUMNS",
     "SUMMARY_FIELDS",
     "WORKER_FIELDS",
@@ -34,6 +35,7 @@ __all__ = [
     "RatioRow",
     "ResultRow",
     "SeriesRow",
+    "ServerColumns",
     "SettingsColumns",
     "ShapeColumns",
     "StateRow",
@@ -78,6 +80,19 @@ class RelayColumns(TypedDict, total=False):
     relay_messages_down: int
     """Messages the relay carried towards the receivers, counted the same way: `received` =
     `relay_messages_down` - `relay_lost_deliveries` when only the receivers' leg is impaired."""
+
+
+class ServerColumns(TypedDict, total=False):
+    """The local livekit-server's own account of the run, read from its log (`lk_notebook.lab.serverlog`)."""
+
+    server_dropped_frames: int
+    """Data-track frames the server did not forward to the receiver because its buffer towards the receiver held
+    more than its target latency (100 ms by default): it logs each one. Only in data-track rows on a local server
+    (absent: not known). Frames that left the sender (`wire_ratio` x `sent`) = `received` + this."""
+
+
+NO_SERVER_LOG: ServerColumns = {}
+"""For a row built where no server log was read (a Dask worker, a remote server, a mode the server does not log)."""
 
 
 class SettingsColumns(TypedDict):
@@ -214,6 +229,7 @@ class ResultRow(
     EvidenceColumns,
     ShapeColumns,
     RelayColumns,
+    ServerColumns,
     WorkerColumns,
 ):
     """One measurement: parameters, counts, loss, throughput, latency, theory, calibration and relay counters.

@@ -35,7 +35,7 @@ from .pacing import SendCounters
 from .packets import RunResult
 from .probe import Mode, ProbeClock, new_run_id
 from .rig import Rig
-from .rows import RelayColumns, ResultRow, WorkerColumns
+from .rows import NO_SERVER_LOG, RelayColumns, ResultRow, WorkerColumns
 from .spec import RunSpec
 from .stats import ReceiverStats
 from .theory import datagrams_per_message
@@ -252,5 +252,6 @@ class TransferRun:
             "senders": 1,
             "receivers": 1,
             **_NO_RELAY_COUNTS,
+            **NO_SERVER_LOG,
             **_IN_PROCESS,
         }

@@ -7,6 +7,7 @@ Example::
         ...send...
         send_end = await w.end_sending(sent)   # the client evidence covers the sending
     w.evidence, w.before, w.after              # host UDP drops over the drain too; the relay's counters
+    w.server_log                               # what the local servers logged meanwhile (`lab.serverlog`)
 
 On entry: every participant's selected ICE pair ends at the relay (`Rig.check_paths`); then the impairment is set
 (only now: ICE and DTLS under loss are slow, and not what is measured), the relay's counters read and the client
@@ -17,6 +18,7 @@ during the window (`prove_crossed`). Any failure raises PathError and no result 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -26,6 +28,7 @@ from .calibration import ClientEvidence, ClientMonitor
 from .droplog import DATA_DATAGRAM_BYTES, DropLog
 from .paths import PathError
 from .relay import Impairment, RelayStats
+from .serverlog import ServerLogMark
 
 if TYPE_CHECKING:
     from .rig import Rig, Sink
@@ -62,6 +65,10 @@ class Window:
         self.send_end_ns = 0
         self.drops: DropLog | None = None
         """Which probe-bearing datagrams the relay dropped in the window, per flow (None without a relay)."""
+        self.server_log: str | None = None
+        """What the rig's local livekit-servers logged from the window's opening to the end of the drain (None
+        without a local server, or when the window failed): their own account of what they dropped."""
+        self._log_mark: ServerLogMark | None = None
         self._drain = drain
         self._monitor = ClientMonitor()
         self._evidence: ClientEvidence | None = None
@@ -84,6 +91,8 @@ class Window:
                     relay.set_impairment(self.impairment)
                 relay.record_drops(DATA_DATAGRAM_BYTES)
                 self.before = relay.stats()
+            logs = rig.server_logs()
+            self._log_mark = ServerLogMark(logs) if logs else None
             self._monitor.start()
         except BaseException:
             if relay is not None:
@@ -127,6 +136,8 @@ class Window:
                     await self._drain()
                 # drops while draining count too
                 self._evidence = self._monitor.with_host_drops(self.evidence, rig.udp_owners())
+                if self._log_mark is not None:
+                    self.server_log = await asyncio.to_thread(self._log_mark.since)
         finally:
             try:
                 await self._monitor.stop()
