@@ -285,19 +285,20 @@ async def test_the_server_drops_data_track_frames_past_its_target_latency_and_lo
     # LiveKit's data-track trade-off, end to end: the server drops a frame for a subscriber whose buffer already
     # holds more than 100 ms of the recent bitrate (and over 8 KiB), rather than delay newer frames, and logs each
     # one. The buffer counts bytes not yet acknowledged, so a path whose round trip passes 100 ms makes it drop:
-    # 60 ms each way through the relay (120 ms round trip on the receiver's leg) at 400 frames/s dropped 190-196 of
-    # ~790 frames here; 20 ms each way dropped none. Conservation, from three independent counts: the frames the
-    # relay saw leave the sender are the frames received plus the frames the server logged (plus, if any, the
+    # 100 ms each way through the relay (200 ms round trips on the receiver's leg) at 400 frames/s dropped 46-52 %
+    # of the frames in 4 runs here; 20 ms each way, none. Conservation, from three independent counts: the frames
+    # the relay saw leave the sender are the frames received plus the frames the server logged (plus, if any, the
     # datagrams this host's kernel dropped between them).
     rows = []
-    for delay in (60.0, 20.0):
+    for delay in (100.0, 20.0):
         row = (await lab.run(mode="data_track", size=200, rate=400, duration=2,
                              impairment=Impairment(delay_ms=delay))).row  # fmt: skip
         slack = BUNDLE_SLACK * row["sent"] + (row["host_udp_drops"] or 0)
         assert abs(frames_left(row) - (row["received"] + row["server_dropped_frames"])) <= slack, (delay, brief(row))
         rows.append(row)
     far = rows[0]
-    assert far["server_dropped_frames"] >= 0.05 * frames_left(far), brief(far)
+    # 20 %: under half of the 46-52 % measured, well above the 0 of a short path
+    assert far["server_dropped_frames"] >= 0.2 * frames_left(far), brief(far)
 
 
 async def test_path_check_fails_when_traffic_bypasses_the_relay(lab: Lab, relay_server: LocalServer) -> None:

@@ -3,6 +3,7 @@ window does, in which order (pure unit tests; the real path is checked by test_l
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from lk_notebook.lab import Impairment, Lab, PathError, RelayStats
 from lk_notebook.lab.droplog import DATA_DATAGRAM_BYTES, DropLog
-from lk_notebook.lab.serverlog import count_data_track_drops
+from lk_notebook.lab.serverlog import count_data_track_drops, logs_send_failures
 from lk_notebook.lab.window import Window, prove_crossed
 
 
@@ -93,42 +94,68 @@ async def test_window_order_and_proof() -> None:
 
 DROP_LINE = (
     "2026-12-03T13:15:01.790Z\tWARN\tlivekit\trtc/datadowntrack.go:127\tcould not send data track message\t"
-    '{{"room": "{room}", "roomID": "RM_b2A4mh77wJzu", "participant": "lab-receiver-8b982ac5", "remote": false, '
+    '{{"room": "{room}", "roomID": "RM_b2A4mh77wJzu", "participant": "{who}", "remote": false, '
     '"error": "data dropped due to high buffered amount: bitrate 329118, buffered amount 8268, target latency limit '
     '4113, min buffered amount 8192"}}\n'
 )
 """A line livekit-server v1.13.5 logged here for a data-track frame it dropped (some fields left out)."""
 
 
-def test_server_drops_are_counted_per_room_from_the_servers_own_lines() -> None:
-    text = DROP_LINE.format(room="lk-lab-a") * 3 + DROP_LINE.format(room="lk-lab-b")
+def test_server_drops_are_counted_per_room_and_receiver_from_the_servers_own_lines() -> None:
+    text = DROP_LINE.format(room="lk-lab-a", who="rx") * 3 + DROP_LINE.format(room="lk-lab-b", who="rx")
+    text += DROP_LINE.format(room="lk-lab-a", who="someone-else")
     text += '2026-12-03T13:15:01.791Z\tINFO\tlivekit\tparticipant active\t{"room": "lk-lab-a"}\n'
-    assert count_data_track_drops(text, "lk-lab-a") == 3
-    assert count_data_track_drops(text, "lk-lab-b") == 1
-    assert count_data_track_drops(text, "lk-lab") == 0  # a prefix of a room name is another room
-    assert count_data_track_drops("", "lk-lab-a") == 0
+    assert count_data_track_drops(text, "lk-lab-a", "rx") == 3
+    assert count_data_track_drops(text, "lk-lab-b", "rx") == 1
+    assert count_data_track_drops(text, "lk-lab", "rx") == 0  # a prefix of a room name is another room
+    assert count_data_track_drops("", "lk-lab-a", "rx") == 0
+    # the log writes fields as JSON: a name with a quote is escaped there, and still found
+    assert count_data_track_drops(DROP_LINE.format(room='a\\"b', who="rx"), 'a"b', "rx") == 1
 
 
-async def test_window_reads_what_the_servers_logged_while_it_was_open(tmp_path: Path) -> None:
+def test_only_a_configuration_that_logs_every_warning_is_counted() -> None:
+    assert logs_send_failures({"logging": {"level": "info", "json": False}})
+    assert logs_send_failures({}) and logs_send_failures({"logging": {"level": "WARN"}})
+    assert not logs_send_failures({"logging": {"level": "error"}})
+    assert not logs_send_failures({"logging": {"level": "info", "sample": True}})
+    assert not logs_send_failures({"logging": {"item_sample_seconds": 1}})
+
+
+async def test_window_marks_the_servers_logs_and_reads_whole_lines_once_they_settle(tmp_path: Path) -> None:
     rig = FakeRig(crossing=50)
     log = tmp_path / "livekit-server.log"
-    log.write_text(DROP_LINE.format(room="earlier"))
+    log.write_text(DROP_LINE.format(room="earlier", who="rx"))
     rig.logs = [log, tmp_path / "not-started.log"]  # a node that has not written its log yet has none
 
     async def drain() -> None:
         with log.open("a") as f:
-            f.write(DROP_LINE.format(room="during-the-drain") + "half a line")
+            f.write(DROP_LINE.format(room="during-the-drain", who="rx"))
 
     async with Window(rig, None, drain=drain) as w:  # type: ignore[arg-type]
         with log.open("a") as f:
-            f.write(DROP_LINE.format(room="during"))
+            f.write(DROP_LINE.format(room="during", who="rx"))
         await w.end_sending(20)
-    # from the opening to the end of the drain, whole lines only
-    assert w.server_log == DROP_LINE.format(room="during") + DROP_LINE.format(room="during-the-drain")
+    assert w.server_logs is not None
+
+    async def late_writer() -> None:  # the copying thread behind on a busy host: the reader waits for it
+        for room in ("late-1", "late-2"):
+            await asyncio.sleep(0.1)
+            with log.open("a") as f:
+                f.write(DROP_LINE.format(room=room, who="rx"))
+        with log.open("a") as f:
+            f.write("half a line")
+
+    writer = asyncio.create_task(late_writer())
+    text = await w.server_logs.settled(quiet=0.15)
+    await writer
+    rooms = ("during", "during-the-drain", "late-1", "late-2")
+    assert text == "".join(DROP_LINE.format(room=r, who="rx") for r in rooms)
+    log.write_text("started again\n")  # a restarted server begins a new log, shorter than at the mark
+    assert w.server_logs.since() == "started again\n"
     rig.logs = []
     async with Window(rig, None) as w:  # type: ignore[arg-type]
         await w.end_sending(20)
-    assert w.server_log is None  # no local server: not known
+    assert w.server_logs is None  # no local server: not known
 
 
 async def test_window_refuses_a_run_whose_datagrams_did_not_cross_the_relay() -> None:

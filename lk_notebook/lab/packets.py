@@ -205,8 +205,10 @@ class Run:
                                 max_in_flight=bound)  # fmt: skip
             send_end = await w.end_sending(counters.sent)
         row = self._row(stats, recorder.clock, t0, send_end, w.evidence, w.before, w.after, w.drops)
-        if track is not None and w.server_log is not None:
-            row["server_dropped_frames"] = count_data_track_drops(w.server_log, rig.room_name)
+        if track is not None and w.server_logs is not None and row["datagrams_up"] == 1:
+            # one packet per frame, so a logged packet is a frame; read once the log has caught up
+            text = await w.server_logs.settled()
+            row["server_dropped_frames"] = count_data_track_drops(text, rig.room_name, rig.receiver_identity)
         series = stats.bins.series(until=(send_end - t0) / 1e9)
         return RunResult(row=row, series=series, bin_width=self.bin_width, stats=stats)
 

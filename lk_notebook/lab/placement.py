@@ -18,6 +18,7 @@ from ..config import Credentials, resolve_credentials
 from ..errors import LabError
 from ..server import LocalServer
 from .relay import ImpairmentRelay
+from .serverlog import logs_send_failures
 
 if TYPE_CHECKING:
     from ..cluster import LocalCluster
@@ -162,9 +163,14 @@ class Placement:
         return self.credentials
 
     def server_logs(self) -> list[Path]:
-        """The logs of the local livekit-servers the rig runs on (none for a remote server)."""
+        """The logs of the local livekit-servers the rig runs on whose configuration logs every failed data-track
+        send (none for a remote server)."""
         servers = [*(self.cluster.nodes if self.cluster is not None else []), *([self.server] if self.server else [])]
-        return [server.log_path for server in servers if server.log_path is not None]
+        return [
+            server.log_path
+            for server in servers
+            if server.log_path is not None and logs_send_failures(server.config_dict())
+        ]
 
     def udp_owners(self) -> dict[tuple[str, int], str]:
         """Names for this host's UDP sockets in the lab's path: the relays' and the local livekit-servers'."""

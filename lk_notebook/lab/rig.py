@@ -179,7 +179,7 @@ class Rig(StartClose):
         return self.relay is not None if self._started else self.placement.relay_possible()
 
     def server_logs(self) -> list[Path]:
-        """The logs of the local livekit-servers the rig runs on (none for a remote server)."""
+        """The logs of the local livekit-servers the rig runs on that log every failed data-track send."""
         return self.placement.server_logs()
 
     def udp_owners(self) -> dict[tuple[str, int], str]:

@@ -86,13 +86,16 @@ class ServerColumns(TypedDict, total=False):
     """The local livekit-server's own account of the run, read from its log (`lk_notebook.lab.serverlog`)."""
 
     server_dropped_frames: int
-    """Data-track frames the server did not forward to the receiver because its buffer towards the receiver held
-    more than its target latency (100 ms by default): it logs each one. Only in data-track rows on a local server
-    (absent: not known). Frames that left the sender (`wire_ratio` x `sent`) = `received` + this."""
+    """Data-track frames the server logged as not sent to the receiver: in every run the lab has seen, because its
+    buffer towards the receiver held more than its target latency (100 ms of bitrate, and over 8 KiB); it logs
+    each failed send with its reason. Only in data-track rows on a local server whose log shows warnings, for frames
+    of one packet (absent: not known). Frames that left the sender (`wire_ratio` x `sent`) = `received` + this,
+    to a few frames (`lk_notebook.lab.serverlog`)."""
 
 
 NO_SERVER_LOG: ServerColumns = {}
-"""For a row built where no server log was read (a Dask worker, a remote server, a mode the server does not log)."""
+"""For a row built where no server log was read (a Dask worker, a remote server, a mode the server does not log,
+frames of several packets)."""
 
 
 class SettingsColumns(TypedDict):

@@ -7,7 +7,7 @@ Example::
         ...send...
         send_end = await w.end_sending(sent)   # the client evidence covers the sending
     w.evidence, w.before, w.after              # host UDP drops over the drain too; the relay's counters
-    w.server_log                               # what the local servers logged meanwhile (`lab.serverlog`)
+    await w.server_logs.settled()              # what the local servers logged since it opened (`lab.serverlog`)
 
 On entry: every participant's selected ICE pair ends at the relay (`Rig.check_paths`); then the impairment is set
 (only now: ICE and DTLS under loss are slow, and not what is measured), the relay's counters read and the client
@@ -18,7 +18,6 @@ during the window (`prove_crossed`). Any failure raises PathError and no result 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -65,10 +64,9 @@ class Window:
         self.send_end_ns = 0
         self.drops: DropLog | None = None
         """Which probe-bearing datagrams the relay dropped in the window, per flow (None without a relay)."""
-        self.server_log: str | None = None
-        """What the rig's local livekit-servers logged from the window's opening to the end of the drain (None
-        without a local server, or when the window failed): their own account of what they dropped."""
-        self._log_mark: ServerLogMark | None = None
+        self.server_logs: ServerLogMark | None = None
+        """The rig's local livekit-servers' logs from the window's opening on, for their own account of what they
+        dropped (None without a local server whose configuration logs every failed send)."""
         self._drain = drain
         self._monitor = ClientMonitor()
         self._evidence: ClientEvidence | None = None
@@ -92,7 +90,7 @@ class Window:
                 relay.record_drops(DATA_DATAGRAM_BYTES)
                 self.before = relay.stats()
             logs = rig.server_logs()
-            self._log_mark = ServerLogMark(logs) if logs else None
+            self.server_logs = ServerLogMark(logs) if logs else None
             self._monitor.start()
         except BaseException:
             if relay is not None:
@@ -136,8 +134,6 @@ class Window:
                     await self._drain()
                 # drops while draining count too
                 self._evidence = self._monitor.with_host_drops(self.evidence, rig.udp_owners())
-                if self._log_mark is not None:
-                    self.server_log = await asyncio.to_thread(self._log_mark.since)
         finally:
             try:
                 await self._monitor.stop()
