@@ -24,7 +24,8 @@ acknowledged, so two things fill it:
 In every run the frames that left the sender (the relay's count) equalled the frames received plus the frames the
 server logged, to 0-3 frames of 3,200 (the relay counts frames bundled in one datagram by its size).
 
-What the count cannot see: lossy data-channel messages dropped by the same rule are not logged
+What the count cannot see: the lossy data channel gets the same rule only when
+`rtc.datachannel_lossy_target_latency` is set (default 0: off), and its drops are not logged
 (`rtc/transportmanager.go` leaves that error out), so there is no such count for the `lossy` mode; and a server
 whose log level is above "warn", or that samples its log, would hide lines (`logs_send_failures` says whether the
 configuration lets every line through).
