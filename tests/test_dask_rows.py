@@ -75,3 +75,17 @@ def test_a_sending_worker_behind_its_rate_or_failed_is_named() -> None:
     failed = _row(spec, plans, "failed: the worker left the cluster mid-run")
     assert failed["bound"] == "client"
     assert failed["bound_reason"] == "the sending worker tcp://w0 failed: the worker left the cluster mid-run"
+
+
+def test_attribute_rows_say_what_a_stale_view_lacked() -> None:
+    import math
+
+    from lk_notebook.lab.dask_attributes import STALE_SHOWN, ChurnReport, _row
+
+    stale = [f"p{k} saw p9 = '1'" for k in range(STALE_SHOWN + 2)]
+    lagging = ChurnReport(worker="w0", converged_ms=[5.0, math.nan], set_errors=0, server_final=True, stale=stale)
+    row = _row(4, 2.0, 3, {"w0": lagging, "w1": "failed: the worker died"})
+    assert row["not_converged"] == 3 and row["failed_workers"] == "w1: failed: the worker died"
+    assert row["stale_views"] == "; ".join(stale[:STALE_SHOWN])  # the first few, in order
+    calm = ChurnReport(worker="w0", converged_ms=[5.0, 6.0], set_errors=0, server_final=True, stale=[])
+    assert _row(2, 2.0, 3, {"w0": calm})["stale_views"] == ""

@@ -35,6 +35,8 @@ from .rows import AttributeScaleRow
 __all__ = ["ChurnPlan", "ChurnReport", "measure_attributes_at_scale", "run_attribute_churn"]
 
 KEY = "lab.v"
+STALE_SHOWN = 8
+"""Entries of `stale_views` a row keeps: enough to see a pattern, short enough to read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class ChurnReport:
     set_errors: int
     server_final: bool
     """The server listed this worker's participants with the final value (read before they left)."""
+    stale: list[str]
+    """For each of this worker's views that did not converge: whose final value it lacked, and what it held."""
 
 
 def run_attribute_churn(plan: ChurnPlan) -> ChurnReport:
@@ -111,8 +115,17 @@ class _Churn:
         await asyncio.gather(*(churn(s) for s in self.sessions))
         last_due = t0 + (p.changes - 1) / p.rate
 
+        stale: list[str] = []
+
         async def settle(s: Session) -> float:
             ok = await s.wait_for(converged, timeout=p.settle_timeout)
+            if not ok:  # say what this view lacked, so that a failure can be read
+                state = s.state
+                for i in p.all_identities:
+                    q = state.get(i)
+                    held = "absent" if q is None else repr(q.attributes.get(KEY))
+                    if held != repr(final):
+                        stale.append(f"{s.identity} saw {i} = {held}")
             return (time.monotonic() - last_due) * 1e3 if ok else math.nan
 
         times = await asyncio.gather(*(settle(s) for s in self.sessions))
@@ -120,7 +133,8 @@ class _Churn:
         async with ServerAPI(creds) as api:
             listed = {q.identity: q.attributes.get(KEY) for q in await api.list_participants(p.room)}
         server_final = all(listed.get(i) == final for i in p.identities)
-        return ChurnReport(worker=p.worker, converged_ms=list(times), set_errors=errors, server_final=server_final)
+        return ChurnReport(worker=p.worker, converged_ms=list(times), set_errors=errors, server_final=server_final,
+                           stale=stale)  # fmt: skip
 
     async def close(self) -> None:
         for s in self.sessions:
@@ -180,4 +194,5 @@ def _row(n: int, rate: float, changes: int, reports: dict[str, Any]) -> Attribut
         "set_errors": sum(r.set_errors for r in ok),
         "failed_workers": ", ".join(f"{w}: {r}" for w, r in reports.items() if isinstance(r, str)),
         "server_final": bool(ok) and len(ok) == len(reports) and all(r.server_final for r in ok),
+        "stale_views": "; ".join([v for r in ok for v in r.stale][:STALE_SHOWN]),
     }

@@ -378,6 +378,9 @@ class AttributeScaleRow(TypedDict):
     failed_workers: str
     server_final: bool
     """The server listed every participant with its final value."""
+    stale_views: str
+    """For each view that did not converge: whose final value it lacked and what it held instead, e.g.
+    "lab-attrs-1 saw lab-attrs-2 = '1'" (at most `dask_attributes.STALE_SHOWN` entries; empty when all converged)."""
 
 
 class RatioRow(TypedDict):
