@@ -284,21 +284,24 @@ async def test_data_track_mode_runs(lab: Lab) -> None:
 async def test_the_server_drops_data_track_frames_past_its_target_latency_and_logs_each(lab: Lab) -> None:
     # LiveKit's data-track trade-off, end to end: the server drops a frame for a subscriber whose buffer already
     # holds more than 100 ms of the recent bitrate (and over 8 KiB), rather than delay newer frames, and logs each
-    # one. The buffer counts bytes not yet acknowledged, so a path whose round trip passes 100 ms makes it drop:
-    # 100 ms each way through the relay (200 ms round trips on the receiver's leg) at 400 frames/s dropped 46-52 %
-    # of the frames in 4 runs here; 20 ms each way, none. Conservation, from three independent counts: the frames
-    # the relay saw leave the sender are the frames received plus the frames the server logged (plus, if any, the
-    # datagrams this host's kernel dropped between them).
+    # one. The buffer counts bytes not yet acknowledged, so a path whose round trip passes 100 ms makes it drop.
+    # Through the relay at 400 frames/s of 200 B, measured here beside a CPU burner: 150 ms each way (300 ms round
+    # trips) dropped 63-64 % of the frames that left the sender (3 runs), and 35 % when only 200 frames/s left it
+    # (2 runs; a busy host's sending SDK skips up to half, and then the 8 KiB floor, not the 100 ms, sets the bar);
+    # 20 ms each way, none. (100 ms each way was too close to that floor: 46-52 % at 400 frames/s, 8-12 % at 200, and
+    # a CI run whose sender skipped half saw 20 %.) Conservation, from three independent counts: the frames the relay
+    # saw leave the sender are the frames received plus the frames the server logged (plus, if any, the datagrams
+    # this host's kernel dropped between them).
     rows = []
-    for delay in (100.0, 20.0):
+    for delay in (150.0, 20.0):
         row = (await lab.run(mode="data_track", size=200, rate=400, duration=2,
                              impairment=Impairment(delay_ms=delay))).row  # fmt: skip
         slack = BUNDLE_SLACK * row["sent"] + (row["host_udp_drops"] or 0)
         assert abs(frames_left(row) - (row["received"] + row["server_dropped_frames"])) <= slack, (delay, brief(row))
         rows.append(row)
     far = rows[0]
-    # 20 %: under half of the 46-52 % measured, well above the 0 of a short path
-    assert far["server_dropped_frames"] >= 0.2 * frames_left(far), brief(far)
+    # 10 %: under a third of the lowest share measured (35 %, with half the frames skipped before the wire)
+    assert far["server_dropped_frames"] >= 0.1 * frames_left(far), brief(far)
 
 
 async def test_path_check_fails_when_traffic_bypasses_the_relay(lab: Lab, relay_server: LocalServer) -> None:
