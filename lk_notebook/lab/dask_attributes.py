@@ -35,6 +35,8 @@ from .rows import AttributeScaleRow
 __all__ = ["ChurnPlan", "ChurnReport", "measure_attributes_at_scale", "run_attribute_churn"]
 
 KEY = "lab.v"
+DONE = "lab.settled"
+"""Set to "1" by a participant whose view converged or gave up: everyone stays until all have it (see `_Churn.run`)."""
 STALE_SHOWN = 8
 """Entries of `stale_views` a row keeps: enough to see a pattern, short enough to read."""
 
@@ -129,12 +131,33 @@ class _Churn:
             return (time.monotonic() - last_due) * 1e3 if ok else math.nan
 
         times = await asyncio.gather(*(settle(s) for s in self.sessions))
+        await self._stay_until_all_settled(deadline=last_due + p.settle_timeout)
         creds = p.credentials()
         async with ServerAPI(creds) as api:
             listed = {q.identity: q.attributes.get(KEY) for q in await api.list_participants(p.room)}
         server_final = all(listed.get(i) == final for i in p.identities)
         return ChurnReport(worker=p.worker, converged_ms=list(times), set_errors=errors, server_final=server_final,
                            stale=stale)  # fmt: skip
+
+    async def _stay_until_all_settled(self, *, deadline: float) -> None:
+        """Leave only once every participant, on every worker, has settled (or at the shared settle deadline).
+
+        A worker whose views converged first used to leave at once, taking its participants out of the views still
+        settling on a slower worker: those could then never converge (two CI runs on a busy host: the slow worker's
+        views had the fast worker's participants "absent", and the server's log showed them leaving). Each
+        participant says it has settled with an attribute; the deadline is the same on every worker (`last_due` is
+        on the shared schedule), so a view that never converges holds the others up to it and no further.
+        """
+        p = self.plan
+        for s in self.sessions:
+            await s.set_attributes({DONE: "1"}, confirm=False)
+
+        def all_settled(state: Any) -> bool:
+            return all((q := state.get(i)) is not None and q.attributes.get(DONE) == "1" for i in p.all_identities)
+
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            await asyncio.gather(*(s.wait_for(all_settled, timeout=remaining) for s in self.sessions))
 
     async def close(self) -> None:
         for s in self.sessions:

@@ -16,11 +16,12 @@ acknowledged, so two things fill it:
   receiver and its relay thread). Measured here, the process held off the GIL in 0.2 s bursts at 1,600 frames/s:
   0-44 frames dropped by the server per 2 s run; notebook A1 beside a CPU burner once: 116 of 1,235. On a quiet
   host, none;
-- a path whose round trip passes the target latency. Through the relay at 400 frames/s: 150 ms each way (300 ms
-  round trips) dropped 63-64 % of the frames in 3 runs, and 35 % when only 200 frames/s left the sender (then the
-  8 KiB floor, not the 100 ms, sets the bar); 100 ms each way 46-52 % (4 runs), and 20 % in a CI run whose sending
-  SDK skipped half the frames; 60 ms each way 8-25 % (5 runs, the share varies with how long the round trip really
-  was); 20 ms each way none. Roughly 1 - 100 ms / round trip, which is what keeping
+- a path whose round trip passes the target latency. Through the relay, 150 ms each way (300 ms round trips),
+  frames of 1,000 B: 70-90 % of the frames that left the sender at 400 frames/s (3 runs), 69 % at 100/s, 47 % at
+  50/s; 20 ms each way 0-9 %. Frames of 200 B at 400 frames/s: 150 ms each way 63-64 %, 100 ms each way 46-52 %
+  (4 runs), 60 ms each way 8-25 % (5 runs), 20 ms none; but when a busy host's sending SDK let only half the frames
+  out or fewer, the bytes in flight neared the 8 KiB floor and the share fell (CI runs: 20 % at 100 ms each way,
+  8.5 % at 150 ms). Roughly 1 - 100 ms / round trip, which is what keeping
   only 100 ms of bytes in flight would give (a reading of the numbers, not a tested model).
 
 In every run the frames that left the sender (the relay's count) equalled the frames received plus the frames the
