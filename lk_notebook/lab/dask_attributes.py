@@ -36,9 +36,21 @@ __all__ = ["ChurnPlan", "ChurnReport", "measure_attributes_at_scale", "run_attri
 
 KEY = "lab.v"
 DONE = "lab.settled"
-"""Set to "1" by a participant whose view converged or gave up: everyone stays until all have it (see `_Churn.run`)."""
+"""Set to "1" by a participant whose view converged or gave up: everyone stays until all have it
+(see `_Churn._stay_until_all_settled`)."""
 STALE_SHOWN = 8
 """Entries of `stale_views` a row keeps: enough to see a pattern, short enough to read."""
+
+
+def lacking(state: Any, identities: Sequence[str], key: str, value: str) -> list[tuple[str, str]]:
+    """Who in `identities` this view does not show with `key` = `value`, and what it holds instead ("absent")."""
+    out = []
+    for i in identities:
+        q = state.get(i)
+        held = "absent" if q is None else repr(q.attributes.get(key))
+        if q is None or q.attributes.get(key) != value:
+            out.append((i, held))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +103,7 @@ class _Churn:
         final = str(p.changes - 1)
 
         def converged(state: Any) -> bool:
-            return all((q := state.get(i)) is not None and q.attributes.get(KEY) == final for i in p.all_identities)
+            return not lacking(state, p.all_identities, KEY, final)
 
         everyone = await asyncio.gather(*(s.wait_for(lambda st: all(i in st for i in p.all_identities),
                                                      timeout=p.timeout) for s in self.sessions))  # fmt: skip
@@ -122,12 +134,8 @@ class _Churn:
         async def settle(s: Session) -> float:
             ok = await s.wait_for(converged, timeout=p.settle_timeout)
             if not ok:  # say what this view lacked, so that a failure can be read
-                state = s.state
-                for i in p.all_identities:
-                    q = state.get(i)
-                    held = "absent" if q is None else repr(q.attributes.get(KEY))
-                    if held != repr(final):
-                        stale.append(f"{s.identity} saw {i} = {held}")
+                missing = lacking(s.state, p.all_identities, KEY, final)
+                stale.extend(f"{s.identity} saw {i} = {held}" for i, held in missing)
             return (time.monotonic() - last_due) * 1e3 if ok else math.nan
 
         times = await asyncio.gather(*(settle(s) for s in self.sessions))
@@ -153,7 +161,7 @@ class _Churn:
             await s.set_attributes({DONE: "1"}, confirm=False)
 
         def all_settled(state: Any) -> bool:
-            return all((q := state.get(i)) is not None and q.attributes.get(DONE) == "1" for i in p.all_identities)
+            return not lacking(state, p.all_identities, DONE, "1")
 
         remaining = deadline - time.monotonic()
         if remaining > 0:
