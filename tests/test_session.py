@@ -109,44 +109,64 @@ async def test_attribute_propagation_p50_within_a_small_factor_of_a_message(sess
 
 
 async def test_state_changes_in_a_row_are_slower_than_messages(sessions: Sessions, room_name: str) -> None:
-    # Notebook 05's claim, measured in one run: the same 100 updates as attribute changes, then as reliable
-    # messages (reliable, so that "all arrived" is exact), each timed until the reader has the last one.
+    # Notebook 05's claim, measured the way the notebook measures it: three interleaved rounds of the same 100
+    # updates as attribute changes, then as reliable messages (reliable, so that "all arrived" is exact), each timed
+    # until the reader has the last one; the best round of each counts. A busy moment only ever adds time, and one
+    # round of each once read 1.4x (post-stop CI of f11230c: 513 ms vs 380 ms, the publish calls 3-4x slower than
+    # usual), so a single round measured the machine's worst moment rather than LiveKit.
     a, b = await sessions.two(room_name)
-    calls: list[float] = []
-    start = time.monotonic()
-    for i in range(100):
-        began = time.monotonic()
-        await b.set_attributes({"pos": str(i)}, confirm=False)
-        calls.append(time.monotonic() - began)
-    assert await a.wait_for(lambda s: _bob_of(s).attributes.get("pos") == "99", timeout=60)
-    state_s = time.monotonic() - start
 
-    got: list[lk.Message] = []
-    last: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def state_round(r: int) -> tuple[float, list[float]]:
+        calls: list[float] = []
+        start = time.monotonic()
+        for i in range(100):
+            began = time.monotonic()
+            await b.set_attributes({"pos": f"{r}-{i}"}, confirm=False)
+            calls.append(time.monotonic() - began)
+        assert await a.wait_for(lambda s: _bob_of(s).attributes.get("pos") == f"{r}-99", timeout=60)
+        return time.monotonic() - start, calls
 
-    def arrived(m: lk.Message) -> None:
-        got.append(m)
-        if len(got) == 100 and not last.done():
-            last.set_result(None)
+    async def message_round(r: int) -> tuple[float, list[float]]:
+        got: list[lk.Message] = []
+        last: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    a.on_message(arrived, topic="pos")
-    publishes: list[float] = []
-    start = time.monotonic()
-    for i in range(100):
-        began = time.monotonic()
-        await b.publish(str(i), topic="pos")
-        publishes.append(time.monotonic() - began)
-    await asyncio.wait_for(last, 30)
-    message_s = time.monotonic() - start
-    assert [m.text for m in got] == [str(i) for i in range(100)]
-    stalls = [f"{s:.1f} s" for s in calls if s > 1.0]  # the server's unanswered requests (see tests/claims.py)
+        def arrived(m: lk.Message) -> None:
+            got.append(m)
+            if len(got) == 100 and not last.done():
+                last.set_result(None)
+
+        stop = a.on_message(arrived, topic=f"pos{r}")
+        publishes: list[float] = []
+        start = time.monotonic()
+        for i in range(100):
+            began = time.monotonic()
+            await b.publish(str(i), topic=f"pos{r}")
+            publishes.append(time.monotonic() - began)
+        await asyncio.wait_for(last, 30)
+        elapsed = time.monotonic() - start
+        stop()
+        assert [m.text for m in got] == [str(i) for i in range(100)]
+        return elapsed, publishes
+
+    state_rounds: list[float] = []
+    message_rounds: list[float] = []
+    for r in range(3):
+        state_s, calls = await state_round(r)
+        message_s, publishes = await message_round(r)
+        state_rounds.append(state_s)
+        message_rounds.append(message_s)
+        stalls = [f"{s:.1f} s" for s in calls if s > 1.0]  # the server's unanswered requests (see tests/claims.py)
+        print(
+            f"round {r}: attributes {1000 * state_s:.0f} ms (per call p50 {1000 * statistics.median(calls):.1f} ms, "
+            f"stalls {stalls}), reliable messages {1000 * message_s:.0f} ms (per call p50 "
+            f"{1000 * statistics.median(publishes):.2f} ms, sum {1000 * sum(publishes):.0f} ms)"
+        )
+    best_state, best_message = min(state_rounds), min(message_rounds)
     print(
-        f"100 in a row: attributes {1000 * state_s:.0f} ms (per call p50 {1000 * statistics.median(calls):.1f} ms, "
-        f"stalls {stalls}), reliable messages {1000 * message_s:.0f} ms (per call p50 "
-        f"{1000 * statistics.median(publishes):.2f} ms, sum {1000 * sum(publishes):.0f} ms, attr sum "
-        f"{1000 * sum(calls):.0f} ms): {state_s / message_s:.1f}x"
+        f"best rounds: attributes {1000 * best_state:.0f} ms, messages {1000 * best_message:.0f} ms: "
+        f"{best_state / best_message:.1f}x"
     )
-    assert state_s >= STATE_VS_MESSAGE_IN_A_ROW * message_s, (state_s, message_s, stalls)
+    assert best_state > STATE_VS_MESSAGE_IN_A_ROW * best_message, (state_rounds, message_rounds)
 
 
 async def test_metadata_and_name(sessions: Sessions, room_name: str) -> None:
