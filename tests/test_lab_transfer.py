@@ -67,7 +67,7 @@ async def test_the_drain_waits_for_a_payload_still_arriving(lab: Lab, monkeypatc
     # off 10 MB under 2 % loss in bench/streams_vs_packets.py). The stall is shortened to make that visible here.
     from lk_notebook.lab import transfer
 
-    stall = 0.3
+    stall = 0.5
     monkeypatch.setattr(transfer, "DRAIN_STALL_S", stall)
     # 220 KB at 2 Mbit/s fits the relay's 1 s queue (no tail drop), so it leaves the relay over size / rate =
     # 0.88 s whatever the sender's congestion window, a chunk every ~60 ms: the payload is still arriving
