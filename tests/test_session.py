@@ -127,25 +127,16 @@ async def test_state_changes_in_a_row_are_slower_than_messages(sessions: Session
         return time.monotonic() - start, calls
 
     async def message_round(r: int) -> tuple[float, list[float]]:
-        got: list[lk.Message] = []
-        last: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def arrived(m: lk.Message) -> None:
-            got.append(m)
-            if len(got) == 100 and not last.done():
-                last.set_result(None)
-
-        stop = a.on_message(arrived, topic=f"pos{r}")
+        incoming = a.messages(topic=f"pos{r}", count=100, timeout=30)  # listening from here
         publishes: list[float] = []
         start = time.monotonic()
         for i in range(100):
             began = time.monotonic()
             await b.publish(str(i), topic=f"pos{r}")
             publishes.append(time.monotonic() - began)
-        await asyncio.wait_for(last, 30)
+        got = [m.text async for m in incoming]
         elapsed = time.monotonic() - start
-        stop()
-        assert [m.text for m in got] == [str(i) for i in range(100)]
+        assert got == [str(i) for i in range(100)]
         return elapsed, publishes
 
     state_rounds: list[float] = []
