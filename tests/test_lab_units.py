@@ -283,6 +283,27 @@ def test_drop_log_counts_the_messages_its_drops_cost() -> None:
     assert copy.kept == 2 and log1.kept == 3
 
 
+def test_drop_log_counts_the_datagrams_a_split_message_makes_odd() -> None:
+    from lk_notebook.lab.droplog import DOWN, UP, DropLog
+
+    # a 200 B probe alone in 329 B up (a bundle of 2: 597, of 4: 1225; 330 and 326: control chunks, padding)
+    sender = ("127.0.0.1", 1)
+    log = DropLog(min_size=200)
+    for size in (329, 329, 329, 597, 1225, 330, 326):
+        log.see(UP, sender, size, dropped=False)
+    assert log.split_datagrams(UP) == 0  # whole messages and bundles, to 4 B
+    # a 1,000 B frame in 1,131 B alone; the sender's SCTP put part of the next one after it (1,245 B), and its
+    # rest alone (910 B); and a datagram of a message and a half of another bundled after it
+    frame = DropLog(min_size=200)
+    for size in (1131, 1131, 1131, 1245, 910, 1131 + 1043 + 500):
+        frame.see(UP, sender, size, dropped=False)
+    frame.see(DOWN, sender, 777, dropped=False)  # the other direction is not counted
+    assert frame.split_datagrams(UP) == 3 and frame.split_datagrams(DOWN) == 0
+    log.see(UP, sender, 200, dropped=False)  # the rest of a message alone: smaller than one
+    log.see(UP, sender, 329 + 150, dropped=False)  # one message and a piece of the next
+    assert log.split_datagrams(UP) == 2
+
+
 async def test_monitor_counts_the_kernels_udp_receive_drops() -> None:
     # A real overflow: a socket with a small receive buffer that nobody reads, sent more than it can hold.
     from lk_notebook.lab.calibration import ClientMonitor, udp_receive_drops

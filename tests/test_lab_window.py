@@ -194,7 +194,8 @@ def test_columns_are_checked_against_the_row_types() -> None:
         columns(ResultRow, "loss_rat")
     # The single-process row's columns keep their order; the Dask worker columns (issue 19) come after them.
     assert COLUMNS[:3] == ("run_id", "mode", "size")
-    assert COLUMNS[-10:] == ("relay_messages_down", "server_dropped_frames", "worker", "worker_status",
+    assert COLUMNS[-11:] == ("relay_messages_down", "relay_split_datagrams_up", "server_dropped_frames", "worker",
+                             "worker_status",
                              "clock_offset_ms", "clock_bound_ms", "start_late_ms", "sender_loop_cpu",
                              "sender_loop_lag_p99_ms", "sender_cpu")  # fmt: skip
 

@@ -344,6 +344,8 @@ class Run:
             **NO_SERVER_LOG,  # set by execute() for a data track on a local server
             **_IN_PROCESS,
         }
+        if up == 1 and drops is not None and not drops.truncated and wire_ratio is not None:
+            row["relay_split_datagrams_up"] = drops.split_datagrams(UP)
         if mode is Mode.LOSSY and drops is not None and not drops.truncated:
             row["relay_lost_deliveries"] = lost_deliveries(drops, k=(up, down), receivers=self.n_receivers)
             row["relay_messages_up"] = drops.messages(UP, k=up)

@@ -80,6 +80,11 @@ class RelayColumns(TypedDict, total=False):
     relay_messages_down: int
     """Messages the relay carried towards the receivers, counted the same way: `received` =
     `relay_messages_down` - `relay_lost_deliveries` when only the receivers' leg is impaired."""
+    relay_split_datagrams_up: int
+    """Datagrams of at least DATA_DATAGRAM_BYTES on the senders' leg that are neither one message nor a whole
+    bundle of them: the sender's SCTP split a message across datagrams, so the relay's count of messages that left
+    (`wire_ratio` x `sent`) may be off by one for each; 0 means that count is exact. Only for messages of one
+    datagram (lossy and data tracks) through the relay (`DropLog.split_datagrams`)."""
 
 
 class ServerColumns(TypedDict, total=False):
@@ -90,7 +95,7 @@ class ServerColumns(TypedDict, total=False):
     buffer towards the receiver held more than its target latency (100 ms of bitrate, and over 8 KiB); it logs
     each failed send with its reason. Only in data-track rows on a local server whose log shows warnings, for frames
     of one packet (absent: not known). Frames that left the sender (`wire_ratio` x `sent`) = `received` + this,
-    to a few frames (`lk_notebook.lab.serverlog`)."""
+    to within `relay_split_datagrams_up` (exactly when that is 0; `lk_notebook.lab.serverlog`)."""
 
 
 NO_SERVER_LOG: ServerColumns = {}
