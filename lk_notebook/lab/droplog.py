@@ -144,7 +144,7 @@ class DropLog:
             if d != direction:
                 continue
             single = _single(f)
-            per_message = _CHUNK_HEADER + (single - _OVERHEAD + 3) // 4 * 4
+            per_message = _bytes_per_message(single)
             for size, n in f.sizes.items():
                 off = (size - single) % per_message
                 if size < single - 4 or min(off, per_message - off) > _BUNDLE_TOLERANCE:
@@ -160,8 +160,13 @@ def messages_in_datagram(size: int, single: int) -> int:
     carries none: every probe of a run is the same size (measured: one 289 B datagram in a run of 329 B probes)."""
     if size < single - 4:
         return 0
-    per_message = _CHUNK_HEADER + (single - _OVERHEAD + 3) // 4 * 4
-    return 1 + round((size - single) / per_message)
+    return 1 + round((size - single) / _bytes_per_message(single))
+
+
+def _bytes_per_message(single: int) -> int:
+    """What one more message adds to a datagram whose one message alone travels in `single` bytes: a DATA chunk,
+    16 B + its bytes padded to 4."""
+    return _CHUNK_HEADER + (single - _OVERHEAD + 3) // 4 * 4
 
 
 def _single(flow: FlowDrops) -> int:
