@@ -260,8 +260,9 @@ def frames_left(row: Any) -> int:
 
 
 def count_slack(row: Any) -> int:
-    """How far `frames_left` + nothing else may miss, from the row's own evidence: one frame for each datagram the
-    sender's SCTP split a frame across (counting by size is exact without them), and this host's kernel drops."""
+    """How far `frames_left` may differ from `received` + `server_dropped_frames`, from the row's own evidence: one
+    frame for each datagram the sender's SCTP split a frame across (counting by size is exact without them), and
+    this host's kernel drops."""
     split: int = row["relay_split_datagrams_up"]
     return split + (row["host_udp_drops"] or 0)
 
@@ -297,7 +298,7 @@ async def test_the_server_drops_data_track_frames_past_its_target_latency_and_lo
     # With frames of 1,000 B, CI runs had frames that left the sender by the relay's count yet neither arrived nor
     # were logged (15 of 518, 10 of 582), and a run failed this test (its detail lost). Measured since: the size-based
     # count, not LiveKit. Rows that balanced exactly carried only frame-sized datagrams; the others, in a new
-    # track's first second, also carried 200-900 B and 1,2xx B datagrams: the sender's SCTP filling a packet with
+    # track's first rows, also carried 200-900 B and 1,2xx B datagrams: the sender's SCTP filling a packet with
     # part of the next frame. So both paths are held to the row's own evidence, one frame per split datagram
     # (`count_slack`), and balance exactly when there is none.
     rows = []

@@ -291,7 +291,7 @@ def test_drop_log_counts_the_datagrams_a_split_message_makes_odd() -> None:
     log = DropLog(min_size=200)
     for size in (329, 329, 329, 597, 1225, 330, 326):
         log.see(UP, sender, size, dropped=False)
-    assert log.split_datagrams(UP) == 0  # whole messages and bundles, to 4 B
+    assert log.split_datagrams(UP) == 0  # whole messages and bundles, to the tolerance
     # a 1,000 B frame in 1,131 B alone; the sender's SCTP put part of the next one after it (1,245 B), and its
     # rest alone (910 B); and a datagram of a message and a half of another bundled after it
     frame = DropLog(min_size=200)

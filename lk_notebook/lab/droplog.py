@@ -132,13 +132,14 @@ class DropLog:
         return sum(n * messages_in_datagram(size, _single(f)) for f in flows for size, n in f.sizes.items())
 
     def split_datagrams(self, direction: int) -> int:
-        """Datagrams in `direction` that are neither one message alone nor a whole bundle of them (to 4 B): the
+        """Datagrams in `direction` that are neither one message alone nor a whole bundle of them: the
         sender's SCTP filled a packet with part of the next message, or sent the rest of one (measured: 1,000 B
         data-track frames in 200-900 B and 1,2xx B datagrams in a new track's first rows through a 150 ms path).
         Counting one-datagram messages by size (`messages` with k = 1, the relay's `wire_ratio`) can then be off by
         one for each such datagram; with none, the count is exact. "Whole" is to within `_BUNDLE_TOLERANCE` of the
-        bundle's size, so a piece smaller than that is not seen here, but the rest of its message is, when it
-        travels alone. Meaningful for messages of one datagram (k = 1) only."""
+        bundle's size (and no more than 4 B under one message alone), so a piece smaller than that is not seen
+        here, but the rest of its message is, when it travels alone. Meaningful for messages of one datagram
+        (k = 1) only."""
         split = 0
         for (d, _), f in self.flows.items():
             if d != direction:
